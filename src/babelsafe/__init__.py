@@ -1,0 +1,22 @@
+"""babelsafe: measure, attack and defend LLM safety across languages.
+
+    import babelsafe
+    result = babelsafe.run(babelsafe.RunSpec(languages=["en", "bn"], limit=5))
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["RunSpec", "run", "resume", "load_spec", "__version__"]
+
+
+def __getattr__(name: str) -> Any:  # lazy: keep `import babelsafe` cheap
+    if name in ("run", "resume", "report", "compare", "calibrate", "RunResult"):
+        from . import api
+        return getattr(api, name)
+    if name in ("RunSpec", "load_spec"):
+        from . import spec
+        return getattr(spec, name)
+    raise AttributeError(name)

@@ -1,0 +1,94 @@
+"""Named implementations of each pipeline stage.
+
+Entries are import paths ("module:attr"), so `import babelsafe` stays light and heavy optional
+dependencies are only imported when a component is used. The tables are constants; third-party
+packages add components through the `babelsafe.<kind>s` entry-point groups.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from difflib import get_close_matches
+from importlib.metadata import entry_points
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from .errors import UsageError
+
+_BUILTIN: dict[str, dict[str, str]] = {
+    "dataset": {
+        "multijail": "babelsafe.datasets.multijail:MultiJail",
+    },
+    "transform": {},
+    "target": {
+        "openai": "babelsafe.targets.openai_compat:OpenAITarget",
+    },
+    "judge": {
+        "refusal": "babelsafe.judges.refusal:RefusalJudge",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Read-only name -> implementation table for one stage."""
+
+    kind: str
+    entries: Mapping[str, str]
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+    def get(self, name: str) -> Any:
+        """The class/factory registered under name; a UsageError listing valid names otherwise."""
+        path = self.entries.get(name)
+        if path is None:
+            close = get_close_matches(name, self.names(), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise UsageError(
+                f"Unknown {self.kind} '{name}'.{hint} Valid {self.kind}s: {', '.join(self.names())}."
+            )
+        module, _, attr = path.partition(":")
+        try:
+            obj = importlib.import_module(module)
+        except ImportError as e:  # an optional extra is missing
+            raise UsageError(
+                f"The {self.kind} '{name}' needs an optional dependency that is not installed ({e.name}). "
+                f"Install it with: pip install 'babelsafe[{_extra_for(name)}]'"
+            ) from e
+        return getattr(obj, attr)
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """Metadata for `babelsafe list`: taken from class attributes and the docstring."""
+        try:
+            obj = self.get(name)
+        except UsageError as e:
+            return {"name": name, "description": f"(unavailable: {e})"}
+        doc = (obj.__doc__ or "").strip().splitlines()
+        info = {"name": name, "description": doc[0] if doc else ""}
+        for attr in ("languages", "source", "license", "citation", "size", "categories", "labels", "tags"):
+            val = getattr(obj, attr, None)
+            if val:
+                info[attr] = val
+        return info
+
+
+def _extra_for(name: str) -> str:
+    return {"local": "local", "transformers": "hf", "vllm": "vllm"}.get(name, "all")
+
+
+def _load(kind: str) -> Registry:
+    entries = dict(_BUILTIN[kind])
+    try:
+        for ep in entry_points(group=f"babelsafe.{kind}s"):
+            entries.setdefault(ep.name, ep.value)
+    except Exception:  # a broken third-party plugin must not break babelsafe
+        pass
+    return Registry(kind, MappingProxyType(entries))
+
+
+def registry(kind: str) -> Registry:
+    """The registry for 'dataset' | 'transform' | 'target' | 'judge'."""
+    if kind not in _BUILTIN:
+        raise UsageError(f"Unknown component kind '{kind}'. Valid: {', '.join(_BUILTIN)}.")
+    return _load(kind)

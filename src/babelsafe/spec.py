@@ -1,0 +1,189 @@
+"""RunSpec: everything a run needs, from YAML or CLI flags (flags override the file)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from . import languages as langs
+from .errors import UsageError
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetSpec(_Model):
+    """A registry name (`multijail`), a file path (CSV/JSONL/Parquet) or `hf:ORG/NAME[:split]`."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)  # e.g. columns mapping, split, subset
+
+
+class StepSpec(_Model):
+    """One transform step: a registry name plus its options."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TargetSpec(_Model):
+    """A model to query, with its generation parameters. The API key is never stored: only the name of
+    the environment variable holding it."""
+
+    type: str = "local"
+    label: str | None = None  # how the target is named in the store and reports
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    system_prompt: str | None = None
+    temperature: float = 0.0
+    max_tokens: int = 512
+    top_p: float | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)  # backend-specific: n_threads, batch_size, ...
+    concurrency: int | None = None  # overrides the run's
+    rpm: float | None = None
+    tpm: float | None = None
+    defenses: list[StepSpec] = Field(default_factory=list)
+
+    @property
+    def display(self) -> str:
+        if self.label:
+            return self.label
+        return f"{self.type}:{self.model}" if self.model else self.type
+
+
+class JudgeSpec(_Model):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+def _parse_step(item: Any) -> dict[str, Any]:
+    """'aim' | 'codeswitch:ratio=0.3,lang=en' | {'name':..., 'options':...} | {'aim': {...}}"""
+    if isinstance(item, StepSpec):
+        return item.model_dump()
+    if isinstance(item, str):
+        name, _, rest = item.strip().partition(":")
+        opts: dict[str, Any] = {}
+        for kv in filter(None, rest.split(",")):
+            k, sep, v = kv.partition("=")
+            if not sep:
+                raise UsageError(f"Bad option '{kv}' in '{item}': expected key=value.")
+            opts[k.strip()] = yaml.safe_load(v)
+        return {"name": name.strip(), "options": opts}
+    if isinstance(item, dict) and "name" not in item and len(item) == 1:
+        (name, opts), = item.items()
+        return {"name": name, "options": opts or {}}
+    return item
+
+
+class RunSpec(_Model):
+    """A whole run. `transforms` is a list of chains; each chain is applied to every sample
+    (chain [] = the prompt as is), so `--transform none --transform aim` gives baseline and attack."""
+
+    datasets: list[DatasetSpec] = Field(default_factory=lambda: [DatasetSpec(name="multijail")])
+    languages: list[str] | None = None
+    categories: list[str] | None = None
+    limit: int | None = None  # per language
+    seed: int = 0
+    transforms: list[list[StepSpec]] = Field(default_factory=lambda: [[]])
+    targets: list[TargetSpec] = Field(default_factory=lambda: [TargetSpec()])
+    judges: list[JudgeSpec] = Field(default_factory=lambda: [JudgeSpec(name="refusal")])
+    concurrency: int = 32
+    retries: int = 4
+    timeout: float = 60.0
+    rpm: float | None = None
+    tpm: float | None = None
+    out: str = "runs/latest"
+    cache: bool = True
+    skip_bad_rows: bool = False
+    tiers: dict[str, str] | None = None  # language -> tier overrides
+
+    @field_validator("datasets", mode="before")
+    @classmethod
+    def _datasets(cls, v: Any) -> Any:
+        v = [v] if isinstance(v, (str, dict)) else v
+        return [{"name": d} if isinstance(d, str) else d for d in v]
+
+    @field_validator("judges", mode="before")
+    @classmethod
+    def _judges(cls, v: Any) -> Any:
+        v = [v] if isinstance(v, (str, dict)) else v
+        return [_parse_step(j) for j in v]
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _targets(cls, v: Any) -> Any:
+        v = [v] if isinstance(v, (str, dict)) else v
+        return [{"type": t} if isinstance(t, str) else t for t in v]
+
+    @field_validator("transforms", mode="before")
+    @classmethod
+    def _transforms(cls, v: Any) -> Any:
+        if v is None:
+            return [[]]
+        v = [v] if isinstance(v, (str, dict)) else v
+        chains = []
+        for chain in v:
+            if isinstance(chain, str):
+                chain = [] if chain.strip() in ("", "none") else chain.split(">")
+            elif isinstance(chain, dict):
+                chain = [chain]
+            chains.append([_parse_step(s) for s in chain])
+        return chains or [[]]
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _langs(cls, v: Any) -> Any:
+        return langs.parse_list(v)
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _cats(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [c.strip() for c in v.split(",") if c.strip()]
+        return v or None
+
+    @model_validator(mode="after")
+    def _check(self) -> "RunSpec":
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError("limit must be >= 1")
+        if not self.targets:
+            raise ValueError("at least one target is needed")
+        return self
+
+
+def load_spec(path: str | Path | None = None, **overrides: Any) -> RunSpec:
+    """Load a YAML spec (or start from defaults) and apply overrides whose value is not None."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise UsageError(f"Spec file not found: {p}")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise UsageError(f"Cannot parse spec file {p}: {e}") from e
+        if not isinstance(data, dict):
+            raise UsageError(f"Spec file {p} must hold a mapping of run settings.")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return build_spec(data)
+
+
+def build_spec(data: dict[str, Any]) -> RunSpec:
+    try:
+        return RunSpec.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'spec'}: {err['msg']}" for err in e.errors())
+        raise UsageError(f"Invalid run spec: {problems}") from e
+
+
+def dump_spec(spec: RunSpec) -> str:
+    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

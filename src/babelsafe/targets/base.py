@@ -1,0 +1,38 @@
+"""The Target protocol: anything that turns chat messages into a Generation."""
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from ..types import GenParams, Generation, Message
+
+
+class ProviderError(Exception):
+    """A failed call to a model. The runner retries when `retryable` and stores it as an error outcome.
+
+    kind: rate_limit | server | timeout | connection | bad_response | client | content_filter
+    """
+
+    def __init__(self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None,
+                 status: int | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+
+@runtime_checkable
+class Target(Protocol):
+    """A model under test (or used as translator / judge).
+
+    `identity()` returns everything that makes two calls interchangeable (model, endpoint, weights file...)
+    and never a secret; it is part of every cache key. `generate` raises ProviderError on failure.
+    Optional: `max_concurrency: int` (an upper bound the runner respects, e.g. 1 for in-process CPU models),
+    `generate_batch(list_of_messages, params)` for batching backends, and `aclose()`.
+    """
+
+    name: str
+
+    def identity(self) -> dict[str, Any]: ...
+
+    async def generate(self, messages: list[Message], params: GenParams) -> Generation: ...

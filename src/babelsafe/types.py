@@ -1,0 +1,118 @@
+"""The records that flow through the pipeline: Sample -> Probe -> Generation -> Verdict.
+
+Plain slotted dataclasses (not pydantic): hundreds of thousands are created per run and validation
+happens once, at the edges (dataset loaders, spec parsing).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Message = dict[str, str]  # {"role": "user"|"system"|"assistant", "content": str}
+
+# Generation outcomes. Only "ok" and "content_filter" are answers; "error" never counts in rates.
+OK, ERROR, CONTENT_FILTER = "ok", "error", "content_filter"
+
+# Verdict vocabularies.
+SAFETY_LABELS = ("safe", "unsafe", "invalid")
+REFUSAL_LABELS = ("full_compliance", "full_refusal", "partial_refusal", "invalid")
+JUDGE_ERROR = "judge_error"
+
+
+def stable_hash(obj: Any, n: int = 32) -> str:
+    """sha256 of the canonical JSON of obj (sorted keys), hex-truncated to n chars."""
+    data = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()[:n]
+
+
+@dataclass(slots=True)
+class Sample:
+    """One dataset item in one language."""
+
+    dataset: str
+    id: str
+    language: str
+    prompt: str
+    category: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. {"type": ..., "label": "safe", "tags": [...]}
+
+    @property
+    def key(self) -> str:
+        return stable_hash([self.dataset, self.id, self.language, self.prompt], 24)
+
+
+@dataclass(slots=True)
+class Probe:
+    """What is sent to a target: messages built from a sample by a chain of transforms."""
+
+    sample: Sample
+    messages: list[Message]
+    language: str  # language the probe is written in (may differ from the sample's after translation)
+    chain: list[dict[str, Any]] = field(default_factory=list)  # one entry per transform step
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. {"decode": "caesar:3"} for post-processing
+
+    @property
+    def transform(self) -> str:
+        """The chain as a short name, e.g. 'translate>aim'; 'none' when untransformed."""
+        return ">".join(s["name"] for s in self.chain) or "none"
+
+    @property
+    def key(self) -> str:
+        return stable_hash([self.sample.key, self.language, self.messages, self.chain], 24)
+
+    @property
+    def prompt_text(self) -> str:
+        """The last user message (what a judge sees as the query)."""
+        for m in reversed(self.messages):
+            if m.get("role") == "user":
+                return m.get("content", "")
+        return ""
+
+
+@dataclass(slots=True)
+class GenParams:
+    """Generation parameters; part of every cache key."""
+
+    temperature: float = 0.0
+    max_tokens: int = 512
+    top_p: float | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Generation:
+    """A target's answer, or the error that prevented one."""
+
+    text: str | None
+    outcome: str = OK  # OK | ERROR | CONTENT_FILTER
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float | None = None
+    error: str | None = None  # human-readable, never contains secrets
+    error_kind: str | None = None  # rate_limit | server | timeout | connection | bad_response | client
+    attempts: int = 1
+    cached: bool = False
+    decoded: str | None = None  # text after the chain's post-processing (e.g. cipher decoding)
+
+    @property
+    def answer(self) -> str:
+        """The text a judge should read."""
+        return self.decoded if self.decoded is not None else (self.text or "")
+
+
+@dataclass(slots=True)
+class Verdict:
+    judge: str
+    label: str  # from the judge's vocabulary, or JUDGE_ERROR
+    score: float | None = None
+    rationale: str | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. back-translation, categories
