@@ -1,0 +1,213 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks (aiohttp).
+
+Deterministic answers, switchable latency and faults, and request counters:
+
+    srv = FakeOpenAI().start()          # background thread, random free port
+    srv.base_url                        # "http://127.0.0.1:PORT/v1"
+    srv.responder = lambda body: "..."  # answer text for a chat request body (default: echo rule below)
+    srv.latency = 0.2                   # seconds before each answer
+    srv.faults.extend(["429", "500"])   # consumed one per request, in order
+    srv.fault_rule = lambda body, n: "500" if ... else None   # n = times this prompt was seen
+    srv.count, srv.seen[key]            # total requests; requests per messages-hash
+    srv.stop()
+
+Faults: "429" (Retry-After: srv.retry_after), "500", "503", "hang" (sleeps srv.hang_s), "reset" (drops the
+connection), "malformed" (200 with a broken JSON body), "content_filter" (finish_reason content_filter),
+"400" (bad request). Default answer: prompts containing "[refuse]" get a refusal; others "Echo: <prompt>".
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from typing import Any, Callable
+
+from aiohttp import web
+
+
+def messages_key(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def default_responder(body: dict[str, Any]) -> str:
+    msgs = body.get("messages") or []
+    last = next((m.get("content", "") for m in reversed(msgs) if m.get("role") == "user"), "")
+    if isinstance(last, list):  # content parts
+        last = " ".join(p.get("text", "") for p in last if isinstance(p, dict))
+    if "[refuse]" in last:
+        return "I'm sorry, but I can't help with that request."
+    return f"Echo: {last}"
+
+
+class FakeOpenAI:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.host = host
+        self.port = port or _free_port()
+        self.responder: Callable[[dict[str, Any]], str] = default_responder
+        self.latency = 0.0
+        self.faults: list[str] = []
+        self.fault_rule: Callable[[dict[str, Any], int], str | None] | None = None
+        self.retry_after = 0.05
+        self.hang_s = 30.0
+        self.require_key: str | None = None
+        self.count = 0
+        self.seen: Counter[str] = Counter()
+        self.auth_headers: list[str] = []
+        self.bodies: list[dict[str, Any]] = []
+        self.keep_bodies = True
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> "FakeOpenAI":
+        self._thread = threading.Thread(target=self._serve, name="fake-openai", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fake OpenAI server did not start")
+        return self
+
+    def _serve(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=4096, reuse_address=True)
+        self._loop.run_until_complete(site.start())
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._runner.cleanup())
+        self._loop.close()
+
+    def stop(self) -> None:
+        if self._loop and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread:
+            self._thread.join(10)
+
+    def __enter__(self) -> "FakeOpenAI":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def reset_counters(self) -> None:
+        self.count = 0
+        self.seen.clear()
+        self.bodies.clear()
+        self.auth_headers.clear()
+
+    # -- handlers ------------------------------------------------------------------------------
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        self.count += 1
+        self.auth_headers.append(request.headers.get("Authorization", ""))
+        if self.require_key is not None and request.headers.get("Authorization") != f"Bearer {self.require_key}":
+            return _error(401, "Incorrect API key provided.", "invalid_request_error")
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return _error(400, "We could not parse the JSON body of your request.", "invalid_request_error")
+        key = messages_key(body)
+        self.seen[key] += 1
+        if self.keep_bodies:
+            self.bodies.append(body)
+        fault = self.faults.pop(0) if self.faults else None
+        if fault is None and self.fault_rule is not None:
+            fault = self.fault_rule(body, self.seen[key])
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if fault == "429":
+            return _error(429, "Rate limit reached.", "rate_limit_exceeded",
+                          headers={"Retry-After": str(self.retry_after)})
+        if fault in ("500", "503"):
+            return _error(int(fault), "The server had an error while processing your request.", "server_error")
+        if fault == "400":
+            return _error(400, "Invalid request.", "invalid_request_error")
+        if fault == "hang":
+            await asyncio.sleep(self.hang_s)
+        if fault == "reset":
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response(status=500)
+        if fault == "malformed":
+            return web.Response(status=200, body=b'{"id": "x", "choices": [', content_type="application/json")
+        text = self.responder(body)
+        finish = "content_filter" if fault == "content_filter" else "stop"
+        if fault == "content_filter":
+            text = ""
+        max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
+        words = text.split(" ")
+        if max_tokens and len(words) > max_tokens:
+            text, finish = " ".join(words[:max_tokens]), "length"
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [])
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
+                 "total_tokens": prompt_tokens + len(text.split())}
+        model = body.get("model", "fake-model")
+        if body.get("stream"):
+            return await self._stream(request, model, text, finish, usage)
+        return web.json_response({
+            "id": f"chatcmpl-{self.count}", "object": "chat.completion", "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+            "usage": usage,
+        })
+
+    async def _stream(self, request: web.Request, model: str, text: str, finish: str,
+                      usage: dict[str, int]) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        pieces = [w + " " for w in text.split(" ")]
+        if pieces:
+            pieces[-1] = pieces[-1][:-1]
+        base = {"id": f"chatcmpl-{self.count}", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": model}
+        for i, piece in enumerate(pieces):
+            delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+            chunk = dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": None}])
+            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        chunk = dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": finish}], usage=usage)
+        await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+
+def _error(status: int, message: str, type_: str, headers: dict[str, str] | None = None) -> web.Response:
+    body = {"error": {"message": message, "type": type_, "param": None, "code": type_}}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+if __name__ == "__main__":  # python tests/fake_openai.py PORT [LATENCY]
+    import sys
+
+    srv = FakeOpenAI(port=int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    srv.latency = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+    srv.keep_bodies = False
+    srv.start()
+    print(srv.base_url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        srv.stop()
