@@ -1,0 +1,239 @@
+"""The `babelsafe` command line: a thin shell over babelsafe.api and the stage modules."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .errors import UsageError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Measure, attack and defend LLM safety across languages.")
+console = Console(stderr=True)
+out = Console()
+
+
+def main() -> None:
+    """Console-script entry point: usage errors exit with code 2 and a message saying what to do."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except UsageError as e:
+        console.print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(2)
+
+
+def _fail(e: UsageError) -> None:
+    console.print(f"[bold red]error:[/] {e}", highlight=False)
+    raise typer.Exit(2)
+
+
+# -- run / resume ------------------------------------------------------------------------------
+def _target_overrides(spec_targets: list[dict[str, Any]], **flags: Any) -> list[dict[str, Any]] | None:
+    given = {k: v for k, v in flags.items() if v is not None}
+    if not given:
+        return None
+    targets = [dict(t) for t in spec_targets] or [{}]
+    targets[0].update(given)
+    if "type" in given and "model" not in given and given["type"] != targets[0].get("type"):
+        targets[0].pop("model", None)
+    return targets
+
+
+def _progress_runner(make_runner: Any) -> Any:
+    """Run with a rich progress bar; Ctrl-C stops cleanly (finished work is kept), twice aborts."""
+    from .runner import Runner  # noqa: F401  (import cost only when running)
+
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("errors {task.fields[errors]}"), TextColumn("cached {task.fields[cached]}"),
+               TextColumn("{task.fields[rate]}/s"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=False, refresh_per_second=8) as bar:
+        task = bar.add_task("running", total=None, errors=0, cached=0, rate="0.0")
+        import time
+
+        def on_progress(p: Any) -> None:
+            el = max(1e-6, time.monotonic() - p.started)
+            bar.update(task, total=p.total, completed=p.done, errors=p.errors, cached=p.cached,
+                       rate=f"{p.done / el:.1f}")
+
+        runner = make_runner(on_progress)
+        presses = 0
+
+        def on_sigint() -> None:
+            nonlocal presses
+            presses += 1
+            if presses > 1:
+                console.print("[red]aborting[/]")
+                raise SystemExit(130)
+            console.print("[yellow]stopping: finishing writes; run `babelsafe resume "
+                          f"{runner.run_dir}` to continue[/]")
+            runner.request_stop()
+
+        async def go() -> Any:
+            loop = asyncio.get_running_loop()
+            try:
+                loop.add_signal_handler(signal.SIGINT, on_sigint)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
+                pass
+            return await runner.run()
+
+        result = asyncio.run(go())
+        bar.update(task, total=result.progress.total, completed=result.progress.done)
+    return result
+
+
+def _finish(result: Any, report: bool) -> None:
+    from .metrics import render_summary_table
+
+    out.print(render_summary_table(result.summary))
+    if report:
+        from .report.html import write_report
+
+        path = write_report(result.run_dir)
+        console.print(f"report: {path}")
+    c = result.summary.get("counts", {})
+    console.print(f"run dir: {result.run_dir}  ({c.get('completed', 0)} answered, {c.get('errors', 0)} errors)")
+    if result.interrupted:
+        console.print(f"[yellow]interrupted — resume with: babelsafe resume {result.run_dir}[/]")
+        raise typer.Exit(130)
+
+
+@app.command()
+def run(
+    spec_file: Optional[Path] = typer.Argument(None, help="YAML run spec; flags override it."),
+    dataset: Optional[List[str]] = typer.Option(None, "--dataset", "-d",
+                                                help="Registry name, CSV/JSONL/Parquet path, or hf:ORG/NAME[:split]."),
+    languages: Optional[str] = typer.Option(None, "--languages", "-l", help="Comma-separated ISO codes."),
+    categories: Optional[str] = typer.Option(None, "--categories", help="Comma-separated harm categories."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Prompts per language."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    transform: Optional[List[str]] = typer.Option(
+        None, "--transform", "-t", help="A chain like 'aim' or 'translate:to=bn>aim'; repeat for several chains."),
+    target: Optional[str] = typer.Option(None, "--target", help="Target type: local (default), openai, transformers, vllm."),
+    model: Optional[str] = typer.Option(None, "--model", "-m"),
+    base_url: Optional[str] = typer.Option(None, "--base-url"),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Name of the env var holding the key."),
+    system_prompt: Optional[str] = typer.Option(None, "--system-prompt"),
+    temperature: Optional[float] = typer.Option(None, "--temperature"),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens"),
+    extra_body: Optional[str] = typer.Option(None, "--extra-body", help="JSON merged into each request body."),
+    defense: Optional[List[str]] = typer.Option(None, "--defense", help="Defense layer around the target."),
+    judge: Optional[List[str]] = typer.Option(None, "--judge", "-j", help="Judge name (repeatable)."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c", help="Requests in flight per target."),
+    rpm: Optional[float] = typer.Option(None, "--rpm", help="Requests per minute limit."),
+    tpm: Optional[float] = typer.Option(None, "--tpm", help="Tokens per minute limit."),
+    retries: Optional[int] = typer.Option(None, "--retries"),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds per request."),
+    out_dir: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Make fresh model calls even when cached."),
+    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Skip malformed dataset rows."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and exit."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write report.html at the end."),
+) -> None:
+    """Run datasets x transforms x targets, judge every answer, write the run dir."""
+    from . import api
+    from .spec import load_spec
+
+    try:
+        import yaml
+
+        base = load_spec(spec_file) if spec_file else load_spec(None)
+        eb = None
+        if extra_body:
+            try:
+                eb = json.loads(extra_body)
+            except json.JSONDecodeError as e:
+                raise UsageError(f"--extra-body is not valid JSON: {e}") from e
+        targets = _target_overrides(
+            [t.model_dump() for t in base.targets] if spec_file else [],
+            type=target, model=model, base_url=base_url, api_key_env=api_key_env, system_prompt=system_prompt,
+            temperature=temperature, max_tokens=max_tokens, extra_body=eb,
+            defenses=[{"name": d} for d in defense] if defense else None)
+        spec = load_spec(spec_file, datasets=dataset or None, languages=languages, categories=categories,
+                         limit=limit, seed=seed, transforms=transform or None, targets=targets,
+                         judges=judge or None, concurrency=concurrency, rpm=rpm, tpm=tpm, retries=retries,
+                         timeout=timeout, out=out_dir, cache=False if no_cache else None,
+                         skip_bad_rows=True if skip_bad_rows else None)
+        if dry_run:
+            from .runner import plan
+
+            p = plan(spec)
+            out.print_json(json.dumps(p))
+            out.print(f"{p['samples']} samples x {len(p['chains'])} chains x {len(p['targets'])} targets = "
+                      f"{p['requests']} requests; ~{p['est_prompt_tokens']} prompt tokens, "
+                      f"<= {p['max_completion_tokens']} completion tokens")
+            del yaml
+            return
+        from .runner import Runner
+
+        result = _progress_runner(lambda cb: Runner(spec, cb))
+        _finish(result, report)
+    except UsageError as e:
+        _fail(e)
+    del api
+
+
+@app.command()
+def resume(run_dir: Path = typer.Argument(..., help="A run directory made by `babelsafe run`."),
+           report: bool = typer.Option(True, "--report/--no-report")) -> None:
+    """Finish an interrupted run: finished work is kept, failed requests retried, nothing repeated."""
+    from .api import spec_of_run
+    from .runner import Runner
+
+    try:
+        spec = spec_of_run(run_dir)
+        result = _progress_runner(lambda cb: Runner(spec, cb))
+        _finish(result, report)
+    except UsageError as e:
+        _fail(e)
+
+
+# -- list --------------------------------------------------------------------------------------
+@app.command("list")
+def list_(what: str = typer.Argument(..., help="datasets | transforms | targets | judges | languages"),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show the registered components with their languages, source and license."""
+    from .registry import registry
+
+    kinds = {"datasets": "dataset", "transforms": "transform", "targets": "target", "judges": "judge"}
+    if what == "languages":
+        from . import languages as L
+
+        rows = [{"code": x.code, "iso3": x.iso3, "name": x.name, "script": x.script, "family": x.family,
+                 "tier": L.tier(x.code)} for x in L.LANGUAGES.values()]
+    elif what in kinds:
+        reg = registry(kinds[what])
+        rows = [reg.describe(n) for n in reg.names()]
+    else:
+        _fail(UsageError(f"Cannot list '{what}'. Choose one of: {', '.join(list(kinds) + ['languages'])}."))
+        return
+    if as_json:
+        out.print_json(json.dumps(rows, default=str))
+        return
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    table = Table(title=what, show_lines=False)
+    for c in cols:
+        table.add_column(c, overflow="fold", max_width=60 if c == "description" else 40)
+    for r in rows:
+        table.add_row(*[_cell(r.get(c)) for c in cols])
+    out.print(table)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple)):
+        return ", ".join(map(str, v)) if len(v) <= 12 else ", ".join(map(str, v[:12])) + f" … (+{len(v) - 12})"
+    return str(v)
+
+
+# -- commands contributed by stage modules (keep each a thin shell) -----------------------------

@@ -1,0 +1,511 @@
+"""The async scheduler: samples x transform chains x targets -> generations -> verdicts -> store.
+
+Every model call (target, translator, judge) goes through `RunContext.call`: cache lookup in the store,
+per-target concurrency bound, optional requests/min and tokens/min limits, retries with exponential
+backoff + jitter honouring Retry-After, a per-request timeout, and a stored record of the outcome.
+Finished work is never repeated: resuming (or re-running the same spec into the same dir) skips
+(probe, target) pairs already answered and judge verdicts already given.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from . import __version__
+from .errors import UsageError
+from .registry import registry
+from .spec import RunSpec, TargetSpec, dump_spec
+from .store import Store
+from .targets.base import ProviderError
+from .types import CONTENT_FILTER, ERROR, JUDGE_ERROR, OK, GenParams, Generation, Probe, Sample, Verdict, stable_hash
+
+log = logging.getLogger("babelsafe")
+
+
+@dataclass
+class Progress:
+    """Live counters the CLI renders; `total` grows when a chain yields several probes per sample."""
+
+    total: int = 0
+    done: int = 0
+    errors: int = 0
+    cached: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: dict[str, Any]
+    progress: Progress
+    interrupted: bool = False
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        return self.summary.get("counts", {})
+
+
+class RateLimiter:
+    """Requests/min and tokens/min budget with a smooth (continuous refill) bucket."""
+
+    def __init__(self, rpm: float | None, tpm: float | None):
+        self.rpm, self.tpm = rpm, tpm
+        self._req = rpm or 0.0
+        self._tok = tpm or 0.0
+        self._t = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, tokens: int) -> None:
+        if not self.rpm and not self.tpm:
+            return
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                dt, self._t = now - self._t, now
+                if self.rpm:
+                    self._req = min(self.rpm, self._req + dt * self.rpm / 60)
+                if self.tpm:
+                    self._tok = min(self.tpm, self._tok + dt * self.tpm / 60)
+                need_r = 0.0 if not self.rpm or self._req >= 1 else (1 - self._req) * 60 / self.rpm
+                tok = min(tokens, self.tpm or 0)
+                need_t = 0.0 if not self.tpm or self._tok >= tok else (tok - self._tok) * 60 / self.tpm
+                wait = max(need_r, need_t)
+                if wait <= 0:
+                    if self.rpm:
+                        self._req -= 1
+                    if self.tpm:
+                        self._tok -= tok
+                    return
+                await asyncio.sleep(wait)
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count: ~4 chars per token for alphabetic scripts, ~1 per char for CJK/Thai."""
+    wide = sum(1 for ch in text if ord(ch) >= 0x0E00)
+    return max(1, (len(text) - wide) // 4 + wide)
+
+
+@dataclass
+class _TargetSlot:
+    """A built target with its limits."""
+
+    label: str
+    target: Any
+    params: GenParams
+    system_prompt: str | None
+    sem: asyncio.Semaphore
+    limiter: RateLimiter
+    identity_hash: str
+
+
+def _accepts(cls: Any, kw: str) -> bool:
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return False
+    return kw in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+
+
+def _build(kind: str, name: str, options: dict[str, Any], ctx: Any) -> Any:
+    cls = registry(kind).get(name)
+    kwargs = dict(options)
+    if "ctx" in inspect.signature(cls).parameters:
+        kwargs["ctx"] = ctx
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise UsageError(f"Bad options for {kind} '{name}': {e}") from e
+
+
+class RunContext:
+    """The ModelContext handed to transforms and judges, and the runner's own call path."""
+
+    def __init__(self, spec: RunSpec, store: Store):
+        self.spec = spec
+        self.store = store
+        self.seed = spec.seed
+        self.use_cache = spec.cache
+        self._slots: dict[int, _TargetSlot] = {}  # id(target) -> slot
+        self._aux: dict[str, Any] = {}
+        self._inflight: dict[str, asyncio.Future[Generation]] = {}
+        self.calls_made = 0
+
+    # -- targets -------------------------------------------------------------------------------
+    def build_target(self, tspec: TargetSpec) -> _TargetSlot:
+        opts = dict(tspec.options)
+        for k in ("model", "base_url", "api_key_env"):
+            v = getattr(tspec, k)
+            if v is not None:
+                opts[k] = v
+        cls = registry("target").get(tspec.type)
+        if _accepts(cls, "timeout"):
+            opts.setdefault("timeout", self.spec.timeout)
+        target = _build("target", tspec.type, opts, self)
+        if tspec.defenses:
+            from .defense.layers import wrap_target
+
+            target = wrap_target(target, tspec.defenses, self)
+        conc = tspec.concurrency or self.spec.concurrency
+        cap = getattr(target, "max_concurrency", None)
+        if cap:
+            conc = min(conc, int(cap))
+        params = GenParams(temperature=tspec.temperature, max_tokens=tspec.max_tokens, top_p=tspec.top_p,
+                           seed=tspec.seed if tspec.seed is not None else self.spec.seed, stop=tspec.stop,
+                           extra_body=tspec.extra_body)
+        slot = _TargetSlot(tspec.display, target, params, tspec.system_prompt, asyncio.Semaphore(conc),
+                           RateLimiter(tspec.rpm or self.spec.rpm, tspec.tpm or self.spec.tpm),
+                           stable_hash(target.identity()))
+        self._slots[id(target)] = slot
+        return slot
+
+    def target(self, spec: str | dict[str, Any]) -> Any:
+        """Build an auxiliary target (translator, judge model) once per run."""
+        key = stable_hash(spec)
+        if key not in self._aux:
+            tspec = TargetSpec(type=spec) if isinstance(spec, str) else TargetSpec.model_validate(spec)
+            slot = self.build_target(tspec)
+            self.store.write_component("aux_target", tspec.display,
+                                       {"identity": slot.target.identity(), "params": slot.params.as_dict()})
+            self._aux[key] = slot.target
+        return self._aux[key]
+
+    # -- the one call path ---------------------------------------------------------------------
+    def cache_key(self, target: Any, messages: list[dict[str, str]], params: GenParams) -> str:
+        slot = self._slots.get(id(target))
+        ident = slot.identity_hash if slot else stable_hash(target.identity())
+        return stable_hash([ident, params.as_dict(), messages])
+
+    async def call(self, target: Any, messages: list[dict[str, str]], params: GenParams | None = None,
+                   purpose: str = "aux") -> Generation:
+        slot = self._slots.get(id(target))
+        if slot is None:  # a target built outside the context (e.g. by a component): register it
+            slot = self.build_target(TargetSpec(type=getattr(target, "name", "custom")))  # pragma: no cover
+        params = params or slot.params
+        key = self.cache_key(target, messages, params)
+        if self.use_cache:
+            fut = self._inflight.get(key)
+            if fut is not None:  # the same call is already on its way: share it
+                g = await asyncio.shield(fut)
+                return Generation(**{**_gen_dict(g), "cached": True})
+            hit = self.store.cached_call(key)
+            if hit is not None:
+                return hit
+        fut = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            g = await self._call_with_retries(slot, messages, params)
+            self.store.write_call(key, slot.label, purpose, {"messages": messages, "params": params.as_dict()}, g)
+            fut.set_result(g)
+            return g
+        except BaseException as e:
+            fut.set_exception(e)
+            fut.exception()  # mark retrieved
+            raise
+        finally:
+            self._inflight.pop(key, None)
+
+    async def _call_with_retries(self, slot: _TargetSlot, messages: list[dict[str, str]],
+                                 params: GenParams) -> Generation:
+        retries = self.spec.retries
+        est = sum(estimate_tokens(m.get("content", "")) for m in messages) + params.max_tokens
+        last: ProviderError | None = None
+        for attempt in range(retries + 1):
+            await slot.limiter.acquire(est)
+            async with slot.sem:
+                self.calls_made += 1
+                try:
+                    g = await asyncio.wait_for(slot.target.generate(messages, params), self.spec.timeout + 5)
+                    g.attempts = attempt + 1
+                    return g
+                except ProviderError as e:
+                    last = e
+                except asyncio.TimeoutError:
+                    last = ProviderError("timeout", f"no answer within {self.spec.timeout:g}s", retryable=True)
+                except (ConnectionError, OSError) as e:
+                    last = ProviderError("connection", f"{type(e).__name__}: {e}", retryable=True)
+            if last.kind == "content_filter":
+                return Generation(text="", outcome=CONTENT_FILTER, finish_reason="content_filter",
+                                  error=str(last), error_kind=last.kind, attempts=attempt + 1)
+            if not last.retryable or attempt == retries:
+                break
+            delay = min(30.0, 0.5 * 2 ** attempt) * random.uniform(0.5, 1.0)
+            if last.retry_after is not None:
+                delay = max(delay * 0.1, min(last.retry_after, 120.0))
+            log.debug("retrying %s after %s (%.2fs)", slot.label, last.kind, delay)
+            await asyncio.sleep(delay)
+        assert last is not None
+        return Generation(text=None, outcome=ERROR, error=str(last), error_kind=last.kind,
+                          attempts=min(attempt + 1, retries + 1))
+
+
+def _gen_dict(g: Generation) -> dict[str, Any]:
+    return {f: getattr(g, f) for f in g.__slots__}  # type: ignore[attr-defined]
+
+
+# -- samples -------------------------------------------------------------------------------------
+def load_samples(spec: RunSpec) -> list[Sample]:
+    """Samples from every dataset, filtered by language/category, `limit` per (dataset, language).
+
+    Limiting ranks items by a seeded hash of their id, so parallel datasets keep the same prompts in
+    every language (needed for cross-lingual consistency) and the choice is stable across resumes."""
+    from .datasets import resolve
+
+    out: list[Sample] = []
+    cats = {c.lower() for c in spec.categories} if spec.categories else None
+    for dspec in spec.datasets:
+        opts = dict(dspec.options)
+        opts.setdefault("skip_bad_rows", spec.skip_bad_rows)
+        ds = resolve(dspec.name, opts)
+        by_lang: dict[str, list[Sample]] = {}
+        for s in ds.load(spec.languages):
+            if spec.languages and s.language not in spec.languages:
+                continue
+            if cats is not None:
+                raw = str(s.meta.get("raw_category", "")).lower()
+                if (s.category or "").lower() not in cats and raw not in cats:
+                    continue
+            by_lang.setdefault(s.language, []).append(s)
+        if spec.languages:
+            missing = [lang for lang in spec.languages if lang not in by_lang]
+            if missing and not by_lang:
+                avail = getattr(ds, "languages", None)
+                raise UsageError(f"Dataset '{dspec.name}' has no prompts in {', '.join(missing)}"
+                                 + (f"; it has: {', '.join(avail)}." if avail else "."))
+            for lang in missing:
+                log.warning("dataset %s has no prompts in %s", dspec.name, lang)
+        for lang, items in by_lang.items():
+            if spec.limit is not None and len(items) > spec.limit:
+                items = sorted(items, key=lambda s: hashlib.sha256(f"{spec.seed}:{s.id}".encode()).digest())
+                items = items[: spec.limit]
+            out.extend(items)
+    return out
+
+
+def initial_probe(sample: Sample) -> Probe:
+    msgs = []
+    if sample.meta.get("system"):
+        msgs.append({"role": "system", "content": str(sample.meta["system"])})
+    msgs.append({"role": "user", "content": sample.prompt})
+    return Probe(sample=sample, messages=msgs, language=sample.language)
+
+
+def with_system(messages: list[dict[str, str]], system_prompt: str | None) -> list[dict[str, str]]:
+    """Prepend a target's system prompt (merged with a probe's own system message, target's first)."""
+    if not system_prompt:
+        return messages
+    if messages and messages[0].get("role") == "system":
+        return [{"role": "system", "content": f"{system_prompt}\n\n{messages[0]['content']}"}] + messages[1:]
+    return [{"role": "system", "content": system_prompt}] + messages
+
+
+# -- the runner ----------------------------------------------------------------------------------
+class Runner:
+    """Runs a RunSpec into its output directory. `on_progress(progress)` is called as work finishes."""
+
+    def __init__(self, spec: RunSpec, on_progress: Callable[[Progress], None] | None = None):
+        self.spec = spec
+        self.run_dir = Path(spec.out)
+        self.on_progress = on_progress or (lambda p: None)
+        self.progress = Progress()
+        self._stop = asyncio.Event()
+        self.interrupted = False
+
+    def request_stop(self) -> None:
+        """Stop taking new work; in-flight requests are cancelled, finished work is kept."""
+        self.interrupted = True
+        self._stop.set()
+
+    async def run(self) -> RunResult:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        handler = _attach_log(self.run_dir / "run.log")
+        store = Store(self.run_dir / "results.sqlite")
+        ctx = RunContext(self.spec, store)
+        slots: list[_TargetSlot] = []
+        try:
+            (self.run_dir / "spec.yaml").write_text(dump_spec(self.spec), encoding="utf-8")
+            samples = load_samples(self.spec)
+            log.info("babelsafe %s: %d samples x %d chains x %d targets -> %s", __version__, len(samples),
+                     len(self.spec.transforms), len(self.spec.targets), self.run_dir)
+            store.write_meta("spec", self.spec.model_dump(mode="json"))
+            store.write_meta("babelsafe_version", __version__)
+            store.write_meta("started", str(time.time()))
+            slots = [ctx.build_target(t) for t in self.spec.targets]
+            for s in slots:
+                pre = getattr(s.target, "preflight", None)
+                if pre is not None:
+                    await pre()
+            labels = [s.label for s in slots]
+            if len(set(labels)) != len(labels):
+                raise UsageError(f"Two targets share the label {labels}; give each a distinct `label`.")
+            for s, t in zip(slots, self.spec.targets):
+                store.write_component("target", s.label, {
+                    "identity": s.target.identity(), "params": s.params.as_dict(),
+                    "system_prompt": t.system_prompt, "defenses": [d.model_dump() for d in t.defenses]})
+            judges = [(j.name, _build("judge", j.name, j.options, ctx)) for j in self.spec.judges]
+            for (jname, judge), jspec in zip(judges, self.spec.judges):
+                store.write_component("judge", jname, {"options": jspec.options,
+                                                       "labels": list(getattr(judge, "labels", ()))})
+            chains = [[(st, _build("transform", st.name, st.options, ctx)) for st in chain]
+                      for chain in self.spec.transforms]
+            for chain in self.spec.transforms:
+                store.write_component("transform", ">".join(s.name for s in chain) or "none",
+                                      {"steps": [s.model_dump() for s in chain]})
+            for s in samples:
+                store.write_sample(s)
+            finished = store.finished() if self.spec.cache else {}
+            judged = store.judged() if self.spec.cache else set()
+            self.progress.total = len(samples) * len(chains) * len(slots)
+            units: Iterator[tuple[Sample, list]] = ((s, c) for s in samples for c in chains)
+            n_workers = max(min(t.concurrency or self.spec.concurrency,
+                                getattr(s.target, "max_concurrency", None) or 10**9)
+                            for s, t in zip(slots, self.spec.targets))
+            workers = [asyncio.create_task(self._worker(units, ctx, slots, judges, finished, judged))
+                       for _ in range(max(1, n_workers))]
+            stopper = asyncio.create_task(self._stop.wait())
+            try:
+                done, _ = await asyncio.wait(workers + [stopper], return_when=asyncio.FIRST_EXCEPTION)
+                while not self._stop.is_set() and not all(w.done() for w in workers):
+                    done, _ = await asyncio.wait(workers + [stopper], return_when=asyncio.FIRST_EXCEPTION)
+                for w in workers:
+                    if w.done() and not w.cancelled() and w.exception():
+                        raise w.exception()  # type: ignore[misc]
+            finally:
+                for w in workers + [stopper]:
+                    w.cancel()
+                await asyncio.gather(*workers, stopper, return_exceptions=True)
+        finally:
+            for s in slots + [ctx._slots[k] for k in list(ctx._slots) if ctx._slots[k] not in slots]:
+                close = getattr(s.target, "aclose", None)
+                if close:
+                    try:
+                        await close()
+                    except Exception:  # pragma: no cover
+                        pass
+            store.write_meta("finished", str(time.time()))
+            store.write_meta("interrupted", "1" if self.interrupted else "0")
+            store.close()
+            log.removeHandler(handler)
+            handler.close()
+        summary = finalize(self.run_dir, self.spec, interrupted=self.interrupted)
+        return RunResult(self.run_dir, summary, self.progress, self.interrupted)
+
+    async def _worker(self, units: Iterator[tuple[Sample, list]], ctx: RunContext, slots: list[_TargetSlot],
+                      judges: list[tuple[str, Any]], finished: dict, judged: set) -> None:
+        while not self._stop.is_set():
+            try:
+                sample, chain = next(units)
+            except StopIteration:
+                return
+            probes = await self._build_probes(sample, chain, ctx)
+            extra = len(probes) - 1
+            if extra:
+                self.progress.total += extra * len(slots)
+            for probe in probes:
+                ctx.store.write_probe(probe)
+                await asyncio.gather(*(self._one(probe, chain, slot, ctx, judges, finished, judged)
+                                       for slot in slots))
+
+    async def _build_probes(self, sample: Sample, chain: list, ctx: RunContext) -> list[Probe]:
+        probes = [initial_probe(sample)]
+        for _, transform in chain:
+            nxt: list[Probe] = []
+            for p in probes:
+                nxt.extend(await transform.apply(p, ctx))
+            probes = nxt
+        return probes
+
+    async def _one(self, probe: Probe, chain: list, slot: _TargetSlot, ctx: RunContext,
+                   judges: list[tuple[str, Any]], finished: dict, judged: set) -> None:
+        pk, tl = probe.key, slot.label
+        prev = finished.get((pk, tl))
+        if prev in (OK, CONTENT_FILTER):
+            gen = _stored_generation(ctx.store, pk, tl)
+            gen.cached = True
+            self.progress.cached += 1
+        else:
+            messages = with_system(probe.messages, slot.system_prompt)
+            gen = await ctx.call(slot.target, messages, slot.params, purpose="target")
+            if gen.outcome == OK:
+                gen.decoded = _decode(probe, chain, gen.text or "")
+            ctx.store.write_generation(pk, tl, ctx.cache_key(slot.target, messages, slot.params), gen)
+            if gen.outcome == ERROR:
+                self.progress.errors += 1
+                log.warning("%s on %s [%s/%s]: %s", gen.error_kind, tl, probe.sample.dataset, probe.sample.id,
+                            gen.error)
+        if gen.outcome == OK:
+            for jname, judge in judges:
+                if (pk, tl, jname) in judged:
+                    continue
+                try:
+                    v = await judge.judge(probe, gen)
+                except Exception as e:  # a judge failure is its own outcome, never a label
+                    v = Verdict(judge=jname, label=JUDGE_ERROR, error=f"{type(e).__name__}: {e}")
+                v.judge = jname
+                ctx.store.write_verdict(pk, tl, v)
+        self.progress.done += 1
+        self.on_progress(self.progress)
+
+
+def _decode(probe: Probe, chain: list, text: str) -> str | None:
+    """Undo encodings (ciphers) in reverse chain order; None when no step decodes."""
+    out, changed = text, False
+    for _, transform in reversed(chain):
+        dec = getattr(transform, "decode", None)
+        if dec is not None:
+            out, changed = dec(probe, out), True
+    return out if changed else None
+
+
+def _stored_generation(store: Store, probe_key: str, target: str) -> Generation:
+    row = store.query("SELECT text, decoded, outcome, finish_reason, prompt_tokens, completion_tokens, latency_s "
+                      "FROM generations WHERE probe_key=? AND target=?", (probe_key, target)).fetchone()
+    return Generation(text=row[0], decoded=row[1], outcome=row[2], finish_reason=row[3], prompt_tokens=row[4],
+                      completion_tokens=row[5], latency_s=row[6])
+
+
+def _attach_log(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    if log.level == logging.NOTSET or log.level > logging.INFO:
+        log.setLevel(logging.INFO)
+    return handler
+
+
+def finalize(run_dir: Path, spec: RunSpec, interrupted: bool = False) -> dict[str, Any]:
+    """Compute summary.json from the store (metrics read only the store)."""
+    import json
+
+    from .metrics import summarize
+
+    summary = summarize(run_dir / "results.sqlite", spec_tiers=spec.tiers)
+    summary["interrupted"] = interrupted
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    return summary
+
+
+def plan(spec: RunSpec) -> dict[str, Any]:
+    """The dry-run plan: samples x chains x targets = requests, with token estimates."""
+    samples = load_samples(spec)
+    per_lang: dict[str, int] = {}
+    for s in samples:
+        per_lang[s.language] = per_lang.get(s.language, 0) + 1
+    n_req = len(samples) * len(spec.transforms) * len(spec.targets)
+    prompt_tokens = sum(estimate_tokens(s.prompt) for s in samples) * len(spec.transforms) * len(spec.targets)
+    return {
+        "samples": len(samples), "by_language": per_lang, "chains": [">".join(x.name for x in c) or "none"
+                                                                      for c in spec.transforms],
+        "targets": [t.display for t in spec.targets], "requests": n_req,
+        "est_prompt_tokens": prompt_tokens,
+        "max_completion_tokens": sum(t.max_tokens for t in spec.targets) * len(samples) * len(spec.transforms),
+        "judges": [j.name for j in spec.judges], "out": spec.out,
+        "note": "token estimates cover the dataset prompts; templates and model-based transforms add more",
+    }
+

@@ -1,0 +1,192 @@
+"""OpenAI-compatible chat target (OpenAI, vLLM, llama.cpp server, Ollama, LiteLLM, ...).
+
+Uses the official `openai` SDK with its aiohttp transport: the default httpx transport collapses at
+high concurrency on small machines (see benchmarks/bench_runner.py). SDK retries are disabled: the
+runner owns retries, backoff and Retry-After handling so every attempt is counted and stored.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from ..errors import UsageError
+from ..types import CONTENT_FILTER, OK, GenParams, Generation, Message
+from .base import ProviderError
+
+log = logging.getLogger(__name__)
+
+
+def _limits(max_connections: int) -> Any:
+    try:
+        import httpx2 as httpx  # the SDK's own HTTP layer in openai >= 3
+    except ImportError:  # pragma: no cover - older SDKs
+        import httpx
+    return httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections,
+                        keepalive_expiry=30)
+
+
+class OpenAITarget:
+    """Any OpenAI-compatible chat completions endpoint, through the official SDK over aiohttp."""
+
+    name = "openai"
+    source = "OpenAI Chat Completions API"
+
+    def __init__(self, model: str | None = None, base_url: str | None = None, api_key_env: str | None = None,
+                 timeout: float = 60.0, max_connections: int = 1024, transport: str = "aiohttp",
+                 organization_env: str | None = None, **_: Any):
+        if not model:
+            raise UsageError("The openai target needs a model: pass --model NAME (e.g. gpt-4o-mini).")
+        self.model = model
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+        self.api_key_env = api_key_env or "OPENAI_API_KEY"
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            if base_url and _is_loopback(self.base_url):
+                key = "not-needed"  # local servers (vLLM, llama.cpp, Ollama) usually take any key
+            else:
+                raise UsageError(
+                    f"No API key: the environment variable {self.api_key_env} is not set. "
+                    f"Export it (export {self.api_key_env}=...) or name another with --api-key-env.")
+        self._key = key  # kept in memory only; never part of identity(), the store or logs
+        self.timeout = timeout
+        self.transport = transport
+        self.max_connections = max_connections
+        self._client: Any = None
+
+    async def preflight(self) -> None:
+        """Fail fast with a clear message when the endpoint's host cannot be reached at all."""
+        import asyncio
+        from urllib.parse import urlparse
+
+        u = urlparse(self.base_url)
+        port = u.port or (443 if u.scheme == "https" else 80)
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(u.hostname, port), min(10.0, self.timeout))
+            writer.close()
+        except (OSError, asyncio.TimeoutError) as e:
+            reason = "timed out" if isinstance(e, asyncio.TimeoutError) else (e.strerror or str(e))
+            raise UsageError(f"Cannot reach the base URL {self.base_url} ({reason}). Check --base-url and that "
+                             f"the server is running.") from e
+
+    def identity(self) -> dict[str, Any]:
+        return {"type": "openai", "model": self.model, "base_url": self.base_url}
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            import openai
+
+            http_client = None
+            if self.transport == "aiohttp":
+                try:
+                    http_client = openai.DefaultAioHttpClient(limits=_limits(self.max_connections),
+                                                              timeout=self.timeout)
+                except RuntimeError:  # aiohttp extra missing: fall back to httpx
+                    log.warning("openai[aiohttp] not installed; using the slower httpx transport")
+            self._client = openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, max_retries=0,
+                                              timeout=self.timeout, http_client=http_client)
+        return self._client
+
+    async def generate(self, messages: list[Message], params: GenParams) -> Generation:
+        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": params.temperature,
+                                  "max_tokens": params.max_tokens}
+        if params.top_p is not None:
+            kwargs["top_p"] = params.top_p
+        if params.seed is not None:
+            kwargs["seed"] = params.seed
+        if params.stop:
+            kwargs["stop"] = params.stop
+        if params.extra_body:
+            kwargs["extra_body"] = params.extra_body
+        t0 = time.perf_counter()
+        try:
+            resp = await self._create(kwargs)
+        except ProviderError as e:  # provider messages may quote the key (e.g. 401): scrub it
+            if self._key and len(self._key) > 4:
+                e.args = (str(e).replace(self._key, "***"),)
+            raise
+        latency = time.perf_counter() - t0
+        if not getattr(resp, "choices", None):
+            raise ProviderError("bad_response", "response has no choices", retryable=True)
+        choice = resp.choices[0]
+        text = choice.message.content if choice.message else None
+        finish = choice.finish_reason
+        usage = resp.usage
+        outcome = CONTENT_FILTER if finish == "content_filter" else OK
+        return Generation(text=text or "", outcome=outcome, finish_reason=finish,
+                          prompt_tokens=getattr(usage, "prompt_tokens", None),
+                          completion_tokens=getattr(usage, "completion_tokens", None), latency_s=latency)
+
+    async def _create(self, kwargs: dict[str, Any]) -> Any:
+        import openai
+
+        try:
+            return await self._get_client().chat.completions.create(**kwargs)
+        except openai.APITimeoutError as e:
+            raise ProviderError("timeout", f"request timed out after {self.timeout:g}s", retryable=True) from e
+        except openai.APIConnectionError as e:
+            raise ProviderError("connection", f"cannot reach {self.base_url}: {_cause(e)}", retryable=True) from e
+        except openai.APIStatusError as e:
+            raise _status_error(e) from e
+        except openai.APIResponseValidationError as e:
+            raise ProviderError("bad_response", f"malformed response: {e}", retryable=True) from e
+        except ValueError as e:  # broken JSON bodies surface as JSONDecodeError in some SDK versions
+            raise ProviderError("bad_response", f"malformed response: {e}", retryable=True) from e
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+def _status_error(e: Any) -> ProviderError:
+    status = e.status_code
+    body = getattr(e, "body", None)
+    code = (body or {}).get("code") if isinstance(body, dict) else None
+    msg = getattr(e, "message", str(e))
+    if status == 429:
+        return ProviderError("rate_limit", f"HTTP 429: {msg}", retryable=True,
+                             retry_after=_retry_after(e.response), status=status)
+    if status >= 500 or status == 408:
+        return ProviderError("server", f"HTTP {status}: {msg}", retryable=True,
+                             retry_after=_retry_after(e.response), status=status)
+    if code == "content_filter" or "content_filter" in str(msg) or "content management policy" in str(msg):
+        return ProviderError("content_filter", f"HTTP {status}: blocked by the provider's content filter",
+                             retryable=False, status=status)
+    if status in (401, 403):
+        return ProviderError("client", f"HTTP {status}: authentication failed — check the API key variable",
+                             retryable=False, status=status)
+    return ProviderError("client", f"HTTP {status}: {msg}", retryable=False, status=status)
+
+
+def _retry_after(response: Any) -> float | None:
+    try:
+        headers = response.headers
+        ms = headers.get("retry-after-ms")
+        if ms:
+            return float(ms) / 1000
+        val = headers.get("retry-after")
+        if val:
+            try:
+                return float(val)
+            except ValueError:
+                import email.utils
+
+                dt = email.utils.parsedate_to_datetime(val)
+                return max(0.0, dt.timestamp() - time.time())
+    except Exception:
+        return None
+    return None
+
+
+def _cause(e: BaseException) -> str:
+    inner = e.__cause__ or e.__context__
+    return f"{type(inner).__name__}: {inner}" if inner else str(e)
+
+
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlparse
+
+    host = (urlparse(url).hostname or "").lower()
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
