@@ -55,6 +55,8 @@ class FakeOpenAI:
         self.hang_s = 30.0
         self.require_key: str | None = None
         self.count = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.seen: Counter[str] = Counter()
         self.auth_headers: list[str] = []
         self.bodies: list[dict[str, Any]] = []
@@ -114,6 +116,14 @@ class FakeOpenAI:
         return web.json_response({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._chat_inner(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _chat_inner(self, request: web.Request) -> web.StreamResponse:
         self.count += 1
         self.auth_headers.append(request.headers.get("Authorization", ""))
         if self.require_key is not None and request.headers.get("Authorization") != f"Bearer {self.require_key}":
