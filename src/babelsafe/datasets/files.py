@@ -1,0 +1,379 @@
+"""Prompt files: CSV / TSV / JSONL / JSON / Parquet (optionally .gz) with a `prompt` column.
+
+Optional columns: `id`, `language`, `category`, `label`; any other column goes to `Sample.meta`.
+`columns` maps babelsafe's field names to the file's, e.g. {"prompt": "question", "id": "qid"}.
+Malformed rows raise a DataError naming the file, the line (or record) and the problem; with
+`skip_bad_rows=True` they are skipped, counted and logged, and the valid rows load.
+"""
+from __future__ import annotations
+
+import bisect
+import csv
+import gzip
+import io
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .. import languages as langs
+from ..errors import DataError, UsageError
+from ..taxonomy import coarse
+from ..types import Sample
+from ._common import wanted_languages
+
+log = logging.getLogger(__name__)
+
+FIELDS = ("prompt", "id", "language", "category", "label")
+MAX_PROMPT_CHARS = 200_000
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
+           ".parquet": "parquet", ".pq": "parquet"}
+_LABELS = {"harmful": "harmful", "unsafe": "harmful", "1": "harmful", "true": "harmful", "yes": "harmful",
+           "benign": "benign", "safe": "benign", "0": "benign", "false": "benign", "no": "benign"}
+_SKIP_HINT = "Fix the row, or pass --skip-bad-rows (options: {skip_bad_rows: true}) to run the valid rows."
+
+
+def file_format(path: str | Path) -> str | None:
+    """'csv' | 'tsv' | 'jsonl' | 'json' | 'parquet' from the file name (a trailing .gz is allowed)."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return FORMATS.get(suffixes[-1]) if suffixes else None
+
+
+@dataclass
+class Raw:
+    where: str  # "line 12" | "record 3 (line 7)" | "row 5"
+    record: dict[str, Any] | None
+    problem: str | None = None  # set when the record could not even be parsed
+
+
+def _read_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if path.suffix.lower() == ".gz":
+        try:
+            data = gzip.decompress(data)
+        except OSError as e:
+            raise DataError(f"{path}: not a valid gzip file ({e}).") from e
+    return data
+
+
+def _utf8_problem(text: str) -> str | None:
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        return "broken UTF-8 (bytes that are not valid UTF-8 text); re-save the file as UTF-8"
+    return None
+
+
+def _iter_csv(path: Path, data: bytes, delimiter: str) -> tuple[list[str], Iterator[Raw]]:
+    text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError(f"{path}: the file is empty (expected a header row with a 'prompt' column).")
+    except csv.Error as e:
+        raise DataError(f"{path}, line 1: malformed CSV header ({e}).") from e
+    bad_header = _utf8_problem("".join(header))
+    if bad_header:
+        raise DataError(f"{path}, line 1: {bad_header}.")
+    header = [h.strip() for h in header]
+
+    def rows() -> Iterator[Raw]:
+        start = reader.line_num + 1
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                yield Raw(f"line {start}", None, f"malformed CSV ({e})")
+                start = reader.line_num + 1
+                continue
+            where = f"line {start}"
+            start = reader.line_num + 1
+            if not cells or all(not c.strip() for c in cells):
+                continue  # blank line
+            bad = _utf8_problem("".join(cells))
+            if bad:
+                yield Raw(where, None, bad)
+            elif len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
+                yield Raw(where, None, f"{len(cells)} fields but the header has {len(header)} "
+                                        f"(an unquoted '{delimiter}' in a value?)")
+            else:
+                yield Raw(where, {h: (cells[i] if i < len(cells) else None) for i, h in enumerate(header)})
+
+    return header, rows()
+
+
+def _iter_jsonl(path: Path, data: bytes) -> Iterator[Raw]:
+    for n, line in enumerate(data.split(b"\n"), 1):
+        if n == 1:
+            line = line.removeprefix(b"\xef\xbb\xbf")
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            yield Raw(f"line {n}", None, "broken UTF-8 (bytes that are not valid UTF-8 text); "
+                                          "re-save the file as UTF-8")
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            yield Raw(f"line {n}", None, f"malformed JSON ({e.msg} at column {e.colno})")
+            continue
+        yield _record(f"line {n}", obj)
+
+
+def _record(where: str, obj: Any) -> Raw:
+    if isinstance(obj, str):
+        return Raw(where, {"prompt": obj})
+    if not isinstance(obj, dict):
+        return Raw(where, None, f"expected a JSON object, got {type(obj).__name__}")
+    return Raw(where, obj)
+
+
+def _iter_json(path: Path, data: bytes) -> Iterator[Raw]:
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DataError(f"{path}, line {line}: broken UTF-8 (bytes that are not valid UTF-8 text); "
+                        f"re-save the file as UTF-8.") from e
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}, line {e.lineno}: malformed JSON ({e.msg} at column {e.colno}). "
+                        f"A whole-file JSON document cannot be partly loaded; for one record per line "
+                        f"use JSONL.") from e
+    if isinstance(doc, dict):
+        lists = [v for v in doc.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise DataError(f"{path}: expected a JSON array of records (or an object holding exactly one "
+                            f"array); found an object with keys {', '.join(map(str, doc)) or '(none)'}.")
+        items, positions = lists[0], None
+    elif isinstance(doc, list):
+        items, positions = doc, _array_positions(text)
+    else:
+        raise DataError(f"{path}: expected a JSON array of records, got {type(doc).__name__}.")
+    newlines = [i for i, ch in enumerate(text) if ch == "\n"] if positions else []
+    for i, obj in enumerate(items):
+        where = f"record {i + 1}"
+        if positions and i < len(positions):
+            where += f" (line {bisect.bisect_right(newlines, positions[i]) + 1})"
+        yield _record(where, obj)
+
+
+def _array_positions(text: str) -> list[int] | None:
+    """Start offsets of the top-level array's items (for line numbers in messages)."""
+    dec = json.JSONDecoder()
+    ws = " \t\r\n"
+    i = len(text) - len(text.lstrip(ws))
+    if i >= len(text) or text[i] != "[":
+        return None
+    i += 1
+    out: list[int] = []
+    try:
+        while True:
+            while i < len(text) and text[i] in ws:
+                i += 1
+            if text[i] == "]":
+                return out
+            out.append(i)
+            _, i = dec.raw_decode(text, i)
+            while i < len(text) and text[i] in ws:
+                i += 1
+            if text[i] == ",":
+                i += 1
+    except (json.JSONDecodeError, IndexError):
+        return None
+
+
+def _iter_parquet(path: Path) -> tuple[list[str], Iterator[Raw]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as e:
+        raise UsageError("Reading Parquet files needs pyarrow: pip install 'babelsafe[report]' "
+                         "(or pip install pyarrow).") from e
+    try:
+        table = pq.read_table(path)
+    except Exception as e:  # pyarrow raises several types for corrupt files
+        raise DataError(f"{path}: not a readable Parquet file ({e}).") from e
+    cols = list(table.column_names)
+
+    def rows() -> Iterator[Raw]:
+        for i, rec in enumerate(table.to_pylist(), 1):
+            yield Raw(f"row {i}", rec)
+
+    return cols, rows()
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value != value:  # NaN from pandas-written files
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+class Builder:
+    """Turns raw records into Samples, validating each one."""
+
+    def __init__(self, path: Path | str, dataset: str, columns: dict[str, str], language: str | None,
+                 max_prompt_chars: int) -> None:
+        self.path, self.dataset, self.columns = path, dataset, columns
+        self.language, self.max_chars = language, max_prompt_chars
+        self.mapped = set(columns.values())
+        self.seen: dict[tuple[str, str], str] = {}
+        self.n = 0
+        self.defaulted = 0
+
+    def build(self, raw: Raw) -> Sample:
+        """A Sample, or ValueError(problem)."""
+        self.n += 1
+        if raw.problem:
+            raise ValueError(raw.problem)
+        rec = raw.record or {}
+        c = self.columns
+        prompt = _text(rec.get(c["prompt"]))
+        if prompt is None or not prompt.strip():
+            raise ValueError(f"empty prompt (column '{c['prompt']}')")
+        if len(prompt) > self.max_chars:
+            raise ValueError(f"prompt is {len(prompt):,} characters, over the limit of {self.max_chars:,} "
+                             f"(option max_prompt_chars)")
+        lang_val = _text(rec.get(c["language"])) if c["language"] in rec else None
+        if lang_val and lang_val.strip():
+            try:
+                lang = langs.normalize(lang_val)
+            except UsageError:
+                raise ValueError(f"unknown language code '{lang_val}' (use ISO 639-1/639-3 codes such as "
+                                 f"en, zh, bn; `babelsafe list languages` shows all)") from None
+        else:
+            lang = self.language or "en"
+            self.defaulted += self.language is None
+        sid = _text(rec.get(c["id"])) if c["id"] in rec else None
+        sid = sid.strip() if sid and sid.strip() else str(self.n)
+        first = self.seen.get((sid, lang))
+        if first is not None:
+            raise ValueError(f"duplicate id '{sid}' for language '{lang}' (first on {first})")
+        self.seen[(sid, lang)] = raw.where
+        meta: dict[str, Any] = {k: v for k, v in rec.items() if k not in self.mapped and k is not None}
+        raw_cat = _text(rec.get(c["category"])) if c["category"] in rec else None
+        category = None
+        if raw_cat and raw_cat.strip():
+            raw_cat = raw_cat.strip()
+            mapped = coarse("file", raw_cat)
+            category = mapped if mapped != "other" or raw_cat == "other" else raw_cat
+            meta["raw_category"] = raw_cat
+        label = _text(rec.get(c["label"])) if c["label"] in rec else None
+        if label and label.strip():
+            meta["label"] = _LABELS.get(label.strip().lower(), label.strip())
+        return Sample(dataset=self.dataset, id=sid, language=lang, prompt=prompt, category=category,
+                      meta=meta)
+
+
+def load_file(path: str | Path, columns: dict[str, str] | None = None, language: str | None = None,
+              skip_bad_rows: bool = False, *, name: str | None = None,
+              max_prompt_chars: int = MAX_PROMPT_CHARS) -> Iterator[Sample]:
+    """All Samples of a prompt file. Validates the whole file before returning (so a bad row fails
+    the run before any model call); raises DataError naming the file, line and problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"Dataset file not found: {path}.")
+    fmt = file_format(path)
+    if fmt is None:
+        raise UsageError(f"{path}: unknown file type. Use .csv, .tsv, .jsonl, .json or .parquet "
+                         f"(optionally .gz-compressed).")
+    cols = field_map(columns)
+    default_lang = langs.normalize(language) if language else None
+    if fmt in ("csv", "tsv"):
+        header, raws = _iter_csv(path, _read_bytes(path), "\t" if fmt == "tsv" else ",")
+        check_columns(path, header, cols)
+    elif fmt == "parquet":
+        header, raws = _iter_parquet(path)
+        check_columns(path, header, cols)
+    else:
+        raws = _iter_jsonl(path, _read_bytes(path)) if fmt == "jsonl" else _iter_json(path, _read_bytes(path))
+        raws = _check_first_record(path, raws, cols)
+    builder = Builder(path, name or path.name.split(".")[0], cols, default_lang, max_prompt_chars)
+    return iter(build_samples(str(path), raws, builder, skip_bad_rows))
+
+
+def field_map(columns: dict[str, str] | None) -> dict[str, str]:
+    """babelsafe field -> source column, validated."""
+    cols = {f: f for f in FIELDS}
+    for k, v in (columns or {}).items():
+        if k not in FIELDS:
+            raise UsageError(f"Unknown field '{k}' in columns mapping; valid: {', '.join(FIELDS)} "
+                             f"(e.g. columns: {{prompt: question}}).")
+        cols[k] = str(v)
+    return cols
+
+
+def build_samples(label: str, raws: Iterable[Raw], builder: Builder, skip_bad_rows: bool) -> list[Sample]:
+    """Validate every raw record; raise on the first bad one, or skip and log them all."""
+    samples: list[Sample] = []
+    bad: list[str] = []
+    for raw in raws:
+        try:
+            samples.append(builder.build(raw))
+        except ValueError as e:
+            if not skip_bad_rows:
+                raise DataError(f"{label}, {raw.where}: {e}. {_SKIP_HINT}") from None
+            bad.append(f"{raw.where}: {e}")
+    if bad:
+        log.warning("%s: skipped %d bad row(s) (--skip-bad-rows); first: %s", label, len(bad),
+                    "; ".join(bad[:5]))
+    if not samples:
+        extra = f" ({len(bad)} bad rows skipped; first: {bad[0]})" if bad else ""
+        raise DataError(f"{label}: no valid rows{extra}.")
+    if builder.defaulted and builder.language is None:
+        log.info("%s: %d row(s) have no language; assuming English (set options.language to change it).",
+                 label, builder.defaulted)
+    return samples
+
+
+def check_columns(path: Path | str, header: list[str], cols: dict[str, str]) -> None:
+    if cols["prompt"] not in header:
+        found = ", ".join(repr(h) for h in header) or "(none)"
+        raise DataError(f"{path}: no '{cols['prompt']}' column. Columns found: {found}. Rename the column, "
+                        f"or map it, e.g. options: {{columns: {{prompt: <your column>}}}}.")
+
+
+def _check_first_record(path: Path, raws: Iterable[Raw], cols: dict[str, str]) -> Iterator[Raw]:
+    """For JSON(L): if no record at all has the prompt field, report the keys found (not per-row errors)."""
+    items = list(raws)
+    good = [r for r in items if r.record is not None]
+    if good and not any(cols["prompt"] in r.record for r in good):  # type: ignore[operator]
+        keys = sorted({k for r in good[:100] for k in r.record})  # type: ignore[union-attr]
+        raise DataError(f"{path}: no '{cols['prompt']}' field in any record. Fields found: "
+                        f"{', '.join(repr(k) for k in keys) or '(none)'}. Rename the field, or map it, "
+                        f"e.g. options: {{columns: {{prompt: <your field>}}}}.")
+    return iter(items)
+
+
+class FileDataset:
+    """A prompt file (CSV, TSV, JSONL, JSON or Parquet) with a `prompt` column; other columns are optional."""
+
+    name = "file"
+    languages: list[str] = []
+    license = "(your file)"
+    source = "a local file: --dataset path/to/prompts.csv"
+    categories: list[str] = []
+
+    def __init__(self, path: str | Path, columns: dict[str, str] | None = None, language: str | None = None,
+                 skip_bad_rows: bool = False, name: str | None = None,
+                 max_prompt_chars: int = MAX_PROMPT_CHARS) -> None:
+        self.path = Path(path)
+        self.columns, self.language, self.skip_bad_rows = columns, language, skip_bad_rows
+        self.name = name or self.path.name.split(".")[0]
+        self.max_prompt_chars = max_prompt_chars
+        if language:
+            langs.normalize(language)  # fail early on an unknown code
+
+    def load(self, languages: list[str] | None = None) -> Iterator[Sample]:
+        wanted = wanted_languages(languages)
+        samples = load_file(self.path, self.columns, self.language, self.skip_bad_rows, name=self.name,
+                            max_prompt_chars=self.max_prompt_chars)
+        return samples if wanted is None else (s for s in samples if s.language in wanted)
