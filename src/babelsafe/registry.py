@@ -22,6 +22,9 @@ _BUILTIN: dict[str, dict[str, str]] = {
     "transform": {},
     "target": {
         "openai": "babelsafe.targets.openai_compat:OpenAITarget",
+        "local": "babelsafe.targets.llamacpp:LlamaCppTarget",
+        "transformers": "babelsafe.targets.hf_transformers:TransformersTarget",
+        "vllm": "babelsafe.targets.vllm_offline:VLLMTarget",
     },
     "judge": {
         "refusal": "babelsafe.judges.refusal:RefusalJudge",
