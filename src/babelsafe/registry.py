@@ -18,6 +18,15 @@ from .errors import UsageError
 _BUILTIN: dict[str, dict[str, str]] = {
     "dataset": {
         "multijail": "babelsafe.datasets.multijail:MultiJail",
+        "xsafety": "babelsafe.datasets.xsafety:XSafety",
+        "xstest": "babelsafe.datasets.xstest:XSTest",
+        "cyberseceval-frr": "babelsafe.datasets.cyberseceval:CyberSecEvalFRR",
+        "cyberseceval-prompt-injection": "babelsafe.datasets.cyberseceval:CyberSecEvalPromptInjection",
+        "harmfulqa": "babelsafe.datasets.redeval:HarmfulQA",
+        "dangerousqa": "babelsafe.datasets.redeval:DangerousQA",
+        "adversarialqa": "babelsafe.datasets.redeval:AdversarialQA",
+        "catqa": "babelsafe.datasets.redeval:CatQA",
+        "sorry-bench": "babelsafe.datasets.sorry_bench:SorryBench",
     },
     "transform": {},
     "target": {

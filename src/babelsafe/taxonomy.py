@@ -131,12 +131,17 @@ def sorry_bench_categories() -> list[dict[str, str]]:
     return rows
 
 
-@lru_cache(maxsize=1)
-def _sorry_lookup() -> dict[str, str]:
+@lru_cache(maxsize=3)
+def _sorry_lookup(ids: str | None = "id_202503") -> dict[str, str]:
+    """name/short name (and numeric id of the given version, if any) -> coarse."""
     out: dict[str, str] = {}
     for r in sorry_bench_categories():
-        for key in (r["id_202503"], r["name_taxonomy_figure"], r["name_website_short"]):
+        keys = [r["name_taxonomy_figure"], r["name_website_short"]] + ([r[ids]] if ids else [])
+        for key in keys:
             out[key.lower()] = r["coarse"]
+    if ids == "id_202406":
+        out["12"] = "fraud_deception"  # 2024/06 #12 Impersonation, removed in 2025/03
+    out["impersonation"] = "fraud_deception"
     return out
 
 
@@ -152,8 +157,10 @@ def coarse(dataset: str, raw_category: str | None) -> str:
         return _MULTIJAIL.get(raw, "other")
     if ds == "xsafety":
         return _XSAFETY.get(raw.removesuffix("_n").removesuffix("_en"), "other")
-    if ds in ("sorry-bench", "sorry_bench", "sorrybench"):
-        return _sorry_lookup().get(raw.lower(), "other")
+    if ds in ("sorry-bench", "sorry_bench", "sorrybench", "sorry-bench-202503"):
+        return _sorry_lookup("id_202503").get(raw.lower(), "other")
+    if ds == "sorry-bench-202406":
+        return _sorry_lookup("id_202406").get(raw.lower(), "other")
     if ds == "catqa":
         return _CATQA.get(raw, "other")
     if ds == "longsafety":
@@ -166,11 +173,11 @@ def coarse(dataset: str, raw_category: str | None) -> str:
         return "benign"
     if ds == "cyberseceval-prompt-injection":
         return "instruction_attack"
-    # any other source (user files): try each table by exact name
+    # any other source (user files): try each table by exact name (never by bare numeric id)
     for table in (_MULTIJAIL, _XSAFETY, _CATQA, _LONGSAFETY):
         if raw in table:
             return table[raw]
-    return _sorry_lookup().get(raw.lower(), "other")
+    return _sorry_lookup(None).get(raw.lower(), "other")
 
 
 def mapping(dataset: str) -> dict[str, str]:

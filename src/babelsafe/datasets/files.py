@@ -221,8 +221,9 @@ class Builder:
     """Turns raw records into Samples, validating each one."""
 
     def __init__(self, path: Path | str, dataset: str, columns: dict[str, str], language: str | None,
-                 max_prompt_chars: int) -> None:
+                 max_prompt_chars: int, taxonomy: str = "file") -> None:
         self.path, self.dataset, self.columns = path, dataset, columns
+        self.taxonomy = taxonomy
         self.language, self.max_chars = language, max_prompt_chars
         self.mapped = set(columns.values())
         self.seen: dict[tuple[str, str], str] = {}
@@ -236,7 +237,13 @@ class Builder:
             raise ValueError(raw.problem)
         rec = raw.record or {}
         c = self.columns
-        prompt = _text(rec.get(c["prompt"]))
+        value = rec.get(c["prompt"])
+        if isinstance(value, (list, tuple)):  # e.g. SORRY-Bench's single-turn `turns` lists
+            if len(value) != 1 or not isinstance(value[0], str):
+                raise ValueError(f"prompt column '{c['prompt']}' holds a list of {len(value)} items; "
+                                 f"expected text (or a list with one text)")
+            value = value[0]
+        prompt = _text(value)
         if prompt is None or not prompt.strip():
             raise ValueError(f"empty prompt (column '{c['prompt']}')")
         if len(prompt) > self.max_chars:
@@ -263,7 +270,7 @@ class Builder:
         category = None
         if raw_cat and raw_cat.strip():
             raw_cat = raw_cat.strip()
-            mapped = coarse("file", raw_cat)
+            mapped = coarse(self.taxonomy, raw_cat)
             category = mapped if mapped != "other" or raw_cat == "other" else raw_cat
             meta["raw_category"] = raw_cat
         label = _text(rec.get(c["label"])) if c["label"] in rec else None
@@ -275,7 +282,7 @@ class Builder:
 
 def load_file(path: str | Path, columns: dict[str, str] | None = None, language: str | None = None,
               skip_bad_rows: bool = False, *, name: str | None = None,
-              max_prompt_chars: int = MAX_PROMPT_CHARS) -> Iterator[Sample]:
+              max_prompt_chars: int = MAX_PROMPT_CHARS, taxonomy: str = "file") -> Iterator[Sample]:
     """All Samples of a prompt file. Validates the whole file before returning (so a bad row fails
     the run before any model call); raises DataError naming the file, line and problem."""
     path = Path(path)
@@ -296,7 +303,7 @@ def load_file(path: str | Path, columns: dict[str, str] | None = None, language:
     else:
         raws = _iter_jsonl(path, _read_bytes(path)) if fmt == "jsonl" else _iter_json(path, _read_bytes(path))
         raws = _check_first_record(path, raws, cols)
-    builder = Builder(path, name or path.name.split(".")[0], cols, default_lang, max_prompt_chars)
+    builder = Builder(path, name or path.name.split(".")[0], cols, default_lang, max_prompt_chars, taxonomy)
     return iter(build_samples(str(path), raws, builder, skip_bad_rows))
 
 
@@ -364,8 +371,9 @@ class FileDataset:
 
     def __init__(self, path: str | Path, columns: dict[str, str] | None = None, language: str | None = None,
                  skip_bad_rows: bool = False, name: str | None = None,
-                 max_prompt_chars: int = MAX_PROMPT_CHARS) -> None:
+                 max_prompt_chars: int = MAX_PROMPT_CHARS, taxonomy: str = "file") -> None:
         self.path = Path(path)
+        self.taxonomy = taxonomy
         self.columns, self.language, self.skip_bad_rows = columns, language, skip_bad_rows
         self.name = name or self.path.name.split(".")[0]
         self.max_prompt_chars = max_prompt_chars
@@ -375,5 +383,5 @@ class FileDataset:
     def load(self, languages: list[str] | None = None) -> Iterator[Sample]:
         wanted = wanted_languages(languages)
         samples = load_file(self.path, self.columns, self.language, self.skip_bad_rows, name=self.name,
-                            max_prompt_chars=self.max_prompt_chars)
+                            max_prompt_chars=self.max_prompt_chars, taxonomy=self.taxonomy)
         return samples if wanted is None else (s for s in samples if s.language in wanted)

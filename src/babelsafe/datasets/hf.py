@@ -20,6 +20,21 @@ from .files import MAX_PROMPT_CHARS, Builder, Raw, build_samples, check_columns,
 log = logging.getLogger(__name__)
 
 
+# used only when the usual column is absent and the user gave no mapping
+_FALLBACK_COLUMNS = {"prompt": "turns", "id": "question_id"}
+
+
+def _default_taxonomy(repo: str) -> str:
+    """Which raw-category table applies: SORRY-Bench's numeric ids depend on the version."""
+    low = repo.lower()
+    if "sorry-bench" in low:
+        return "sorry-bench-202406" if "202406" in low else "sorry-bench"
+    for known in ("multijail", "xsafety", "catqa", "longsafety"):
+        if known in low:
+            return known
+    return "file"
+
+
 def parse_spec(spec: str) -> tuple[str, str | None]:
     """'ORG/NAME:split' -> ('ORG/NAME', 'split'); 'ORG/NAME' -> ('ORG/NAME', None)."""
     spec = spec.strip()
@@ -42,8 +57,11 @@ class HFDataset:
     def __init__(self, spec: str, split: str | None = None, subset: str | None = None,
                  columns: dict[str, str] | None = None, language: str | None = None,
                  revision: str | None = None, data_files: Any = None, skip_bad_rows: bool = False,
-                 max_prompt_chars: int = MAX_PROMPT_CHARS, name: str | None = None) -> None:
+                 max_prompt_chars: int = MAX_PROMPT_CHARS, name: str | None = None,
+                 taxonomy: str | None = None) -> None:
         self.repo, spec_split = parse_spec(spec)
+        self.user_columns = dict(columns or {})
+        self.taxonomy = taxonomy or _default_taxonomy(self.repo)
         self.split = split or spec_split
         self.subset, self.revision, self.data_files = subset, revision, data_files
         self.columns = field_map(columns)
@@ -98,8 +116,13 @@ class HFDataset:
         wanted = wanted_languages(languages)
         ds = self._open()
         label = f"hf:{self.repo}" + (f":{self.split}" if self.split else "")
-        check_columns(label, list(ds.column_names), self.columns)
+        names = list(ds.column_names)
+        cols = dict(self.columns)
+        for field, alt in _FALLBACK_COLUMNS.items():  # e.g. SORRY-Bench: prompt in `turns`
+            if field not in self.user_columns and cols[field] not in names and alt in names:
+                cols[field] = alt
+        check_columns(label, names, cols)
         raws = (Raw(f"row {i}", rec) for i, rec in enumerate(ds, 1))
-        builder = Builder(label, self.name, self.columns, self.language, self.max_prompt_chars)
+        builder = Builder(label, self.name, cols, self.language, self.max_prompt_chars, self.taxonomy)
         samples = build_samples(label, raws, builder, self.skip_bad_rows)
         return iter(samples) if wanted is None else (s for s in samples if s.language in wanted)
