@@ -2,7 +2,7 @@
 
 Options: split, subset (config name), columns (field -> column mapping, e.g. {prompt: goal}),
 language (default language when there is no language column), revision, data_files, skip_bad_rows,
-max_prompt_chars, name. `ORG/NAME` may also be a local directory written by `save_to_disk`, or a local
+max_prompt_chars, name, taxonomy, cache_dir. `ORG/NAME` may also be a local directory written by `save_to_disk`, or a local
 data folder/file that `datasets.load_dataset` understands; set HF_DATASETS_OFFLINE=1 to stay offline.
 """
 from __future__ import annotations
@@ -58,7 +58,8 @@ class HFDataset:
                  columns: dict[str, str] | None = None, language: str | None = None,
                  revision: str | None = None, data_files: Any = None, skip_bad_rows: bool = False,
                  max_prompt_chars: int = MAX_PROMPT_CHARS, name: str | None = None,
-                 taxonomy: str | None = None) -> None:
+                 taxonomy: str | None = None, cache_dir: str | None = None) -> None:
+        self.cache_dir = cache_dir
         self.repo, spec_split = parse_spec(spec)
         self.user_columns = dict(columns or {})
         self.taxonomy = taxonomy or _default_taxonomy(self.repo)
@@ -85,6 +86,8 @@ class HFDataset:
                 kwargs: dict[str, Any] = {}
                 if self.revision:
                     kwargs["revision"] = self.revision
+                if self.cache_dir:
+                    kwargs["cache_dir"] = self.cache_dir
                 if self.data_files is not None:
                     kwargs["data_files"] = self.data_files
                 ds = hfd.load_dataset(self.repo, self.subset, split=self.split, **kwargs)

@@ -12,8 +12,10 @@ HF_NAME = "sorry-bench/sorry-bench-202503"
 
 
 class SorryBench(ShippedDataset):
-    """SORRY-Bench taxonomy only (44 categories): no prompts shipped (gated on HF); load them with
-    --dataset hf:sorry-bench/sorry-bench-202503 after accepting the terms."""
+    """SORRY-Bench 44-category taxonomy only: no prompts shipped (gated; use hf:sorry-bench/sorry-bench-202503).
+
+    The categories map to babelsafe's coarse taxonomy (babelsafe.taxonomy); `load()` explains how to get
+    the prompts from Hugging Face after accepting their terms."""
 
     name = "sorry-bench"
     languages: list[str] = []
