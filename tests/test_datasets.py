@@ -183,3 +183,20 @@ def test_shipped_data_has_license_and_source_next_to_it():
         assert root.joinpath(folder, "LICENSE").is_file(), folder
         assert root.joinpath(folder, "SOURCE.md").is_file(), folder
     assert root.joinpath("sorry_bench", "SOURCE.md").is_file()
+
+
+def test_parallel_sets_carry_human_translations_on_english_samples():
+    from babelsafe.datasets.multijail import MultiJail
+    en = list(resolve("multijail", {}).load(["en", "bn"]))
+    first_en = next(s for s in en if s.language == "en")
+    first_bn = next(s for s in en if s.language == "bn" and s.id == first_en.id)
+    assert first_en.meta["translations"]["bn"] == first_bn.prompt
+    assert set(first_en.meta["translations"]) == set(MultiJail.languages)
+    assert "translations" not in first_bn.meta  # only source-language samples carry them (store size)
+    assert MultiJail.translations(first_en.id)["en"] == first_en.prompt
+    x = next(iter(resolve("xsafety", {}).load(["en"])))
+    assert len(x.meta["translations"]) == 10
+    frr = [s for s in resolve("cyberseceval-frr", {}).load() if s.language == "en" and len(s.meta["translations"]) > 1]
+    assert len(frr) == 342
+    pi = next(iter(resolve("cyberseceval-prompt-injection", {}).load(["en"])))
+    assert "translations" not in pi.meta

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from functools import lru_cache
 from importlib import resources
 from typing import Any, ClassVar, Iterable, Iterator, TextIO
 
@@ -63,7 +64,32 @@ class ShippedDataset:
         wanted = wanted_languages(languages)
         if wanted is not None and not (wanted & set(self.languages)):
             return iter(())
+        if self.parallel and (wanted is None or "en" in wanted):
+            return self._with_translations(self._iter(wanted))
         return self._iter(wanted)
+
+    def _with_translations(self, samples: Iterator[Sample]) -> Iterator[Sample]:
+        """English (source) samples carry the item's human translations in meta["translations"]
+        ({code: text}) for the `translate` transform; other languages use `translations(id)`."""
+        index = parallel_index(type(self))
+        for s in samples:
+            if s.language == "en":
+                s.meta["translations"] = dict(index.get(s.id, {}))
+            yield s
+
+    @classmethod
+    def translations(cls, item_id: str) -> dict[str, str]:
+        """All human translations of one item, {language: text} ({} for non-parallel datasets)."""
+        return dict(parallel_index(cls).get(str(item_id), {})) if cls.parallel else {}
 
     def _iter(self, wanted: set[str] | None) -> Iterator[Sample]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+@lru_cache(maxsize=16)
+def parallel_index(cls: type[ShippedDataset]) -> dict[str, dict[str, str]]:
+    """item id -> {language: prompt} for a parallel dataset (built once per process)."""
+    out: dict[str, dict[str, str]] = {}
+    for s in cls._iter(cls.__new__(cls), None):
+        out.setdefault(s.id, {})[s.language] = s.prompt
+    return out
