@@ -22,35 +22,46 @@ def filler_documents() -> list[dict[str, str]]:
     return [json.loads(line) for line in data_text("filler/longcontext_filler.jsonl").splitlines() if line.strip()]
 
 
+def _estimate(words: int, chars: int) -> int:
+    return max(math.ceil(words * TOKENS_PER_WORD), math.ceil(chars / 4))
+
+
 def build_filler(tokens: int, rng: random.Random) -> tuple[str, list[str]]:
-    """Documents in seeded order (reshuffled on every pass through the corpus) until ~`tokens` tokens;
-    the last one is cut at a word boundary. Returns (text, ids of the documents used)."""
+    """Documents in seeded order (reshuffled on every pass through the corpus) until the text's
+    estimate reaches `tokens` without exceeding it; the last document is cut at a word boundary.
+    Returns (text, ids of the documents used)."""
     docs = filler_documents()
-    budget = tokens
     parts: list[str] = []
     ids: list[str] = []
+    words = chars = 0  # running totals of the joined text ("\n\n" between parts)
     n = 0
-    while budget > 0:
+    while True:
         order = docs[:]
         rng.shuffle(order)
         for d in order:
             n += 1
-            header = f"Document {n}: {d['title']}\n"
-            words = d["text"].split()
-            full = header + d["text"]
-            cost = approx_tokens(full)
-            if cost <= budget:
+            sep = 2 if parts else 0
+            full = f"Document {n}: {d['title']}\n{d['text']}"
+            fw, fc = len(full.split()), len(full)
+            if _estimate(words + fw, chars + sep + fc) <= tokens:
                 parts.append(full)
-                budget -= cost
-            else:
-                keep = max(0, int((budget - approx_tokens(header)) / TOKENS_PER_WORD))
-                if keep > 0:
-                    parts.append(header + " ".join(words[:keep]))
-                budget = 0
-            ids.append(d["id"])
-            if budget <= 0:
-                break
-    return "\n\n".join(parts), ids
+                ids.append(d["id"])
+                words, chars = words + fw, chars + sep + fc
+                continue
+            # cut this document: the longest word prefix that fits
+            pieces = full.split(" ")
+            lo, hi = 0, len(pieces)
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                cut = " ".join(pieces[:mid])
+                if _estimate(words + len(cut.split()), chars + sep + len(cut)) <= tokens:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            if lo > 0:
+                parts.append(" ".join(pieces[:lo]))
+                ids.append(d["id"])
+            return "\n\n".join(parts), ids
 
 
 class LongContext:

@@ -153,9 +153,10 @@ class Standard(TemplateTransform):
 def strip_internal_thought(text: str) -> str:
     """Remove a CoU "(Internal thought: ...)" prefix, as RED-EVAL's judge script does before judging.
 
-    Upstream cuts after the first ')' of the whole response; babelsafe cuts after the first ')' that
-    follows the marker (the same on every well-formed answer) and, when no ')' closes it, keeps the text
-    after the marker instead of upstream's last-character slice.
+    Like upstream, everything up to and including the closing ')' is dropped. Upstream cuts at the first
+    ')' of the whole response; babelsafe at the first ')' after the marker (the same on every answer
+    without an earlier ')'), and when no ')' closes it keeps the text after the marker instead of
+    upstream's last-character slice.
     """
     marker = "(Internal thought:"
     i = text.find(marker)
@@ -164,7 +165,7 @@ def strip_internal_thought(text: str) -> str:
     j = text.find(")", i)
     if j < 0:
         return text[i + len(marker):].strip()
-    return (text[:i] + text[j + 1:]).strip()
+    return text[j + 1:].strip()
 
 
 # --- instruction attacks (Sun et al. 2023 / XSafety), neutral wrappers as data --------------------------
