@@ -25,17 +25,36 @@ def chrf(hypothesis: str, reference: str) -> float:
 def human_translation(probe: Probe, lang: str) -> str | None:
     """The dataset's own translation of the probe's prompt into `lang`, if the sample carries one.
 
-    Parallel datasets put all versions of an item in `sample.meta["translations"]` ({code: text}).
-    It only applies while the probe still holds the sample's original prompt (first step of a chain).
+    Parallel datasets put all versions of an item in `sample.meta["translations"]` ({code: text}) on
+    English samples; for other samples the registered dataset's `translations(id)` is asked. It only applies while the probe still holds the sample's original prompt (first step of a chain).
     """
     s = probe.sample
-    translations = (s.meta or {}).get("translations")
-    if not isinstance(translations, dict):
-        return None
     if probe.prompt_text != s.prompt or probe.language != s.language:
         return None
+    translations = (s.meta or {}).get("translations")
+    if not isinstance(translations, dict):
+        translations = dataset_translations(s.dataset, s.id)
     text = translations.get(lang)
     return text if isinstance(text, str) and text.strip() else None
+
+
+def dataset_translations(dataset: str, item_id: str) -> dict[str, str]:
+    """{language: text} of one item of a registered parallel dataset (the class's `translations(id)`),
+    {} when the dataset is not registered or not parallel."""
+    from ..registry import registry
+
+    try:
+        cls = registry("dataset").get(dataset)
+    except UsageError:
+        return {}
+    if not getattr(cls, "parallel", False) or not callable(getattr(cls, "translations", None)):
+        return {}
+    try:
+        out = cls.translations(item_id)
+    except Exception:  # a dataset problem must not break translation; fall back to the translator
+        log.exception("could not read the human translations of %s/%s", dataset, item_id)
+        return {}
+    return out if isinstance(out, dict) else {}
 
 
 class Translate:
