@@ -15,7 +15,6 @@ from babelsafe.spec import load_spec
 from babelsafe.store import Store
 from babelsafe.transforms.adaptive import Adaptive
 from babelsafe.transforms.base import data_text, data_yaml, first_probe
-from babelsafe.transforms.chain import apply_chain
 from babelsafe.transforms.ciphers import Caesar
 from babelsafe.transforms.codeswitch import CodeSwitch, segment
 from babelsafe.transforms.mutate import Mutate, mutations
@@ -170,6 +169,7 @@ async def test_translate_to_several_languages_including_identity(srv, make_ctx):
         first_probe(sample()), make_ctx())
     assert [(p.language, p.prompt_text) for p in probes] == [("en", BREAD), ("sw", SW)]
     assert probes[0].chain[-1]["params"]["method"] == "identity"
+    assert Translate(to="zh+bn sw").to == ["zh", "bn", "sw"]
 
 
 # --- templates in the prompt's language -------------------------------------------------------
@@ -314,3 +314,33 @@ def test_run_multijail_with_aim_and_a_decoded_cipher(srv, tmp_path):
     decoded = _rows(res.run_dir, "SELECT g.decoded FROM generations g JOIN probes p USING(probe_key) "
                                  "WHERE p.transform='caesar'")
     assert decoded and all(d == answer for (d,) in decoded)
+
+
+def test_compact_target_strings():
+    from babelsafe.spec import build_spec
+    from babelsafe.transforms._model import parse_target
+
+    assert parse_target("openai:gpt-4o-mini@http://127.0.0.1:8000/v1") == {
+        "type": "openai", "model": "gpt-4o-mini", "base_url": "http://127.0.0.1:8000/v1"}
+    assert parse_target("local") == "local" and parse_target({"type": "openai"}) == {"type": "openai"}
+    spec = build_spec({"transforms": ["translate:to=bn,target=openai:m@http://127.0.0.1:9/v1>aim"]})
+    (step, aim), = spec.transforms
+    assert step.options == {"to": "bn", "target": "openai:m@http://127.0.0.1:9/v1"} and aim.name == "aim"
+
+
+def test_cli_run_with_translate_chain(srv, tmp_path):
+    """`babelsafe run -t 'translate:to=sw,target=openai:translator@URL>aim'` end to end."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "cli"
+    data = tmp_path / "p.jsonl"
+    data.write_text(json.dumps({"id": "1", "language": "en", "prompt": BREAD}) + "\n", encoding="utf-8")
+    chain = f"translate:to=sw,target=openai:translator@{srv.base_url}>aim"
+    r = subprocess.run([sys.executable, "-m", "babelsafe", "run", "-d", str(data), "-t", chain, "--target", "openai",
+                        "-m", "m", "--base-url", srv.base_url, "-j", "refusal", "-o", str(out), "--no-report",
+                        "--retries", "0"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ((transform, messages, language),) = _rows(out, "SELECT transform, messages, language FROM probes")
+    assert transform == "translate>aim" and language == "sw"
+    assert json.loads(messages)[-1]["content"] == data_text("templates/multijail/aim.txt").replace("{{ prompt }}", SW)

@@ -1,6 +1,7 @@
 """Helper-model plumbing shared by model-based transforms: translator calls through the run's context."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .. import languages as langs
@@ -17,6 +18,14 @@ def lang_name(code: str) -> str:
         return code
 
 
+def lang_list(value: Any) -> list[str] | None:
+    """Language codes from a list or a string; strings may use ',', '+', '|', ';' or spaces between
+    codes (on the command line a ',' separates options, so write `to=zh+bn+sw`)."""
+    if isinstance(value, str):
+        value = re.sub(r"[+|;\s]+", ",", value)
+    return langs.parse_list(value)
+
+
 def resolve_ctx(ctx: Any, fallback: Any, who: str) -> Any:
     """The ModelContext to use: the one passed to apply(), else the one given at construction."""
     ctx = ctx if ctx is not None else fallback
@@ -26,13 +35,28 @@ def resolve_ctx(ctx: Any, fallback: Any, who: str) -> Any:
     return ctx
 
 
+def parse_target(spec: Any) -> Any:
+    """A helper-target spec from an option value. Strings of the form TYPE:MODEL[@BASE_URL] (handy on
+    the command line, e.g. `translate:to=bn,target=openai:gpt-4o-mini`) become a dict; plain names
+    and dicts pass through."""
+    if isinstance(spec, str) and ":" in spec and not spec.startswith(("http://", "https://")):
+        type_, _, rest = spec.partition(":")
+        model, _, base_url = rest.partition("@")
+        out: dict[str, Any] = {"type": type_.strip(), "model": model.strip()}
+        if base_url.strip():
+            out["base_url"] = base_url.strip()
+        return out
+    return spec
+
+
 def target_of(ctx: Any, spec: Any) -> Any:
     """Build (through the context, once per run) the helper target named by spec."""
-    return ctx.target(spec)
+    return ctx.target(parse_target(spec))
 
 
 def spec_label(spec: Any) -> Any:
     """A JSON-safe, secret-free description of a helper target spec for step params."""
+    spec = parse_target(spec)
     if isinstance(spec, dict):
         return {k: v for k, v in spec.items() if "key" not in k.lower() or k == "api_key_env"}
     return spec

@@ -4,9 +4,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .. import languages as langs
 from ..errors import UsageError
 from ..types import Probe
+from ._model import lang_list
 from .translate import Translate
 
 MULTIJAIL_POOL = ["zh", "it", "vi", "ar", "ko", "th", "bn", "sw", "jv"]
@@ -29,7 +29,7 @@ class Adaptive:
     def __init__(self, pool: str | list[str] | None = None, target: Any = None, prefer_human: bool = True,
                  min_chrf: float | None = None, on_low: str = "drop", back_translate: bool = True,
                  ctx: Any = None):
-        self.pool = langs.parse_list(pool) if pool is not None else list(MULTIJAIL_POOL)
+        self.pool = lang_list(pool) if pool is not None else list(MULTIJAIL_POOL)
         if not self.pool:
             raise UsageError("adaptive: the language pool is empty.")
         self.translate = Translate(to=self.pool, target=target, prefer_human=prefer_human, min_chrf=min_chrf,

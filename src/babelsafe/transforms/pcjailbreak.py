@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
 from typing import Any
 
 from ..errors import UsageError
@@ -37,7 +38,7 @@ class PCJailbreak:
         if pair == "all":
             pair = list(table)
         if isinstance(pair, str):
-            pair = [p.strip() for p in pair.split(",") if p.strip()]
+            pair = [p.strip() for p in re.split(r"[,+|;\s]+", pair) if p.strip()]
         unknown = [p for p in (pair or []) if p not in table]
         if unknown:
             raise UsageError(f"pcjailbreak: unknown pair {', '.join(unknown)}. Valid pairs: {', '.join(table)}, all.")

@@ -6,10 +6,9 @@ import asyncio
 import logging
 from typing import Any
 
-from .. import languages as langs
 from ..errors import UsageError
 from ..types import Probe
-from ._model import clean_output, resolve_ctx, spec_label, target_of, translate_text
+from ._model import clean_output, lang_list, resolve_ctx, spec_label, target_of, translate_text
 from .base import check_choice, derive, flagged, gen_error, gen_ok
 
 log = logging.getLogger("babelsafe.transforms")
@@ -60,7 +59,7 @@ def dataset_translations(dataset: str, item_id: str) -> dict[str, str]:
 class Translate:
     """Translate the prompt into other languages (human translation preferred, else a translator model).
 
-    Options: `to` (a code or a list: one probe per language), `target` (translator target: a name or a
+    Options: `to` (a code or a list, e.g. to=zh+bn+sw on the command line: one probe per language), `target` (translator target: a name or a
     dict like {"type": "openai", "model": ..., "base_url": ...}), `prefer_human` (default True: use
     `sample.meta["translations"][to]` when the dataset ships a parallel human translation; `source="human"`
     or `source="machine"` is accepted as a synonym), `back_translate` (default True when a translator is
@@ -78,7 +77,7 @@ class Translate:
     def __init__(self, to: str | list[str], target: Any = None, prefer_human: bool = True,
                  source: str | None = None, back_translate: bool = True, min_chrf: float | None = None,
                  on_low: str = "drop", on_error: str = "flag", max_tokens: int = 1024, ctx: Any = None):
-        to_list = langs.parse_list(to)
+        to_list = lang_list(to)
         if not to_list:
             raise UsageError("translate needs `to`: a language code or a list, e.g. to=bn or to=[zh,bn,sw].")
         self.to = to_list
