@@ -24,6 +24,7 @@ from .registry import registry
 from .spec import RunSpec, TargetSpec, dump_spec
 from .store import Store
 from .targets.base import ProviderError
+from .transforms.chain import apply_chain, build_chain, decode_chain
 from .types import CONTENT_FILTER, ERROR, JUDGE_ERROR, OK, GenParams, Generation, Probe, Sample, Verdict, stable_hash
 
 log = logging.getLogger("babelsafe")
@@ -53,12 +54,14 @@ class RunResult:
 
 
 class RateLimiter:
-    """Requests/min and tokens/min budget with a smooth (continuous refill) bucket."""
+    """Requests/min and tokens/min budget: a token bucket refilled continuously, holding at most one
+    second's worth (so a fresh run does not burst a whole minute's quota at the provider)."""
 
     def __init__(self, rpm: float | None, tpm: float | None):
         self.rpm, self.tpm = rpm, tpm
-        self._req = rpm or 0.0
-        self._tok = tpm or 0.0
+        self._cap_r = max(1.0, (rpm or 0) / 60)
+        self._cap_t = max(1.0, (tpm or 0) / 60)
+        self._req, self._tok = self._cap_r, self._cap_t
         self._t = time.monotonic()
         self._lock = asyncio.Lock()
 
@@ -70,11 +73,11 @@ class RateLimiter:
                 now = time.monotonic()
                 dt, self._t = now - self._t, now
                 if self.rpm:
-                    self._req = min(self.rpm, self._req + dt * self.rpm / 60)
+                    self._req = min(self._cap_r, self._req + dt * self.rpm / 60)
                 if self.tpm:
-                    self._tok = min(self.tpm, self._tok + dt * self.tpm / 60)
+                    self._tok = min(self._cap_t, self._tok + dt * self.tpm / 60)
                 need_r = 0.0 if not self.rpm or self._req >= 1 else (1 - self._req) * 60 / self.rpm
-                tok = min(tokens, self.tpm or 0)
+                tok = min(tokens, self._cap_t)  # a request bigger than the bucket waits for a full bucket
                 need_t = 0.0 if not self.tpm or self._tok >= tok else (tok - self._tok) * 60 / self.tpm
                 wait = max(need_r, need_t)
                 if wait <= 0:
@@ -337,10 +340,6 @@ class Runner:
             store.write_meta("babelsafe_version", __version__)
             store.write_meta("started", str(time.time()))
             slots = [ctx.build_target(t) for t in self.spec.targets]
-            for s in slots:
-                pre = getattr(s.target, "preflight", None)
-                if pre is not None:
-                    await pre()
             labels = [s.label for s in slots]
             if len(set(labels)) != len(labels):
                 raise UsageError(f"Two targets share the label {labels}; give each a distinct `label`.")
@@ -352,11 +351,14 @@ class Runner:
             for (jname, judge), jspec in zip(judges, self.spec.judges):
                 store.write_component("judge", jname, {"options": jspec.options,
                                                        "labels": list(getattr(judge, "labels", ()))})
-            chains = [[(st, _build("transform", st.name, st.options, ctx)) for st in chain]
-                      for chain in self.spec.transforms]
+            chains = [build_chain(chain, ctx) for chain in self.spec.transforms]
             for chain in self.spec.transforms:
                 store.write_component("transform", ">".join(s.name for s in chain) or "none",
                                       {"steps": [s.model_dump() for s in chain]})
+            for slot in slots:  # names and options are valid: now check the endpoints answer at all
+                pre = getattr(slot.target, "preflight", None)
+                if pre is not None:
+                    await pre()
             for s in samples:
                 store.write_sample(s)
             finished = store.finished() if self.spec.cache else {}
@@ -370,12 +372,13 @@ class Runner:
                        for _ in range(max(1, n_workers))]
             stopper = asyncio.create_task(self._stop.wait())
             try:
-                done, _ = await asyncio.wait(workers + [stopper], return_when=asyncio.FIRST_EXCEPTION)
-                while not self._stop.is_set() and not all(w.done() for w in workers):
-                    done, _ = await asyncio.wait(workers + [stopper], return_when=asyncio.FIRST_EXCEPTION)
-                for w in workers:
-                    if w.done() and not w.cancelled() and w.exception():
-                        raise w.exception()  # type: ignore[misc]
+                pending = set(workers)
+                while pending and not self._stop.is_set():
+                    done, _ = await asyncio.wait(pending | {stopper}, return_when=asyncio.FIRST_COMPLETED)
+                    for w in done:
+                        if w is not stopper and not w.cancelled() and w.exception():
+                            raise w.exception()  # type: ignore[misc]
+                    pending -= done
             finally:
                 for w in workers + [stopper]:
                     w.cancel()
@@ -413,19 +416,18 @@ class Runner:
                                        for slot in slots))
 
     async def _build_probes(self, sample: Sample, chain: list, ctx: RunContext) -> list[Probe]:
-        probes = [initial_probe(sample)]
-        for _, transform in chain:
-            nxt: list[Probe] = []
-            for p in probes:
-                nxt.extend(await transform.apply(p, ctx))
-            probes = nxt
-        return probes
+        return await apply_chain(initial_probe(sample), chain, ctx)
 
     async def _one(self, probe: Probe, chain: list, slot: _TargetSlot, ctx: RunContext,
                    judges: list[tuple[str, Any]], finished: dict, judged: set) -> None:
         pk, tl = probe.key, slot.label
         prev = finished.get((pk, tl))
-        if prev in (OK, CONTENT_FILTER):
+        if probe.meta.get("transform_error"):  # the chain failed (e.g. translation): never sent, counted
+            gen = Generation(text=None, outcome=ERROR, error=str(probe.meta["transform_error"]),
+                             error_kind="transform", attempts=0)
+            ctx.store.write_generation(pk, tl, "", gen)
+            self.progress.errors += 1
+        elif prev in (OK, CONTENT_FILTER):
             gen = _stored_generation(ctx.store, pk, tl)
             gen.cached = True
             self.progress.cached += 1
@@ -433,7 +435,7 @@ class Runner:
             messages = with_system(probe.messages, slot.system_prompt)
             gen = await ctx.call(slot.target, messages, slot.params, purpose="target")
             if gen.outcome == OK:
-                gen.decoded = _decode(probe, chain, gen.text or "")
+                gen.decoded = decode_chain(probe, gen.text or "", chain)
             ctx.store.write_generation(pk, tl, ctx.cache_key(slot.target, messages, slot.params), gen)
             if gen.outcome == ERROR:
                 self.progress.errors += 1
@@ -451,16 +453,6 @@ class Runner:
                 ctx.store.write_verdict(pk, tl, v)
         self.progress.done += 1
         self.on_progress(self.progress)
-
-
-def _decode(probe: Probe, chain: list, text: str) -> str | None:
-    """Undo encodings (ciphers) in reverse chain order; None when no step decodes."""
-    out, changed = text, False
-    for _, transform in reversed(chain):
-        dec = getattr(transform, "decode", None)
-        if dec is not None:
-            out, changed = dec(probe, out), True
-    return out if changed else None
 
 
 def _stored_generation(store: Store, probe_key: str, target: str) -> Generation:
