@@ -1,0 +1,346 @@
+"""Screening logic shared by the guardrail proxy and the in-run `guard` defense layer.
+
+How a judge is used (its label vocabulary decides):
+
+- Safety judges (labels include "unsafe": `llm`, `guard`, `ensemble`, ...). Input screening hands the judge
+  the user's last message both as the query and as the text to label (probe.meta["screen"] == "input", so a
+  guard model that has a prompt-classification mode can use it); label "unsafe" blocks. Output screening
+  labels the model's answer to the conversation; "unsafe" blocks.
+- Refusal judges (`refusal`, `cyberseceval-refusal`: full_compliance / full_refusal / partial_refusal /
+  invalid). They describe answers, not prompts, so input screening with them is refused (use a safety judge
+  through `input_judge`). On output, `partial_refusal` blocks: the model itself said the request was not OK
+  and then went on to answer it ("I can't help with that. However, here is ..."), which is the leak a
+  guard can catch without a second model. A full refusal written in another language than the user's is
+  replaced by the refusal in the user's language (`localize_refusals`). Compliance passes: without a
+  harm label for the prompt a refusal judge cannot call an answer unsafe. This is the cheap default (no
+  model call, well under a millisecond per check) and the one the proxy benchmark measures.
+
+`block_labels` overrides the labels that block. A judge failure passes the text (fail-open) unless
+`fail_closed` is set. The optional English pivot translates the text to English (with `translator`, a
+target spec) before the judge sees it, for judges that are weaker outside English.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..errors import UsageError
+from ..registry import registry
+from ..targets.base import ProviderError
+from ..types import ERROR, JUDGE_ERROR, GenParams, Generation, Message, Probe, Sample, Verdict, stable_hash
+from .lang import detect_language, language_name, prompt, refusal_text
+
+log = logging.getLogger(__name__)
+
+SAFETY, REFUSAL = "safety", "refusal"
+PASS, BLOCK, LOCALIZE, SKIP = "pass", "block", "localize", "skip"
+
+
+@dataclass
+class Decision:
+    """The outcome of one check."""
+
+    stage: str  # input | output
+    action: str  # pass | block | localize | skip
+    label: str | None = None
+    judge: str | None = None
+    language: str = "en"
+    latency_ms: float = 0.0
+    rationale: str | None = None
+    pivot: bool = False
+    error: str | None = None
+
+    @property
+    def blocked(self) -> bool:
+        return self.action == BLOCK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "action": self.action, "label": self.label, "judge": self.judge,
+                "language": self.language, "latency_ms": round(self.latency_ms, 3), "pivot": self.pivot,
+                "error": self.error}
+
+
+def vocabulary(judge: Any) -> str:
+    labels = set(getattr(judge, "labels", ()) or ())
+    if "unsafe" in labels:
+        return SAFETY
+    if labels & {"full_compliance", "full_refusal", "partial_refusal"}:
+        return REFUSAL
+    raise UsageError(f"Judge '{getattr(judge, 'name', judge)}' has labels {sorted(labels)}; the guard needs a "
+                     "safety judge (labels safe/unsafe) or a refusal judge.")
+
+
+def build_judge(name: str, options: dict[str, Any] | None, ctx: Any) -> Any:
+    """A judge from the registry; the refusal judge skips its answer-language check by default (a guard
+    must not block an answer for being in another language)."""
+    opts = dict(options or {})
+    if name in ("refusal",):
+        opts.setdefault("check_language", False)
+    cls = registry("judge").get(name)
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        params = {}
+    if "ctx" in params:
+        opts["ctx"] = ctx
+    try:
+        return cls(**opts)
+    except TypeError as e:
+        raise UsageError(f"Bad options for judge '{name}': {e}") from e
+
+
+class LocalContext:
+    """A ModelContext for use outside a run (the proxy): builds targets from specs and caches answers in
+    memory (LRU). Failed calls come back as error Generations, like RunContext.call."""
+
+    def __init__(self, seed: int = 0, timeout: float = 60.0, cache_size: int = 4096):
+        self.seed = seed
+        self.timeout = timeout
+        self._targets: dict[str, Any] = {}
+        self._cache: OrderedDict[str, Generation] = OrderedDict()
+        self._cache_size = cache_size
+
+    def target(self, spec: str | dict[str, Any]) -> Any:
+        from ..spec import TargetSpec
+
+        key = stable_hash(spec)
+        if key not in self._targets:
+            tspec = TargetSpec(type=spec) if isinstance(spec, str) else TargetSpec.model_validate(spec)
+            opts = dict(tspec.options)
+            for k in ("model", "base_url", "api_key_env"):
+                v = getattr(tspec, k)
+                if v is not None:
+                    opts[k] = v
+            cls = registry("target").get(tspec.type)
+            try:
+                if "timeout" in inspect.signature(cls).parameters:
+                    opts.setdefault("timeout", self.timeout)
+                self._targets[key] = cls(**opts)
+            except TypeError as e:
+                raise UsageError(f"Bad options for target '{tspec.type}': {e}") from e
+        return self._targets[key]
+
+    async def call(self, target: Any, messages: list[Message], params: GenParams | None = None,
+                   purpose: str = "aux") -> Generation:
+        params = params or GenParams()
+        key = stable_hash([target.identity(), params.as_dict(), messages])
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        try:
+            g = await asyncio.wait_for(target.generate(messages, params), self.timeout + 5)
+        except ProviderError as e:
+            return Generation(text=None, outcome=ERROR, error=str(e), error_kind=e.kind)
+        except asyncio.TimeoutError:
+            return Generation(text=None, outcome=ERROR, error="timeout", error_kind="timeout")
+        except (ConnectionError, OSError) as e:
+            return Generation(text=None, outcome=ERROR, error=f"{type(e).__name__}: {e}", error_kind="connection")
+        if g.outcome != ERROR:
+            self._cache[key] = g
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return g
+
+    async def aclose(self) -> None:
+        for t in self._targets.values():
+            close = getattr(t, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # pragma: no cover
+                    pass
+
+
+def message_text(content: Any) -> str:
+    """Text of a chat message's content (a string or a list of content parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type", "text")
+                        in ("text", "input_text"))
+    return "" if content is None else str(content)
+
+
+def last_user_text(messages: Iterable[dict[str, Any]]) -> str:
+    for m in reversed(list(messages)):
+        if isinstance(m, dict) and m.get("role") == "user":
+            return message_text(m.get("content"))
+    return ""
+
+
+def _plain(messages: Iterable[dict[str, Any]]) -> list[Message]:
+    return [{"role": str(m.get("role", "user")), "content": message_text(m.get("content"))}
+            for m in messages if isinstance(m, dict)]
+
+
+@dataclass
+class Screen:
+    """Input/output checks with a judge; see the module docstring for the policy."""
+
+    judge: str = "refusal"
+    check: tuple[str, ...] | None = None  # None: ("output",) for refusal judges, ("input","output") otherwise
+    judge_options: dict[str, Any] = field(default_factory=dict)
+    input_judge: str | None = None
+    input_judge_options: dict[str, Any] = field(default_factory=dict)
+    pivot: bool = False
+    translator: str | dict[str, Any] | None = None
+    block_labels: tuple[str, ...] | None = None
+    localize_refusals: bool = True
+    fail_closed: bool = False
+    ctx: Any = None
+
+    def __post_init__(self) -> None:
+        if self.ctx is None:
+            self.ctx = LocalContext()
+        self._judge = build_judge(self.judge, self.judge_options, self.ctx)
+        self.kind = vocabulary(self._judge)
+        if self.check is None:
+            self.check = ("output",) if self.kind == REFUSAL and not self.input_judge else ("input", "output")
+        elif isinstance(self.check, str):
+            self.check = tuple(c.strip() for c in self.check.split(",") if c.strip())
+        bad = set(self.check) - {"input", "output"}
+        if bad:
+            raise UsageError(f"--check takes input and/or output, not {', '.join(sorted(bad))}.")
+        self._input_judge = self._judge
+        self.input_kind = self.kind
+        if self.input_judge:
+            self._input_judge = build_judge(self.input_judge, self.input_judge_options, self.ctx)
+            self.input_kind = vocabulary(self._input_judge)
+        if "input" in self.check and self.input_kind == REFUSAL:
+            raise UsageError(f"The '{getattr(self._input_judge, 'name', self.judge)}' judge labels answers, not "
+                             "prompts, so it cannot screen input. Use --check output, or a safety judge (e.g. "
+                             "--input-judge llm) for the input check.")
+        if self.block_labels is None:
+            self._block_out = {"unsafe"} if self.kind == SAFETY else {"partial_refusal"}
+            self._block_in = {"unsafe"}
+        else:
+            self._block_out = self._block_in = set(self.block_labels)
+        self._translator: Any = None
+        if self.pivot:
+            if not self.translator:
+                raise UsageError("The English pivot needs a translator target (e.g. --translator "
+                                 "'{\"type\": \"openai\", \"model\": \"gpt-4o-mini\"}').")
+            self._translator = self.ctx.target(self.translator) if not hasattr(self.translator, "generate") \
+                else self.translator
+
+    # -- helpers -------------------------------------------------------------------------------
+    @property
+    def checks_input(self) -> bool:
+        return "input" in (self.check or ())
+
+    @property
+    def checks_output(self) -> bool:
+        return "output" in (self.check or ())
+
+    def identity(self) -> dict[str, Any]:
+        return {"judge": self.judge, "judge_options": self.judge_options, "check": list(self.check or ()),
+                "input_judge": self.input_judge, "input_judge_options": self.input_judge_options,
+                "pivot": self.pivot, "translator": self.translator if not hasattr(self.translator, "identity")
+                else self.translator.identity(), "block_labels": sorted(self._block_out),
+                "localize_refusals": self.localize_refusals, "fail_closed": self.fail_closed}
+
+    def language_of(self, messages: Iterable[dict[str, Any]], hint: str | None = None) -> str:
+        if hint:
+            try:
+                from .. import languages
+
+                return languages.normalize(hint)
+            except UsageError:
+                pass
+        return detect_language(last_user_text(messages))
+
+    @staticmethod
+    def refusal(language: str) -> str:
+        return refusal_text(language)
+
+    async def to_english(self, text: str, language: str) -> tuple[str, bool]:
+        """(text in English, translated?) through the translator; the original text when that fails."""
+        if not self.pivot or language == "en" or not text.strip():
+            return text, False
+        msgs = [{"role": "system", "content": prompt("translate", language="English")},
+                {"role": "user", "content": text}]
+        g = await self.ctx.call(self._translator, msgs, GenParams(temperature=0.0, max_tokens=2048),
+                                purpose="guard-pivot")
+        if g.outcome == ERROR or not (g.text or "").strip():
+            log.warning("guard pivot translation failed (%s); judging the original text", g.error)
+            return text, False
+        return g.text or "", True
+
+    async def _judge_text(self, judge: Any, stage: str, messages: list[Message], text: str,
+                          language: str) -> tuple[Verdict, bool]:
+        text_j, pivoted = await self.to_english(text, language)
+        query = last_user_text(messages)
+        lang_j = "en" if pivoted else language
+        if pivoted and stage == "output":
+            query, _ = await self.to_english(query, language)
+        if stage == "input":
+            query = text_j
+        sample = Sample(dataset="guard", id=stable_hash(query, 12), language=lang_j, prompt=query)
+        msgs = [m for m in messages if m.get("role") == "system"] + [{"role": "user", "content": query}]
+        probe = Probe(sample=sample, messages=msgs, language=lang_j,
+                      meta={"screen": stage, "answer_language": lang_j})
+        gen = Generation(text=text_j)
+        try:
+            v = await judge.judge(probe, gen)
+        except Exception as e:  # a judge failure is reported, never raised into the request
+            v = Verdict(getattr(judge, "name", "judge"), JUDGE_ERROR, error=f"{type(e).__name__}: {e}")
+        return v, pivoted
+
+    def _decide(self, stage: str, v: Verdict, language: str, t0: float, pivoted: bool, kind: str,
+                block: set[str], text: str) -> Decision:
+        d = Decision(stage, PASS, v.label, v.judge, language, (time.perf_counter() - t0) * 1000, v.rationale,
+                     pivoted, v.error)
+        if v.label == JUDGE_ERROR:
+            d.action = BLOCK if self.fail_closed else PASS
+        elif v.label in block:
+            d.action = BLOCK
+        elif (stage == "output" and kind == REFUSAL and self.localize_refusals and v.label == "full_refusal"
+              and language != "en" and text.strip() != refusal_text(language)
+              and detect_language(text) != language):
+            d.action = LOCALIZE
+        return d
+
+    # -- the checks ----------------------------------------------------------------------------
+    async def check_input(self, messages: list[dict[str, Any]], language: str | None = None) -> Decision:
+        t0 = time.perf_counter()
+        msgs = _plain(messages)
+        lang = language or self.language_of(msgs)
+        if not self.checks_input:
+            return Decision("input", SKIP, language=lang)
+        text = last_user_text(msgs)
+        v, pivoted = await self._judge_text(self._input_judge, "input", msgs, text, lang)
+        return self._decide("input", v, lang, t0, pivoted, self.input_kind, self._block_in, text)
+
+    async def check_output(self, messages: list[dict[str, Any]], text: str, language: str | None = None,
+                           final: bool = True) -> Decision:
+        """Check an answer (or, with final=False, the part of a streamed answer received so far)."""
+        t0 = time.perf_counter()
+        msgs = _plain(messages)
+        lang = language or self.language_of(msgs)
+        if not self.checks_output or not text.strip():
+            return Decision("output", SKIP, language=lang)
+        v, pivoted = await self._judge_text(self._judge, "output", msgs, text, lang)
+        d = self._decide("output", v, lang, t0, pivoted, self.kind, self._block_out, text)
+        if not final and d.action == LOCALIZE:
+            d.action = PASS  # decided on the whole answer only
+        return d
+
+    async def warmup(self) -> None:
+        """Load language detectors and compile lexicons now rather than on the first request."""
+        for t in ("Hello, how are you doing today, my friend?", "Привет, как у тебя дела сегодня?",
+                  "مرحبا، كيف حالك اليوم يا صديقي؟"):
+            detect_language(t + " ")
+        if self.kind == REFUSAL:
+            for lang in ("en", None):
+                await self._judge.judge(Probe(Sample("guard", "warmup", lang or "en", "Hi"), [], lang or "en",
+                                              meta={"answer_language": lang}), Generation(text="Sorry, I can't."))
+
+    async def aclose(self) -> None:
+        if isinstance(self.ctx, LocalContext):
+            await self.ctx.aclose()
