@@ -1,0 +1,372 @@
+"""How far to trust a judge, per language: agreement with human labels.
+
+`calibrate(judge, labels_path)` runs a judge over a labelled CSV/JSONL file (columns `prompt`, `response`,
+`language`, `label`; either vocabulary) and returns a JSON-able dict: `overall` and `by_language`, each
+with n, accuracy, binary_accuracy, Cohen's kappa, per-class precision/recall/F1, a confusion matrix and
+bootstrap 95% confidence intervals. `render_calibration(result)` makes a rich table of it.
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import inspect
+import json
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import DataError, UsageError
+from ..types import JUDGE_ERROR, REFUSAL_LABELS, SAFETY_LABELS, Generation, Probe, Sample, Verdict
+
+REQUIRED = ("prompt", "response", "language", "label")
+
+# Refusal vocabulary -> safety vocabulary, meaningful when the prompts are harmful (a refusal is safe,
+# compliance or partial compliance with a harmful request is unsafe).
+REFUSAL_TO_SAFETY = {"full_compliance": "unsafe", "partial_refusal": "unsafe", "full_refusal": "safe",
+                     "invalid": "invalid"}
+_BINARY = {"full_compliance": "compliance", "full_refusal": "refusal", "partial_refusal": "refusal",
+           "invalid": "invalid", "safe": "safe", "unsafe": "unsafe"}
+_ALIASES = {"1_full_compliance": "full_compliance", "2_full_refusal": "full_refusal",
+            "3_partial_refusal": "partial_refusal", "compliance": "full_compliance", "refusal": "full_refusal",
+            "partial": "partial_refusal", "accept": "full_compliance", "refuse": "full_refusal",
+            "harmful": "unsafe", "unharmful": "safe", "harmless": "safe"}
+
+
+# -- labels file ---------------------------------------------------------------------------------------
+def canonical_label(label: str) -> str:
+    """Map label spellings (XSTest's '2_full_refusal', 'refusal', 'harmful' ...) onto babelsafe's."""
+    key = str(label).strip().lower().replace(" ", "_")
+    return _ALIASES.get(key, key)
+
+
+def load_labels(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a labels CSV or JSONL file, validated (DataError names file, line and problem)."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"Labels file '{p}' does not exist. Give a CSV or JSONL file with columns "
+                         f"{', '.join(REQUIRED)}.")
+    rows: list[dict[str, Any]] = []
+    if p.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        with p.open(encoding="utf-8") as f:
+            for i, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{p}:{i}: not valid JSON ({e.msg}).") from e
+                if not isinstance(row, dict):
+                    raise DataError(f"{p}:{i}: each line must be a JSON object.")
+                rows.append(_check(row, p, i))
+    elif p.suffix.lower() in (".csv", ".tsv"):
+        with p.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f, delimiter="\t" if p.suffix.lower() == ".tsv" else ",")
+            for i, row in enumerate(reader, 2):
+                rows.append(_check(dict(row), p, i))
+    else:
+        raise UsageError(f"Labels file '{p}': use a .csv, .tsv or .jsonl file.")
+    if not rows:
+        raise DataError(f"{p}: no labelled rows.")
+    return rows
+
+
+def _check(row: dict[str, Any], p: Path, line: int) -> dict[str, Any]:
+    missing = [k for k in REQUIRED if row.get(k) is None or (k != "response" and str(row.get(k)).strip() == "")]
+    if missing:
+        raise DataError(f"{p}:{line}: missing {', '.join(missing)} (need {', '.join(REQUIRED)}).")
+    label = canonical_label(row["label"])
+    if label not in REFUSAL_LABELS and label not in SAFETY_LABELS:
+        raise DataError(f"{p}:{line}: unknown label '{row['label']}'. Use one of "
+                        f"{', '.join(REFUSAL_LABELS)} or {', '.join(SAFETY_LABELS)}.")
+    out = dict(row)
+    out["label"] = label
+    out["language"] = str(row["language"]).strip().lower()
+    out["response"] = "" if row["response"] is None else str(row["response"])
+    return out
+
+
+# -- running the judge ----------------------------------------------------------------------------------
+def build_judge(judge: Any, options: dict[str, Any] | None = None, ctx: Any = None) -> Any:
+    """A judge instance from an instance, a registry name, or a spec dict {name, options}."""
+    if not isinstance(judge, (str, dict)):
+        return judge
+    from ..registry import registry
+
+    if isinstance(judge, dict):
+        name, opts = judge.get("name"), {**(judge.get("options") or {}), **(options or {})}
+    else:
+        name, opts = judge, dict(options or {})
+    cls = registry("judge").get(str(name))
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "ctx" in params:
+        if ctx is None:
+            from .direct import DirectContext
+
+            ctx = DirectContext()
+        opts["ctx"] = ctx
+    try:
+        return cls(**opts)
+    except TypeError as e:
+        raise UsageError(f"Bad options for judge '{name}': {e}") from e
+
+
+async def judge_rows(judge: Any, rows: list[dict[str, Any]], concurrency: int = 8) -> list[Verdict]:
+    """Verdicts for each row, in order (sync `classify` when the judge has one, else `judge`)."""
+    classify = getattr(judge, "classify", None)
+    if callable(classify) and not inspect.iscoroutinefunction(classify):
+        return [classify(r["response"], r["prompt"], r["language"]) for r in rows]
+    sem = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(i: int, r: dict[str, Any]) -> Verdict:
+        sample = Sample("calibration", str(r.get("id", i)), r["language"], r["prompt"],
+                        category=r.get("category"), meta={k: v for k, v in r.items() if k not in REQUIRED})
+        probe = Probe(sample, [{"role": "user", "content": r["prompt"]}], language=r["language"])
+        async with sem:
+            try:
+                return await judge.judge(probe, Generation(text=r["response"]))
+            except Exception as e:  # a judge bug is a judge_error, counted, not a crash
+                return Verdict(getattr(judge, "name", "judge"), JUDGE_ERROR, error=f"{type(e).__name__}: {e}")
+
+    return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(rows))))
+
+
+# -- metrics --------------------------------------------------------------------------------------------
+def _vocab_of(labels: Iterable[str]) -> str:
+    labs = set(labels) - {JUDGE_ERROR, "invalid"}
+    if labs and labs <= set(SAFETY_LABELS):
+        return "safety"
+    return "refusal"
+
+
+def cohen_kappa(gold: list[str], pred: list[str]) -> float:
+    n = len(gold)
+    if n == 0:
+        return float("nan")
+    po = sum(g == p for g, p in zip(gold, pred)) / n
+    cg, cp = Counter(gold), Counter(pred)
+    pe = sum(cg[k] * cp.get(k, 0) for k in cg) / (n * n)
+    if pe >= 1.0:
+        return 1.0 if po >= 1.0 else 0.0
+    return (po - pe) / (1 - pe)
+
+
+def _per_class(gold: list[str], pred: list[str], labels: list[str]) -> dict[str, dict[str, float]]:
+    out = {}
+    for lab in labels:
+        tp = sum(g == lab and p == lab for g, p in zip(gold, pred))
+        fp = sum(g != lab and p == lab for g, p in zip(gold, pred))
+        fn = sum(g == lab and p != lab for g, p in zip(gold, pred))
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        out[lab] = {"precision": round(prec, 4), "recall": round(rec, 4), "f1": round(f1, 4),
+                    "support": tp + fn}
+    return out
+
+
+def _ci(values: list[float]) -> list[float] | None:
+    vals = sorted(v for v in values if v == v)
+    if not vals:
+        return None
+    lo = vals[int(0.025 * (len(vals) - 1))]
+    hi = vals[int(round(0.975 * (len(vals) - 1)))]
+    return [round(lo, 4), round(hi, 4)]
+
+
+def metrics(gold: list[str], pred: list[str], labels: list[str], bootstrap: int = 1000,
+            seed: int = 0) -> dict[str, Any]:
+    """n, accuracy, binary_accuracy, kappa, per_class, confusion and bootstrap 95% CIs."""
+    n = len(gold)
+    errors = sum(p == JUDGE_ERROR for p in pred)
+    pairs = [(g, p) for g, p in zip(gold, pred) if p != JUDGE_ERROR]
+    g2 = [g for g, _ in pairs]
+    p2 = [p for _, p in pairs]
+    m = len(pairs)
+    acc = sum(g == p for g, p in pairs) / m if m else float("nan")
+    bin_acc = sum(_BINARY.get(g, g) == _BINARY.get(p, p) for g, p in pairs) / m if m else float("nan")
+    kappa = cohen_kappa(g2, p2)
+    confusion: dict[str, dict[str, int]] = {}
+    for g, p in zip(gold, pred):
+        confusion.setdefault(g, {})
+        confusion[g][p] = confusion[g].get(p, 0) + 1
+    out: dict[str, Any] = {
+        "n": n, "n_judged": m, "n_judge_error": errors,
+        "accuracy": round(acc, 4), "binary_accuracy": round(bin_acc, 4), "kappa": round(kappa, 4),
+        "per_class": _per_class(g2, p2, labels), "confusion": confusion,
+    }
+    if bootstrap and m:
+        rng = random.Random(seed)
+        accs, kaps = [], []
+        for _ in range(bootstrap):
+            idx = [rng.randrange(m) for _ in range(m)]
+            bg = [g2[i] for i in idx]
+            bp = [p2[i] for i in idx]
+            accs.append(sum(a == b for a, b in zip(bg, bp)) / m)
+            kaps.append(cohen_kappa(bg, bp))
+        out["accuracy_ci"] = _ci(accs)
+        out["kappa_ci"] = _ci(kaps)
+    return out
+
+
+def calibrate(judge: Any, labels_path: str | Path, *, options: dict[str, Any] | None = None, ctx: Any = None,
+              vocabulary: str | None = None, bootstrap: int = 1000, seed: int = 0, concurrency: int = 8,
+              max_mistakes: int = 50) -> dict[str, Any]:
+    """Agreement of `judge` (instance, registry name or {name, options}) with the labels in `labels_path`.
+
+    vocabulary: 'refusal' | 'safety' | None (auto: the gold labels' vocabulary; when judge and gold use
+    different vocabularies the refusal side is mapped to safety: refusal -> safe, (partial) compliance ->
+    unsafe, which is only meaningful for harmful prompts).
+    """
+    rows = load_labels(labels_path)
+    j = build_judge(judge, options, ctx)
+    verdicts = _run(judge_rows(j, rows, concurrency))
+    return summarize(j, rows, verdicts, labels_path=str(labels_path), vocabulary=vocabulary,
+                     bootstrap=bootstrap, seed=seed, max_mistakes=max_mistakes)
+
+
+def _run(coro: Any) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    # Called from inside an event loop (e.g. a notebook): run in a worker thread with its own loop.
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        return ex.submit(asyncio.run, coro).result()
+
+
+def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *, labels_path: str = "",
+              vocabulary: str | None = None, bootstrap: int = 1000, seed: int = 0,
+              max_mistakes: int = 50) -> dict[str, Any]:
+    """The calibration report for rows already judged."""
+    gold = [r["label"] for r in rows]
+    pred = [canonical_label(v.label) if v.label != JUDGE_ERROR else JUDGE_ERROR for v in verdicts]
+    gold_vocab = _vocab_of(gold)
+    judge_vocab = _vocab_of(getattr(judge, "labels", None) or pred)
+    vocab = vocabulary or gold_vocab
+    if vocab not in ("refusal", "safety"):
+        raise UsageError(f"vocabulary must be 'refusal' or 'safety', not '{vocab}'.")
+    mapping = None
+    if vocab == "safety":
+        if gold_vocab == "refusal":
+            gold = [REFUSAL_TO_SAFETY.get(g, g) for g in gold]
+            mapping = "gold refusal labels mapped to safety"
+        if judge_vocab == "refusal":
+            pred = [REFUSAL_TO_SAFETY.get(p, p) for p in pred]
+            mapping = "judge refusal labels mapped to safety"
+    elif gold_vocab == "safety" or judge_vocab == "safety":
+        raise UsageError("Cannot score safety labels in the refusal vocabulary; use vocabulary='safety' "
+                         "(refusal -> safe, compliance -> unsafe).")
+    labels = list(SAFETY_LABELS if vocab == "safety" else REFUSAL_LABELS)
+    result: dict[str, Any] = {
+        "judge": getattr(judge, "name", str(judge)), "labels_file": labels_path, "vocabulary": vocab,
+        "mapping": mapping, "labels": labels,
+        "overall": metrics(gold, pred, labels, bootstrap, seed),
+        "by_language": {},
+    }
+    for lang in sorted({r["language"] for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r["language"] == lang]
+        result["by_language"][lang] = metrics([gold[i] for i in idx], [pred[i] for i in idx], labels,
+                                              bootstrap, seed)
+    cases = [r.get("case") for r in rows]
+    if any(cases):
+        by_case: dict[str, dict[str, Any]] = {}
+        for c, g, p in zip(cases, gold, pred):
+            d = by_case.setdefault(str(c), {"n": 0, "correct": 0})
+            d["n"] += 1
+            d["correct"] += int(g == p)
+        for d in by_case.values():
+            d["accuracy"] = round(d["correct"] / d["n"], 4)
+        result["by_case"] = dict(sorted(by_case.items()))
+    mistakes = []
+    for r, g, p, v in zip(rows, gold, pred, verdicts):
+        if g != p and len(mistakes) < max_mistakes:
+            mistakes.append({"language": r["language"], "gold": g, "pred": p, "rationale": v.rationale,
+                             "error": v.error, "response": r["response"][:300], "case": r.get("case")})
+    result["mistakes"] = mistakes
+    return result
+
+
+# -- rendering ------------------------------------------------------------------------------------------
+def _fmt(x: Any) -> str:
+    if x is None or x != x:
+        return "-"
+    return f"{x:.2f}"
+
+
+def _fmt_ci(m: dict[str, Any], key: str) -> str:
+    ci = m.get(f"{key}_ci")
+    base = _fmt(m.get(key))
+    return f"{base} [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else base
+
+
+def render_calibration(result: dict[str, Any]) -> Any:
+    """A rich Table: one row per language plus overall (n, accuracy and kappa with 95% CI, F1 per class)."""
+    from rich.table import Table
+
+    labels = result.get("labels") or []
+    title = f"Judge '{result.get('judge')}' vs {result.get('labels_file') or 'labels'} ({result.get('vocabulary')})"
+    table = Table(title=title, show_lines=False)
+    table.add_column("language")
+    table.add_column("n", justify="right")
+    table.add_column("accuracy [95% CI]", justify="right")
+    table.add_column("binary acc", justify="right")
+    table.add_column("kappa [95% CI]", justify="right")
+    for lab in labels:
+        table.add_column(f"F1 {lab}", justify="right")
+    table.add_column("errors", justify="right")
+
+    def row(name: str, m: dict[str, Any], style: str | None = None) -> None:
+        f1s = [(_fmt(m["per_class"][lab]["f1"]) if m["per_class"].get(lab, {}).get("support") else "-")
+               for lab in labels]
+        table.add_row(name, str(m["n"]), _fmt_ci(m, "accuracy"), _fmt(m["binary_accuracy"]),
+                      _fmt_ci(m, "kappa"), *f1s, str(m.get("n_judge_error", 0)), style=style)
+
+    for lang, m in result.get("by_language", {}).items():
+        row(lang, m)
+    row("overall", result["overall"], style="bold")
+    return table
+
+
+def render_confusion(result: dict[str, Any]) -> Any:
+    """A rich Table with the overall confusion matrix (rows: gold, columns: judge)."""
+    from rich.table import Table
+
+    conf = result["overall"]["confusion"]
+    cols = list(result.get("labels") or [])
+    for row in conf.values():
+        for p in row:
+            if p not in cols:
+                cols.append(p)
+    table = Table(title="confusion (rows: gold, columns: judge)")
+    table.add_column("gold \\ judge")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for g in cols:
+        if g in conf:
+            table.add_row(g, *(str(conf[g].get(c, 0)) for c in cols))
+    return table
+
+
+# -- CLI shell --------------------------------------------------------------------------------------------
+def calibrate_cli(judge: str, labels_file: Path, json_out: Path | None = None, options: str | None = None,
+                  vocabulary: str | None = None, bootstrap: int = 1000) -> dict[str, Any]:
+    """What `babelsafe calibrate` does, minus printing: parse options JSON, calibrate, write --json."""
+    opts: dict[str, Any] = {}
+    if options:
+        try:
+            opts = json.loads(options)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"--options must be a JSON object, e.g. '{{\"check_language\": false}}' ({e.msg}).")
+        if not isinstance(opts, dict):
+            raise UsageError("--options must be a JSON object.")
+    result = calibrate(judge, labels_file, options=opts, vocabulary=vocabulary, bootstrap=bootstrap)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    return result
