@@ -191,3 +191,23 @@ async def test_usage_errors(tmp_path):
     t = TransformersTarget(model=str(tmp_path / "missing-dir"), local_files_only=True)
     with pytest.raises(UsageError, match="Could not load"):
         await t.generate(msg("hello"), GenParams(max_tokens=2))
+
+
+async def test_cancelled_caller_is_not_computed(target):
+    await target.generate(msg("warm"), GenParams(max_tokens=2))
+    b = target._batcher
+    before = b.batches_run
+    a_task = asyncio.create_task(target.generate(msg("hello"), GenParams(max_tokens=60)))
+    for _ in range(200):  # bounded: wait until A's batch is running in its thread
+        if b.batches_run > before:
+            break
+        await asyncio.sleep(0.001)
+    p = GenParams(max_tokens=3)
+    b_task = asyncio.create_task(target.generate(msg("cats"), p))
+    c_task = asyncio.create_task(target.generate(msg("dogs"), p))
+    await asyncio.sleep(0)
+    b_task.cancel()
+    a, c = await a_task, await c_task
+    assert a.outcome == "ok" and c.outcome == "ok"
+    assert b_task.cancelled()
+    assert b.batch_sizes[before:] == [1, 1]  # B was dropped from C's batch

@@ -75,9 +75,21 @@ class MicroBatcher:
         fut: asyncio.Future = loop.create_future()
         mine = (key, messages, params, fut)
         self._pending.append(mine)
+        try:
+            return await self._lead_or_wait(mine)
+        except BaseException:
+            if not fut.done():  # cancelled while queued: make sure no batch computes it
+                fut.cancel()
+            raise
+
+    async def _lead_or_wait(self, mine: tuple[str, list[Message], GenParams, asyncio.Future]) -> Generation:
+        assert self._lock is not None
+        key, fut = mine[0], mine[3]
         async with self._lock:
             if not fut.done():
                 await asyncio.sleep(self.gather_s)  # let callers scheduled in the same tick queue up
+                # callers that gave up (cancelled, e.g. a runner timeout) are dropped, not computed
+                self._pending = [r for r in self._pending if not r[3].done() or r is mine]
                 batch = [mine] + [r for r in self._pending if r[0] == key and r is not mine]
                 batch = batch[: self.batch_size]
                 taken = {id(r) for r in batch}
