@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from ..errors import UsageError
-from .screen import BLOCK, LOCALIZE, Decision, Screen, last_user_text
+from .screen import BLOCK, HOLD, LOCALIZE, Decision, Screen, last_user_text
 from .lang import notice_text, refusal_text
 
 try:  # module level: FastAPI resolves the route annotations (`request: Request`) in this namespace
@@ -529,6 +529,8 @@ async def _stream(g: Guard, resp: Any, body: dict[str, Any], messages: list[Any]
                     for c in cut_chunks():
                         yield c
                     return
+                if d.action == HOLD:
+                    continue
                 for c in held:
                     yield c
                 held = []

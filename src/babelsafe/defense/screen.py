@@ -38,7 +38,7 @@ from .lang import detect_language, language_name, prompt, refusal_text
 log = logging.getLogger(__name__)
 
 SAFETY, REFUSAL = "safety", "refusal"
-PASS, BLOCK, LOCALIZE, SKIP = "pass", "block", "localize", "skip"
+PASS, BLOCK, LOCALIZE, SKIP, HOLD = "pass", "block", "localize", "skip", "hold"
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Decision:
     """The outcome of one check."""
 
     stage: str  # input | output
-    action: str  # pass | block | localize | skip
+    action: str  # pass | block | localize | skip | hold (streams: not yet)
     label: str | None = None
     judge: str | None = None
     language: str = "en"
@@ -328,7 +328,7 @@ class Screen:
         v, pivoted = await self._judge_text(self._judge, "output", msgs, text, lang)
         d = self._decide("output", v, lang, t0, pivoted, self.kind, self._block_out, text)
         if not final and d.action == LOCALIZE:
-            d.action = PASS  # decided on the whole answer only
+            d.action = HOLD  # a refusal so far: keep it back until the whole answer can be localized
         return d
 
     async def warmup(self) -> None:

@@ -1,0 +1,271 @@
+"""Defense layers around a target inside evaluation runs (`--defense NAME`, spec `defenses:`).
+
+    safety-prompt    a safety system prompt (options: prompt = default | pcdefense | xsafety | your own text;
+                     position = system | user_prefix). Texts live in defense/data/safety_prompts.yaml.
+    translate-pivot  translate the user's messages to English, ask, translate the answer back (options:
+                     translator = a target spec, default the wrapped target itself; source = a language
+                     code, default detected per request; max_tokens for the translations).
+    guard            the proxy's screening in-process (options: judge, check, input_judge, judge_options,
+                     block_labels, pivot, translator, fail_closed); a blocked exchange is answered with the
+                     refusal in the user's language (finish_reason "content_filter", outcome ok, so judges
+                     label it like any answer).
+
+Layers apply in list order, each wrapping the previous one (the first is closest to the model). Every model
+call a layer makes goes through `ctx.call`, so it is cached and stored like the run's own calls, and the
+wrapped target's identity() includes the layer config, so defended and undefended answers never share a
+cache entry.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ..errors import UsageError
+from ..targets.base import ProviderError
+from ..types import CONTENT_FILTER, ERROR, OK, GenParams, Generation, Message, stable_hash
+from .lang import detect_language, language_name, load_data, prompt, refusal_text
+from .screen import BLOCK, LOCALIZE, Screen, message_text
+
+log = logging.getLogger(__name__)
+
+LAYERS = ("safety-prompt", "translate-pivot", "guard")
+
+
+def safety_prompts() -> dict[str, dict[str, str]]:
+    return load_data("safety_prompts.yaml")
+
+
+def _register(ctx: Any, target: Any, label: str) -> None:
+    """Make `target` callable through ctx.call (RunContext keeps a slot per target)."""
+    slots = getattr(ctx, "_slots", None)
+    if slots is None or id(target) in slots:
+        return
+    from ..runner import RateLimiter, _TargetSlot
+
+    conc = getattr(ctx, "spec", None)
+    n = getattr(conc, "concurrency", 32) if conc is not None else 32
+    cap = getattr(target, "max_concurrency", None)
+    if cap:
+        n = min(n, int(cap))
+    slots[id(target)] = _TargetSlot(label, target, GenParams(), None, asyncio.Semaphore(n),
+                                    RateLimiter(None, None), stable_hash(target.identity()))
+
+
+async def _call(ctx: Any, target: Any, messages: list[Message], params: GenParams, purpose: str) -> Generation:
+    if ctx is not None and hasattr(ctx, "call"):
+        return await ctx.call(target, messages, params, purpose=purpose)
+    return await target.generate(messages, params)
+
+
+def _raise_if_error(g: Generation) -> Generation:
+    """An inner call that failed after its own retries fails the outer call (not retried again)."""
+    if g.outcome == ERROR:
+        raise ProviderError(g.error_kind or "server", g.error or "inner call failed", retryable=False)
+    return g
+
+
+class DefendedTarget:
+    """Base wrapper: keeps the Target protocol and passes everything else through to the inner target."""
+
+    layer = "defense"
+
+    def __init__(self, inner: Any, options: dict[str, Any], ctx: Any):
+        self.inner = inner
+        self.options = dict(options)
+        self.ctx = ctx
+        self.name = f"{getattr(inner, 'name', 'target')}+{self.layer}"
+        _register(ctx, inner, f"{getattr(inner, 'name', 'target')}[inner:{self.layer}]")
+
+    @property
+    def max_concurrency(self) -> int | None:
+        return getattr(self.inner, "max_concurrency", None)
+
+    def config(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    def identity(self) -> dict[str, Any]:
+        return {"type": "defended", "inner": self.inner.identity(),
+                "defense": {"name": self.layer, "config": self.config()}}
+
+    async def preflight(self) -> None:
+        pre = getattr(self.inner, "preflight", None)
+        if pre is not None:
+            await pre()
+
+    async def ask_inner(self, messages: list[Message], params: GenParams) -> Generation:
+        return await _call(self.ctx, self.inner, messages, params, "target")
+
+    async def aclose(self) -> None:
+        close = getattr(self.inner, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class SafetyPrompt(DefendedTarget):
+    """A safety system prompt in front of every request (PCDefense-style)."""
+
+    layer = "safety-prompt"
+
+    def __init__(self, inner: Any, ctx: Any = None, prompt: str = "default", position: str = "system",
+                 **rest: Any):
+        if rest:
+            raise UsageError(f"safety-prompt: unknown options {', '.join(rest)} (valid: prompt, position).")
+        table = safety_prompts()
+        text = table[prompt]["text"] if prompt in table else prompt
+        if prompt not in table and len(prompt.split()) < 4:
+            raise UsageError(f"safety-prompt: '{prompt}' is neither a named prompt ({', '.join(table)}) nor a "
+                             "prompt text.")
+        if position not in ("system", "user_prefix"):
+            raise UsageError("safety-prompt: position must be 'system' or 'user_prefix'.")
+        self.text = text.strip()
+        self.position = position
+        super().__init__(inner, {"prompt": prompt if prompt in table else "custom", "position": position}, ctx)
+
+    def config(self) -> dict[str, Any]:
+        return {**self.options, "text_sha": stable_hash(self.text, 16)}
+
+    def apply(self, messages: list[Message]) -> list[Message]:
+        if self.position == "user_prefix":
+            out = [dict(m) for m in messages]
+            for m in reversed(out):
+                if m.get("role") == "user":
+                    m["content"] = f"{self.text}\n\n{m.get('content', '')}"
+                    break
+            return out
+        if messages and messages[0].get("role") == "system":
+            return [{"role": "system", "content": f"{self.text}\n\n{messages[0].get('content', '')}"}] + messages[1:]
+        return [{"role": "system", "content": self.text}] + list(messages)
+
+    async def generate(self, messages: list[Message], params: GenParams) -> Generation:
+        return _raise_if_error(await self.ask_inner(self.apply(messages), params))
+
+
+class TranslatePivot(DefendedTarget):
+    """Ask in English: translate the user's messages to English, ask, translate the answer back."""
+
+    layer = "translate-pivot"
+
+    def __init__(self, inner: Any, ctx: Any = None, translator: str | dict[str, Any] | None = None,
+                 source: str | None = None, max_tokens: int = 1024, **rest: Any):
+        if rest:
+            raise UsageError(f"translate-pivot: unknown options {', '.join(rest)} "
+                             "(valid: translator, source, max_tokens).")
+        super().__init__(inner, {"translator": translator, "source": source, "max_tokens": max_tokens}, ctx)
+        if translator is None:
+            self.translator = inner
+        elif ctx is None or not hasattr(ctx, "target"):
+            raise UsageError("translate-pivot: a translator spec needs a run context.")
+        else:
+            self.translator = ctx.target(translator)
+        self.source = source
+        self.max_tokens = max_tokens
+
+    def config(self) -> dict[str, Any]:
+        return {**self.options, "translator": self.translator.identity() if self.translator is not self.inner
+                else "self", "prompt_sha": stable_hash(prompt("translate", language="{language}"), 12)}
+
+    async def translate(self, text: str, to: str) -> str:
+        msgs = [{"role": "system", "content": prompt("translate", language=language_name(to))},
+                {"role": "user", "content": text}]
+        g = _raise_if_error(await _call(self.ctx, self.translator, msgs,
+                                        GenParams(temperature=0.0, max_tokens=self.max_tokens), "translate"))
+        return (g.text or "").strip()
+
+    async def generate(self, messages: list[Message], params: GenParams) -> Generation:
+        user = [message_text(m.get("content")) for m in messages if m.get("role") == "user"]
+        lang = self.source or detect_language(user[-1] if user else "")
+        if lang == "en":
+            return _raise_if_error(await self.ask_inner(messages, params))
+        english: list[Message] = []
+        for m in messages:
+            if m.get("role") in ("user", "assistant") and message_text(m.get("content")).strip():
+                english.append({"role": m["role"], "content": await self.translate(message_text(m["content"]), "en")})
+            else:
+                english.append(dict(m))
+        g = _raise_if_error(await self.ask_inner(english, params))
+        if g.outcome != OK or not (g.text or "").strip():
+            return g
+        back = await self.translate(g.text or "", lang)
+        return Generation(text=back, outcome=OK, finish_reason=g.finish_reason, prompt_tokens=g.prompt_tokens,
+                          completion_tokens=g.completion_tokens, latency_s=g.latency_s)
+
+
+class GuardLayer(DefendedTarget):
+    """The guardrail proxy's screening in-process: input/output checks with a judge."""
+
+    layer = "guard"
+
+    def __init__(self, inner: Any, ctx: Any = None, judge: str = "refusal", check: str | list[str] | None = None,
+                 judge_options: dict[str, Any] | None = None, input_judge: str | None = None,
+                 block_labels: list[str] | None = None, pivot: bool = False,
+                 translator: str | dict[str, Any] | None = None, fail_closed: bool = False,
+                 localize_refusals: bool = True, **rest: Any):
+        if rest:
+            raise UsageError(f"guard: unknown options {', '.join(rest)}.")
+        if isinstance(check, list):
+            check = ",".join(check)
+        super().__init__(inner, {}, ctx)
+        self.screen = Screen(judge=judge, check=tuple(c.strip() for c in check.split(",")) if check else None,
+                             judge_options=judge_options or {}, input_judge=input_judge,
+                             block_labels=tuple(block_labels) if block_labels else None, pivot=pivot,
+                             translator=translator, fail_closed=fail_closed,
+                             localize_refusals=localize_refusals, ctx=ctx)
+        self.options = self.screen.identity()
+
+    def _refuse(self, lang: str, latency: float | None = None) -> Generation:
+        return Generation(text=refusal_text(lang), outcome=OK, finish_reason=CONTENT_FILTER, latency_s=latency)
+
+    async def generate(self, messages: list[Message], params: GenParams) -> Generation:
+        lang = self.screen.language_of(messages)
+        d = await self.screen.check_input(messages, lang)
+        if d.blocked:
+            return self._refuse(lang)
+        g = _raise_if_error(await self.ask_inner(messages, params))
+        if g.outcome != OK:
+            return g
+        d = await self.screen.check_output(messages, g.text or "", lang)
+        if d.action == BLOCK:
+            return self._refuse(lang, g.latency_s)
+        if d.action == LOCALIZE:
+            return Generation(text=refusal_text(lang), outcome=OK, finish_reason=g.finish_reason,
+                              prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens,
+                              latency_s=g.latency_s)
+        return g
+
+
+_CLASSES = {"safety-prompt": SafetyPrompt, "translate-pivot": TranslatePivot, "guard": GuardLayer}
+
+
+def wrap_target(target: Any, defenses: list[Any], ctx: Any) -> Any:
+    """Wrap `target` in the defense layers `defenses` (StepSpec-like: .name/.options, or dicts/strings),
+    in order (the first wraps the model directly). Returns an object with the Target protocol."""
+    out = target
+    for d in defenses:
+        if isinstance(d, str):
+            name, opts = d, {}
+        elif isinstance(d, dict):
+            name, opts = d.get("name"), dict(d.get("options") or {})
+        else:
+            name, opts = d.name, dict(d.options or {})
+        if isinstance(name, str) and ":" in name and not opts:  # --defense 'safety-prompt:prompt=pcdefense'
+            from ..spec import _parse_step
+
+            step = _parse_step(name)
+            name, opts = step["name"], step["options"]
+        cls = _CLASSES.get(str(name))
+        if cls is None:
+            from difflib import get_close_matches
+
+            close = get_close_matches(str(name), LAYERS, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise UsageError(f"Unknown defense '{name}'.{hint} Valid defenses: {', '.join(LAYERS)}.")
+        try:
+            out = cls(out, ctx=ctx, **opts)
+        except TypeError as e:
+            raise UsageError(f"Bad options for defense '{name}': {e}") from e
+    return out
+
+
+__all__ = ["wrap_target", "SafetyPrompt", "TranslatePivot", "GuardLayer", "LAYERS", "safety_prompts",
+           "detect_language", "CONTENT_FILTER"]
