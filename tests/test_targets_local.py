@@ -141,6 +141,8 @@ async def test_concurrent_calls_serialised_and_loop_responsive(target):
     stop.set()
     await tick_task
     assert [r.text for r in results] == sequential  # the call lock keeps llama.cpp consistent
+    # never two llama.cpp calls at once: the wall time covers the sum of the individual call times
+    assert elapsed >= 0.95 * sum(r.latency_s for r in results)
     # the event loop kept running while the model worked in a thread
     assert ticks >= max(3, int(elapsed / 0.005 * 0.3))
 
@@ -166,3 +168,13 @@ async def test_invalid_gguf_is_usage_error(tmp_path):
     t = LlamaCppTarget(model=str(bad), n_threads=1)
     with pytest.raises(UsageError, match="could not load"):
         await t.generate(BREAD, GenParams(max_tokens=2))
+
+
+def test_default_run_end_to_end(tmp_path):
+    """`babelsafe run` with no target: MultiJail prompts -> bundled model -> judge -> store and report."""
+    import babelsafe.api as api
+
+    res = api.run({"languages": ["en", "zh"], "limit": 2, "out": str(tmp_path / "run"),
+                   "targets": [{"type": "local", "max_tokens": 8, "options": {"n_threads": 2}}]})
+    assert res.counts["completed"] == 4 and res.counts["errors"] == 0
+    assert (res.run_dir / "results.sqlite").is_file()
