@@ -106,6 +106,7 @@ class _TargetSlot:
     sem: asyncio.Semaphore
     limiter: RateLimiter
     identity_hash: str
+    params_dict: dict[str, Any]
 
 
 def _accepts(cls: Any, kw: str) -> bool:
@@ -150,12 +151,14 @@ class RunContext:
         cls = registry("target").get(tspec.type)
         if _accepts(cls, "timeout"):
             opts.setdefault("timeout", self.spec.timeout)
+        conc = tspec.concurrency or self.spec.concurrency
+        if _accepts(cls, "max_connections"):  # one pooled connection per request in flight, no more
+            opts.setdefault("max_connections", conc)
         target = _build("target", tspec.type, opts, self)
         if tspec.defenses:
             from .defense.layers import wrap_target
 
             target = wrap_target(target, tspec.defenses, self)
-        conc = tspec.concurrency or self.spec.concurrency
         cap = getattr(target, "max_concurrency", None)
         if cap:
             conc = min(conc, int(cap))
@@ -164,7 +167,7 @@ class RunContext:
                            extra_body=tspec.extra_body)
         slot = _TargetSlot(tspec.display, target, params, tspec.system_prompt, asyncio.Semaphore(conc),
                            RateLimiter(tspec.rpm or self.spec.rpm, tspec.tpm or self.spec.tpm),
-                           stable_hash(target.identity()))
+                           stable_hash(target.identity()), params.as_dict())
         self._slots[id(target)] = slot
         return slot
 
@@ -183,7 +186,8 @@ class RunContext:
     def cache_key(self, target: Any, messages: list[dict[str, str]], params: GenParams) -> str:
         slot = self._slots.get(id(target))
         ident = slot.identity_hash if slot else stable_hash(target.identity())
-        return stable_hash([ident, params.as_dict(), messages])
+        pd = slot.params_dict if slot is not None and params is slot.params else params.as_dict()
+        return stable_hash([ident, pd, messages])
 
     async def call(self, target: Any, messages: list[dict[str, str]], params: GenParams | None = None,
                    purpose: str = "aux") -> Generation:
@@ -199,12 +203,15 @@ class RunContext:
                 return Generation(**{**_gen_dict(g), "cached": True})
             hit = self.store.cached_call(key)
             if hit is not None:
+                hit.cache_key = key
                 return hit
         fut = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
             g = await self._call_with_retries(slot, messages, params)
-            self.store.write_call(key, slot.label, purpose, {"messages": messages, "params": params.as_dict()}, g)
+            g.cache_key = key
+            pd = slot.params_dict if params is slot.params else params.as_dict()
+            self.store.write_call(key, slot.label, purpose, {"messages": messages, "params": pd}, g)
             fut.set_result(g)
             return g
         except BaseException as e:
@@ -436,7 +443,7 @@ class Runner:
             gen = await ctx.call(slot.target, messages, slot.params, purpose="target")
             if gen.outcome == OK:
                 gen.decoded = decode_chain(probe, gen.text or "", chain)
-            ctx.store.write_generation(pk, tl, ctx.cache_key(slot.target, messages, slot.params), gen)
+            ctx.store.write_generation(pk, tl, gen.cache_key or "", gen)
             if gen.outcome == ERROR:
                 self.progress.errors += 1
                 log.warning("%s on %s [%s/%s]: %s", gen.error_kind, tl, probe.sample.dataset, probe.sample.id,

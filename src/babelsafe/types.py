@@ -101,6 +101,7 @@ class Generation:
     attempts: int = 1
     cached: bool = False
     decoded: str | None = None  # text after the chain's post-processing (e.g. cipher decoding)
+    cache_key: str | None = None  # set by the runner: the key of the stored call that produced this
 
     @property
     def answer(self) -> str:
