@@ -222,8 +222,21 @@ def calibrate(judge: Any, labels_path: str | Path, *, options: dict[str, Any] | 
     unsafe, which is only meaningful for harmful prompts).
     """
     rows = load_labels(labels_path)
+    own_ctx = None
+    if ctx is None and isinstance(judge, (str, dict)):
+        from .direct import DirectContext
+
+        ctx = own_ctx = DirectContext()
     j = build_judge(judge, options, ctx)
-    verdicts = _run(judge_rows(j, rows, concurrency))
+
+    async def go() -> list[Verdict]:
+        try:
+            return await judge_rows(j, rows, concurrency)
+        finally:
+            if own_ctx is not None:
+                await own_ctx.aclose()
+
+    verdicts = _run(go())
     return summarize(j, rows, verdicts, labels_path=str(labels_path), vocabulary=vocabulary,
                      bootstrap=bootstrap, seed=seed, max_mistakes=max_mistakes)
 

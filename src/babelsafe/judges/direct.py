@@ -78,3 +78,14 @@ class DirectContext:
                 await asyncio.sleep(min(2.0, 0.2 * 2 ** attempt))
         kind = getattr(last, "kind", "connection")
         return Generation(text=None, outcome=ERROR, error=str(last), error_kind=kind, attempts=self.retries + 1)
+
+    async def aclose(self) -> None:
+        """Close every target this context built (HTTP sessions)."""
+        for t in self._targets.values():
+            close = getattr(t, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # pragma: no cover - closing is best effort
+                    pass
+        self._targets.clear()
