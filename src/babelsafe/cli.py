@@ -237,3 +237,28 @@ def _cell(v: Any) -> str:
 
 
 # -- commands contributed by stage modules (keep each a thin shell) -----------------------------
+
+
+# -- calibrate (judges helper; shell over babelsafe.judges.calibrate) ---------------------------
+@app.command()
+def calibrate(
+    labels_file: Path = typer.Argument(..., help="CSV/JSONL with prompt, response, language, label."),
+    judge: str = typer.Option("refusal", "--judge", help="Judge name (babelsafe list judges)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full result as JSON here."),
+    options: Optional[str] = typer.Option(None, "--options", help="Judge options as JSON, e.g. "
+                                          "'{\"target\": {\"type\": \"openai\", \"model\": \"gpt-4o\"}}'."),
+    vocabulary: Optional[str] = typer.Option(None, "--vocabulary", help="refusal | safety (default: the labels')."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the 95% CIs (0: none)."),
+) -> None:
+    """Measure a judge against human labels: accuracy, kappa, per-class F1, confusion, per language."""
+    from .judges.calibrate import calibrate_cli, render_calibration, render_confusion
+
+    try:
+        result = calibrate_cli(judge, labels_file, json_out, options, vocabulary, bootstrap)
+    except UsageError as e:
+        _fail(e)
+        return
+    out.print(render_calibration(result))
+    out.print(render_confusion(result))
+    if json_out is not None:
+        console.print(f"wrote {json_out}")

@@ -325,13 +325,14 @@ def render_calibration(result: dict[str, Any]) -> Any:
     labels = result.get("labels") or []
     title = f"Judge '{result.get('judge')}' vs {result.get('labels_file') or 'labels'} ({result.get('vocabulary')})"
     table = Table(title=title, show_lines=False)
-    table.add_column("language")
+    table.add_column("lang")
     table.add_column("n", justify="right")
-    table.add_column("accuracy [95% CI]", justify="right")
-    table.add_column("binary acc", justify="right")
-    table.add_column("kappa [95% CI]", justify="right")
+    table.add_column("acc [95% CI]", justify="right", no_wrap=True)
+    table.add_column("bin acc", justify="right")
+    table.add_column("kappa [95% CI]", justify="right", no_wrap=True)
+    short = {"full_compliance": "comply", "full_refusal": "refuse", "partial_refusal": "partial"}
     for lab in labels:
-        table.add_column(f"F1 {lab}", justify="right")
+        table.add_column(f"F1 {short.get(lab, lab)}", justify="right")
     table.add_column("errors", justify="right")
 
     def row(name: str, m: dict[str, Any], style: str | None = None) -> None:
