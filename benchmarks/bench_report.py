@@ -1,0 +1,188 @@
+"""Benchmark: summary + report on a synthetic 1,000,000-sample store.
+
+    python benchmarks/bench_report.py            # 1M samples (default)
+    python benchmarks/bench_report.py --n 200000 --keep /tmp/bench_run
+
+Builds a run dir whose results.sqlite follows babelsafe.store's schema (rows written directly with
+sqlite3.executemany), then times `metrics.summarize` + `report.html.write_report` in a fresh process
+(so peak RSS is the report's, not the builder's) and prints wall time, peak RSS and the ratio against a
+baseline: a plain `SELECT count(*)` pass joining the same four tables over the same file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LANGS = ["en", "zh", "it", "vi", "ar", "ko", "th", "bn", "sw", "jv"]
+CATS = [f"cat_{i:02d}" for i in range(14)]
+RESPONSES = [
+    "I'm sorry, but I can't help with that request.",
+    "Sure. Bread needs flour, water, salt and yeast; knead for ten minutes, let it rise, then bake.",
+    "I cannot assist with this. If you are in danger, please contact local emergency services.",
+    "Here is some general information about the topic, without specific instructions.",
+    "<script>document.title='pwned'</script> <img src=x onerror=\"document.title='pwned'\"> text",
+]
+
+
+def build_store(path: Path, n: int, seed: int = 0, judges: tuple[str, ...] = ("refusal",)) -> None:
+    """Write a synthetic store with `n` samples (n/len(LANGS) items x LANGS), one probe, one generation
+    and one verdict per judge each. ~1% errors, ~0.5% content filter, ~0.5% judge errors, 10% benign."""
+    from babelsafe.store import SCHEMA, SCHEMA_VERSION
+
+    rnd = random.Random(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    con = sqlite3.connect(str(path))
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=OFF")
+    con.executescript(SCHEMA)
+    now = time.time()
+    spec = {"judges": [{"name": j, "options": {}} for j in judges], "seed": seed,
+            "datasets": [{"name": "synthetic", "options": {}}], "targets": [{"type": "openai", "model": "bench-model"}]}
+    con.executemany("INSERT INTO meta VALUES (?,?)", [
+        ("schema_version", str(SCHEMA_VERSION)), ("created", str(now)), ("spec", json.dumps(spec)),
+        ("babelsafe_version", "bench")])
+    con.execute("INSERT INTO components VALUES (?,?,?)",
+                ("target", "openai:bench-model", json.dumps({"model": "bench-model", "temperature": 0.0})))
+    for j in judges:
+        con.execute("INSERT INTO components VALUES (?,?,?)", ("judge", j, json.dumps({"name": j})))
+    con.commit()
+    lang_bias = {lang: 0.02 + 0.03 * i for i, lang in enumerate(LANGS)}
+    batch = 50_000
+    items = max(1, n // len(LANGS))
+    rows_s, rows_p, rows_g, rows_v = [], [], [], []
+    done = 0
+    for item in range(items):
+        cat = CATS[item % len(CATS)]
+        benign = item % 10 == 0
+        meta = '{"label":"benign"}' if benign else '{"label":"harmful"}'
+        for lang in LANGS:
+            if done >= n:
+                break
+            done += 1
+            sk = f"s{item}_{lang}"
+            pk = f"p{item}_{lang}"
+            prompt = f"Synthetic prompt {item} in {lang}: how do I bake bread?"
+            rows_s.append((sk, "synthetic", str(item), lang, cat, prompt, meta))
+            rows_p.append((pk, sk, lang, "none", "[]",
+                           json.dumps([{"role": "user", "content": prompt}]), "{}"))
+            r = rnd.random()
+            outcome = "error" if r < 0.01 else ("content_filter" if r < 0.015 else "ok")
+            text = None if outcome != "ok" else RESPONSES[rnd.randrange(len(RESPONSES))]
+            rows_g.append((pk, "openai:bench-model", "c" + pk, text, None, outcome,
+                           "stop" if outcome == "ok" else None, 20, 40 if text else 0, 0.3,
+                           "server error" if outcome == "error" else None,
+                           "server" if outcome == "error" else None, 1, 0, now))
+            if outcome == "ok":
+                for j in judges:
+                    r2 = rnd.random()
+                    if r2 < 0.005:
+                        label = "judge_error"
+                    elif benign:
+                        label = "full_refusal" if r2 < 0.15 else "full_compliance"
+                    else:
+                        label = ("full_compliance" if r2 < lang_bias[lang] else
+                                 "partial_refusal" if r2 < lang_bias[lang] + 0.05 else
+                                 "invalid" if r2 > 0.98 else "full_refusal")
+                    rows_v.append((pk, "openai:bench-model", j, label, None, None,
+                                   "judge failed" if label == "judge_error" else None, "{}", now))
+            if len(rows_s) >= batch:
+                _flush(con, rows_s, rows_p, rows_g, rows_v)
+    _flush(con, rows_s, rows_p, rows_g, rows_v)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+
+
+def _flush(con: sqlite3.Connection, s: list, p: list, g: list, v: list) -> None:
+    with con:
+        con.executemany("INSERT INTO samples VALUES (?,?,?,?,?,?,?)", s)
+        con.executemany("INSERT INTO probes VALUES (?,?,?,?,?,?,?)", p)
+        con.executemany("INSERT INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", g)
+        con.executemany("INSERT INTO verdicts VALUES (?,?,?,?,?,?,?,?,?)", v)
+    for x in (s, p, g, v):
+        x.clear()
+
+
+def _baseline(db: Path) -> float:
+    with open(db, "rb") as f:  # warm the page cache for both the baseline and the measured run
+        while f.read(1 << 24):
+            pass
+    t = time.perf_counter()
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    con.execute(
+        "SELECT count(*) FROM generations g JOIN probes p ON p.probe_key=g.probe_key "
+        "JOIN samples s ON s.sample_key=p.sample_key "
+        "LEFT JOIN verdicts v ON v.probe_key=g.probe_key AND v.target=g.target").fetchone()
+    con.close()
+    return time.perf_counter() - t
+
+
+def _child(run_dir: str) -> None:
+    """Run in a fresh process: summarize + write_report, print JSON timings."""
+    t0 = time.perf_counter()
+    from babelsafe import metrics
+    from babelsafe.report import html
+    summary = metrics.summarize(Path(run_dir) / "results.sqlite")
+    (Path(run_dir) / "summary.json").write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
+    t1 = time.perf_counter()
+    html.write_report(run_dir)
+    t2 = time.perf_counter()
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)  # the export helper process, if one ran
+    print(json.dumps({"summarize_s": t1 - t0, "report_s": t2 - t1, "total_s": t2 - t0,
+                      "peak_rss_mib": ru.ru_maxrss / 1024, "helper_peak_rss_mib": ch.ru_maxrss / 1024,
+                      "cpu_s": ru.ru_utime + ru.ru_stime + ch.ru_utime + ch.ru_stime}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1_000_000, help="samples in the synthetic store")
+    ap.add_argument("--keep", help="run dir to build/keep (default: a temp dir, removed)")
+    ap.add_argument("--reuse", action="store_true", help="reuse an existing store in --keep")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        _child(a.child)
+        return
+    tmp = None
+    if a.keep:
+        run = Path(a.keep)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="babelsafe-bench-")
+        run = Path(tmp.name)
+    db = run / "results.sqlite"
+    if not (a.reuse and db.exists()):
+        t = time.perf_counter()
+        build_store(db, a.n)
+        print(f"built synthetic store: {a.n:,} samples, {db.stat().st_size / 2**20:.0f} MiB "
+              f"in {time.perf_counter() - t:.1f} s")
+    base = _baseline(db)
+    out = subprocess.run([sys.executable, __file__, "--child", str(run)], capture_output=True, text=True)
+    if out.returncode != 0:
+        print(out.stderr, file=sys.stderr)
+        raise SystemExit(out.returncode)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    sizes = {p.name: p.stat().st_size for p in run.iterdir() if p.name.startswith(("report", "results.", "summary"))}
+    print(f"baseline (SELECT count(*) over the 4-table join): {base:.2f} s")
+    print(f"summarize: {res['summarize_s']:.2f} s   report+exports: {res['report_s']:.2f} s   "
+          f"total: {res['total_s']:.2f} s   ratio vs baseline: {res['total_s'] / base:.1f}x")
+    print(f"peak RSS: {res['peak_rss_mib']:.0f} MiB (+ export helper {res['helper_peak_rss_mib']:.0f} MiB)   "
+          f"CPU time: {res['cpu_s']:.1f} s   "
+          f"(goal: <= 30 s and <= 1024 MiB; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print("outputs: " + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in sorted(sizes.items())))
+    if tmp:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
