@@ -1,0 +1,312 @@
+"""Safety fine-tuning data from a judged run (MultiJail's Self-Defense idea).
+
+    babelsafe defend export runs/x --format sft --out data.jsonl --refusal-target '{"type": "openai", ...}'
+
+From the run's store: prompts answered unsafely (a safety judge's "unsafe", or a refusal judge's
+full_compliance on a harmful prompt) get a refusal in the prompt's language, written by the refusal target
+(or, with none, babelsafe's own refusal text for that language) and kept only if the `refusal` judge labels
+it a full refusal in that language. Benign prompts (samples.meta label "benign") that were refused get a
+helpful answer from the helpful target, kept only if the refusal judge says full_compliance. Formats: SFT
+(OpenAI chat fine-tuning JSONL: {"messages": [...]}) and DPO (chosen = the new answer, rejected = the
+model's answer in the run; `dpo_style` "trl" -> {"prompt","chosen","rejected"} as message lists, "openai"
+-> {"input": {"messages"}, "preferred_output", "non_preferred_output"}). One example per distinct prompt.
+Model calls go through a RunContext on `defense_cache.sqlite` in the run dir, so re-exports are free.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError, UsageError
+from ..metrics import BENIGN_PROMPT_LABELS, COMPLIANCE_LABELS, REFUSAL_LABELS, UNSAFE_LABELS
+from ..types import CONTENT_FILTER, ERROR, GenParams, stable_hash
+from .lang import language_name, prompt, refusal_text, refusals
+
+log = logging.getLogger(__name__)
+
+REFUSAL, HELPFUL = "refusal", "helpful"
+
+
+@dataclass
+class Candidate:
+    """A prompt from the run that needs a better answer."""
+
+    kind: str  # refusal | helpful
+    messages: list[dict[str, str]]
+    language: str
+    category: str | None
+    dataset: str
+    item_id: str
+    target: str
+    rejected: str
+    label: str
+
+    @property
+    def prompt_text(self) -> str:
+        return next((m.get("content", "") for m in reversed(self.messages) if m.get("role") == "user"), "")
+
+
+@dataclass
+class Example:
+    candidate: Candidate
+    chosen: str
+    source: str  # target identity label or "template"
+
+
+@dataclass
+class ExportResult:
+    examples: list[Example]
+    records: list[dict[str, Any]]
+    stats: Counter = field(default_factory=Counter)
+    out: Path | None = None
+    hf_path: Path | None = None
+
+
+def parse_target_spec(spec: str | dict[str, Any] | None) -> dict[str, Any] | str | None:
+    """A target spec from the CLI: JSON ('{"type": "openai", ...}'), 'TYPE:MODEL', or a type name."""
+    if spec is None or isinstance(spec, dict):
+        return spec
+    s = spec.strip()
+    if s.startswith("{"):
+        try:
+            return json.loads(s)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"Target spec is not valid JSON: {e}") from e
+    if ":" in s:
+        t, _, model = s.partition(":")
+        return {"type": t, "model": model}
+    return s
+
+
+def _store_path(run_dir: Path) -> Path:
+    path = Path(run_dir) / "results.sqlite"
+    if not path.is_file():
+        raise UsageError(f"{run_dir} is not a babelsafe run dir (no results.sqlite). Run `babelsafe run` first.")
+    return path
+
+
+def judges_in_run(run_dir: str | Path) -> dict[str, set[str]]:
+    con = sqlite3.connect(f"file:{_store_path(Path(run_dir))}?mode=ro", uri=True)
+    try:
+        out: dict[str, set[str]] = {}
+        for j, label in con.execute("SELECT DISTINCT judge, label FROM verdicts"):
+            out.setdefault(j, set()).add(label)
+        return out
+    finally:
+        con.close()
+
+
+def find_candidates(run_dir: str | Path, judge: str | None = None) -> tuple[list[Candidate], str]:
+    """(prompts that need a refusal or a helpful answer, judge used), de-duplicated by prompt."""
+    run_dir = Path(run_dir)
+    judges = judges_in_run(run_dir)
+    if not judges:
+        raise DataError(f"{run_dir} has no verdicts; judge the run first (e.g. --judge refusal).")
+    if judge is None:
+        judge = "refusal" if "refusal" in judges else sorted(judges)[0]
+    elif judge not in judges:
+        raise UsageError(f"The run has no verdicts from judge '{judge}'. It has: {', '.join(sorted(judges))}.")
+    con = sqlite3.connect(f"file:{_store_path(run_dir)}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "SELECT p.messages, p.language, s.category, s.dataset, s.item_id, s.meta, g.target, g.text, g.decoded, "
+            "g.outcome, v.label FROM generations g JOIN probes p ON p.probe_key = g.probe_key "
+            "JOIN samples s ON s.sample_key = p.sample_key "
+            "LEFT JOIN verdicts v ON v.probe_key = g.probe_key AND v.target = g.target AND v.judge = ? "
+            "WHERE g.outcome != ? ORDER BY s.dataset, s.language, s.item_id, g.target", (judge, ERROR)).fetchall()
+    finally:
+        con.close()
+    seen: set[str] = set()
+    out: list[Candidate] = []
+    for msgs, lang, cat, ds, item, meta, target, text, decoded, outcome, label in rows:
+        plabel = (json.loads(meta or "{}") or {}).get("label")
+        benign = (plabel or "") in BENIGN_PROMPT_LABELS
+        answer = decoded if decoded is not None else (text or "")
+        if outcome == CONTENT_FILTER:
+            label = label or CONTENT_FILTER
+        if label is None:
+            continue
+        refused = label in REFUSAL_LABELS or label == CONTENT_FILTER
+        unsafe = label in UNSAFE_LABELS or (not benign and label in COMPLIANCE_LABELS)
+        kind = HELPFUL if benign and refused else REFUSAL if unsafe else None
+        if kind is None:
+            continue
+        messages = [{"role": m.get("role", "user"), "content": m.get("content", "")} for m in json.loads(msgs)]
+        key = stable_hash([kind, messages])
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(Candidate(kind, messages, lang, cat, ds, item, target, answer, label))
+    return out, judge
+
+
+async def _fill(cands: list[Candidate], run_dir: Path, refusal_target: Any, helpful_target: Any,
+                stats: Counter, max_tokens: int) -> list[Example]:
+    from ..judges.refusal import RefusalJudge
+    from ..runner import RunContext
+    from ..spec import RunSpec
+    from ..store import Store
+
+    judge = RefusalJudge()
+    store = Store(run_dir / "defense_cache.sqlite")
+    ctx = RunContext(RunSpec(out=str(run_dir)), store)
+    examples: list[Example] = []
+    try:
+        rt = ctx.target(refusal_target) if refusal_target else None
+        ht = ctx.target(helpful_target) if helpful_target else None
+        params = GenParams(temperature=0.0, max_tokens=max_tokens)
+
+        async def one(c: Candidate) -> None:
+            name = language_name(c.language)
+            if c.kind == REFUSAL:
+                if rt is None:
+                    if c.language not in refusals():
+                        stats["refusal_no_template"] += 1
+                        return
+                    text, source = refusal_text(c.language), "template"
+                else:
+                    msgs = [{"role": "system", "content": prompt("refusal_writer", language=name)},
+                            {"role": "user", "content": c.prompt_text}]
+                    g = await ctx.call(rt, msgs, params, purpose="defend-refusal")
+                    if g.outcome == ERROR:
+                        stats["refusal_call_failed"] += 1
+                        return
+                    text, source = (g.text or "").strip(), "refusal_target"
+                v = judge.classify(text, c.prompt_text, c.language)
+                if v.label != "full_refusal":
+                    stats["refusal_rejected_by_judge"] += 1
+                    return
+            else:
+                if ht is None:
+                    stats["helpful_no_target"] += 1
+                    return
+                msgs = [{"role": "system", "content": prompt("helpful_writer", language=name)}] + \
+                       [m for m in c.messages if m["role"] != "system"]
+                g = await ctx.call(ht, msgs, params, purpose="defend-helpful")
+                if g.outcome == ERROR:
+                    stats["helpful_call_failed"] += 1
+                    return
+                text, source = (g.text or "").strip(), "helpful_target"
+                v = judge.classify(text, c.prompt_text, c.language)
+                if v.label != "full_compliance":
+                    stats["helpful_rejected_by_judge"] += 1
+                    return
+            examples.append(Example(c, text, source))
+            stats[f"{c.kind}_kept"] += 1
+
+        await asyncio.gather(*(one(c) for c in cands))
+    finally:
+        for slot in list(ctx._slots.values()):
+            close = getattr(slot.target, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # pragma: no cover
+                    pass
+        store.close()
+    key = {id(c): i for i, c in enumerate(cands)}
+    examples.sort(key=lambda e: key[id(e.candidate)])
+    return examples
+
+
+def to_record(e: Example, fmt: str, dpo_style: str = "trl") -> dict[str, Any] | None:
+    c = e.candidate
+    if fmt == "sft":
+        return {"messages": c.messages + [{"role": "assistant", "content": e.chosen}]}
+    if not c.rejected.strip():
+        return None  # nothing to prefer against (e.g. a provider content filter)
+    chosen = [{"role": "assistant", "content": e.chosen}]
+    rejected = [{"role": "assistant", "content": c.rejected}]
+    if dpo_style == "openai":
+        return {"input": {"messages": c.messages}, "preferred_output": chosen, "non_preferred_output": rejected}
+    return {"prompt": c.messages, "chosen": chosen, "rejected": rejected}
+
+
+def export(run_dir: str | Path, fmt: str = "sft", out: str | Path | None = None,
+           refusal_target: str | dict[str, Any] | None = None, helpful_target: str | dict[str, Any] | None = None,
+           judge: str | None = None, dpo_style: str = "trl", hf: bool = True, max_tokens: int = 512) -> ExportResult:
+    """Build and write the training set; returns the examples, the written records and counters."""
+    if fmt not in ("sft", "dpo"):
+        raise UsageError(f"--format must be sft or dpo, not '{fmt}'.")
+    if dpo_style not in ("trl", "openai"):
+        raise UsageError(f"--dpo-style must be trl or openai, not '{dpo_style}'.")
+    run_dir = Path(run_dir)
+    cands, used = find_candidates(run_dir, judge)
+    stats: Counter = Counter({"candidates_refusal": sum(c.kind == REFUSAL for c in cands),
+                              "candidates_helpful": sum(c.kind == HELPFUL for c in cands)})
+    stats["judge:" + used] = 1
+    examples = asyncio.run(_fill(cands, run_dir, parse_target_spec(refusal_target),
+                                 parse_target_spec(helpful_target), stats, max_tokens)) if cands else []
+    records: list[dict[str, Any]] = []
+    kept: list[Example] = []
+    seen: set[str] = set()
+    for e in examples:
+        r = to_record(e, fmt, dpo_style)
+        if r is None:
+            stats["dpo_no_rejected"] += 1
+            continue
+        h = stable_hash(r)
+        if h in seen:
+            continue
+        seen.add(h)
+        records.append(r)
+        kept.append(e)
+    result = ExportResult(kept, records, stats)
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", encoding="utf-8") as f:
+            for r in records:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        result.out = out
+        if hf:
+            result.hf_path = save_hf(kept, records, out.with_suffix(".hf"))
+    return result
+
+
+def save_hf(examples: list[Example], records: list[dict[str, Any]], path: Path) -> Path | None:
+    """The records plus language/category/kind columns as a Hugging Face dataset (save_to_disk)."""
+    try:
+        import datasets
+    except ImportError:
+        log.info("`datasets` is not installed; skipped the Hugging Face copy")
+        return None
+    rows = [{**r, "language": e.candidate.language, "category": e.candidate.category or "",
+             "kind": e.candidate.kind, "dataset": e.candidate.dataset, "item_id": e.candidate.item_id}
+            for e, r in zip(examples, records)]
+    if not rows:
+        return None
+    was_on = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # library code does not draw on the user's terminal
+    try:
+        datasets.Dataset.from_list(rows).save_to_disk(str(path))
+    finally:
+        if was_on:
+            datasets.enable_progress_bars()
+    return path
+
+
+def balance_table(examples: list[Example], title: str = "training examples by language and category") -> Any:
+    """A rich Table: one row per (language, category) with refusal / helpful counts and the share."""
+    from rich.table import Table
+
+    counts: Counter = Counter((e.candidate.language, e.candidate.category or "-", e.candidate.kind)
+                              for e in examples)
+    total = max(1, len(examples))
+    table = Table(title=title)
+    for col in ("language", "category", "refusals", "helpful", "total", "share"):
+        table.add_column(col, justify="right" if col not in ("language", "category") else "left")
+    keys = sorted({(lang, cat) for lang, cat, _ in counts})
+    for lang, cat in keys:
+        r, h = counts[(lang, cat, REFUSAL)], counts[(lang, cat, HELPFUL)]
+        table.add_row(lang, cat, str(r), str(h), str(r + h), f"{100 * (r + h) / total:.1f}%")
+    n_r = sum(v for k, v in counts.items() if k[2] == REFUSAL)
+    table.add_row("all", "", str(n_r), str(len(examples) - n_r), str(len(examples)), "100%" if examples else "-",
+                  end_section=True)
+    return table
