@@ -1,6 +1,8 @@
 """Local targets without their optional packages: errors must say exactly what to install."""
 from __future__ import annotations
 
+import asyncio
+import importlib.machinery
 import sys
 
 import pytest
@@ -63,3 +65,66 @@ def test_missing_transformers_says_how_to_install(monkeypatch):
     with pytest.raises(UsageError) as ei:
         hf_transformers._import_backend()
     assert "pip install torch==2.13.0" in str(ei.value) and "transformers" in str(ei.value)
+
+
+# vLLM needs a GPU, so the rest of VLLMTarget is exercised against a minimal stand-in module with the same
+# offline API (LLM.chat -> RequestOutput-like objects). It checks babelsafe's side only: batching, seeds,
+# usage mapping and the per-row fallback when one prompt is too long.
+class _FakeVLLM:
+    def __init__(self):
+        import types
+
+        self.calls: list[int] = []
+        fake = self
+
+        class SamplingParams:
+            def __init__(self, **kw):
+                self.kw = kw
+
+        class LLM:
+            def __init__(self, model, **kw):
+                self.model, self.kw = model, kw
+
+            def chat(self, convs, sp, **kw):
+                assert kw["add_generation_prompt"] and kw["use_tqdm"] is False
+                fake.calls.append(len(convs))
+                outs = []
+                for conv in convs:
+                    words = conv[-1]["content"].split()
+                    if len(words) > 50:
+                        raise ValueError("The decoder prompt is longer than the maximum model length")
+                    n = min(sp.kw["max_tokens"], len(words))
+                    comp = types.SimpleNamespace(text=" ".join(reversed(words))[: 10 * n], token_ids=list(range(n)),
+                                                 finish_reason="length" if n == sp.kw["max_tokens"] else "stop")
+                    outs.append(types.SimpleNamespace(prompt_token_ids=list(range(len(words) + 3)), outputs=[comp]))
+                return outs
+
+        self.module = types.ModuleType("vllm")
+        self.module.LLM, self.module.SamplingParams = LLM, SamplingParams
+        self.module.__spec__ = importlib.machinery.ModuleSpec("vllm", None)
+
+
+def test_vllm_target_batches_and_isolates_bad_rows(monkeypatch):
+    from babelsafe.targets import vllm_offline
+    from babelsafe.types import GenParams
+
+    fake = _FakeVLLM()
+    monkeypatch.setitem(sys.modules, "vllm", fake.module)
+    monkeypatch.setattr(vllm_offline, "_vllm_installed", lambda: True)
+    monkeypatch.setattr("importlib.metadata.version", lambda name: "0.0-test")
+    t = vllm_offline.VLLMTarget(model="org/model", batch_size=8, gather_ms=5)
+    assert t.max_concurrency == 16 and t.identity()["backend_version"] == "0.0-test"
+    p = GenParams(max_tokens=3, seed=5)
+
+    async def go():
+        convs = [[{"role": "user", "content": f"one two three {i}"}] for i in range(6)]
+        convs.append([{"role": "user", "content": "long " * 60}])
+        return await asyncio.gather(*(t.generate(c, p) for c in convs), return_exceptions=True)
+
+    res = asyncio.run(go())
+    assert all(g.completion_tokens == 3 and g.finish_reason == "length" for g in res[:6])
+    assert res[0].prompt_tokens == 7 and res[0].text.startswith("0 three")
+    assert isinstance(res[6], vllm_offline.ProviderError) and res[6].kind == "client"
+    assert fake.calls[0] == 7  # the whole burst went to vLLM as one batch, then rows were retried alone
+    out = asyncio.run(t.generate_batch([[{"role": "user", "content": "a b"}]], p))
+    assert out[0].finish_reason == "stop" and out[0].completion_tokens == 2
