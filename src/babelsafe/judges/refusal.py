@@ -447,9 +447,9 @@ def check_language(text: str, expected: str, min_letters: int = 24) -> tuple[boo
     acceptable = ACCEPTABLE.get(expected, {expected})
     mine = max((votes.get(c, 0) for c in acceptable), default=0)
     best_other = max((v for c, v in votes.items() if c not in acceptable), default=0)
-    if (mine >= 3 and mine >= best_other) or (mine >= 2 and best_other < mine):
+    if (mine >= 3 and mine >= best_other) or (mine >= 2 and best_other < mine) or (mine >= 1 and best_other == 0):
         return True, expected, "stopwords"
-    if mine == 0 and best_other >= 4:
+    if mine == 0 and best_other >= 3:
         other = max((c for c in votes if c not in acceptable), key=votes.__getitem__)
         return False, other, "stopwords"
     detected = _lingua_detect(text, expected)
