@@ -1,6 +1,7 @@
 """The defense module's data (refusals, prompts, rules) and a fast language guess for user messages."""
 from __future__ import annotations
 
+import re
 import threading
 from functools import lru_cache
 from importlib import resources
@@ -20,6 +21,9 @@ _CANDIDATES = {
     "L": ("en", "es", "fr", "de", "pt", "it", "nl", "vi", "id", "ms", "sw", "tr", "pl", "cs", "ro", "sv",
           "da", "tl", "hu", "fi", "ca", "so", "yo", "zu", "af"),
 }
+# Letters that (nearly) give a Latin-script language away, checked before the statistics.
+_MARKS = (("¿¡", "es"), ("ơưđĐằắẳẵặầấẩẫậềếểễệồốổỗộờớởỡợừứửữự", "vi"), ("ãõ", "pt"), ("ß", "de"),
+          ("ğış", "tr"), ("łśżźąę", "pl"), ("ř", "cs"))
 _lock = threading.Lock()
 _detectors: dict[str, Any] = {}
 
@@ -78,14 +82,23 @@ def _detector(group: str) -> Any:
     return det
 
 
-def _jv_votes(words: list[str]) -> int:
+def _stopword_vote(text: str) -> str | None:
+    """A language whose stop words (the refusal judge's lexicons) clearly dominate a Latin-script text."""
     try:
-        from ..judges.refusal import _raw_lexicon  # the refusal judge's stop-word lists
-
-        stop = {str(w).casefold() for w in (_raw_lexicon("jv") or {}).get("stopwords") or []}
-    except Exception:  # pragma: no cover
-        return 0
-    return sum(1 for w in words if w in stop)
+        from ..judges.refusal import _stopwords, normalize
+    except ImportError:  # pragma: no cover
+        return None
+    index = _stopwords()
+    votes: dict[str, int] = {}
+    for w in re.findall(r"[^\W\d_]+", normalize(text))[:80]:
+        for c in index.get(w, ()):
+            votes[c] = votes.get(c, 0) + 1
+    if not votes:
+        return None
+    ranked = sorted(votes.items(), key=lambda kv: -kv[1])
+    best, n = ranked[0]
+    second = ranked[1][1] if len(ranked) > 1 else 0
+    return best if n >= 2 and n >= 2 * second else None
 
 
 @lru_cache(maxsize=4096)
@@ -104,15 +117,17 @@ def detect_language(text: str, default: str = "en") -> str:
         return _SCRIPT_LANG[script]
     if script not in _CANDIDATES:
         return default
+    if script == "L":
+        for chars, code in _MARKS:
+            if any(ch in sample for ch in chars):
+                return code
+        voted = _stopword_vote(sample)
+        if voted is not None:
+            return voted
     try:
         lang = _detector(script).detect_language_of(sample)
     except Exception:  # pragma: no cover - lingua missing
         return default
     if lang is None:
         return default
-    code = lang.iso_code_639_1.name.lower()
-    if script == "L" and code in ("id", "ms"):  # lingua has no Javanese
-        words = sample.casefold().split()
-        if _jv_votes(words[:80]) >= 3:
-            return "jv"
-    return code
+    return lang.iso_code_639_1.name.lower()
