@@ -612,9 +612,32 @@ class ProxyThread:
         self.stop()
 
 
-def serve(config: ProxyConfig, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Run the guard proxy in the foreground (Ctrl-C stops it)."""
+def config_from_flags(upstream: str, judge: str = "refusal", check: str | None = None,
+                      judge_options: str | None = None, input_judge: str | None = None, pivot: bool = False,
+                      translator: str | None = None, block_labels: str | None = None, **rest: Any) -> ProxyConfig:
+    """A ProxyConfig from CLI strings (JSON judge options, a translator spec, comma lists)."""
+    from .export import parse_target_spec
+
+    if not upstream.startswith(("http://", "https://")):
+        raise UsageError(f"--upstream must be an http(s) base URL like http://127.0.0.1:8000/v1, not '{upstream}'.")
+    opts: dict[str, Any] = {}
+    if judge_options:
+        try:
+            opts = json.loads(judge_options)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"--judge-options is not valid JSON: {e}") from e
+    return ProxyConfig(upstream=upstream, judge=judge, judge_options=opts,
+                       check=tuple(c.strip() for c in check.split(",") if c.strip()) if check else None,
+                       input_judge=input_judge, pivot=pivot, translator=parse_target_spec(translator),
+                       block_labels=tuple(b.strip() for b in block_labels.split(",")) if block_labels else None,
+                       **rest)
+
+
+def serve(config: ProxyConfig, host: str = "127.0.0.1", port: int = 8080, announce: Any = None) -> None:
+    """Run the guard proxy in the foreground (Ctrl-C stops it); `announce()` is called once it is built."""
     import uvicorn
 
     app = create_app(config)
+    if announce is not None:
+        announce()
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, backlog=4096)
