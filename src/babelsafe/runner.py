@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import inspect
 import logging
 import random
@@ -338,6 +339,7 @@ class Runner:
         store = Store(self.run_dir / "results.sqlite")
         ctx = RunContext(self.spec, store)
         slots: list[_TargetSlot] = []
+        judges: list[tuple[str, Any]] = []
         try:
             (self.run_dir / "spec.yaml").write_text(dump_spec(self.spec), encoding="utf-8")
             samples = load_samples(self.spec)
@@ -355,9 +357,12 @@ class Runner:
                     "identity": s.target.identity(), "params": s.params.as_dict(),
                     "system_prompt": t.system_prompt, "defenses": [d.model_dump() for d in t.defenses]})
             judges = [(j.name, _build("judge", j.name, j.options, ctx)) for j in self.spec.judges]
+            saved = dict(store.query("SELECT name, config FROM components WHERE kind='judge_state'"))
             for (jname, judge), jspec in zip(judges, self.spec.judges):
                 store.write_component("judge", jname, {"options": jspec.options,
                                                        "labels": list(getattr(judge, "labels", ()))})
+                if jname in saved and hasattr(judge, "load_state"):  # e.g. online ensemble weights
+                    judge.load_state(json.loads(saved[jname]))
             chains = [build_chain(chain, ctx) for chain in self.spec.transforms]
             for chain in self.spec.transforms:
                 store.write_component("transform", ">".join(s.name for s in chain) or "none",
@@ -398,6 +403,9 @@ class Runner:
                         await close()
                     except Exception:  # pragma: no cover
                         pass
+            for jname, judge in judges:
+                if hasattr(judge, "state"):
+                    store.write_component("judge_state", jname, judge.state())
             store.write_meta("finished", str(time.time()))
             store.write_meta("interrupted", "1" if self.interrupted else "0")
             store.close()
@@ -480,8 +488,6 @@ def _attach_log(path: Path) -> logging.Handler:
 
 def finalize(run_dir: Path, spec: RunSpec, interrupted: bool = False) -> dict[str, Any]:
     """Compute summary.json from the store (metrics read only the store)."""
-    import json
-
     from .metrics import summarize
 
     summary = summarize(run_dir / "results.sqlite", spec_tiers=spec.tiers)
