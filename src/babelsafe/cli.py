@@ -364,3 +364,38 @@ def defend_scan(
         console.print(f"[red]{len(res.flagged)} of {res.examples} examples flagged "
                       f"({100 * res.flagged_share:.1f}% > {100 * threshold:.1f}%)[/]")
         raise typer.Exit(1)
+
+
+# -- report / compare (metrics + report module; shells over babelsafe.report.html / babelsafe.compare) --
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory made by `babelsafe run`."),
+    compare: Optional[Path] = typer.Option(None, "--compare", help="A second run dir: add a paired comparison."),
+    max_examples: int = typer.Option(2000, "--max-examples", help="Examples kept in the report's browser."),
+) -> None:
+    """Recompute summary.json and write report.html, results.csv and results.parquet for a run."""
+    from .report.html import report_command
+
+    try:
+        report_command(run_dir, compare=compare, max_examples=max_examples)
+    except UsageError as e:
+        _fail(e)
+
+
+@app.command("compare")
+def compare_(
+    run_a: Path = typer.Argument(..., help="Run A (e.g. before fine-tuning / without the defense)."),
+    run_b: Path = typer.Argument(..., help="Run B (e.g. after fine-tuning / with the defense)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full comparison as JSON here."),
+    judge: Optional[str] = typer.Option(None, "--judge", help="Judge to compare on (default: A's first judge)."),
+) -> None:
+    """Paired per-prompt comparison of two runs: B - A unsafe rate per language, intervals, McNemar p."""
+    from .compare import compare_command
+
+    try:
+        compare_command(run_a, run_b, json_out=json_out, judge=judge)
+    except UsageError as e:
+        _fail(e)
+        return
+    if json_out is not None:
+        console.print(f"wrote {json_out}")

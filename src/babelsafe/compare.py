@@ -203,22 +203,26 @@ def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None) -> d
 
 def render_compare_table(result: dict[str, Any]):  # -> rich.table.Table
     """Per-language rich Table of a comparison; not printed."""
+    from rich import box
     from rich.table import Table
 
-    t = Table(title=f"{result['run_a']} (A) vs {result['run_b']} (B) · judge {result['judge']}",
-              title_justify="left", caption=f"pairs: {result['pairing']}; B - A unsafe-rate difference, Newcombe 95% CI, "
-              f"exact McNemar p · unpaired A {result['unpaired_a']}, B {result['unpaired_b']}, "
-              f"excluded (errors) {result['excluded_pairs']}")
-    for col in ("lang", "pairs", "unsafe A", "unsafe B", "B-A (95% CI)", "A only", "B only", "McNemar p"):
-        t.add_column(col, justify="left" if col == "lang" else "right")
+    t = Table(title=f"A = {result['run_a']}  vs  B = {result['run_b']}  (judge {result['judge']})",
+              title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), caption_justify="left",
+              caption=f"Unsafe rate in %; B-A in points with Newcombe's paired 95% interval; exact McNemar p. "
+                      f"Pairs: {result['pairing']}; unpaired A {result['unpaired_a']}, B {result['unpaired_b']}; "
+                      f"pairs with an error or judge error left out: {result['excluded_pairs']}.")
+    for col in ("lang", "pairs", "A", "B", "B-A", "95% CI", "A only", "B only", "McNemar p"):
+        t.add_column(col, justify="left" if col == "lang" else "right", no_wrap=True)
     rows = list(result["by_language"].items()) + [("all", result["overall"])]
-    for lang, r in rows:
+    for i, (lang, r) in enumerate(rows):
         d = r["diff"]
-        diff = "-" if d["diff"] is None else f"{100 * d['diff']:+.1f} ({100 * d['lo']:+.1f}..{100 * d['hi']:+.1f})"
         pa, pb = r["rate_a"]["rate"], r["rate_b"]["rate"]
-        t.add_row(lang, str(r["pairs"]), "-" if pa is None else f"{100 * pa:.1f}%",
-                  "-" if pb is None else f"{100 * pb:.1f}%", diff, str(r["a_only"]), str(r["b_only"]),
-                  f"{r['mcnemar_p']:.3g}", end_section=(lang != "all" and lang == rows[-2][0]))
+        t.add_row(lang, str(r["pairs"]), "-" if pa is None else f"{100 * pa:.1f}",
+                  "-" if pb is None else f"{100 * pb:.1f}",
+                  "-" if d["diff"] is None else f"{100 * d['diff']:+.1f}",
+                  "-" if d["diff"] is None else f"{100 * d['lo']:+.1f}..{100 * d['hi']:+.1f}",
+                  str(r["a_only"]), str(r["b_only"]), f"{r['mcnemar_p']:.3g}",
+                  end_section=(i == len(rows) - 2))
     return t
 
 

@@ -85,7 +85,9 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     denom = 1 + z2 / n
     center = (p + z2 / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    return (max(0.0, center - half), min(1.0, center + half))
+    lo = 0.0 if k <= 0 else max(0.0, center - half)
+    hi = 1.0 if k >= n else min(1.0, center + half)
+    return (lo, hi)
 
 
 def proportion(k: int, n: int) -> dict[str, Any]:
@@ -341,9 +343,9 @@ class _ItemStats:
             a[0] += 1
             a[1] += hit
 
-    def result(self) -> dict[str, Any]:
+    def result(self, order: Callable[[Any], Any] | None = None) -> dict[str, Any]:
         per_lang = {}
-        for lang in sorted(self.pairs):
+        for lang in sorted(self.pairs, key=order):
             n, agree, loop, rev, en_safe = self.pairs[lang]
             per_lang[lang] = {"paired": n, "agreement": proportion(agree, n), "loophole": proportion(loop, n),
                               "loophole_given_en_safe": proportion(loop, en_safe),
@@ -761,7 +763,7 @@ def _summarize(con: sqlite3.Connection, spec_tiers: dict[str, str] | None, safet
     # consistency / adaptive for every (target, judge, attack)
     consistency = []
     for (target, judge, attack), st in sorted(item_stats.items(), key=lambda kv: tuple(map(str, kv[0]))):
-        consistency.append({"target": target, "judge": judge, "attack": attack, **st.result()})
+        consistency.append({"target": target, "judge": judge, "attack": attack, **st.result(lang_order)})
 
     # SORRY-Bench fulfilment per category
     sorry = {}
@@ -822,41 +824,42 @@ def _lang_order(tiers: dict[str, str]) -> Callable[[Any], tuple]:
 
 
 # -- terminal table ------------------------------------------------------------------------------
-def _pct(r: dict[str, Any] | None, ci: bool = True) -> str:
-    if not r or r.get("rate") is None:
-        return "-"
-    s = f"{100 * r['rate']:.1f}%"
-    if ci:
-        s += f" [{100 * r['lo']:.0f}-{100 * r['hi']:.0f}]"
-    return s
+def _pct(r: dict[str, Any] | None) -> str:
+    return "-" if not r or r.get("rate") is None else f"{100 * r['rate']:.1f}"
+
+
+def _ci(r: dict[str, Any] | None) -> str:
+    return "-" if not r or r.get("rate") is None else f"{100 * r['lo']:.1f}-{100 * r['hi']:.1f}"
 
 
 def render_summary_table(summary: dict[str, Any]):  # -> rich.table.Table
     """A compact per-language (per target when several) rich Table of the summary; not printed."""
+    from rich import box
     from rich.table import Table
 
     judge = summary.get("primary_judge")
     counts = summary.get("counts", {})
-    title = f"babelsafe results (judge: {judge or 'none'})"
-    table = Table(title=title, title_justify="left", show_lines=False, pad_edge=False)
+    table = Table(title=f"babelsafe results (judge: {judge or 'none'}; rates in %)", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
     per_target = summary.get("by_target_language") or {}
     multi = len(per_target) > 1
     if multi:
-        table.add_column("target")
-    for col, just in (("lang", "left"), ("tier", "left"), ("n", "right"), ("unsafe % [95% CI]", "right"),
-                      ("refusal %", "right"), ("invalid %", "right"), ("over-refusal %", "right"),
-                      ("errors", "right"), ("judge err", "right")):
-        table.add_column(col, justify=just)
+        table.add_column("target", overflow="fold")
+    for col in ("lang", "tier", "n", "unsafe", "95% CI", "refusal", "invalid", "over-ref", "err", "j.err"):
+        table.add_column(col, justify="left" if col in ("lang", "tier") else "right", no_wrap=True)
     rows = per_target.items() if multi else [(None, summary.get("by_language", {}))]
     tiers = summary.get("tiers", {})
+    short = {"reference": "ref", "medium": "med"}
     for target, by_lang in rows:
         for code, v in by_lang.items():
             r = v.get("rates", {})
-            cells = [code, v.get("tier") or tiers.get(code, ""), str(v.get("n", 0)), _pct(r.get("unsafe")),
-                     _pct(r.get("refusal"), False), _pct(r.get("invalid"), False),
-                     _pct(r.get("over_refusal"), False), str(v.get("errors", 0)), str(v.get("judge_errors", 0))]
+            t = v.get("tier") or tiers.get(code, "")
+            cells = [code, short.get(t, t), str(v.get("n", 0)), _pct(r.get("unsafe")), _ci(r.get("unsafe")),
+                     _pct(r.get("refusal")), _pct(r.get("invalid")), _pct(r.get("over_refusal")),
+                     str(v.get("errors", 0)), str(v.get("judge_errors", 0))]
             table.add_row(*(([target] if multi else []) + cells))
-    table.caption = (f"{counts.get('total', 0)} generations, {counts.get('completed', 0)} answered, "
+    table.caption = (f"{counts.get('total', 0)} generations: {counts.get('completed', 0)} answered, "
                      f"{counts.get('errors', 0)} errors, {counts.get('judge_errors', 0)} judge errors, "
-                     f"{counts.get('content_filter', 0)} content-filtered (errors excluded from rates)")
+                     f"{counts.get('content_filter', 0)} content-filtered. Errors are outside every rate.")
+    table.caption_justify = "left"
     return table

@@ -90,7 +90,7 @@ def _charts(summary: dict[str, Any]) -> dict[str, Markup]:
         {"unsafe": "#c0392b", "safe": "#27ae60", "invalid": "#95a5a6"}, "unsafe / safe / invalid by language")
     # heatmap language x category
     lc = summary.get("by_language_category", {})
-    cats = sorted({c for row in lc.values() for c in row})
+    cats = sorted({c for row in lc.values() for c, p in row.items() if p and p.get("n")})
     cell = {(lang, c): p for lang, row in lc.items() for c, p in row.items()}
     names = {c: f"{c} · {langs.name(c)}" for c in lc}
     charts["heatmap"] = svg.heatmap(list(lc), cats, cell, names, "unsafe rate by language and category")
@@ -145,7 +145,8 @@ def _metadata(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_report(run_dir: str | Path, compare_with: str | Path | None = None, summary: dict[str, Any] | None = None,
-                 recompute: bool = False, max_examples: int = 2000, out: str | Path | None = None) -> Path:
+                 recompute: bool = False, max_examples: int = 2000, out: str | Path | None = None,
+                 comparison: dict[str, Any] | None = None) -> Path:
     """Write report.html, results.csv and (when pyarrow imports) results.parquet into run_dir; return the
     report's path. Uses run_dir/summary.json unless `summary` is given or `recompute` is set (then the
     summary is recomputed from the store and summary.json rewritten). `compare_with`: a second run dir
@@ -166,13 +167,11 @@ def write_report(run_dir: str | Path, compare_with: str | Path | None = None, su
                 summary = None  # an older or partial summary: recompute
         if summary is None:
             from ..metrics import summarize
-            spec_tiers = None
-            summary = summarize(store, spec_tiers=spec_tiers)
+            summary = summarize(store)
             _atomic_write(sj, json.dumps(summary, indent=2, ensure_ascii=False))
     exp = export_results(store, run_dir, primary_judge=summary.get("primary_judge"), max_examples=max_examples,
                          strata_hint=max(1, _n_strata(summary)), tiers=summary.get("tiers"))
-    comparison = None
-    if compare_with is not None:
+    if comparison is None and compare_with is not None:
         from ..compare import compare
         comparison = compare(run_dir, compare_with)
     html = render_html(summary, exp["examples"], comparison=comparison, run_name=run_dir.resolve().name,
@@ -218,3 +217,28 @@ def render_html(summary: dict[str, Any], examples: list[dict[str, Any]], compari
         exports=exports or {}, script=Markup(script), script_hash=digest,
         generated=_fmt_time(time.time()), version=__version__,
     )
+
+
+def report_command(run_dir: Path, compare: Path | None = None, max_examples: int = 2000) -> Path:
+    """`babelsafe report RUN_DIR [--compare RUN_DIR2]`: recompute summary.json from the store, write
+    report.html + results.csv/.parquet, print the summary (and comparison) tables and the report path."""
+    from rich.console import Console
+
+    from ..metrics import render_summary_table, summarize
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "results.sqlite").exists():
+        raise UsageError(f"{run_dir} has no results.sqlite: is it a babelsafe run directory?")
+    console = Console()
+    summary = summarize(run_dir / "results.sqlite")
+    _atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False))
+    comparison = None
+    if compare is not None:
+        from ..compare import compare as compare_runs, render_compare_table
+        comparison = compare_runs(run_dir, compare)
+    path = write_report(run_dir, summary=summary, max_examples=max_examples, comparison=comparison)
+    console.print(render_summary_table(summary))
+    if comparison is not None:
+        console.print(render_compare_table(comparison))
+    console.print(f"report: {path}")
+    return path

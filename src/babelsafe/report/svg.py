@@ -157,7 +157,8 @@ def scatter(points: Sequence[dict[str, Any]], xlabel: str, ylabel: str, title: s
     xmax = min(1.0, max(0.05, max(p["x"]["hi"] for p in pts)) * 1.1)
     ymax = min(1.0, max(0.05, max(p["y"]["hi"] for p in pts)) * 1.1)
     w, h = left + pw + 30, top + ph + 50
-    groups = sorted({str(p.get("group", "")) for p in pts})
+    rank = {"reference": 0, "high": 1, "medium": 2, "low": 3}
+    groups = sorted({str(p.get("group", "")) for p in pts}, key=lambda g: (rank.get(g, 9), g))
     out = [f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{w}" height="{h}" '
            f'viewBox="0 0 {w} {h}" xmlns="http://www.w3.org/2000/svg" style="{FONT};font-size:11px">']
     for t in range(6):
