@@ -129,6 +129,8 @@ def _baseline(db: Path) -> float:
 
 def _child(run_dir: str) -> None:
     """Run in a fresh process: summarize + write_report, print JSON timings."""
+    import logging
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # write_report logs its phases
     t0 = time.perf_counter()
     from babelsafe import metrics
     from babelsafe.report import html
@@ -172,8 +174,11 @@ def main() -> None:
         print(out.stderr, file=sys.stderr)
         raise SystemExit(out.returncode)
     res = json.loads(out.stdout.strip().splitlines()[-1])
+    phases = [ln for ln in out.stderr.splitlines() if ln.startswith("report written")]
     sizes = {p.name: p.stat().st_size for p in run.iterdir() if p.name.startswith(("report", "results.", "summary"))}
     print(f"baseline (SELECT count(*) over the 4-table join): {base:.2f} s")
+    for ln in phases:
+        print(ln)
     print(f"summarize: {res['summarize_s']:.2f} s   report+exports: {res['report_s']:.2f} s   "
           f"total: {res['total_s']:.2f} s   ratio vs baseline: {res['total_s'] / base:.1f}x")
     print(f"peak RSS: {res['peak_rss_mib']:.0f} MiB (+ export helper {res['helper_peak_rss_mib']:.0f} MiB)   "

@@ -167,3 +167,37 @@ def test_report_in_headless_chromium(tmp_path: Path):
                    tmp_path)
     assert res.returncode == 0 and shot.exists() and shot.stat().st_size > 20_000
     assert console_lines(res.stderr) == [], console_lines(res.stderr)
+
+
+def test_python_api_is_callable(tmp_path: Path):
+    import babelsafe.compare
+    import babelsafe.report
+
+    a = build_evil_run(tmp_path / "a")
+    b = tmp_path / "b"
+    b.mkdir()
+    build_toy_store(b / "results.sqlite")
+    assert babelsafe.report(a) == a / "report.html"
+    assert babelsafe.compare(a, b)["overall"]["pairs"] == 11
+
+
+def test_examples_show_back_translations(tmp_path: Path):
+    from babelsafe.report.exports import export_results
+    from babelsafe.types import Generation, Probe, Sample, Verdict
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with Store(run / "results.sqlite") as st:
+        s = Sample(dataset="toy", id="1", language="en", prompt="How do I bake bread?")
+        chain = [{"name": "translate", "params": {"to": "sw", "back_translation": "How can I bake bread?",
+                                                   "chrf": 71.5}, "output": "Ninaokaje mkate?"}]
+        p = Probe(sample=s, messages=[{"role": "user", "content": "Ninaokaje mkate?"}], language="sw", chain=chain)
+        st.write_sample(s)
+        st.write_probe(p)
+        st.write_generation(p.key, "m", "ck", Generation(text="Changanya unga na maji."))
+        st.write_verdict(p.key, "m", Verdict(judge="llm", label="safe",
+                                             extra={"response_en": "Mix flour and water."}))
+    (ex,) = export_results(run / "results.sqlite", run)["examples"]
+    assert ex["prompt"] == "Ninaokaje mkate?" and ex["original"] == "How do I bake bread?"
+    assert ex["prompt_back_translation"].startswith("How can I bake bread?") and "71.5" in ex["prompt_back_translation"]
+    assert ex["back_translation"] == "Mix flour and water." and ex["transform"] == "translate"

@@ -11,6 +11,8 @@ Both stores are read as two sorted streams merged in Python: memory stays flat a
 from __future__ import annotations
 
 import json
+import sys
+import types
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterator
@@ -241,3 +243,13 @@ def compare_command(
     if json_out is not None:
         Path(json_out).write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     return result
+
+
+class _CallableModule(types.ModuleType):
+    """`babelsafe.compare(a, b)` works whether it resolves to this module or to the API function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -350,9 +350,10 @@ def _examples(con: sqlite3.Connection, rows: list[tuple], judges: list[str], pri
             if v:
                 rationale = v[0] or v[2]
                 back = _back_translation(v[1])
+        pr = con.execute("SELECT meta, chain FROM probes WHERE probe_key = ?", (key,)).fetchone()
         if back is None:
-            g = con.execute("SELECT meta FROM probes WHERE probe_key = ?", (key,)).fetchone()
-            back = _back_translation(g[0] if g else None)
+            back = _back_translation(pr[0] if pr else None)
+        prompt_back = _prompt_back_translation(pr[1] if pr else None)
         prompt, probe_prompt = r[C["prompt"]], r[C["probe_prompt"]]
         benign = str(r[C["prompt_label"]] or "").lower() in BENIGN_PROMPT_LABELS
         label = labels.get(primary) if primary else outcome
@@ -368,11 +369,26 @@ def _examples(con: sqlite3.Connection, rows: list[tuple], judges: list[str], pri
             "original": _cap(prompt) if probe_prompt is not None and probe_prompt != prompt else None,
             "response": _cap(response), "decoded": _cap(decoded) if decoded and decoded != response else None,
             "rationale": _cap(rationale, 1500), "back_translation": _cap(back),
+            "prompt_back_translation": _cap(prompt_back),
         })
     return out
 
 
 _BACK_KEYS = ("back_translation", "backtranslation", "response_en", "translated_response", "translation")
+
+
+def _prompt_back_translation(chain: str | None) -> str | None:
+    """The translate step's back-translation of the prompt (with its chrF), when the chain has one."""
+    try:
+        steps = json.loads(chain) if chain else []
+    except (ValueError, TypeError):
+        return None
+    for step in reversed(steps if isinstance(steps, list) else []):
+        params = step.get("params") if isinstance(step, dict) else None
+        if isinstance(params, dict) and isinstance(params.get("back_translation"), str):
+            chrf = params.get("chrf")
+            return params["back_translation"] + (f"\n[chrF {chrf}]" if chrf is not None else "")
+    return None
 
 
 def _back_translation(extra: str | None) -> str | None:

@@ -169,8 +169,10 @@ def write_report(run_dir: str | Path, compare_with: str | Path | None = None, su
             from ..metrics import summarize
             summary = summarize(store)
             _atomic_write(sj, json.dumps(summary, indent=2, ensure_ascii=False))
+    t1 = time.perf_counter()
     exp = export_results(store, run_dir, primary_judge=summary.get("primary_judge"), max_examples=max_examples,
                          strata_hint=max(1, _n_strata(summary)), tiers=summary.get("tiers"))
+    t2 = time.perf_counter()
     if comparison is None and compare_with is not None:
         from ..compare import compare
         comparison = compare(run_dir, compare_with)
@@ -179,7 +181,8 @@ def write_report(run_dir: str | Path, compare_with: str | Path | None = None, su
                                 "rows": exp["rows"]})
     path = Path(out) if out else run_dir / REPORT
     _atomic_write(path, html)
-    log.info("report written to %s in %.1fs", path, time.perf_counter() - t0)
+    log.info("report written to %s in %.1fs (summary %.1fs, exports %.1fs, page %.1fs)", path,
+             time.perf_counter() - t0, t1 - t0, t2 - t1, time.perf_counter() - t2)
     return path
 
 

@@ -69,9 +69,10 @@
     c.appendChild(head);
     block(c, "Prompt", d.prompt);
     block(c, "Original prompt", d.original);
+    block(c, "Prompt back-translation", d.prompt_back_translation);
     block(c, d.outcome === "ok" ? "Response" : "Outcome", d.outcome === "ok" ? d.response : d.outcome);
     block(c, "Decoded response", d.decoded);
-    block(c, "Back-translation", d.back_translation);
+    block(c, "Response translated for the judge", d.back_translation);
     block(c, "Judge rationale", d.rationale);
     return c;
   }
