@@ -219,10 +219,13 @@ def list_(what: str = typer.Argument(..., help="datasets | transforms | targets 
     if as_json:
         out.print_json(json.dumps(rows, default=str))
         return
-    cols = list(dict.fromkeys(k for r in rows for k in r))
+    # the table keeps to what fits a terminal; --json has everything (citations, full categories)
+    wanted = ["code", "iso3", "name", "script", "family", "tier", "description", "languages", "size", "labels",
+              "license", "source"]
+    cols = [c for c in wanted if any(c in r for r in rows)]
     table = Table(title=what, show_lines=False)
     for c in cols:
-        table.add_column(c, overflow="fold", max_width=60 if c == "description" else 40)
+        table.add_column(c, overflow="fold", max_width=48 if c in ("description", "source") else 28)
     for r in rows:
         table.add_row(*[_cell(r.get(c)) for c in cols])
     out.print(table)
@@ -232,7 +235,7 @@ def _cell(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, (list, tuple)):
-        return ", ".join(map(str, v)) if len(v) <= 12 else ", ".join(map(str, v[:12])) + f" … (+{len(v) - 12})"
+        return ", ".join(map(str, v)) if len(v) <= 10 else ", ".join(map(str, v[:10])) + f" … (+{len(v) - 10})"
     return str(v)
 
 
