@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 from ..errors import UsageError
 from ..types import ERROR, GenParams, Generation, Message, stable_hash
