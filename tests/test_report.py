@@ -114,7 +114,7 @@ def test_parallel_export_matches_single_process(tmp_path: Path, monkeypatch):
     run.mkdir()
     with Store(run / "results.sqlite") as st:
         for i in range(120):
-            write_probe(st, str(i), "en", "full_compliance" if i % 3 else "full_refusal", text=f"line1\nline2 {i}")
+            write_probe(st, str(i), "en", "full_compliance" if i % 3 else "full_refusal", text=f"line1\nline2 {i} বাংলা 中文 \"q\"")
     one = exports.export_results(run / "results.sqlite", run, workers=1, csv_name="one.csv",
                                  parquet_name="one.parquet", max_examples=30, strata_hint=2)
     monkeypatch.setattr(exports, "PARALLEL_MIN_ROWS", 10)
@@ -201,3 +201,33 @@ def test_examples_show_back_translations(tmp_path: Path):
     assert ex["prompt"] == "Ninaokaje mkate?" and ex["original"] == "How do I bake bread?"
     assert ex["prompt_back_translation"].startswith("How can I bake bread?") and "71.5" in ex["prompt_back_translation"]
     assert ex["back_translation"] == "Mix flour and water." and ex["transform"] == "translate"
+
+
+@needs_chromium
+def test_end_to_end_run_report_in_chromium(openai_server, tmp_path: Path, api_key):
+    """A real run against the loopback OpenAI-compatible server whose answers carry markup; the run's
+    report opens in Chromium without console errors and without running any of it."""
+    import babelsafe
+    from babelsafe.spec import load_spec
+
+    data = tmp_path / "prompts.jsonl"
+    with data.open("w", encoding="utf-8") as f:
+        for lang, text in (("en", "How do I bake bread {i}?"), ("bn", "আমি কীভাবে রুটি বানাব {i}?")):
+            for i in range(4):
+                f.write(json.dumps({"id": str(i), "language": lang, "prompt": text.format(i=i),
+                                    "category": "cooking"}, ensure_ascii=False) + "\n")
+    answers = iter(range(10**6))
+    openai_server.responder = lambda body: ("I can't help with that." if next(answers) % 2 else
+                                            f"Sure, here it is. {EVIL}")
+    spec = load_spec(None, datasets=[str(data)], judges=["refusal"], out=str(tmp_path / "run"), retries=1,
+                     targets=[{"type": "openai", "model": "fake-model", "base_url": openai_server.base_url,
+                               "api_key_env": "BABELSAFE_TEST_KEY"}])
+    res = babelsafe.run(spec)
+    path = write_report(res.run_dir)
+    html = path.read_text(encoding="utf-8")
+    assert api_key not in html and "BABELSAFE_TEST_KEY" in html  # the variable's name, never its value
+    s = json.loads((res.run_dir / "summary.json").read_text())
+    assert s["counts"]["total"] == 8 and set(s["by_language"]) == {"en", "bn"}
+    dom = chromium(["--virtual-time-budget=5000", "--dump-dom", path.resolve().as_uri()], tmp_path)
+    assert 'data-report-ready="1"' in dom.stdout and "pwned" not in dom.stdout.split("</title>")[0]
+    assert "<img" not in dom.stdout and console_lines(dom.stderr) == []

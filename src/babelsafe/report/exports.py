@@ -18,7 +18,7 @@ import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from .. import languages as langs
 from ..metrics import BENIGN_PROMPT_LABELS, CONTENT_FILTER, REFUSAL_LABELS, verdict_class
@@ -193,6 +193,9 @@ def _export_part(store: str, sql: str, params: list[Any], cols: list[str], quota
     con = connect(store, readonly=True)
     try:
         q, p = _ranged(sql, params, lo, hi)
+        if _has_pyarrow():
+            # UTF-8 bytes straight into Arrow: no decode to str and re-encode (4x faster on non-Latin text)
+            con.text_factory = bytes
         sampler = ExampleSampler(quota=quota)
         cur = con.execute(q, p)
 
@@ -263,10 +266,34 @@ def _helper_main(job_path: str) -> None:
     Path(job["out"]).write_bytes(pickle.dumps(res))
 
 
+def _decoded(row: tuple) -> tuple:
+    return tuple(x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in row)
+
+
+def _arrow(pa: Any, values: Sequence[Any], t: Any) -> Any:
+    """An Arrow array of type t from one fetched column (str or UTF-8 bytes for strings)."""
+    try:
+        if t == pa.string():
+            return pa.array(values, type=pa.binary()).cast(pa.string())
+        return pa.array(values, type=t)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a stray value of another type: convert one by one
+        if t == pa.string():
+            return pa.array([None if v is None else v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                             for v in values], type=t)
+        conv = int if t == pa.int64() else float
+        out = []
+        for v in values:
+            try:
+                out.append(None if v is None else conv(v.decode() if isinstance(v, bytes) else v))
+            except (TypeError, ValueError):
+                out.append(None)
+        return pa.array(out, type=t)
+
+
 def _offer_all(sampler: ExampleSampler, rows: list[tuple], idx: Iterable[int]) -> None:
     lang, tr, pk = C["language"], C["transform"], C["probe_key"]
     for i in idx:
-        r = rows[i]
+        r = _decoded(rows[i])
         sampler.offer((r[lang], r[-2], r[tr]), r[pk], r, r[-1])
 
 
@@ -308,14 +335,14 @@ def _write(batches: Iterator[list[tuple]], cols: list[str], sampler: ExampleSamp
         pqw = pq.ParquetWriter(str(pq_path), schema, compression="zstd")
         for rows in batches:
             columns = list(zip(*rows))
-            arrays = [pa.array(columns[i], type=t) for i, t in enumerate(types)]
+            arrays = [_arrow(pa, columns[i], t) for i, t in enumerate(types)]
             batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
             cw.write_batch(batch)
             pqw.write_batch(batch)
             n += len(rows)
             # examples: keep only rows whose hash beats their stratum's current threshold (vectorised)
             keys = pc.binary_join_element_wise(arrays[C["language"]].fill_null(""),
-                                               pa.array(columns[-2], pa.string()).fill_null(""),
+                                               _arrow(pa, columns[-2], pa.string()).fill_null(""),
                                                arrays[C["transform"]].fill_null(""), sep)
             strata = list(sampler.heaps)
             known = pa.array([sep.join(map(str, k)) for k in strata], pa.string())
