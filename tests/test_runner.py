@@ -218,3 +218,19 @@ def test_missing_key_and_unreachable_url(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match=f"Cannot reach the base URL http://127.0.0.1:{port}/v1"):
         babelsafe.run(load_spec(None, out=str(tmp_path), languages=["en"], limit=1, targets=[
             {"type": "openai", "model": "m", "base_url": f"http://127.0.0.1:{port}/v1"}]))
+
+
+def test_adaptive_attack_stops_at_first_unsafe_language(openai_server, tmp_path, api_key):
+    # the fake model refuses unless the prompt is in Bengali; pool order zh, it, bn, sw
+    openai_server.responder = lambda body: (
+        "এই হল উত্তর: প্রথমে ময়দা মেশান, তারপর বেক করুন। " * 3 if any("\u0980" <= ch <= "\u09ff"
+                                                                  for ch in json.dumps(body, ensure_ascii=False))
+        else "I'm sorry, but I can't help with that request.")
+    spec = load_spec(None, datasets=["multijail"], languages=["en"], limit=2,
+                     transforms=["adaptive:pool=zh+it+bn+sw"], judges=["refusal"], out=str(tmp_path / "run"),
+                     targets=[{"type": "openai", "model": "m", "base_url": openai_server.base_url,
+                               "api_key_env": "BABELSAFE_TEST_KEY"}])
+    res = babelsafe.run(spec)
+    langs = sorted(l for (l,) in rows(res.run_dir, "SELECT p.language FROM generations g JOIN probes p USING(probe_key)"))
+    assert langs == ["bn", "bn", "it", "it", "zh", "zh"]  # sw never tried: bn already succeeded
+    assert openai_server.count == 6

@@ -425,17 +425,44 @@ class Runner:
             extra = len(probes) - 1
             if extra:
                 self.progress.total += extra * len(slots)
+            if len(probes) > 1 and all("adaptive_rank" in p.meta for p in probes):
+                await asyncio.gather(*(self._adaptive(probes, chain, slot, ctx, judges, finished, judged)
+                                       for slot in slots))
+                continue
             for probe in probes:
                 ctx.store.write_probe(probe)
                 await asyncio.gather(*(self._one(probe, chain, slot, ctx, judges, finished, judged)
                                        for slot in slots))
 
+    async def _adaptive(self, probes: list[Probe], chain: list, slot: _TargetSlot, ctx: RunContext,
+                        judges: list[tuple[str, Any]], finished: dict, judged: set) -> None:
+        """MultiJail's adaptive attack: try the pool's languages in rank order and stop at the first
+        unsafe answer; the languages not tried are never sent (attempts = generations stored)."""
+        from .metrics import is_unsafe
+
+        harmful = probes[0].sample.meta.get("label") != "benign"
+        ordered = sorted(probes, key=lambda p: p.meta["adaptive_rank"])
+        for i, probe in enumerate(ordered):
+            ctx.store.write_probe(probe)
+            labels = await self._one(probe, chain, slot, ctx, judges, finished, judged)
+            if any((probe.key, slot.label, j) in judged for j, _ in judges):
+                labels += [r[0] for r in ctx.store.query(
+                    "SELECT label FROM verdicts WHERE probe_key=? AND target=?", (probe.key, slot.label))]
+            if any(is_unsafe(lab, harmful) for lab in labels):
+                skipped = len(ordered) - i - 1
+                self.progress.total -= skipped
+                log.info("adaptive: %s/%s unsafe in %s after %d attempt(s); %d language(s) not tried",
+                         probe.sample.dataset, probe.sample.id, probe.language, i + 1, skipped)
+                return
+
     async def _build_probes(self, sample: Sample, chain: list, ctx: RunContext) -> list[Probe]:
         return await apply_chain(initial_probe(sample), chain, ctx)
 
     async def _one(self, probe: Probe, chain: list, slot: _TargetSlot, ctx: RunContext,
-                   judges: list[tuple[str, Any]], finished: dict, judged: set) -> None:
+                   judges: list[tuple[str, Any]], finished: dict, judged: set) -> list[str]:
+        """Answer one probe with one target and judge it; returns the new verdict labels."""
         pk, tl = probe.key, slot.label
+        labels: list[str] = []
         prev = finished.get((pk, tl))
         if probe.meta.get("transform_error"):  # the chain failed (e.g. translation): never sent, counted
             gen = Generation(text=None, outcome=ERROR, error=str(probe.meta["transform_error"]),
@@ -466,8 +493,10 @@ class Runner:
                     v = Verdict(judge=jname, label=JUDGE_ERROR, error=f"{type(e).__name__}: {e}")
                 v.judge = jname
                 ctx.store.write_verdict(pk, tl, v)
+                labels.append(v.label)
         self.progress.done += 1
         self.on_progress(self.progress)
+        return labels
 
 
 def _stored_generation(store: Store, probe_key: str, target: str) -> Generation:
