@@ -30,7 +30,7 @@ BREAD = [{"role": "user", "content": "How do I bake bread?"}]
 
 @pytest.fixture(scope="module")
 def target():
-    t = LlamaCppTarget(n_threads=2)
+    t = LlamaCppTarget(n_threads=1)
     yield t
     asyncio.run(t.aclose())
 
@@ -46,7 +46,7 @@ async def test_deterministic_at_temperature_zero(target):
     p = GenParams(temperature=0.0, max_tokens=16, seed=7)
     a = await target.generate(BREAD, p)
     b = await target.generate(BREAD, p)
-    other = LlamaCppTarget(n_threads=2)  # shares the loaded model
+    other = LlamaCppTarget(n_threads=1)  # shares the loaded model
     c = await other.generate(BREAD, p)
     await other.aclose()
     assert a.outcome == "ok" and a.text
@@ -108,8 +108,8 @@ async def test_system_prompt_in_messages(target):
 
 async def test_model_loaded_once():
     before = llamacpp.LOAD_COUNT
-    t1 = LlamaCppTarget(n_ctx=1536, n_threads=2)  # a load key no other test uses
-    t2 = LlamaCppTarget(n_ctx=1536, n_threads=2)
+    t1 = LlamaCppTarget(n_ctx=1536, n_threads=1)  # a load key no other test uses
+    t2 = LlamaCppTarget(n_ctx=1536, n_threads=1)
     assert not t1.loaded
     await t1.generate(BREAD, GenParams(max_tokens=2))
     await t1.generate(BREAD, GenParams(max_tokens=2))
@@ -148,7 +148,7 @@ async def test_concurrent_calls_serialised_and_loop_responsive(target):
 
 
 async def test_context_overflow_is_provider_error():
-    t = LlamaCppTarget(n_ctx=64, n_threads=2)
+    t = LlamaCppTarget(n_ctx=64, n_threads=1)
     with pytest.raises(ProviderError) as ei:
         await t.generate([{"role": "user", "content": "bread " * 200}], GenParams(max_tokens=4))
     assert ei.value.kind == "client" and not ei.value.retryable
@@ -175,6 +175,6 @@ def test_default_run_end_to_end(tmp_path):
     import babelsafe.api as api
 
     res = api.run({"languages": ["en", "zh"], "limit": 2, "out": str(tmp_path / "run"),
-                   "targets": [{"type": "local", "max_tokens": 8, "options": {"n_threads": 2}}]})
+                   "targets": [{"type": "local", "max_tokens": 8, "options": {"n_threads": 1}}]})
     assert res.counts["completed"] == 4 and res.counts["errors"] == 0
     assert (res.run_dir / "results.sqlite").is_file()
