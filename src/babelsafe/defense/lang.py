@@ -102,32 +102,44 @@ def _stopword_vote(text: str) -> str | None:
 
 
 @lru_cache(maxsize=4096)
+def quick_language(text: str) -> str | None:
+    """A cheap guess (script, telltale letters, stop words; no statistical model), or None if unsure."""
+    from ..judges.refusal import script_profile
+
+    sample = text[:600]
+    prof = script_profile(sample)
+    if not prof:
+        return None
+    if "J" in prof and prof["J"] >= 2:  # any kana: Japanese
+        return "ja"
+    script = max(prof, key=prof.__getitem__)
+    if script in _SCRIPT_LANG:
+        return _SCRIPT_LANG[script]
+    if script == "L":
+        for chars, code in _MARKS:
+            if any(ch in sample for ch in chars):
+                return code
+        return _stopword_vote(sample)
+    return None
+
+
+@lru_cache(maxsize=4096)
 def detect_language(text: str, default: str = "en") -> str:
-    """Best guess of the ISO 639-1 code `text` is written in (script first, lingua for shared scripts)."""
+    """Best guess of the ISO 639-1 code `text` is written in (quick_language, then lingua)."""
+    quick = quick_language(text)
+    if quick is not None:
+        return quick
     from ..judges.refusal import script_profile
 
     sample = text[:600]
     prof = script_profile(sample)
     if not prof:
         return default
-    if "J" in prof and prof["J"] >= 2:  # any kana: Japanese
-        return "ja"
     script = max(prof, key=prof.__getitem__)
-    if script in _SCRIPT_LANG:
-        return _SCRIPT_LANG[script]
     if script not in _CANDIDATES:
         return default
-    if script == "L":
-        for chars, code in _MARKS:
-            if any(ch in sample for ch in chars):
-                return code
-        voted = _stopword_vote(sample)
-        if voted is not None:
-            return voted
     try:
         lang = _detector(script).detect_language_of(sample)
     except Exception:  # pragma: no cover - lingua missing
         return default
-    if lang is None:
-        return default
-    return lang.iso_code_639_1.name.lower()
+    return default if lang is None else lang.iso_code_639_1.name.lower()

@@ -229,18 +229,17 @@ class GuardLayer(DefendedTarget):
         return Generation(text=refusal_text(lang), outcome=OK, finish_reason=CONTENT_FILTER, latency_s=latency)
 
     async def generate(self, messages: list[Message], params: GenParams) -> Generation:
-        lang = self.screen.language_of(messages)
-        d = await self.screen.check_input(messages, lang)
+        d = await self.screen.check_input(messages)
         if d.blocked:
-            return self._refuse(lang)
+            return self._refuse(d.language)
         g = _raise_if_error(await self.ask_inner(messages, params))
         if g.outcome != OK:
             return g
-        d = await self.screen.check_output(messages, g.text or "", lang)
+        d = await self.screen.check_output(messages, g.text or "")
         if d.action == BLOCK:
-            return self._refuse(lang, g.latency_s)
+            return self._refuse(d.language, g.latency_s)
         if d.action == LOCALIZE:
-            return Generation(text=refusal_text(lang), outcome=OK, finish_reason=g.finish_reason,
+            return Generation(text=refusal_text(d.language), outcome=OK, finish_reason=g.finish_reason,
                               prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens,
                               latency_s=g.latency_s)
         return g

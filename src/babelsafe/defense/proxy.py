@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import os
 import threading
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,8 @@ except ImportError:  # pragma: no cover - the `serve` extra is missing; create_a
 
 log = logging.getLogger(__name__)
 
+_RID_PREFIX = os.urandom(4).hex()
+_RID = itertools.count(1)
 _SENTENCE_END = (".", "!", "?", "。", "！", "？", "।", "\n", "؟", "።", "॥")
 
 
@@ -103,19 +106,35 @@ class Metrics:
 class AuditLog:
     """Append-only JSONL of decisions (line-buffered; safe across the server's threads)."""
 
-    def __init__(self, path: str | None):
+    def __init__(self, path: str | None, flush_s: float = 0.5):
         self._f = None
         self._lock = threading.Lock()
+        self._flush_s = flush_s
+        self._scheduled = False
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._f = open(path, "a", encoding="utf-8", buffering=1)
+            self._f = open(path, "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
+        """Buffered: flushed at most every `flush_s` seconds (and on close), not one syscall per line."""
         if self._f is None:
             return
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
         with self._lock:
             self._f.write(line + "\n")
+            if not self._scheduled:
+                self._scheduled = True
+                try:
+                    asyncio.get_running_loop().call_later(self._flush_s, self.flush)
+                except RuntimeError:  # no loop (direct use): flush now
+                    self._f.flush()
+                    self._scheduled = False
+
+    def flush(self) -> None:
+        with self._lock:
+            self._scheduled = False
+            if self._f is not None:
+                self._f.flush()
 
     def close(self) -> None:
         if self._f is not None:
@@ -257,7 +276,8 @@ class Guard:
         prompt = last_user_text((body or {}).get("messages") or []) if body else ""
         rec: dict[str, Any] = {
             "ts": round(time.time(), 3), "id": rid, "action": action, "status": status, "stream": stream,
-            "model": (body or {}).get("model"), "language": decisions[0].language if decisions else None,
+            "model": (body or {}).get("model"),
+            "language": next((d.language for d in reversed(decisions) if d.language != "und"), None),
             "decisions": [d.as_dict() for d in decisions], "latency_ms": round(total, 3),
             "upstream_ms": round(upstream_s * 1000, 3) if upstream_s else None,
             "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest()[:16] if prompt else None,
@@ -292,6 +312,10 @@ def create_app(config: ProxyConfig, screen: Screen | None = None) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         await guard.screen.warmup()
+        # The lexicons, language models and imports are long-lived: keep them out of the cyclic GC's scans
+        # (a full collection over them stalls every request in flight for tens of milliseconds).
+        gc.collect()
+        gc.freeze()
         yield
         await guard.aclose()
 
@@ -331,10 +355,9 @@ def create_app(config: ProxyConfig, screen: Screen | None = None) -> Any:
             return err(e.status, e.message, e.type, code=e.code, headers=e.headers)
         return Response(raw, media_type="application/json")
 
-    @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Any:
         t0 = time.perf_counter()
-        rid = uuid.uuid4().hex[:16]
+        rid = f"{_RID_PREFIX}{next(_RID):x}"
         g = guard
         g.metrics.inc("requests")
         if not g.authorized(request.headers.get("authorization")):
@@ -370,13 +393,13 @@ def create_app(config: ProxyConfig, screen: Screen | None = None) -> Any:
                        param="messages")
         model = str(body.get("model") or "unknown")
         stream = bool(body.get("stream"))
-        lang = g.screen.language_of(messages, request.headers.get("x-babelsafe-language"))
+        lang = g.screen.hint_language(request.headers.get("x-babelsafe-language"))  # None: detect when needed
         headers = {"x-babelsafe-request-id": rid}
 
         d_in = await g.screen.check_input(messages, lang)
         if d_in.blocked:
             g.metrics.inc("blocked_input")
-            text = refusal_text(lang)
+            text = refusal_text(d_in.language)
             g.record(rid, t0, 0.0, body, "blocked_input", [d_in], 200, len(text), stream)
             headers["x-babelsafe-action"] = "blocked_input"
             if stream:
@@ -429,7 +452,7 @@ def create_app(config: ProxyConfig, screen: Screen | None = None) -> Any:
             d = await g.screen.check_output(messages, text, lang)
             decisions.append(d)
             if d.action in (BLOCK, LOCALIZE):
-                msg["content"] = refusal_text(lang)
+                msg["content"] = refusal_text(d.language)
                 changed = True
                 if d.action == BLOCK:
                     ch["finish_reason"] = "content_filter"
@@ -448,10 +471,12 @@ def create_app(config: ProxyConfig, screen: Screen | None = None) -> Any:
             return JSONResponse(data, headers=headers)
         return Response(up_raw, media_type="application/json", headers=headers)
 
+    # a plain Starlette route: no FastAPI dependency solving on the hot path
+    app.add_route("/v1/chat/completions", chat, methods=["POST"])
     return app
 
 
-async def _stream(g: Guard, resp: Any, body: dict[str, Any], messages: list[Any], model: str, lang: str,
+async def _stream(g: Guard, resp: Any, body: dict[str, Any], messages: list[Any], model: str, lang: str | None,
                   rid: str, t0: float, t_up: float, d_in: Decision) -> AsyncIterator[bytes]:
     """Relay the upstream SSE stream, releasing text only after it passed a check."""
     every = max(1, g.config.stream_check_chars)
@@ -471,7 +496,8 @@ async def _stream(g: Guard, resp: Any, body: dict[str, Any], messages: list[Any]
         return d
 
     def cut_chunks() -> list[bytes]:
-        msg = refusal_text(lang) if released_chars == 0 else "\n\n" + notice_text(lang)
+        lang_d = decisions[-1].language
+        msg = refusal_text(lang_d) if released_chars == 0 else "\n\n" + notice_text(lang_d)
         return [_chunk(model, rid, {"content": msg} if released_chars else {"role": "assistant", "content": msg},
                        None), _chunk(model, rid, {}, "content_filter"), b"data: [DONE]\n\n"]
 
@@ -507,7 +533,7 @@ async def _stream(g: Guard, resp: Any, body: dict[str, Any], messages: list[Any]
                 if d.action == LOCALIZE and released_chars == 0:  # a refusal in another language
                     action = "localized"
                     held = []
-                    text = refusal_text(lang)
+                    text = refusal_text(d.language)
                     released_chars = checked_len = len(text)
                     yield _chunk(model, rid, {"role": "assistant", "content": text}, None)
                     yield event

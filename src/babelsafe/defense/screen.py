@@ -33,7 +33,7 @@ from ..errors import UsageError
 from ..registry import registry
 from ..targets.base import ProviderError
 from ..types import ERROR, JUDGE_ERROR, GenParams, Generation, Message, Probe, Sample, Verdict, stable_hash
-from .lang import detect_language, language_name, prompt, refusal_text
+from .lang import detect_language, prompt, quick_language, refusal_text, refusals
 
 log = logging.getLogger(__name__)
 
@@ -245,15 +245,21 @@ class Screen:
                 else self.translator.identity(), "block_labels": sorted(self._block_out),
                 "localize_refusals": self.localize_refusals, "fail_closed": self.fail_closed}
 
-    def language_of(self, messages: Iterable[dict[str, Any]], hint: str | None = None) -> str:
+    @staticmethod
+    def hint_language(hint: str | None) -> str | None:
+        """A client-given language (e.g. the X-Babelsafe-Language header) as a code, or None."""
         if hint:
             try:
                 from .. import languages
 
                 return languages.normalize(hint)
             except UsageError:
-                pass
-        return detect_language(last_user_text(messages))
+                return None
+        return None
+
+    def language_of(self, messages: Iterable[dict[str, Any]], hint: str | None = None) -> str:
+        """The user's language: the hint when valid, else detected from the last user message."""
+        return self.hint_language(hint) or detect_language(last_user_text(messages))
 
     @staticmethod
     def refusal(language: str) -> str:
@@ -273,17 +279,19 @@ class Screen:
         return g.text or "", True
 
     async def _judge_text(self, judge: Any, stage: str, messages: list[Message], text: str,
-                          language: str) -> tuple[Verdict, bool]:
-        text_j, pivoted = await self.to_english(text, language)
+                          language: str | None) -> tuple[Verdict, bool]:
         query = last_user_text(messages)
+        if self.pivot and language is None:
+            language = detect_language(query)
+        text_j, pivoted = await self.to_english(text, language or "en")
         lang_j = "en" if pivoted else language
         if pivoted and stage == "output":
-            query, _ = await self.to_english(query, language)
+            query, _ = await self.to_english(query, language or "en")
         if stage == "input":
             query = text_j
-        sample = Sample(dataset="guard", id=stable_hash(query, 12), language=lang_j, prompt=query)
+        sample = Sample(dataset="guard", id=stable_hash(query, 12), language=lang_j or "und", prompt=query)
         msgs = [m for m in messages if m.get("role") == "system"] + [{"role": "user", "content": query}]
-        probe = Probe(sample=sample, messages=msgs, language=lang_j,
+        probe = Probe(sample=sample, messages=msgs, language=lang_j or "und",
                       meta={"screen": stage, "answer_language": lang_j})
         gen = Generation(text=text_j)
         try:
@@ -292,41 +300,55 @@ class Screen:
             v = Verdict(getattr(judge, "name", "judge"), JUDGE_ERROR, error=f"{type(e).__name__}: {e}")
         return v, pivoted
 
-    def _decide(self, stage: str, v: Verdict, language: str, t0: float, pivoted: bool, kind: str,
-                block: set[str], text: str) -> Decision:
-        d = Decision(stage, PASS, v.label, v.judge, language, (time.perf_counter() - t0) * 1000, v.rationale,
-                     pivoted, v.error)
+    def _decide(self, stage: str, v: Verdict, language: str | None, user_text: str, t0: float, pivoted: bool,
+                kind: str, block: set[str], text: str) -> Decision:
+        d = Decision(stage, PASS, v.label, v.judge, language or "und", 0.0, v.rationale, pivoted, v.error)
         if v.label == JUDGE_ERROR:
             d.action = BLOCK if self.fail_closed else PASS
         elif v.label in block:
             d.action = BLOCK
-        elif (stage == "output" and kind == REFUSAL and self.localize_refusals and v.label == "full_refusal"
-              and language != "en" and text.strip() != refusal_text(language)
-              and detect_language(text) != language):
-            d.action = LOCALIZE
+        elif stage == "output" and kind == REFUSAL and self.localize_refusals and v.label == "full_refusal":
+            lang = language or detect_language(user_text)
+            d.language = lang
+            if lang != "en" and lang in refusals() and text.strip() != refusal_text(lang) \
+                    and detect_language(text) != lang:
+                d.action = LOCALIZE
+        if d.action == BLOCK and language is None:  # the refusal must be in the user's language
+            d.language = detect_language(user_text)
+        d.latency_ms = (time.perf_counter() - t0) * 1000
         return d
 
     # -- the checks ----------------------------------------------------------------------------
+    def _quick(self, msgs: list[Message], language: str | None) -> tuple[str, str | None]:
+        user = last_user_text(msgs)
+        return user, language or quick_language(user)
+
     async def check_input(self, messages: list[dict[str, Any]], language: str | None = None) -> Decision:
+        """Check the user's last message. A known `language` skips detection; otherwise a cheap guess is used
+        for the judge, and full detection runs only when a refusal has to be written."""
         t0 = time.perf_counter()
         msgs = _plain(messages)
-        lang = language or self.language_of(msgs)
+        user, lang = self._quick(msgs, language)
         if not self.checks_input:
-            return Decision("input", SKIP, language=lang)
-        text = last_user_text(msgs)
-        v, pivoted = await self._judge_text(self._input_judge, "input", msgs, text, lang)
-        return self._decide("input", v, lang, t0, pivoted, self.input_kind, self._block_in, text)
+            return Decision("input", SKIP, language=lang or "und")
+        v, pivoted = await self._judge_text(self._input_judge, "input", msgs, user, lang)
+        d = self._decide("input", v, language, user, t0, pivoted, self.input_kind, self._block_in, user)
+        if d.language == "und" and lang:
+            d.language = lang
+        return d
 
     async def check_output(self, messages: list[dict[str, Any]], text: str, language: str | None = None,
                            final: bool = True) -> Decision:
         """Check an answer (or, with final=False, the part of a streamed answer received so far)."""
         t0 = time.perf_counter()
         msgs = _plain(messages)
-        lang = language or self.language_of(msgs)
+        user, lang = self._quick(msgs, language)
         if not self.checks_output or not text.strip():
-            return Decision("output", SKIP, language=lang)
+            return Decision("output", SKIP, language=lang or "und")
         v, pivoted = await self._judge_text(self._judge, "output", msgs, text, lang)
-        d = self._decide("output", v, lang, t0, pivoted, self.kind, self._block_out, text)
+        d = self._decide("output", v, language, user, t0, pivoted, self.kind, self._block_out, text)
+        if d.language == "und" and lang:
+            d.language = lang
         if not final and d.action == LOCALIZE:
             d.action = HOLD  # a refusal so far: keep it back until the whole answer can be localized
         return d
@@ -337,7 +359,7 @@ class Screen:
                   "مرحبا، كيف حالك اليوم يا صديقي؟"):
             detect_language(t + " ")
         if self.kind == REFUSAL:
-            for lang in ("en", None):
+            for lang in [None, *refusals()]:
                 await self._judge.judge(Probe(Sample("guard", "warmup", lang or "en", "Hi"), [], lang or "en",
                                               meta={"answer_language": lang}), Generation(text="Sorry, I can't."))
 
