@@ -13,7 +13,7 @@ from babelsafe.errors import UsageError
 from babelsafe.runner import RunContext
 from babelsafe.spec import TargetSpec, load_spec
 from babelsafe.store import Store
-from babelsafe.types import CONTENT_FILTER, ERROR, OK
+from babelsafe.types import CONTENT_FILTER, OK
 
 LANGS = ["en", "sw", "bn"]
 PROMPTS = {"en": "How do I bake bread number {i}?", "sw": "Ninaokaje mkate namba {i}?",

@@ -172,6 +172,31 @@ class RunContext:
         self._slots[id(target)] = slot
         return slot
 
+    def register(self, target: Any, label: str | None = None, concurrency: int | None = None) -> _TargetSlot:
+        """Make an already-built target callable through `call` (e.g. a model wrapped by a defense layer)."""
+        slot = self._slots.get(id(target))
+        if slot is not None:
+            return slot
+        n = concurrency or self.spec.concurrency
+        cap = getattr(target, "max_concurrency", None)
+        if cap:
+            n = min(n, int(cap))
+        params = GenParams(seed=self.spec.seed)
+        slot = _TargetSlot(label or getattr(target, "name", "target"), target, params, None, asyncio.Semaphore(n),
+                           RateLimiter(None, None), stable_hash(target.identity()), params.as_dict())
+        self._slots[id(target)] = slot
+        return slot
+
+    async def aclose(self) -> None:
+        """Close every target this context built or registered."""
+        for slot in list(self._slots.values()):
+            close = getattr(slot.target, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # a failing close must not hide the run's result
+                    log.debug("closing %s failed", slot.label, exc_info=True)
+
     def target(self, spec: str | dict[str, Any]) -> Any:
         """Build an auxiliary target (translator, judge model) once per run."""
         key = stable_hash(spec)
@@ -194,7 +219,7 @@ class RunContext:
                    purpose: str = "aux") -> Generation:
         slot = self._slots.get(id(target))
         if slot is None:  # a target built outside the context (e.g. by a component): register it
-            slot = self.build_target(TargetSpec(type=getattr(target, "name", "custom")))  # pragma: no cover
+            slot = self.register(target)
         params = params or slot.params
         key = self.cache_key(target, messages, params)
         if self.use_cache:
@@ -396,13 +421,7 @@ class Runner:
                     w.cancel()
                 await asyncio.gather(*workers, stopper, return_exceptions=True)
         finally:
-            for s in slots + [ctx._slots[k] for k in list(ctx._slots) if ctx._slots[k] not in slots]:
-                close = getattr(s.target, "aclose", None)
-                if close:
-                    try:
-                        await close()
-                    except Exception:  # pragma: no cover
-                        pass
+            await ctx.aclose()
             for jname, judge in judges:
                 if hasattr(judge, "state"):
                     store.write_component("judge_state", jname, judge.state())

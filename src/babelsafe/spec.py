@@ -51,11 +51,20 @@ class TargetSpec(_Model):
     tpm: float | None = None
     defenses: list[StepSpec] = Field(default_factory=list)
 
+    @field_validator("defenses", mode="before")
+    @classmethod
+    def _defenses(cls, v: Any) -> Any:
+        v = [v] if isinstance(v, (str, dict)) else (v or [])
+        return [_parse_step(d) for d in v]
+
     @property
     def display(self) -> str:
+        """The target's name in the store and reports; defenses are part of it, so a defended run in the
+        same directory never reuses the undefended answers."""
         if self.label:
             return self.label
-        return f"{self.type}:{self.model}" if self.model else self.type
+        base = f"{self.type}:{self.model}" if self.model else self.type
+        return base + "".join(f"+{d.name}" for d in self.defenses)
 
 
 class JudgeSpec(_Model):

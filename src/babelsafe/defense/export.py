@@ -202,13 +202,7 @@ async def _fill(cands: list[Candidate], run_dir: Path, refusal_target: Any, help
 
         await asyncio.gather(*(one(c) for c in cands))
     finally:
-        for slot in list(ctx._slots.values()):
-            close = getattr(slot.target, "aclose", None)
-            if close is not None:
-                try:
-                    await close()
-                except Exception:  # pragma: no cover
-                    pass
+        await ctx.aclose()
         store.close()
     key = {id(c): i for i, c in enumerate(cands)}
     examples.sort(key=lambda e: key[id(e.candidate)])

@@ -17,7 +17,6 @@ cache entry.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -37,31 +36,11 @@ def safety_prompts() -> dict[str, dict[str, str]]:
 
 
 def _register(ctx: Any, target: Any, label: str) -> None:
-    """Make `target` callable through ctx.call (RunContext keeps a slot per target).
-
-    RunContext has no public way to add an already-built target, so this fills its slot record by field
-    name; a context without slots (e.g. LocalContext) needs nothing."""
-    slots = getattr(ctx, "_slots", None)
-    if slots is None or id(target) in slots:
-        return
-    import dataclasses
-
-    from ..runner import RateLimiter, _TargetSlot
-
-    spec = getattr(ctx, "spec", None)
-    n = getattr(spec, "concurrency", 32) if spec is not None else 32
-    cap = getattr(target, "max_concurrency", None)
-    if cap:
-        n = min(n, int(cap))
-    params = GenParams()
-    values = {"label": label, "target": target, "params": params, "system_prompt": None,
-              "sem": asyncio.Semaphore(n), "limiter": RateLimiter(None, None),
-              "identity_hash": stable_hash(target.identity()), "params_dict": params.as_dict()}
-    names = [f.name for f in dataclasses.fields(_TargetSlot)]
-    missing = [x for x in names if x not in values]
-    if missing:  # pragma: no cover - the runner grew a field this module does not know
-        raise UsageError(f"defense layers cannot register the wrapped target (unknown slot fields {missing}).")
-    slots[id(target)] = _TargetSlot(**{x: values[x] for x in names})
+    """Make `target` callable through ctx.call; a context without `register` (e.g. LocalContext) needs
+    nothing."""
+    register = getattr(ctx, "register", None)
+    if register is not None:
+        register(target, label)
 
 
 async def _call(ctx: Any, target: Any, messages: list[Message], params: GenParams, purpose: str) -> Generation:
