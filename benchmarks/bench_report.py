@@ -127,7 +127,7 @@ def _baseline(db: Path) -> float:
     return time.perf_counter() - t
 
 
-def _child(run_dir: str) -> None:
+def _child(run_dir: str, workers: int | None = None) -> None:
     """Run in a fresh process: summarize + write_report, print JSON timings."""
     import logging
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # write_report logs its phases
@@ -137,7 +137,7 @@ def _child(run_dir: str) -> None:
     summary = metrics.summarize(Path(run_dir) / "results.sqlite")
     (Path(run_dir) / "summary.json").write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
     t1 = time.perf_counter()
-    html.write_report(run_dir)
+    html.write_report(run_dir, workers=workers)
     t2 = time.perf_counter()
     ru = resource.getrusage(resource.RUSAGE_SELF)
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)  # the export helper process, if one ran
@@ -151,10 +151,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000, help="samples in the synthetic store")
     ap.add_argument("--keep", help="run dir to build/keep (default: a temp dir, removed)")
     ap.add_argument("--reuse", action="store_true", help="reuse an existing store in --keep")
+    ap.add_argument("--workers", type=int, help="export processes (default: babelsafe's choice)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        _child(a.child)
+        _child(a.child, a.workers)
         return
     tmp = None
     if a.keep:
@@ -169,7 +170,8 @@ def main() -> None:
         print(f"built synthetic store: {a.n:,} samples, {db.stat().st_size / 2**20:.0f} MiB "
               f"in {time.perf_counter() - t:.1f} s")
     base = _baseline(db)
-    out = subprocess.run([sys.executable, __file__, "--child", str(run)], capture_output=True, text=True)
+    cmd = [sys.executable, __file__, "--child", str(run)] + (["--workers", str(a.workers)] if a.workers else [])
+    out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         print(out.stderr, file=sys.stderr)
         raise SystemExit(out.returncode)

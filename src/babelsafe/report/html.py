@@ -146,11 +146,12 @@ def _metadata(summary: dict[str, Any]) -> dict[str, Any]:
 
 def write_report(run_dir: str | Path, compare_with: str | Path | None = None, summary: dict[str, Any] | None = None,
                  recompute: bool = False, max_examples: int = 2000, out: str | Path | None = None,
-                 comparison: dict[str, Any] | None = None) -> Path:
+                 comparison: dict[str, Any] | None = None, workers: int | None = None) -> Path:
     """Write report.html, results.csv and (when pyarrow imports) results.parquet into run_dir; return the
     report's path. Uses run_dir/summary.json unless `summary` is given or `recompute` is set (then the
     summary is recomputed from the store and summary.json rewritten). `compare_with`: a second run dir
-    whose paired comparison is added to the report."""
+    whose paired comparison is added to the report. `workers`: processes for the exports (default: 2
+    on >= 2 CPUs for stores of >= 200k generations)."""
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
     store = run_dir / "results.sqlite"
@@ -171,7 +172,7 @@ def write_report(run_dir: str | Path, compare_with: str | Path | None = None, su
             _atomic_write(sj, json.dumps(summary, indent=2, ensure_ascii=False))
     t1 = time.perf_counter()
     exp = export_results(store, run_dir, primary_judge=summary.get("primary_judge"), max_examples=max_examples,
-                         strata_hint=max(1, _n_strata(summary)), tiers=summary.get("tiers"))
+                         strata_hint=max(1, _n_strata(summary)), tiers=summary.get("tiers"), workers=workers)
     t2 = time.perf_counter()
     if comparison is None and compare_with is not None:
         from ..compare import compare
