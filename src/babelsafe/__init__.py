@@ -9,13 +9,19 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["RunSpec", "run", "resume", "load_spec", "__version__"]
+__all__ = ["RunSpec", "run", "resume", "load_spec", "report", "compare", "calibrate", "__version__"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: keep `import babelsafe` cheap
-    if name in ("run", "resume", "report", "compare", "calibrate", "RunResult"):
+    if name in ("run", "resume", "plan", "RunResult", "spec_of_run"):
         from . import api
         return getattr(api, name)
+    if name in ("report", "compare"):  # callable modules: babelsafe.report(run_dir), babelsafe.compare(a, b)
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    if name == "calibrate":
+        from .judges.calibrate import calibrate
+        return calibrate
     if name in ("RunSpec", "load_spec"):
         from . import spec
         return getattr(spec, name)
