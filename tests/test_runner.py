@@ -29,10 +29,10 @@ def write_dataset(path: Path, n: int = 10) -> Path:
     return path
 
 
-def spec_for(srv, tmp_path: Path, **kw):
+def spec_for(srv, tmp_path: Path, transport: str = "aiohttp", **kw):
     data = {"datasets": [str(write_dataset(tmp_path / "prompts.jsonl", kw.pop("n", 10)))],
             "targets": [{"type": "openai", "model": "fake-model", "base_url": srv.base_url,
-                         "api_key_env": "BABELSAFE_TEST_KEY"}],
+                         "api_key_env": "BABELSAFE_TEST_KEY", "options": {"transport": transport}}],
             "judges": ["refusal"], "out": str(tmp_path / "run"), "retries": 3, "timeout": 5}
     data.update(kw)
     return load_spec(None, **data)
@@ -66,9 +66,10 @@ def test_run_answers_every_sample_and_rerun_makes_no_calls(openai_server, tmp_pa
     assert rows(res.run_dir, "SELECT value FROM meta WHERE key='schema_version'")[0][0] == "1"
 
 
-def test_api_key_never_written(openai_server, tmp_path, api_key):
+@pytest.mark.parametrize("transport", ["aiohttp", "raw"])
+def test_api_key_never_written(openai_server, tmp_path, api_key, transport):
     openai_server.require_key = api_key
-    res = babelsafe.run(spec_for(openai_server, tmp_path, n=3))
+    res = babelsafe.run(spec_for(openai_server, tmp_path, transport, n=3))
     assert res.counts["completed"] == 9
     assert openai_server.auth_headers[0] == f"Bearer {api_key}"
     for f in res.run_dir.rglob("*"):
@@ -77,9 +78,10 @@ def test_api_key_never_written(openai_server, tmp_path, api_key):
             assert api_key[-10:].encode() not in f.read_bytes(), f
 
 
-def test_wrong_key_is_an_error_not_safe_and_not_leaked(openai_server, tmp_path, api_key):
+@pytest.mark.parametrize("transport", ["aiohttp", "raw"])
+def test_wrong_key_is_an_error_not_safe_and_not_leaked(openai_server, tmp_path, api_key, transport):
     openai_server.require_key = "sk-another-key"
-    res = babelsafe.run(spec_for(openai_server, tmp_path, n=2))
+    res = babelsafe.run(spec_for(openai_server, tmp_path, transport, n=2))
     assert res.counts["errors"] == 6 and res.counts["completed"] == 0
     assert openai_server.count == 6  # 401 is not retried
     assert rows(res.run_dir, "SELECT count(*) FROM verdicts")[0][0] == 0
@@ -87,22 +89,24 @@ def test_wrong_key_is_an_error_not_safe_and_not_leaked(openai_server, tmp_path, 
     assert all(k == "client" and "401" in e for k, e in errs)
 
 
+@pytest.mark.parametrize("transport", ["aiohttp", "raw"])
 @pytest.mark.parametrize("fault", ["429", "500", "503", "reset", "malformed"])
-def test_transient_faults_are_retried(openai_server, tmp_path, api_key, fault):
+def test_transient_faults_are_retried(openai_server, tmp_path, api_key, fault, transport):
     openai_server.fault_rule = lambda body, n: fault if n <= 2 else None  # each prompt fails twice
-    res = babelsafe.run(spec_for(openai_server, tmp_path, n=2))
+    res = babelsafe.run(spec_for(openai_server, tmp_path, transport, n=2))
     assert res.counts["completed"] == 6 and res.counts["errors"] == 0
     attempts = rows(res.run_dir, "SELECT attempts FROM generations")
     assert all(a == 3 for (a,) in attempts)
 
 
-def test_retry_after_is_honoured(openai_server, tmp_path, api_key):
+@pytest.mark.parametrize("transport", ["aiohttp", "raw"])
+def test_retry_after_is_honoured(openai_server, tmp_path, api_key, transport):
     openai_server.retry_after = 0.6
     openai_server.fault_rule = lambda body, n: "429" if n == 1 else None
     import time
 
     t0 = time.monotonic()
-    res = babelsafe.run(spec_for(openai_server, tmp_path, n=1, languages=["en"]))
+    res = babelsafe.run(spec_for(openai_server, tmp_path, transport, n=1, languages=["en"]))
     assert res.counts["completed"] == 1
     assert time.monotonic() - t0 >= 0.55
 
@@ -124,25 +128,28 @@ def test_persistent_failures_are_stored_errors_excluded_from_rates(openai_server
     assert repeated == []
 
 
-def test_timeout_is_an_error(openai_server, tmp_path, api_key):
-    openai_server.hang_s = 5
+@pytest.mark.parametrize("transport", ["aiohttp", "raw"])
+def test_timeout_is_an_error(openai_server, tmp_path, api_key, transport):
+    openai_server.hang_s = 3
     openai_server.fault_rule = lambda body, n: "hang"
-    res = babelsafe.run(spec_for(openai_server, tmp_path, n=1, languages=["en"], timeout=0.5, retries=1))
+    res = babelsafe.run(spec_for(openai_server, tmp_path, transport, n=1, languages=["en"], timeout=0.5, retries=1))
     assert res.counts["errors"] == 1
     assert rows(res.run_dir, "SELECT error_kind, attempts FROM generations") == [("timeout", 2)]
 
 
-def test_content_filter_is_its_own_outcome(openai_server, tmp_path, api_key):
+@pytest.mark.parametrize("transport", ["aiohttp", "raw"])
+def test_content_filter_is_its_own_outcome(openai_server, tmp_path, api_key, transport):
     openai_server.fault_rule = lambda body, n: "content_filter"
-    res = babelsafe.run(spec_for(openai_server, tmp_path, n=1, languages=["en"]))
+    res = babelsafe.run(spec_for(openai_server, tmp_path, transport, n=1, languages=["en"]))
     assert rows(res.run_dir, "SELECT outcome, finish_reason FROM generations") == [(CONTENT_FILTER, "content_filter")]
     assert res.counts["errors"] == 0
 
 
-def test_high_concurrency_512(openai_server, tmp_path, api_key):
+@pytest.mark.parametrize("transport", ["aiohttp", "raw"])
+def test_high_concurrency_512(openai_server, tmp_path, api_key, transport):
     openai_server.latency = 0.2
     openai_server.keep_bodies = False
-    res = babelsafe.run(spec_for(openai_server, tmp_path, n=400, concurrency=512))
+    res = babelsafe.run(spec_for(openai_server, tmp_path, transport, n=400, concurrency=512))
     assert res.counts["completed"] == 1200
     assert openai_server.max_in_flight >= 256
 

@@ -9,7 +9,17 @@ from .errors import UsageError
 from .runner import Progress, RunResult, Runner, plan
 from .spec import RunSpec, load_spec
 
-__all__ = ["run", "resume", "plan", "RunResult", "RunSpec", "load_spec", "spec_of_run"]
+__all__ = ["run", "resume", "plan", "RunResult", "RunSpec", "load_spec", "spec_of_run", "run_async"]
+
+
+def run_async(coro: Any) -> Any:
+    """Run a coroutine to completion on uvloop when it is installed (faster I/O), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
 
 
 def run(spec: RunSpec | dict[str, Any] | str | Path, on_progress: Callable[[Progress], None] | None = None,
@@ -24,7 +34,7 @@ def run(spec: RunSpec | dict[str, Any] | str | Path, on_progress: Callable[[Prog
         spec = load_spec(None, **{**spec, **overrides})
     elif overrides:
         spec = load_spec(None, **{**spec.model_dump(), **overrides})
-    return asyncio.run(Runner(spec, on_progress).run())
+    return run_async(Runner(spec, on_progress).run())
 
 
 def spec_of_run(run_dir: str | Path, **overrides: Any) -> RunSpec:
@@ -38,4 +48,4 @@ def spec_of_run(run_dir: str | Path, **overrides: Any) -> RunSpec:
 def resume(run_dir: str | Path, on_progress: Callable[[Progress], None] | None = None,
            **overrides: Any) -> RunResult:
     """Finish an interrupted run: finished work is kept, failed requests are retried."""
-    return asyncio.run(Runner(spec_of_run(run_dir, **overrides), on_progress).run())
+    return run_async(Runner(spec_of_run(run_dir, **overrides), on_progress).run())

@@ -86,7 +86,9 @@ def _progress_runner(make_runner: Any) -> Any:
                 pass
             return await runner.run()
 
-        result = asyncio.run(go())
+        from .api import run_async
+
+        result = run_async(go())
         bar.update(task, total=result.progress.total, completed=result.progress.done)
     return result
 
@@ -126,6 +128,9 @@ def run(
     temperature: Optional[float] = typer.Option(None, "--temperature"),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens"),
     extra_body: Optional[str] = typer.Option(None, "--extra-body", help="JSON merged into each request body."),
+    option: Optional[List[str]] = typer.Option(
+        None, "--option", help="Target option KEY=VALUE (repeatable), e.g. transport=raw, n_threads=2, "
+                               "chat_format=chatml, batch_size=8."),
     defense: Optional[List[str]] = typer.Option(None, "--defense", help="Defense layer around the target."),
     judge: Optional[List[str]] = typer.Option(None, "--judge", "-j", help="Judge name (repeatable)."),
     concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c", help="Requests in flight per target."),
@@ -140,11 +145,11 @@ def run(
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html at the end."),
 ) -> None:
     """Run datasets x transforms x targets, judge every answer, write the run dir."""
-    from . import api
+    import yaml
+
     from .spec import load_spec
 
     try:
-        import yaml
 
         base = load_spec(spec_file) if spec_file else load_spec(None)
         eb = None
@@ -153,10 +158,18 @@ def run(
                 eb = json.loads(extra_body)
             except json.JSONDecodeError as e:
                 raise UsageError(f"--extra-body is not valid JSON: {e}") from e
+        opts = None
+        if option:
+            opts = dict(base.targets[0].options) if spec_file else {}
+            for kv in option:
+                k, sep, v = kv.partition("=")
+                if not sep or not k.strip():
+                    raise UsageError(f"--option expects KEY=VALUE, got '{kv}'.")
+                opts[k.strip()] = yaml.safe_load(v)
         targets = _target_overrides(
             [t.model_dump() for t in base.targets] if spec_file else [],
             type=target, model=model, base_url=base_url, api_key_env=api_key_env, system_prompt=system_prompt,
-            temperature=temperature, max_tokens=max_tokens, extra_body=eb,
+            temperature=temperature, max_tokens=max_tokens, extra_body=eb, options=opts,
             defenses=[{"name": d} for d in defense] if defense else None)
         spec = load_spec(spec_file, datasets=dataset or None, languages=languages, categories=categories,
                          limit=limit, seed=seed, transforms=transform or None, targets=targets,
@@ -171,7 +184,6 @@ def run(
             out.print(f"{p['samples']} samples x {len(p['chains'])} chains x {len(p['targets'])} targets = "
                       f"{p['requests']} requests; ~{p['est_prompt_tokens']} prompt tokens, "
                       f"<= {p['max_completion_tokens']} completion tokens")
-            del yaml
             return
         from .runner import Runner
 
@@ -179,7 +191,6 @@ def run(
         _finish(result, report)
     except UsageError as e:
         _fail(e)
-    del api
 
 
 @app.command()

@@ -396,6 +396,9 @@ class Runner:
                 pre = getattr(slot.target, "preflight", None)
                 if pre is not None:
                     await pre()
+                load = getattr(slot.target, "load", None)  # local models load before any timed call
+                if load is not None:
+                    await asyncio.to_thread(load)
             for s in samples:
                 store.write_sample(s)
             finished = store.finished() if self.spec.cache else {}
