@@ -25,6 +25,8 @@ out = Console()
 def main() -> None:
     """Console-script entry point: usage errors exit with code 2 and a message saying what to do."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # the terminal gets warnings; run.log gets everything
+        handler.setLevel(logging.WARNING)
     try:
         app()
     except UsageError as e:
