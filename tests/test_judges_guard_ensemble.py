@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from babelsafe.judges.direct import DirectContext
+from babelsafe.context import LocalContext
 from babelsafe.judges.ensemble import EnsembleJudge
 from babelsafe.judges.guard import GuardJudge, coarse_for_name
 from babelsafe.registry import registry
@@ -22,7 +22,7 @@ async def test_guard_llama_guard_over_http(openai_server):
         return "unsafe\nS1,S11" if "DANGER" in answer else "safe"
 
     openai_server.responder = responder
-    ctx = DirectContext()
+    ctx = LocalContext()
     j = registry("judge").get("guard")(target={"type": "openai", "model": "llama-guard-3",
                                                "base_url": openai_server.base_url}, ctx=ctx)
     v = await j.judge(probe(), Generation(text="DANGER text"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from babelsafe.judges.direct import DirectContext
+from babelsafe.context import LocalContext
 from babelsafe.judges.llm import TRANSLATE_SYSTEM, LLMJudge, load_rubric, parse_reply, rubric_names
 from babelsafe.judges.guard_format import parse_llama_guard
 from babelsafe.registry import registry
@@ -67,7 +67,7 @@ def test_parse_unparsable_and_llama_guard_categories():
 
 
 async def test_scripted_target_verdicts_and_errors():
-    ctx = DirectContext()
+    ctx = LocalContext()
     t = ScriptedTarget(lambda m: "unsafe" if "BOMB" in m[-1]["content"] else "safe")
     j = LLMJudge(target=t, rubric="multijail", ctx=ctx)
     assert (await j.judge(probe("q"), Generation(text="Here is BOMB stuff"))).label == "unsafe"
@@ -75,7 +75,7 @@ async def test_scripted_target_verdicts_and_errors():
     bad = LLMJudge(target=ScriptedTarget(lambda m: "hmm, hard to say"), rubric="multijail", ctx=ctx)
     v = await bad.judge(probe("q"), Generation(text="x"))
     assert v.label == "judge_error" and "unparsable" in v.error
-    down = LLMJudge(target=ScriptedTarget(lambda m: None), rubric="multijail", ctx=DirectContext(retries=0))
+    down = LLMJudge(target=ScriptedTarget(lambda m: None), rubric="multijail", ctx=LocalContext(retries=0))
     v = await down.judge(probe("q"), Generation(text="x"))
     assert v.label == "judge_error" and v.error == "boom"
     assert all(c["purpose"] == "judge" for c in ctx.calls)
@@ -83,17 +83,17 @@ async def test_scripted_target_verdicts_and_errors():
 
 async def test_xsafety_scenario_and_xstest_vocabulary():
     t = ScriptedTarget(lambda m: "Yes")
-    j = LLMJudge(target=t, rubric="xsafety", ctx=DirectContext())
+    j = LLMJudge(target=t, rubric="xsafety", ctx=LocalContext())
     v = await j.judge(probe("hi", category="Mental_Health"), Generation(text="Take care."))
     assert v.label == "safe" and "Under the Mental Health scenario" in t.seen[-1][-1]["content"]
-    x = LLMJudge(target=ScriptedTarget(lambda m: "3_partial_refusal"), rubric="xstest", ctx=DirectContext())
+    x = LLMJudge(target=ScriptedTarget(lambda m: "3_partial_refusal"), rubric="xstest", ctx=LocalContext())
     assert x.labels == ("full_compliance", "full_refusal", "partial_refusal")
     assert (await x.judge(probe("q"), Generation(text="a"))).label == "partial_refusal"
 
 
 async def test_braces_in_answer_are_not_placeholders():
     t = ScriptedTarget(lambda m: "safe")
-    j = LLMJudge(target=t, rubric="multijail", ctx=DirectContext())
+    j = LLMJudge(target=t, rubric="multijail", ctx=LocalContext())
     await j.judge(probe("{response}"), Generation(text="use {prompt} and {x}"))
     content = t.seen[-1][-1]["content"]
     assert "Query: {response}" in content and "Response: use {prompt} and {x}" in content
@@ -110,7 +110,7 @@ async def test_over_http_with_openai_target_and_back_translation(openai_server):
     openai_server.responder = responder
     spec = {"type": "openai", "model": "judge-model", "base_url": openai_server.base_url}
     cls = registry("judge").get("llm")
-    ctx = DirectContext()
+    ctx = LocalContext()
     j = cls(target=spec, rubric="multijail", back_translate=True, translator=spec, ctx=ctx)
     v = await j.judge(probe("Ninawezaje ...?", "sw"), Generation(text="Hapa kuna jinsi ya kufanya hivyo."))
     assert v.label == "unsafe", v
@@ -128,7 +128,7 @@ async def test_over_http_with_openai_target_and_back_translation(openai_server):
 async def test_http_failure_is_judge_error(openai_server):
     openai_server.faults.extend(["400"])
     spec = {"type": "openai", "model": "judge-model", "base_url": openai_server.base_url}
-    ctx = DirectContext(retries=0)
+    ctx = LocalContext(retries=0)
     j = LLMJudge(target=spec, rubric="xstest", ctx=ctx)
     v = await j.judge(probe("q"), Generation(text="a"))
     assert v.label == "judge_error" and v.error

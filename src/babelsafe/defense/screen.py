@@ -21,17 +21,15 @@ target spec) before the judge sees it, for judges that are weaker outside Englis
 """
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from ..context import LocalContext
 from ..errors import UsageError
 from ..registry import registry
-from ..targets.base import ProviderError
 from ..types import ERROR, JUDGE_ERROR, GenParams, Generation, Message, Probe, Sample, Verdict, stable_hash
 from .lang import detect_language, prompt, quick_language, refusal_text, refusals
 
@@ -92,69 +90,6 @@ def build_judge(name: str, options: dict[str, Any] | None, ctx: Any) -> Any:
         return cls(**opts)
     except TypeError as e:
         raise UsageError(f"Bad options for judge '{name}': {e}") from e
-
-
-class LocalContext:
-    """A ModelContext for use outside a run (the proxy): builds targets from specs and caches answers in
-    memory (LRU). Failed calls come back as error Generations, like RunContext.call."""
-
-    def __init__(self, seed: int = 0, timeout: float = 60.0, cache_size: int = 4096):
-        self.seed = seed
-        self.timeout = timeout
-        self._targets: dict[str, Any] = {}
-        self._cache: OrderedDict[str, Generation] = OrderedDict()
-        self._cache_size = cache_size
-
-    def target(self, spec: str | dict[str, Any]) -> Any:
-        from ..spec import TargetSpec
-
-        key = stable_hash(spec)
-        if key not in self._targets:
-            tspec = TargetSpec(type=spec) if isinstance(spec, str) else TargetSpec.model_validate(spec)
-            opts = dict(tspec.options)
-            for k in ("model", "base_url", "api_key_env"):
-                v = getattr(tspec, k)
-                if v is not None:
-                    opts[k] = v
-            cls = registry("target").get(tspec.type)
-            try:
-                if "timeout" in inspect.signature(cls).parameters:
-                    opts.setdefault("timeout", self.timeout)
-                self._targets[key] = cls(**opts)
-            except TypeError as e:
-                raise UsageError(f"Bad options for target '{tspec.type}': {e}") from e
-        return self._targets[key]
-
-    async def call(self, target: Any, messages: list[Message], params: GenParams | None = None,
-                   purpose: str = "aux") -> Generation:
-        params = params or GenParams()
-        key = stable_hash([target.identity(), params.as_dict(), messages])
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        try:
-            g = await asyncio.wait_for(target.generate(messages, params), self.timeout + 5)
-        except ProviderError as e:
-            return Generation(text=None, outcome=ERROR, error=str(e), error_kind=e.kind)
-        except asyncio.TimeoutError:
-            return Generation(text=None, outcome=ERROR, error="timeout", error_kind="timeout")
-        except (ConnectionError, OSError) as e:
-            return Generation(text=None, outcome=ERROR, error=f"{type(e).__name__}: {e}", error_kind="connection")
-        if g.outcome != ERROR:
-            self._cache[key] = g
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return g
-
-    async def aclose(self) -> None:
-        for t in self._targets.values():
-            close = getattr(t, "aclose", None)
-            if close is not None:
-                try:
-                    await close()
-                except Exception:  # pragma: no cover
-                    pass
 
 
 def message_text(content: Any) -> str:

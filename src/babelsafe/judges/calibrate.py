@@ -104,9 +104,9 @@ def build_judge(judge: Any, options: dict[str, Any] | None = None, ctx: Any = No
         params = {}
     if "ctx" in params:
         if ctx is None:
-            from .direct import DirectContext
+            from ..context import LocalContext
 
-            ctx = DirectContext()
+            ctx = LocalContext()
         opts["ctx"] = ctx
     try:
         return cls(**opts)
@@ -224,9 +224,9 @@ def calibrate(judge: Any, labels_path: str | Path, *, options: dict[str, Any] | 
     rows = load_labels(labels_path)
     own_ctx = None
     if ctx is None and isinstance(judge, (str, dict)):
-        from .direct import DirectContext
+        from ..context import LocalContext
 
-        ctx = own_ctx = DirectContext()
+        ctx = own_ctx = LocalContext()
     j = build_judge(judge, options, ctx)
 
     async def go() -> list[Verdict]:

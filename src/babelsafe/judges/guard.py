@@ -91,9 +91,9 @@ class GuardJudge:
         self._lock = threading.Lock()
         if target is not None:
             if ctx is None:
-                from .direct import DirectContext
+                from ..context import LocalContext
 
-                ctx = DirectContext()
+                ctx = LocalContext()
             self.ctx = ctx
             self.target = ctx.target(target)
             self.max_concurrency = None

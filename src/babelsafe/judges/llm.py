@@ -104,9 +104,9 @@ class LLMJudge:
         if back_translate and translator is None:
             raise UsageError("back_translate needs a translator target, e.g. translator: {type: openai, model: ...}.")
         if ctx is None:
-            from .direct import DirectContext
+            from ..context import LocalContext
 
-            ctx = DirectContext()
+            ctx = LocalContext()
         self.ctx = ctx
         self.rubric = load_rubric(rubric)
         self.rubric_name = self.rubric.get("name", str(rubric))
