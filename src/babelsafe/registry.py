@@ -7,6 +7,7 @@ packages add components through the `babelsafe.<kind>s` entry-point groups.
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from difflib import get_close_matches
 from importlib.metadata import entry_points
@@ -97,6 +98,24 @@ class Registry:
                 f"Install it with: pip install 'babelsafe[{_extra_for(name)}]'"
             ) from e
         return getattr(obj, attr)
+
+    def build(self, name: str, options: dict[str, Any] | None = None, ctx: Any = None) -> Any:
+        """An instance of `name` built with `options`; `ctx` is passed to constructors that take one
+        (components that call models). Bad options give a UsageError listing the valid ones."""
+        cls = self.get(name)
+        opts = dict(options or {})
+        try:
+            params = inspect.signature(cls).parameters
+        except (TypeError, ValueError):
+            params = {}  # type: ignore[assignment]
+        if "ctx" in params and ctx is not None:
+            opts.setdefault("ctx", ctx)
+        try:
+            return cls(**opts)
+        except TypeError as e:
+            valid = [p for p in params if p not in ("ctx", "self", "kwargs", "_")]
+            raise UsageError(f"Bad options for {self.kind} '{name}': {e}. Valid options: "
+                             f"{', '.join(valid) or '(none)'}.") from e
 
     def describe(self, name: str) -> dict[str, Any]:
         """Metadata for `babelsafe list`: taken from class attributes and the docstring."""

@@ -118,17 +118,6 @@ def _accepts(cls: Any, kw: str) -> bool:
     return kw in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
 
 
-def _build(kind: str, name: str, options: dict[str, Any], ctx: Any) -> Any:
-    cls = registry(kind).get(name)
-    kwargs = dict(options)
-    if "ctx" in inspect.signature(cls).parameters:
-        kwargs["ctx"] = ctx
-    try:
-        return cls(**kwargs)
-    except TypeError as e:
-        raise UsageError(f"Bad options for {kind} '{name}': {e}") from e
-
-
 class RunContext:
     """The ModelContext handed to transforms and judges, and the runner's own call path."""
 
@@ -155,7 +144,7 @@ class RunContext:
         conc = tspec.concurrency or self.spec.concurrency
         if _accepts(cls, "max_connections"):  # one pooled connection per request in flight, no more
             opts.setdefault("max_connections", conc)
-        target = _build("target", tspec.type, opts, self)
+        target = registry("target").build(tspec.type, opts, self)
         if tspec.defenses:
             from .defense.layers import wrap_target
 
@@ -381,7 +370,7 @@ class Runner:
                 store.write_component("target", s.label, {
                     "identity": s.target.identity(), "params": s.params.as_dict(),
                     "system_prompt": t.system_prompt, "defenses": [d.model_dump() for d in t.defenses]})
-            judges = [(j.name, _build("judge", j.name, j.options, ctx)) for j in self.spec.judges]
+            judges = [(j.name, registry("judge").build(j.name, j.options, ctx)) for j in self.spec.judges]
             saved = dict(store.query("SELECT name, config FROM components WHERE kind='judge_state'"))
             for (jname, judge), jspec in zip(judges, self.spec.judges):
                 store.write_component("judge", jname, {"options": jspec.options,

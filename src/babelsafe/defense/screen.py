@@ -21,7 +21,6 @@ target spec) before the judge sees it, for judges that are weaker outside Englis
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from dataclasses import dataclass, field
@@ -79,17 +78,7 @@ def build_judge(name: str, options: dict[str, Any] | None, ctx: Any) -> Any:
     opts = dict(options or {})
     if name in ("refusal",):
         opts.setdefault("check_language", False)
-    cls = registry("judge").get(name)
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        params = {}
-    if "ctx" in params:
-        opts["ctx"] = ctx
-    try:
-        return cls(**opts)
-    except TypeError as e:
-        raise UsageError(f"Bad options for judge '{name}': {e}") from e
+    return registry("judge").build(name, opts, ctx)
 
 
 def message_text(content: Any) -> str:

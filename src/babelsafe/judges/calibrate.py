@@ -97,21 +97,11 @@ def build_judge(judge: Any, options: dict[str, Any] | None = None, ctx: Any = No
         name, opts = judge.get("name"), {**(judge.get("options") or {}), **(options or {})}
     else:
         name, opts = judge, dict(options or {})
-    cls = registry("judge").get(str(name))
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        params = {}
-    if "ctx" in params:
-        if ctx is None:
-            from ..context import LocalContext
+    if ctx is None:
+        from ..context import LocalContext
 
-            ctx = LocalContext()
-        opts["ctx"] = ctx
-    try:
-        return cls(**opts)
-    except TypeError as e:
-        raise UsageError(f"Bad options for judge '{name}': {e}") from e
+        ctx = LocalContext()
+    return registry("judge").build(str(name), opts, ctx)
 
 
 async def judge_rows(judge: Any, rows: list[dict[str, Any]], concurrency: int = 8) -> list[Verdict]:

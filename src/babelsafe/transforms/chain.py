@@ -1,11 +1,9 @@
 """Running a chain of transforms on a probe, and undoing its encodings in an answer."""
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import Any, Iterable
 
-from ..errors import UsageError
 from ..types import Probe
 from .base import first_probe
 
@@ -18,20 +16,7 @@ def build_step(name: str, options: dict[str, Any] | None = None, ctx: Any = None
     `ctx` is passed to constructors that accept it (model-based transforms)."""
     from ..registry import registry
 
-    cls = registry("transform").get(name)
-    opts = dict(options or {})
-    try:
-        sig = inspect.signature(cls)
-    except (TypeError, ValueError):
-        sig = None
-    if ctx is not None and sig is not None and "ctx" in sig.parameters:
-        opts.setdefault("ctx", ctx)
-    try:
-        return cls(**opts)
-    except TypeError as e:
-        valid = [p for p in (sig.parameters if sig else []) if p != "ctx"]
-        raise UsageError(f"Bad options for transform '{name}': {e}. Valid options: "
-                         f"{', '.join(valid) or '(none)'}.") from e
+    return registry("transform").build(name, options, ctx)
 
 
 def build_chain(steps: Iterable[Any], ctx: Any = None) -> list[Any]:
