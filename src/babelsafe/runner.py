@@ -129,6 +129,8 @@ class RunContext:
         self._slots: dict[int, _TargetSlot] = {}  # id(target) -> slot
         self._aux: dict[str, Any] = {}
         self._inflight: dict[str, asyncio.Future[Generation]] = {}
+        # keys with a stored answer: a miss costs a set lookup, not a query
+        self._known: set[str] = store.cached_keys() if spec.cache else set()
         self.calls_made = 0
 
     # -- targets -------------------------------------------------------------------------------
@@ -216,10 +218,14 @@ class RunContext:
             if fut is not None:  # the same call is already on its way: share it
                 g = await asyncio.shield(fut)
                 return Generation(**{**_gen_dict(g), "cached": True})
-            hit = self.store.cached_call(key)
-            if hit is not None:
-                hit.cache_key = key
-                return hit
+            if key in self._known:
+                hit = self.store.cached_call(key)
+                if hit is None:  # answered earlier in this session, not yet committed
+                    self.store.flush()
+                    hit = self.store.cached_call(key)
+                if hit is not None:
+                    hit.cache_key = key
+                    return hit
         fut = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
@@ -227,6 +233,8 @@ class RunContext:
             g.cache_key = key
             pd = slot.params_dict if params is slot.params else params.as_dict()
             self.store.write_call(key, slot.label, purpose, {"messages": messages, "params": pd}, g)
+            if g.outcome != ERROR:
+                self._known.add(key)
             fut.set_result(g)
             return g
         except BaseException as e:
@@ -246,7 +254,7 @@ class RunContext:
             async with slot.sem:
                 self.calls_made += 1
                 try:
-                    g = await asyncio.wait_for(slot.target.generate(messages, params), self.spec.timeout + 5)
+                    g = await _with_timeout(slot.target.generate(messages, params), self.spec.timeout + 5)
                     g.attempts = attempt + 1
                     return g
                 except ProviderError as e:
@@ -268,6 +276,14 @@ class RunContext:
         assert last is not None
         return Generation(text=None, outcome=ERROR, error=str(last), error_kind=last.kind,
                           attempts=min(attempt + 1, retries + 1))
+
+
+async def _with_timeout(coro: Any, seconds: float) -> Any:
+    """Await with a deadline; asyncio.timeout (3.11+) avoids wait_for's extra task per call."""
+    if hasattr(asyncio, "timeout"):
+        async with asyncio.timeout(seconds):
+            return await coro
+    return await asyncio.wait_for(coro, seconds)  # pragma: no cover - Python 3.10
 
 
 def _gen_dict(g: Generation) -> dict[str, Any]:
@@ -442,8 +458,11 @@ class Runner:
                 continue
             for probe in probes:
                 ctx.store.write_probe(probe)
-                await asyncio.gather(*(self._one(probe, chain, slot, ctx, judges, finished, judged)
-                                       for slot in slots))
+                if len(slots) == 1:  # the common case: no task per request
+                    await self._one(probe, chain, slots[0], ctx, judges, finished, judged)
+                else:
+                    await asyncio.gather(*(self._one(probe, chain, slot, ctx, judges, finished, judged)
+                                           for slot in slots))
 
     async def _adaptive(self, probes: list[Probe], chain: list, slot: _TargetSlot, ctx: RunContext,
                         judges: list[tuple[str, Any]], finished: dict, judged: set) -> None:

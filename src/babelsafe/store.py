@@ -15,8 +15,8 @@ Tables
 """
 from __future__ import annotations
 
+import collections
 import json
-import queue
 import sqlite3
 import threading
 import time
@@ -92,9 +92,15 @@ class Store:
         elif int(row[0]) != SCHEMA_VERSION:
             from .errors import UsageError
             raise UsageError(f"{self.path} has store schema v{row[0]}; this babelsafe reads v{SCHEMA_VERSION}.")
-        self._q: queue.Queue[tuple[str, tuple] | None | threading.Event] = queue.Queue()
+        # Writers append to a deque (atomic, no lock per row); one thread drains it in batches.
+        self._dq: collections.deque[tuple[str, tuple]] = collections.deque()
         self._batch_size = batch_size
         self._interval = flush_interval
+        self._wake = threading.Event()
+        self._cond = threading.Condition()
+        self._flush_requested = 0
+        self._flush_done = 0
+        self._closing = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._writer, name="babelsafe-store", daemon=True)
         self._thread.start()
@@ -102,58 +108,55 @@ class Store:
     # -- writer thread -------------------------------------------------------------------------
     def _writer(self) -> None:
         con = connect(self.path)
-        pending: dict[str, list[tuple]] = {}
-        n = 0
-        deadline = time.monotonic() + self._interval
-        waiters: list[threading.Event] = []
-        stop = False
-        while not stop:
-            timeout = max(0.0, deadline - time.monotonic())
-            try:
-                item = self._q.get(timeout=timeout)
-            except queue.Empty:
-                item = "tick"
-            if item is None:
-                stop = True
-            elif isinstance(item, threading.Event):
-                waiters.append(item)
-            elif item != "tick":
-                kind, row = item
+        order = ("meta", "component", "sample", "probe", "call", "generation", "verdict")
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            with self._cond:
+                requested, closing = self._flush_requested, self._closing
+            pending: dict[str, list[tuple]] = {}
+            while True:
+                try:
+                    kind, row = self._dq.popleft()
+                except IndexError:
+                    break
                 pending.setdefault(kind, []).append(row)
-                n += 1
-                if n < self._batch_size and time.monotonic() < deadline:
-                    continue
             if pending:
                 try:
                     with con:
-                        for kind in ("meta", "component", "sample", "probe", "call", "generation", "verdict"):
+                        for kind in order:
                             rows = pending.get(kind)
                             if rows:
                                 con.executemany(_SQL[kind], rows)
                 except BaseException as e:  # surfaced to the caller on flush/close
                     self._error = e
-                pending.clear()
-                n = 0
-            deadline = time.monotonic() + self._interval
-            for w in waiters:
-                w.set()
-            waiters.clear()
+            with self._cond:
+                self._flush_done = requested
+                self._cond.notify_all()
+            if closing and not self._dq:
+                break
         con.close()
 
     def _put(self, kind: str, row: tuple) -> None:
-        self._q.put((kind, row))
+        self._dq.append((kind, row))
+        if len(self._dq) >= self._batch_size and not self._wake.is_set():
+            self._wake.set()
 
     def flush(self, timeout: float = 60) -> None:
-        """Block until everything queued so far is committed."""
-        ev = threading.Event()
-        self._q.put(ev)
-        ev.wait(timeout)
+        """Block until everything written so far is committed."""
+        with self._cond:
+            self._flush_requested += 1
+            target = self._flush_requested
+            self._wake.set()
+            self._cond.wait_for(lambda: self._flush_done >= target or not self._thread.is_alive(), timeout)
         if self._error:
             raise RuntimeError(f"writing {self.path} failed: {self._error}") from self._error
 
     def close(self) -> None:
         if self._thread.is_alive():
-            self._q.put(None)
+            with self._cond:
+                self._closing = True
+            self._wake.set()
             self._thread.join()
         self._read.close()
         if self._error:
@@ -204,6 +207,10 @@ class Store:
             return None
         return Generation(text=row[0], outcome=row[1], finish_reason=row[2], prompt_tokens=row[3],
                           completion_tokens=row[4], latency_s=row[5], cached=True)
+
+    def cached_keys(self) -> set[str]:
+        """Cache keys of every stored answer (errors are not cached)."""
+        return {k for (k,) in self._read.execute("SELECT cache_key FROM calls WHERE outcome != ?", (ERROR,))}
 
     def finished(self) -> dict[tuple[str, str], str]:
         """(probe_key, target) -> outcome for every stored generation."""
