@@ -8,7 +8,8 @@ import pytest
 from rich.console import Console
 
 import babelsafe
-from babelsafe.defense.export import balance_table, export, find_candidates, parse_target_spec
+from babelsafe.defense.export import balance_table, export, find_candidates
+from babelsafe.spec import parse_target, target_spec
 from babelsafe.defense.lang import detect_language, refusal_text
 from babelsafe.errors import UsageError
 from babelsafe.spec import load_spec
@@ -128,5 +129,11 @@ def test_bad_arguments(judged_run, tmp_path):
         export(run_dir, "sft", judge="llm")
     with pytest.raises(UsageError, match="not a babelsafe run dir"):
         export(tmp_path / "nope", "sft")
-    assert parse_target_spec("openai:gpt-4o-mini") == {"type": "openai", "model": "gpt-4o-mini"}
-    assert parse_target_spec("local") == "local"
+    assert parse_target("openai:gpt-4o-mini") == {"type": "openai", "model": "gpt-4o-mini"}
+    assert parse_target("openai:m@http://127.0.0.1:8000/v1") == {"type": "openai", "model": "m",
+                                                                  "base_url": "http://127.0.0.1:8000/v1"}
+    assert parse_target('{"type": "local", "max_tokens": 8}') == {"type": "local", "max_tokens": 8}
+    assert parse_target("local") == "local"
+    assert target_spec("openai:m").display == "openai:m"
+    with pytest.raises(UsageError, match="not valid JSON"):
+        parse_target("{broken")

@@ -241,3 +241,27 @@ def test_adaptive_attack_stops_at_first_unsafe_language(openai_server, tmp_path,
     langs = sorted(l for (l,) in rows(res.run_dir, "SELECT p.language FROM generations g JOIN probes p USING(probe_key)"))
     assert langs == ["bn", "bn", "it", "it", "zh", "zh"]  # sw never tried: bn already succeeded
     assert openai_server.count == 6
+
+
+def test_llm_judge_calls_are_cached_and_resumable(openai_server, tmp_path, api_key):
+    """An LLM judge named on the command line in compact form; its calls go through the run's cache."""
+    def responder(body):
+        text = json.dumps(body, ensure_ascii=False)
+        return "unsafe" if "['safe', 'unsafe', 'invalid']" in text else "Echo: here is a long answer."
+    openai_server.responder = responder
+    judge = f"llm:rubric=multijail,target=openai:judge-model@{openai_server.base_url}"
+    spec = spec_for(openai_server, tmp_path, n=2, judges=["refusal", judge])
+    res = babelsafe.run(spec)
+    assert openai_server.count == 12  # 6 answers + 6 judge calls
+    labels = rows(res.run_dir, "SELECT judge, label, count(*) FROM verdicts GROUP BY judge, label")
+    assert ("llm", "unsafe", 6) in labels
+    purposes = rows(res.run_dir, "SELECT purpose, count(*) FROM calls GROUP BY purpose ORDER BY purpose")
+    assert purposes == [("judge", 6), ("target", 6)]
+    # judge verdicts lost (e.g. a crash before they were written): resume re-judges from the cache
+    con = sqlite3.connect(res.run_dir / "results.sqlite")
+    con.execute("DELETE FROM verdicts WHERE judge='llm'")
+    con.commit()
+    con.close()
+    babelsafe.resume(res.run_dir)
+    assert openai_server.count == 12
+    assert rows(res.run_dir, "SELECT count(*) FROM verdicts WHERE judge='llm'") == [(6,)]

@@ -51,14 +51,14 @@ class LocalContext:
 
         from .errors import UsageError
         from .registry import registry
-        from .spec import TargetSpec
+        from .spec import target_spec
         from .types import stable_hash
 
         if not isinstance(spec, (str, dict)):
             return spec
         key = stable_hash(spec)
         if key not in self._targets:
-            tspec = TargetSpec(type=spec) if isinstance(spec, str) else TargetSpec.model_validate(spec)
+            tspec = target_spec(spec)
             opts = dict(tspec.options)
             for k in ("model", "base_url", "api_key_env"):
                 v = getattr(tspec, k)

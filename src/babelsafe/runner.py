@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 from . import __version__
 from .errors import UsageError
 from .registry import registry
-from .spec import RunSpec, TargetSpec, dump_spec
+from .spec import RunSpec, TargetSpec, dump_spec, target_spec
 from .store import Store
 from .targets.base import ProviderError
 from .transforms.chain import apply_chain, build_chain, decode_chain
@@ -192,7 +192,7 @@ class RunContext:
         """Build an auxiliary target (translator, judge model) once per run."""
         key = stable_hash(spec)
         if key not in self._aux:
-            tspec = TargetSpec(type=spec) if isinstance(spec, str) else TargetSpec.model_validate(spec)
+            tspec = target_spec(spec)
             slot = self.build_target(tspec)
             self.store.write_component("aux_target", tspec.display,
                                        {"identity": slot.target.identity(), "params": slot.params.as_dict()})

@@ -72,6 +72,40 @@ class JudgeSpec(_Model):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+def parse_target(spec: Any) -> Any:
+    """A target spec from a compact string: JSON ('{"type": "openai", ...}'), 'TYPE:MODEL[@BASE_URL]'
+    (e.g. `openai:gpt-4o-mini@http://127.0.0.1:8000/v1`) or a bare type name; dicts and None pass through."""
+    if not isinstance(spec, str):
+        return spec
+    s = spec.strip()
+    if s.startswith("{"):
+        import json
+
+        try:
+            return json.loads(s)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"Target spec is not valid JSON: {e}") from e
+    if ":" in s and not s.startswith(("http://", "https://")):
+        type_, _, rest = s.partition(":")
+        model, _, base_url = rest.partition("@")
+        out: dict[str, Any] = {"type": type_.strip(), "model": model.strip()}
+        if base_url.strip():
+            out["base_url"] = base_url.strip()
+        return out
+    return s
+
+
+def target_spec(spec: Any) -> "TargetSpec":
+    """A validated TargetSpec from a TargetSpec, a dict, or a compact string (see parse_target)."""
+    if isinstance(spec, TargetSpec):
+        return spec
+    spec = parse_target(spec)
+    try:
+        return TargetSpec(type=spec) if isinstance(spec, str) else TargetSpec.model_validate(spec)
+    except ValidationError as e:
+        raise UsageError(f"Invalid target spec {spec!r}: {e.errors()[0]['msg']}") from e
+
+
 def _parse_step(item: Any) -> dict[str, Any]:
     """'aim' | 'codeswitch:ratio=0.3,lang=en' | {'name':..., 'options':...} | {'aim': {...}}"""
     if isinstance(item, StepSpec):

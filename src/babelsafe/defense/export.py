@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, UsageError
+from ..spec import parse_target
 from ..metrics import BENIGN_PROMPT_LABELS, COMPLIANCE_LABELS, REFUSAL_LABELS, UNSAFE_LABELS
 from ..types import CONTENT_FILTER, ERROR, GenParams, stable_hash
 from .lang import language_name, prompt, refusal_text, refusals
@@ -66,22 +67,6 @@ class ExportResult:
     stats: Counter = field(default_factory=Counter)
     out: Path | None = None
     hf_path: Path | None = None
-
-
-def parse_target_spec(spec: str | dict[str, Any] | None) -> dict[str, Any] | str | None:
-    """A target spec from the CLI: JSON ('{"type": "openai", ...}'), 'TYPE:MODEL', or a type name."""
-    if spec is None or isinstance(spec, dict):
-        return spec
-    s = spec.strip()
-    if s.startswith("{"):
-        try:
-            return json.loads(s)
-        except json.JSONDecodeError as e:
-            raise UsageError(f"Target spec is not valid JSON: {e}") from e
-    if ":" in s:
-        t, _, model = s.partition(":")
-        return {"type": t, "model": model}
-    return s
 
 
 def _store_path(run_dir: Path) -> Path:
@@ -235,8 +220,8 @@ def export(run_dir: str | Path, fmt: str = "sft", out: str | Path | None = None,
     stats: Counter = Counter({"candidates_refusal": sum(c.kind == REFUSAL for c in cands),
                               "candidates_helpful": sum(c.kind == HELPFUL for c in cands)})
     stats["judge:" + used] = 1
-    examples = asyncio.run(_fill(cands, run_dir, parse_target_spec(refusal_target),
-                                 parse_target_spec(helpful_target), stats, max_tokens)) if cands else []
+    examples = asyncio.run(_fill(cands, run_dir, parse_target(refusal_target),
+                                 parse_target(helpful_target), stats, max_tokens)) if cands else []
     records: list[dict[str, Any]] = []
     kept: list[Example] = []
     seen: set[str] = set()

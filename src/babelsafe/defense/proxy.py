@@ -642,7 +642,7 @@ def config_from_flags(upstream: str, judge: str = "refusal", check: str | None =
                       judge_options: str | None = None, input_judge: str | None = None, pivot: bool = False,
                       translator: str | None = None, block_labels: str | None = None, **rest: Any) -> ProxyConfig:
     """A ProxyConfig from CLI strings (JSON judge options, a translator spec, comma lists)."""
-    from .export import parse_target_spec
+    from ..spec import parse_target
 
     if not upstream.startswith(("http://", "https://")):
         raise UsageError(f"--upstream must be an http(s) base URL like http://127.0.0.1:8000/v1, not '{upstream}'.")
@@ -654,7 +654,7 @@ def config_from_flags(upstream: str, judge: str = "refusal", check: str | None =
             raise UsageError(f"--judge-options is not valid JSON: {e}") from e
     return ProxyConfig(upstream=upstream, judge=judge, judge_options=opts,
                        check=tuple(c.strip() for c in check.split(",") if c.strip()) if check else None,
-                       input_judge=input_judge, pivot=pivot, translator=parse_target_spec(translator),
+                       input_judge=input_judge, pivot=pivot, translator=parse_target(translator),
                        block_labels=tuple(b.strip() for b in block_labels.split(",")) if block_labels else None,
                        **rest)
 

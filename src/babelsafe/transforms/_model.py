@@ -6,6 +6,7 @@ from typing import Any
 
 from .. import languages as langs
 from ..errors import UsageError
+from ..spec import parse_target
 from ..types import Generation
 from .base import data_yaml, helper_params
 
@@ -33,20 +34,6 @@ def resolve_ctx(ctx: Any, fallback: Any, who: str) -> Any:
         raise UsageError(f"The '{who}' transform calls a model and needs a run context (ctx); run it through "
                          "babelsafe's runner or pass ctx=.")
     return ctx
-
-
-def parse_target(spec: Any) -> Any:
-    """A helper-target spec from an option value. Strings of the form TYPE:MODEL[@BASE_URL] (handy on
-    the command line, e.g. `translate:to=bn,target=openai:gpt-4o-mini`) become a dict; plain names
-    and dicts pass through."""
-    if isinstance(spec, str) and ":" in spec and not spec.startswith(("http://", "https://")):
-        type_, _, rest = spec.partition(":")
-        model, _, base_url = rest.partition("@")
-        out: dict[str, Any] = {"type": type_.strip(), "model": model.strip()}
-        if base_url.strip():
-            out["base_url"] = base_url.strip()
-        return out
-    return spec
 
 
 def target_of(ctx: Any, spec: Any) -> Any:
