@@ -63,6 +63,9 @@ def test_run_answers_every_sample_and_rerun_makes_no_calls(openai_server, tmp_pa
     # --no-cache forces fresh calls
     babelsafe.run(spec, cache=False)
     assert openai_server.count == 60
+    # resuming a --no-cache run still never repeats finished work
+    babelsafe.resume(res.run_dir)
+    assert openai_server.count == 60
     assert rows(res.run_dir, "SELECT value FROM meta WHERE key='schema_version'")[0][0] == "1"
 
 

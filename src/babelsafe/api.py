@@ -48,4 +48,5 @@ def spec_of_run(run_dir: str | Path, **overrides: Any) -> RunSpec:
 def resume(run_dir: str | Path, on_progress: Callable[[Progress], None] | None = None,
            **overrides: Any) -> RunResult:
     """Finish an interrupted run: finished work is kept, failed requests are retried."""
+    overrides.setdefault("cache", True)  # a run started with --no-cache still never repeats finished work
     return run_async(Runner(spec_of_run(run_dir, **overrides), on_progress).run())

@@ -203,7 +203,7 @@ def resume(run_dir: Path = typer.Argument(..., help="A run directory made by `ba
     from .runner import Runner
 
     try:
-        spec = spec_of_run(run_dir)
+        spec = spec_of_run(run_dir, cache=True)  # finished work is never repeated, even after --no-cache
         result = _progress_runner(lambda cb: Runner(spec, cb))
         _finish(result, report)
     except UsageError as e:
