@@ -136,10 +136,16 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.2, help="upstream answer latency (s)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--stream", action="store_true")
+    ap.add_argument("--pin", action="store_true",
+                    help="pin the proxy to CPU 1 and the upstream + this client to CPU 0 (less cross-talk)")
     args = ap.parse_args()
+    if args.pin:
+        os.sched_setaffinity(0, {0})  # this client, and the upstream it starts, on CPU 0
     up, up_url = start_upstream(args.latency)
     with tempfile.TemporaryDirectory() as tmp:
         px, px_url = start_proxy(up_url, os.path.join(tmp, "audit.jsonl"))
+        if args.pin:
+            os.sched_setaffinity(px.pid, {1})
         try:
             res = asyncio.run(measure(up_url, px_url, px.pid, args))
             metrics = json.loads(urllib.request.urlopen(px_url[:-3] + "/metrics").read())
@@ -150,7 +156,8 @@ def main() -> None:
             up.wait(15)
         audit_lines = sum(1 for _ in open(os.path.join(tmp, "audit.jsonl"), encoding="utf-8"))
     print(f"{args.rounds} rounds x {args.n} requests per path, {args.concurrency} in flight, upstream latency "
-          f"{args.latency * 1000:.0f} ms, stream={args.stream}, cores={os.cpu_count()}")
+          f"{args.latency * 1000:.0f} ms, stream={args.stream}, cores={os.cpu_count()}"
+          + (", pinned: proxy on CPU 1, upstream + client on CPU 0" if args.pin else ""))
     print(f"{'arrivals':9} {'path':7} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9}")
     for mode, r in res.items():
         for name in ("direct", "proxy"):
