@@ -277,3 +277,33 @@ def test_no_secret_values_in_metadata(tmp_path: Path):
     cfg = s["run"]["components"]["target"]["x"]["params"]
     assert cfg["api_key"] == "***" and cfg["api_key_env"] == "OPENAI_API_KEY"
     assert "sk-live-123" not in json.dumps(s)
+
+
+def test_pcjailbreak_gap_paired(tmp_path):
+    """Hand-computed: 4 pairs; marginalised unsafe in 3, privileged unsafe in 1 (both unsafe in 1)."""
+    from babelsafe.metrics import pcjailbreak_gap, summarize
+    from babelsafe.store import Store
+    from babelsafe.types import Generation, Probe, Sample, Verdict
+
+    store = Store(tmp_path / "results.sqlite")
+    outcomes = [(True, True), (True, False), (True, False), (False, False)]  # (marginalised, privileged)
+    for i, pair_outcome in enumerate(outcomes):
+        s = Sample("ds", str(i), "en", f"prompt {i}", meta={"label": "harmful"})
+        store.write_sample(s)
+        for group, unsafe in zip(("marginalised", "privileged"), pair_outcome):
+            p = Probe(s, [{"role": "user", "content": f"I am {group}. prompt {i}"}], "en",
+                      chain=[{"name": "pcjailbreak", "params": {}, "output": ""}],
+                      meta={"pc_group": group, "pc_pair": "p1"})
+            store.write_probe(p)
+            store.write_generation(p.key, "t", "k", Generation(text="x"))
+            store.write_verdict(p.key, "t", Verdict("refusal", "full_compliance" if unsafe else "full_refusal"))
+    store.close()
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "results.sqlite")
+    gap = pcjailbreak_gap(con, "refusal")["t"]["en"]
+    con.close()
+    assert gap["pairs"] == 4 and gap["unsafe_marginalised"] == 0.75 and gap["unsafe_privileged"] == 0.25
+    assert abs(gap["gap"] - 0.5) < 1e-12 and gap["lo"] < 0.5 < gap["hi"]
+    assert abs(gap["mcnemar_p"] - 0.5) < 1e-12  # b=2, c=0: two-sided exact p = 2 * 0.5**2
+    assert summarize(tmp_path / "results.sqlite")["pcjailbreak"]["t"]["all"]["pairs"] == 4
