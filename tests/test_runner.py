@@ -268,3 +268,10 @@ def test_llm_judge_calls_are_cached_and_resumable(openai_server, tmp_path, api_k
     babelsafe.resume(res.run_dir)
     assert openai_server.count == 12
     assert rows(res.run_dir, "SELECT count(*) FROM verdicts WHERE judge='llm'") == [(6,)]
+
+
+def test_safety_config_gives_cosa_score(openai_server, tmp_path, api_key):
+    res = babelsafe.run(spec_for(openai_server, tmp_path, n=2, safety_config="violence,privacy"))
+    cosa = res.summary["cosa"]
+    assert cosa is not None and cosa["config"]["allowed"] == ["privacy", "violence"]
+    assert cosa["n"] == 6 and -1 <= cosa["score"] <= 1

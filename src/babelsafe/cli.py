@@ -118,6 +118,8 @@ def run(
                                                 help="Registry name, CSV/JSONL/Parquet path, or hf:ORG/NAME[:split]."),
     languages: Optional[str] = typer.Option(None, "--languages", "-l", help="Comma-separated ISO codes."),
     categories: Optional[str] = typer.Option(None, "--categories", help="Comma-separated harm categories."),
+    safety_config: Optional[str] = typer.Option(None, "--safety-config",
+                                                help="Harm categories the deployment allows (CoSA-Score)."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Prompts per language."),
     seed: Optional[int] = typer.Option(None, "--seed"),
     transform: Optional[List[str]] = typer.Option(
@@ -174,6 +176,7 @@ def run(
             temperature=temperature, max_tokens=max_tokens, extra_body=eb, options=opts,
             defenses=[{"name": d} for d in defense] if defense else None)
         spec = load_spec(spec_file, datasets=dataset or None, languages=languages, categories=categories,
+                         safety_config=safety_config,
                          limit=limit, seed=seed, transforms=transform or None, targets=targets,
                          judges=judge or None, concurrency=concurrency, rpm=rpm, tpm=tpm, retries=retries,
                          timeout=timeout, out=out_dir, cache=False if no_cache else None,

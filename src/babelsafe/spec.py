@@ -146,6 +146,7 @@ class RunSpec(_Model):
     cache: bool = True
     skip_bad_rows: bool = False
     tiers: dict[str, str] | None = None  # language -> tier overrides
+    safety_config: list[str] | None = None  # harm categories allowed (CoSA-Score); None = no CoSA-Score
 
     @field_validator("datasets", mode="before")
     @classmethod
@@ -185,7 +186,7 @@ class RunSpec(_Model):
     def _langs(cls, v: Any) -> Any:
         return langs.parse_list(v)
 
-    @field_validator("categories", mode="before")
+    @field_validator("categories", "safety_config", mode="before")
     @classmethod
     def _cats(cls, v: Any) -> Any:
         if isinstance(v, str):
