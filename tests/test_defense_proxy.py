@@ -216,3 +216,27 @@ def test_refusal_judge_cannot_screen_input():
         Screen(judge="refusal", check=("input", "output"))
     s = Screen(judge="refusal")
     assert s.check == ("output",)
+
+
+def test_input_screening_with_an_llm_judge_over_http(make_proxy, upstream):
+    """A safety judge (the `llm` judge with the MultiJail rubric, served by the loopback server) screens the
+    input; blocked requests never reach the upstream model and get a refusal in the user's language."""
+    def route(body):
+        text = json.dumps(body, ensure_ascii=False)
+        if "['safe', 'unsafe', 'invalid']" in text:  # a judge call
+            return "unsafe" if "[harm]" in text else "safe"
+        return responder(body)
+    upstream.responder = route
+    judge = f"llm:rubric=multijail,target=openai:judge-model@{upstream.base_url}"
+    p = make_proxy(input_judge=judge, check=("input", "output"))
+    c = client(p)
+    for lang in ("en", "es", "de", "zh", "sw"):
+        before = [b for b in upstream.bodies if b.get("model") == "fake-model"]
+        text, finish = ask(c, PROMPTS[lang] + " [harm]")
+        assert finish == "content_filter" and text == refusals()[lang]["refusal"], (lang, text)
+        after = [b for b in upstream.bodies if b.get("model") == "fake-model"]
+        assert len(after) == len(before)  # the model itself was never asked
+        text, finish = ask(c, PROMPTS[lang])
+        assert finish == "stop" and text.startswith("Sure! Here is"), (lang, text)
+    m = json.loads(urllib.request.urlopen(p.base_url[:-3] + "/metrics").read())
+    assert m["counters"]["blocked_input"] == 5 and m["counters"]["passed"] == 5

@@ -55,7 +55,7 @@ class TargetSpec(_Model):
     @classmethod
     def _defenses(cls, v: Any) -> Any:
         v = [v] if isinstance(v, (str, dict)) else (v or [])
-        return [_parse_step(d) for d in v]
+        return [parse_step(d) for d in v]
 
     @property
     def display(self) -> str:
@@ -106,7 +106,7 @@ def target_spec(spec: Any) -> "TargetSpec":
         raise UsageError(f"Invalid target spec {spec!r}: {e.errors()[0]['msg']}") from e
 
 
-def _parse_step(item: Any) -> dict[str, Any]:
+def parse_step(item: Any) -> dict[str, Any]:
     """'aim' | 'codeswitch:ratio=0.3,lang=en' | {'name':..., 'options':...} | {'aim': {...}}"""
     if isinstance(item, StepSpec):
         return item.model_dump()
@@ -158,7 +158,7 @@ class RunSpec(_Model):
     @classmethod
     def _judges(cls, v: Any) -> Any:
         v = [v] if isinstance(v, (str, dict)) else v
-        return [_parse_step(j) for j in v]
+        return [parse_step(j) for j in v]
 
     @field_validator("targets", mode="before")
     @classmethod
@@ -178,7 +178,7 @@ class RunSpec(_Model):
                 chain = [] if chain.strip() in ("", "none") else chain.split(">")
             elif isinstance(chain, dict):
                 chain = [chain]
-            chains.append([_parse_step(s) for s in chain])
+            chains.append([parse_step(s) for s in chain])
         return chains or [[]]
 
     @field_validator("languages", mode="before")

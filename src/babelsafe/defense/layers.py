@@ -239,9 +239,9 @@ def wrap_target(target: Any, defenses: list[Any], ctx: Any) -> Any:
         else:
             name, opts = d.name, dict(d.options or {})
         if isinstance(name, str) and ":" in name and not opts:  # --defense 'safety-prompt:prompt=pcdefense'
-            from ..spec import _parse_step
+            from ..spec import parse_step
 
-            step = _parse_step(name)
+            step = parse_step(name)
             name, opts = step["name"], step["options"]
         cls = _CLASSES.get(str(name))
         if cls is None:

@@ -174,10 +174,17 @@ class Guard:
         self.upstream = config.upstream.rstrip("/")
         self.token = _secret(config.token_env, "--token-env")
         self.upstream_key = _secret(config.upstream_key_env, "--upstream-key-env")
-        self.screen = screen or Screen(judge=config.judge, judge_options=config.judge_options, check=config.check,
-                                       input_judge=config.input_judge, pivot=config.pivot,
-                                       translator=config.translator, block_labels=config.block_labels,
-                                       fail_closed=config.fail_closed)
+        if screen is None:
+            from ..spec import parse_step  # judges may come in compact form: "llm:rubric=llama_guard,target=..."
+
+            main = parse_step(config.judge)
+            inp = parse_step(config.input_judge) if config.input_judge else None
+            screen = Screen(judge=main["name"], judge_options={**main["options"], **config.judge_options},
+                            check=config.check, input_judge=inp["name"] if inp else None,
+                            input_judge_options=inp["options"] if inp else {}, pivot=config.pivot,
+                            translator=config.translator, block_labels=config.block_labels,
+                            fail_closed=config.fail_closed)
+        self.screen = screen
         self.metrics = Metrics()
         self.audit = AuditLog(config.audit_log)
         self._session: Any = None
