@@ -59,11 +59,7 @@ class LocalContext:
         key = stable_hash(spec)
         if key not in self._targets:
             tspec = target_spec(spec)
-            opts = dict(tspec.options)
-            for k in ("model", "base_url", "api_key_env"):
-                v = getattr(tspec, k)
-                if v is not None:
-                    opts[k] = v
+            opts = tspec.constructor_options()
             cls = registry("target").get(tspec.type)
             params = inspect.signature(cls).parameters
             if "timeout" in params:

@@ -135,11 +135,7 @@ class RunContext:
 
     # -- targets -------------------------------------------------------------------------------
     def build_target(self, tspec: TargetSpec) -> _TargetSlot:
-        opts = dict(tspec.options)
-        for k in ("model", "base_url", "api_key_env"):
-            v = getattr(tspec, k)
-            if v is not None:
-                opts[k] = v
+        opts = tspec.constructor_options()
         cls = registry("target").get(tspec.type)
         if _accepts(cls, "timeout"):
             opts.setdefault("timeout", self.spec.timeout)

@@ -57,6 +57,15 @@ class TargetSpec(_Model):
         v = [v] if isinstance(v, (str, dict)) else (v or [])
         return [parse_step(d) for d in v]
 
+    def constructor_options(self) -> dict[str, Any]:
+        """Keyword arguments for the target class: `options` plus model, base_url and api_key_env."""
+        opts = dict(self.options)
+        for k in ("model", "base_url", "api_key_env"):
+            v = getattr(self, k)
+            if v is not None:
+                opts[k] = v
+        return opts
+
     @property
     def display(self) -> str:
         """The target's name in the store and reports; defenses are part of it, so a defended run in the

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -24,8 +23,6 @@ _CANDIDATES = {
 # Letters that (nearly) give a Latin-script language away, checked before the statistics.
 _MARKS = (("¿¡", "es"), ("ơưđĐằắẳẵặầấẩẫậềếểễệồốổỗộờớởỡợừứửữự", "vi"), ("ãõ", "pt"), ("ß", "de"),
           ("ğış", "tr"), ("łśżźąę", "pl"), ("ř", "cs"))
-_lock = threading.Lock()
-_detectors: dict[str, Any] = {}
 
 
 def data_text(name: str) -> str:
@@ -64,22 +61,7 @@ def language_name(code: str) -> str:
 
 
 def _detector(group: str) -> Any:
-    det = _detectors.get(group)
-    if det is None:
-        with _lock:
-            det = _detectors.get(group)
-            if det is None:
-                from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
-
-                langs = []
-                for c in _CANDIDATES[group]:
-                    try:
-                        langs.append(Language.from_iso_code_639_1(IsoCode639_1.from_str(c)))
-                    except (ValueError, AttributeError):
-                        continue
-                det = LanguageDetectorBuilder.from_languages(*langs).with_low_accuracy_mode().build()
-                _detectors[group] = det
-    return det
+    return _languages.lingua_detector(tuple(_CANDIDATES[group]))
 
 
 def _stopword_vote(text: str) -> str | None:

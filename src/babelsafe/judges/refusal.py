@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -369,30 +368,12 @@ ACCEPTABLE = {"jv": {"jv", "id", "ms", "su"}, "su": {"su", "id", "ms", "jv"}, "m
 
 _LINGUA_SET = ("en", "es", "fr", "de", "pt", "it", "vi", "sw", "id", "ms", "nl", "tr", "pl", "tl", "ro",
                "ca", "so", "yo", "zu", "af", "cs", "sv", "da", "hu", "fi")
-_detector_lock = threading.Lock()
-_detectors: dict[tuple[str, ...], Any] = {}
 
 
 def _lingua_detect(text: str, expected: str) -> str | None:
     """ISO 639-1 code lingua assigns to text (among a moderate Latin-script set), or None."""
-    try:
-        from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
-    except ImportError:  # pragma: no cover - lingua is a core dependency
-        return None
     codes = _LINGUA_SET if expected in _LINGUA_SET else _LINGUA_SET + (expected,)
-    det = _detectors.get(codes)
-    if det is None:
-        with _detector_lock:
-            det = _detectors.get(codes)
-            if det is None:
-                langs = []
-                for c in codes:
-                    try:
-                        langs.append(Language.from_iso_code_639_1(IsoCode639_1.from_str(c)))
-                    except (ValueError, AttributeError):
-                        continue
-                det = LanguageDetectorBuilder.from_languages(*langs).with_low_accuracy_mode().build()
-                _detectors[codes] = det
+    det = _languages.lingua_detector(codes)
     lang = det.detect_language_of(text)
     return lang.iso_code_639_1.name.lower() if lang is not None else None
 
