@@ -63,8 +63,8 @@ def _wait_for_rows(out: Path, minimum: int, proc: subprocess.Popen, limit_s: flo
 
 @pytest.mark.parametrize("trial", range(2))
 def test_kill9_then_resume_completes_everything_exactly_once(openai_server, tmp_path, api_key, trial):
-    n = 300
-    openai_server.latency = 0.02
+    n = 600
+    openai_server.latency = 0.03  # >= 2.2 s of work at 8 in flight: the kill always lands mid-run
     data = _dataset(tmp_path / "d.jsonl", n)
     out = tmp_path / "run"
     env = dict(os.environ)
