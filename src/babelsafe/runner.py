@@ -147,15 +147,19 @@ class RunContext:
             from .defense.layers import wrap_target
 
             target = wrap_target(target, tspec.defenses, self)
-        cap = getattr(target, "max_concurrency", None)
-        if cap:
-            conc = min(conc, int(cap))
         params = GenParams(temperature=tspec.temperature, max_tokens=tspec.max_tokens, top_p=tspec.top_p,
                            seed=tspec.seed if tspec.seed is not None else self.spec.seed, stop=tspec.stop,
                            extra_body=tspec.extra_body)
-        slot = _TargetSlot(tspec.display, target, params, tspec.system_prompt, asyncio.Semaphore(conc),
-                           RateLimiter(tspec.rpm or self.spec.rpm, tspec.tpm or self.spec.tpm),
-                           stable_hash(target.identity()), params.as_dict())
+        return self._add_slot(target, tspec.display, params, conc, tspec.system_prompt,
+                              RateLimiter(tspec.rpm or self.spec.rpm, tspec.tpm or self.spec.tpm))
+
+    def _add_slot(self, target: Any, label: str, params: GenParams, concurrency: int,
+                  system_prompt: str | None = None, limiter: RateLimiter | None = None) -> _TargetSlot:
+        cap = getattr(target, "max_concurrency", None)
+        if cap:
+            concurrency = min(concurrency, int(cap))
+        slot = _TargetSlot(label, target, params, system_prompt, asyncio.Semaphore(concurrency),
+                           limiter or RateLimiter(None, None), stable_hash(target.identity()), params.as_dict())
         self._slots[id(target)] = slot
         return slot
 
@@ -164,15 +168,8 @@ class RunContext:
         slot = self._slots.get(id(target))
         if slot is not None:
             return slot
-        n = concurrency or self.spec.concurrency
-        cap = getattr(target, "max_concurrency", None)
-        if cap:
-            n = min(n, int(cap))
-        params = GenParams(seed=self.spec.seed)
-        slot = _TargetSlot(label or getattr(target, "name", "target"), target, params, None, asyncio.Semaphore(n),
-                           RateLimiter(None, None), stable_hash(target.identity()), params.as_dict())
-        self._slots[id(target)] = slot
-        return slot
+        return self._add_slot(target, label or getattr(target, "name", "target"), GenParams(seed=self.spec.seed),
+                              concurrency or self.spec.concurrency)
 
     async def aclose(self) -> None:
         """Close every target this context built or registered."""
