@@ -13,7 +13,9 @@ Deterministic answers, switchable latency and faults, and request counters:
 
 Faults: "429" (Retry-After: srv.retry_after), "500", "503", "hang" (sleeps srv.hang_s), "reset" (drops the
 connection), "malformed" (200 with a broken JSON body), "content_filter" (finish_reason content_filter),
-"400" (bad request). Default answer: prompts containing "[refuse]" get a refusal; others "Echo: <prompt>".
+"400" (bad request). Content parts are checked like a real server (only text / image_url with a base64
+data URL; `srv.text_only = True` refuses images with 400); received images are in srv.images_received
+(mime, decoded bytes), refused parts in srv.bad_parts. Default answer: prompts containing "[refuse]" get a refusal; others "Echo: <prompt>".
 """
 from __future__ import annotations
 
@@ -61,6 +63,10 @@ class FakeOpenAI:
         self.auth_headers: list[str] = []
         self.bodies: list[dict[str, Any]] = []
         self.keep_bodies = True
+        # content parts: every image_url part received (decoded), parts it refused, text-only mode
+        self.images_received: list[dict[str, Any]] = []
+        self.bad_parts: list[str] = []
+        self.text_only = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -110,6 +116,8 @@ class FakeOpenAI:
         self.seen.clear()
         self.bodies.clear()
         self.auth_headers.clear()
+        self.images_received.clear()
+        self.bad_parts.clear()
 
     # -- handlers ------------------------------------------------------------------------------
     async def _models(self, request: web.Request) -> web.Response:
@@ -132,6 +140,10 @@ class FakeOpenAI:
             body = await request.json()
         except json.JSONDecodeError:
             return _error(400, "We could not parse the JSON body of your request.", "invalid_request_error")
+        problem = self._check_parts(body)
+        if problem:
+            self.bad_parts.append(problem)
+            return _error(400, problem, "invalid_request_error")
         key = messages_key(body)
         self.seen[key] += 1
         if self.keep_bodies:
@@ -176,6 +188,36 @@ class FakeOpenAI:
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
             "usage": usage,
         })
+
+    def _check_parts(self, body: dict[str, Any]) -> str | None:
+        """Validate OpenAI-style content parts like a real server; record the images (decoded)."""
+        import base64
+        import re
+
+        for m in body.get("messages") or []:
+            content = m.get("content")
+            if isinstance(content, str) or content is None:
+                continue
+            if not isinstance(content, list):
+                return f"Invalid type for 'content': {type(content).__name__}"
+            for p in content:
+                kind = p.get("type") if isinstance(p, dict) else None
+                if kind == "text" and isinstance(p.get("text"), str):
+                    continue
+                if kind != "image_url":
+                    return f"Invalid content part type: {kind!r} (expected 'text' or 'image_url')"
+                if self.text_only:
+                    return "This model does not support image inputs."
+                url = (p.get("image_url") or {}).get("url", "")
+                mt = re.match(r"data:(image/[a-z]+);base64,(.*)$", url, re.S)
+                if not mt:
+                    return "image_url must be a base64 data URL in this fake server"
+                try:
+                    data = base64.b64decode(mt.group(2), validate=True)
+                except ValueError:
+                    return "image_url data is not valid base64"
+                self.images_received.append({"mime": mt.group(1), "bytes": data, "role": m.get("role")})
+        return None
 
     async def _stream(self, request: web.Request, model: str, text: str, finish: str,
                       usage: dict[str, int]) -> web.StreamResponse:

@@ -32,8 +32,12 @@ class LocalContext:
     """
 
     def __init__(self, seed: int = 0, retries: int = 2, timeout: float = 60.0, concurrency: int = 64,
-                 cache_size: int = 4096):
+                 cache_size: int = 4096, images_dir: str | None = None):
         from collections import OrderedDict
+
+        from .images.store import ImageStore
+
+        self.images = ImageStore(images_dir)  # in memory unless a folder is given
 
         self.seed = seed
         self.retries = retries
@@ -79,6 +83,7 @@ class LocalContext:
                    purpose: str = "aux") -> Generation:
         import asyncio
 
+        from .errors import UsageError
         from .targets.base import ProviderError
         from .types import ERROR, stable_hash
 
@@ -99,7 +104,8 @@ class LocalContext:
             self.calls.append({"purpose": purpose, "messages": messages})
             for attempt in range(self.retries + 1):
                 try:
-                    g = await asyncio.wait_for(target.generate(messages, params), self.timeout + 5)
+                    g = await asyncio.wait_for(target.generate(self.images.resolve(messages), params),
+                                               self.timeout + 5)
                     g.attempts = attempt + 1
                     if g.outcome != ERROR:
                         self._cache[key] = g
@@ -110,6 +116,9 @@ class LocalContext:
                     last = e
                     if not e.retryable:
                         break
+                except UsageError as e:  # an image reference that cannot be resolved: not retryable
+                    last = ProviderError("client", str(e), retryable=False)
+                    break
                 except asyncio.TimeoutError:
                     last = ProviderError("timeout", f"no answer within {self.timeout:g}s", retryable=True)
                 except (ConnectionError, OSError) as e:

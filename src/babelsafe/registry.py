@@ -28,6 +28,10 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "adversarialqa": "babelsafe.datasets.redeval:AdversarialQA",
         "catqa": "babelsafe.datasets.redeval:CatQA",
         "sorry-bench": "babelsafe.datasets.sorry_bench:SorryBench",
+        "vlsbench": "babelsafe.datasets.multimodal:VLSBench",
+        "mssbench": "babelsafe.datasets.multimodal:MSSBench",
+        "mllmguard": "babelsafe.datasets.multimodal:MLLMGuard",
+        "mild-images": "babelsafe.datasets.multimodal:MildImages",
     },
     "transform": {
         "translate": "babelsafe.transforms.translate:Translate",
@@ -53,6 +57,9 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "longcontext": "babelsafe.transforms.longcontext:LongContext",
         "pcjailbreak": "babelsafe.transforms.pcjailbreak:PCJailbreak",
         "adaptive": "babelsafe.transforms.adaptive:Adaptive",
+        "typographic": "babelsafe.transforms.visual:Typographic",
+        "split": "babelsafe.transforms.visual:Split",
+        "leakcheck": "babelsafe.transforms.visual:LeakCheck",
     },
     "target": {
         "openai": "babelsafe.targets.openai_compat:OpenAITarget",

@@ -96,6 +96,16 @@ def estimate_tokens(text: str) -> int:
     return max(1, (len(text) - wide) // 4 + wide)
 
 
+def estimate_message_tokens(message: dict[str, Any]) -> int:
+    """estimate_tokens of a message's text plus a flat cost per image part."""
+    content = message.get("content", "")
+    if isinstance(content, str):
+        return estimate_tokens(content)
+    from .images.parts import estimate_content_tokens
+
+    return estimate_content_tokens(content, estimate_tokens)
+
+
 @dataclass
 class _TargetSlot:
     """A built target with its limits."""
@@ -131,6 +141,9 @@ class RunContext:
         self._inflight: dict[str, asyncio.Future[Generation]] = {}
         # keys with a stored answer: a miss costs a set lookup, not a query
         self._known: set[str] = store.cached_keys() if spec.cache else set()
+        from .images.store import ImageStore
+
+        self.images = ImageStore(Path(store.path).parent / "images")  # each image once per run
         self.calls_made = 0
 
     # -- targets -------------------------------------------------------------------------------
@@ -240,14 +253,18 @@ class RunContext:
     async def _call_with_retries(self, slot: _TargetSlot, messages: list[dict[str, str]],
                                  params: GenParams) -> Generation:
         retries = self.spec.retries
-        est = sum(estimate_tokens(m.get("content", "")) for m in messages) + params.max_tokens
+        est = sum(estimate_message_tokens(m) for m in messages) + params.max_tokens
+        try:  # image references become data URLs only for the request itself (never stored, never hashed)
+            sent = self.images.resolve(messages)
+        except UsageError as e:
+            return Generation(text=None, outcome=ERROR, error=str(e), error_kind="client", attempts=0)
         last: ProviderError | None = None
         for attempt in range(retries + 1):
             await slot.limiter.acquire(est)
             async with slot.sem:
                 self.calls_made += 1
                 try:
-                    g = await _with_timeout(slot.target.generate(messages, params), self.spec.timeout + 5)
+                    g = await _with_timeout(slot.target.generate(sent, params), self.spec.timeout + 5)
                     g.attempts = attempt + 1
                     return g
                 except ProviderError as e:
@@ -322,12 +339,20 @@ def load_samples(spec: RunSpec) -> list[Sample]:
     return out
 
 
-def initial_probe(sample: Sample) -> Probe:
+def initial_probe(sample: Sample, images: Any = None) -> Probe:
+    """The sample as messages: its system message (if any), then the prompt with the sample's images
+    (stored in `images`, an ImageStore) before it."""
     msgs = []
     if sample.meta.get("system"):
         msgs.append({"role": "system", "content": str(sample.meta["system"])})
     msgs.append({"role": "user", "content": sample.prompt})
-    return Probe(sample=sample, messages=msgs, language=sample.language)
+    probe = Probe(sample=sample, messages=msgs, language=sample.language)
+    if sample.images:
+        from .images.probes import with_sample_images
+        from .images.store import ImageStore
+
+        probe = with_sample_images(probe, images if images is not None else ImageStore(None))
+    return probe
 
 
 def with_system(messages: list[dict[str, str]], system_prompt: str | None) -> list[dict[str, str]]:
@@ -479,7 +504,7 @@ class Runner:
                 return
 
     async def _build_probes(self, sample: Sample, chain: list, ctx: RunContext) -> list[Probe]:
-        return await apply_chain(initial_probe(sample), chain, ctx)
+        return await apply_chain(initial_probe(sample, ctx.images), chain, ctx)
 
     async def _one(self, probe: Probe, chain: list, slot: _TargetSlot, ctx: RunContext,
                    judges: list[tuple[str, Any]], finished: dict, judged: set) -> list[str]:

@@ -10,7 +10,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-Message = dict[str, str]  # {"role": "user"|"system"|"assistant", "content": str}
+# {"role": "user"|"system"|"assistant", "content": str | list of OpenAI-style content parts}; inside
+# babelsafe an image part is {"type": "image_ref", "sha256": ..., "mime": ...} (see babelsafe.images)
+Message = dict[str, Any]
 
 # Generation outcomes. Only "ok" and "content_filter" are answers; "error" never counts in rates.
 OK, ERROR, CONTENT_FILTER = "ok", "error", "content_filter"
@@ -37,6 +39,9 @@ class Sample:
     prompt: str
     category: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. {"type": ..., "label": "safe", "tags": [...]}
+    # images shown with the prompt: paths, bytes or babelsafe.images.media.Image (never stored in meta;
+    # the runner stores each once in the run's images/ folder and the probe refers to it by hash)
+    images: list[Any] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -64,10 +69,15 @@ class Probe:
 
     @property
     def prompt_text(self) -> str:
-        """The last user message (what a judge sees as the query)."""
+        """The last user message's text (what a judge sees as the query; image parts left out)."""
         for m in reversed(self.messages):
             if m.get("role") == "user":
-                return m.get("content", "")
+                c = m.get("content", "")
+                if isinstance(c, str):
+                    return c
+                from .images.parts import text_of
+
+                return text_of(c)
         return ""
 
 

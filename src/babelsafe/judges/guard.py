@@ -68,7 +68,7 @@ class GuardJudge:
                  ctx: Any = None, prompt_format: str = "chat", threshold: float = 0.5,
                  input: str = "response", category_map: dict[str, str] | None = None,
                  unsafe_labels: list[str] | None = None, device: str | None = None, max_length: int = 512,
-                 multi_label: bool | None = None, max_tokens: int = 24, **_: Any):
+                 multi_label: bool | None = None, max_tokens: int = 24, images: bool = True, **_: Any):
         if (target is None) == (model_path is None):
             raise UsageError("The guard judge needs exactly one of: target (a Llama-Guard-style model behind a "
                              "target, e.g. {type: openai, model: llama-guard-3-8b, base_url: ...}) or model_path "
@@ -78,6 +78,7 @@ class GuardJudge:
         if input not in ("response", "conversation", "prompt"):
             raise UsageError("guard judge: input must be 'response', 'conversation' or 'prompt'.")
         self.prompt_format = prompt_format
+        self.images = bool(images)  # vision guards (Llama Guard 3 Vision / 4) read images in the chat format
         self.threshold = threshold
         self.input = input
         self.category_map = dict(category_map or {})
@@ -123,15 +124,22 @@ class GuardJudge:
         return [{"role": "user", "content": content}]
 
     async def _judge_remote(self, probe: Probe, gen: Generation) -> Verdict:
-        g = await self.ctx.call(self.target, self.messages(probe.prompt_text, gen.answer), self.params,
-                                purpose="judge")
+        messages = self.messages(probe.prompt_text, gen.answer)
+        from .llm import _image_refs
+
+        refs = _image_refs(probe) if self.images else []
+        if refs:
+            from ..images.parts import user_content
+
+            messages[0] = {**messages[0], "content": user_content(messages[0]["content"], refs)}
+        g = await self.ctx.call(self.target, messages, self.params, purpose="judge")
         if g.outcome != OK or g.text is None:
             return Verdict(self.name, JUDGE_ERROR, error=g.error or f"guard model outcome {g.outcome}")
         label, codes = parse_llama_guard(g.text)
         if label is None:
             return Verdict(self.name, JUDGE_ERROR, error=f"unparsable guard reply: {g.text[:200]!r}",
                            extra={"reply": g.text[:300]})
-        extra: dict[str, Any] = {"reply": g.text[:300]}
+        extra: dict[str, Any] = {"reply": g.text[:300], "image_seen": bool(refs)}
         if codes:
             extra["categories"] = codes
             cats = (self.category_map.get(c) or LLAMA_GUARD_TO_COARSE.get(c) for c in codes)

@@ -381,6 +381,12 @@ class TransformersTarget:
         return gens
 
     async def generate(self, messages: list[Message], params: GenParams) -> Generation:
+        from ..images.parts import has_images
+
+        if has_images(messages):  # this backend loads causal LMs only (AutoModelForCausalLM)
+            raise ProviderError("client", f"the transformers target runs text-only models and this probe has "
+                                "images: use a vision model behind the openai target (e.g. vLLM serving it) or "
+                                "the local target with --option mmproj=PATH.gguf.", retryable=False)
         if self._loaded is None:
             await asyncio.to_thread(self.load)
         return await self._batcher.submit(messages, params)

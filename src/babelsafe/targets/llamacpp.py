@@ -145,8 +145,17 @@ class LlamaCppTarget:
 
     def __init__(self, model: str | None = None, n_ctx: int = 4096, n_threads: int | None = None,
                  chat_format: str | None = None, seed: int | None = None, n_batch: int = 512,
-                 n_gpu_layers: int = 0, verbose: bool = False, **_: Any):
+                 n_gpu_layers: int = 0, verbose: bool = False, mmproj: str | None = None,
+                 chat_handler: str = "llava15", **_: Any):
         self.model_path = resolve_model_path(model)
+        # A vision model's projector (GGUF "mmproj" file) makes the target accept image parts; the
+        # handler names llama-cpp-python's chat handler for the model family (llava15, llava16,
+        # moondream, nanollava, minicpmv26, qwen25vl, gemma3, ... or a *ChatHandler class name).
+        self.mmproj = Path(os.path.expanduser(mmproj)).resolve() if mmproj else None
+        if self.mmproj is not None and not self.mmproj.is_file():
+            raise UsageError(f"mmproj file not found: {mmproj}. Give the vision projector GGUF that belongs to "
+                             "the model (often named mmproj-*.gguf).")
+        self.chat_handler = chat_handler
         self.bundled = model is None or str(model).strip().lower() in BUNDLED_ALIASES
         self.n_ctx = int(n_ctx)
         self.n_threads = int(n_threads) if n_threads else default_threads()
@@ -157,7 +166,7 @@ class LlamaCppTarget:
         self.verbose = bool(verbose)
         self._loaded: _Loaded | None = None
         self._load_key = (str(self.model_path), self.n_ctx, self.n_threads, self.chat_format, self.n_batch,
-                          self.n_gpu_layers)
+                          self.n_gpu_layers, str(self.mmproj or ""), chat_handler if mmproj else "")
 
     # -- identity -------------------------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
@@ -178,6 +187,8 @@ class LlamaCppTarget:
             "model_sha256": file_fingerprint(self.model_path),
             "chat_format": self.chat_format or "gguf",
             "n_ctx": self.n_ctx,
+            **({"mmproj": self.mmproj.name, "mmproj_sha256": file_fingerprint(self.mmproj),
+                "chat_handler": self.chat_handler} if self.mmproj else {}),
         }
 
     # -- loading --------------------------------------------------------------------------------------
@@ -199,12 +210,14 @@ class LlamaCppTarget:
             entry = _MODELS.get(self._load_key)
             if entry is None:
                 t0 = time.perf_counter()
+                handler = _vision_handler(self.chat_handler, self.mmproj, self.verbose) if self.mmproj else None
                 try:
                     llm = llama_cpp.Llama(model_path=str(self.model_path), n_ctx=self.n_ctx,
                                           n_threads=self.n_threads, n_threads_batch=self.n_threads,
                                           n_batch=self.n_batch, n_gpu_layers=self.n_gpu_layers,
                                           seed=self.seed if self.seed is not None else DEFAULT_SEED,
-                                          chat_format=self.chat_format, verbose=self.verbose)
+                                          chat_format=self.chat_format, verbose=self.verbose,
+                                          **({"chat_handler": handler} if handler is not None else {}))
                 except (ValueError, RuntimeError, OSError) as e:
                     raise UsageError(f"llama.cpp could not load {self.model_path}: {e}. Is it a valid GGUF "
                                      "file for this llama-cpp-python version?") from e
@@ -223,6 +236,11 @@ class LlamaCppTarget:
 
     def generate_sync(self, messages: list[Message], params: GenParams) -> Generation:
         """Blocking generation (what `generate` runs in a worker thread)."""
+        if self.mmproj is None and _has_images(messages):
+            raise ProviderError("client", f"the local model {self.model_path.name} is text-only and this probe "
+                                "has images: give a vision model and its projector with --option "
+                                "mmproj=PATH.gguf (and chat_handler=NAME), or use a vision target.",
+                                retryable=False)
         llm = self.load()
         assert self._loaded is not None
         kwargs = self._kwargs(params)
@@ -274,3 +292,31 @@ class LlamaCppTarget:
                         entry.llm.close()
                     except Exception:  # pragma: no cover - older versions lack close()
                         pass
+
+
+def _has_images(messages: list[Message]) -> bool:
+    from ..images.parts import has_images
+
+    return has_images(messages)
+
+
+_HANDLERS = {"llava15": "Llava15ChatHandler", "llava16": "Llava16ChatHandler", "moondream": "MoondreamChatHandler",
+             "nanollava": "NanoLlavaChatHandler", "llama3vision": "Llama3VisionAlphaChatHandler",
+             "minicpmv26": "MiniCPMv26ChatHandler", "qwen25vl": "Qwen25VLChatHandler",
+             "gemma3": "Gemma3ChatHandler"}
+
+
+def _vision_handler(name: str, mmproj: Path | None, verbose: bool) -> Any:
+    """llama-cpp-python's multimodal chat handler `name` loaded with the projector file."""
+    from llama_cpp import llama_chat_format
+
+    cls_name = _HANDLERS.get(name.lower(), name)
+    cls = getattr(llama_chat_format, cls_name, None)
+    if cls is None:
+        known = sorted(k for k in _HANDLERS if hasattr(llama_chat_format, _HANDLERS[k]))
+        raise UsageError(f"Unknown chat_handler '{name}' for this llama-cpp-python; known: {', '.join(known)} "
+                         "(or a *ChatHandler class name from llama_cpp.llama_chat_format).")
+    try:
+        return cls(clip_model_path=str(mmproj), verbose=verbose)
+    except Exception as e:  # noqa: BLE001 - a bad projector file is a user error with a clear message
+        raise UsageError(f"llama.cpp could not load the projector {mmproj} with {cls_name}: {e}") from e
