@@ -511,6 +511,7 @@ class RefusalJudge:
     """Multilingual refusal detector (lexicons, no model): full/partial refusal, compliance, invalid."""
 
     name = "refusal"
+    stateful = False  # no state() / load_state()
     labels = REFUSAL_LABELS
     source = "babelsafe; classes from XSTest (Röttger et al., NAACL 2024), code rule from CyberSecEval 2"
     license = "Apache-2.0"
@@ -528,9 +529,7 @@ class RefusalJudge:
         self.head = head
         self.tail = tail
 
-    @property
-    def languages(self) -> tuple[str, ...]:
-        return lexicon_languages()
+    languages = lexicon_languages()  # the shipped lexicons (a class attribute: `babelsafe list` reads it)
 
     async def judge(self, probe: Probe, gen: Generation) -> Verdict:
         try:
@@ -629,6 +628,7 @@ class CyberSecEvalRefusalJudge:
     """CyberSecEval 2's English refusal rule (code never refuses; first 220 chars; non-refusal wins)."""
 
     name = "cyberseceval-refusal"
+    stateful = False  # no state() / load_state()
     labels = (FULL_COMPLIANCE, FULL_REFUSAL)
     languages = ("en",)
     source = "CyberSecEval 2 (Bhatt et al., arXiv 2404.13161), rule re-implemented by babelsafe"

@@ -126,7 +126,7 @@ def export_results(store_path: str | Path, out_dir: str | Path, primary_judge: s
 
     `tiers`: language -> tier for the `tier` column (languages not in it get languages.tier()).
     `workers`: processes sharing the pass over large stores (default: 2 when there are >= 2 CPUs and
-    >= 200k generations; each helper is a fresh `python -m babelsafe.report.exports` process)."""
+    >= 200k generations; each helper is a fresh `python -m babelsafe.reporting.exports` process)."""
     out_dir = Path(out_dir)
     store_path = Path(store_path)
     con = connect(store_path, readonly=True)
@@ -228,7 +228,7 @@ def _export_parallel(store: Path, sql: str, params: list[Any], cols: list[str], 
                 "store": str(store), "sql": sql, "params": params, "cols": cols, "quota": quota,
                 "csv": str(Path(work) / f"part{i}.csv"), "pq": str(Path(work) / f"part{i}.parquet"),
                 "lo": a, "hi": b, "out": str(Path(work) / f"part{i}.out")}))
-            procs.append(subprocess.Popen([sys.executable, "-m", "babelsafe.report.exports", str(job)],
+            procs.append(subprocess.Popen([sys.executable, "-m", "babelsafe.reporting.exports", str(job)],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
         n, heaps = _export_part(str(store), sql, params, cols, quota, str(tmp_csv), str(tmp_pq), True,
                                 ranges[0][0], ranges[0][1])
