@@ -12,7 +12,7 @@ import babelsafe
 from babelsafe.errors import UsageError
 from babelsafe.runner import RunContext
 from babelsafe.spec import load_spec
-from babelsafe.store import Store
+from babelsafe.results import Store
 from babelsafe.transforms.adaptive import Adaptive
 from babelsafe.transforms.base import data_text, data_yaml, first_probe
 from babelsafe.transforms.ciphers import Caesar
