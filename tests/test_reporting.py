@@ -13,8 +13,8 @@ import pytest
 
 from babelsafe.metrics import summarize
 from babelsafe.reporting.html import json_for_script, render_html, write_report
-from babelsafe.store import Store
-from test_metrics import build_toy_store, write_probe
+from babelsafe.results import Store
+from toy_store import build_toy_store, write_probe
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
@@ -182,6 +182,7 @@ def test_python_api_report_and_compare_are_functions(tmp_path: Path):
     import inspect
 
     import babelsafe
+    import babelsafe.metrics.compare  # importing the module must not shadow the function
     import babelsafe.reporting.html  # importing the parts does not shadow the function
 
     a = build_evil_run(tmp_path / "a")

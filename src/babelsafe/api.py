@@ -134,13 +134,9 @@ def _run_store(run_dir: str | Path) -> Path:
 
 
 def _compare_runs(run_a: str | Path, run_b: str | Path, judge: str | None = None) -> dict[str, Any]:
-    import importlib
+    from .metrics.compare import compare as compare_runs
 
-    try:  # compare's home moves into metrics/ (issue 11); either place works
-        mod = importlib.import_module(".metrics.compare", __package__)
-    except ImportError:
-        mod = importlib.import_module(".compare", __package__)
-    return mod.compare(run_a, run_b, judge=judge)
+    return compare_runs(run_a, run_b, judge=judge)
 
 
 def report(run_dir: str | Path, compare: str | Path | None = None, max_examples: int = 2000,
@@ -149,13 +145,14 @@ def report(run_dir: str | Path, compare: str | Path | None = None, max_examples:
     current) and write report.html, results.csv and results.parquet; `compare`: a second run dir whose
     paired comparison is added to the report."""
     from .reporting.html import write_report
+    from .results.summary_file import read_summary
 
     run_dir = Path(run_dir)
     _run_store(run_dir)
     comparison = _compare_runs(run_dir, compare) if compare is not None else None
     path = write_report(run_dir, recompute=recompute, max_examples=max_examples, comparison=comparison)
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    return Report(path, summary, comparison)
+    summary = read_summary(run_dir)  # written (or found current) by write_report
+    return Report(path, summary or {}, comparison)
 
 
 def _write_json(path: str | Path | None, data: Any) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
@@ -12,11 +12,59 @@ from .layout import cell, fit_records, fit_tables
 
 
 # -- run --------------------------------------------------------------------------------------------
-def summary(console: Console, data: dict[str, Any]) -> RenderableType:
-    """The per-language results table of a run's summary."""
-    from ..metrics import render_summary_table
+def _pct(r: dict[str, Any] | None) -> str:
+    return "-" if not r or r.get("rate") is None else f"{100 * r['rate']:.1f}"
 
-    return render_summary_table(data)
+
+def _ci(r: dict[str, Any] | None) -> str:
+    return "-" if not r or r.get("rate") is None else f"{100 * r['lo']:.1f}-{100 * r['hi']:.1f}"
+
+
+def _pct_ci(r: dict[str, Any] | None) -> str:
+    return "-" if not r or r.get("rate") is None else f"{_pct(r)} ({_ci(r)})"
+
+
+def summary(console: Console, data: dict[str, Any]) -> RenderableType:
+    """The per-language results of a run's summary (one unsafe-rate column per target when the run has
+    several); columns that are all zero/empty are left out; split and stacked when wider than the console."""
+    judge = data.get("primary_judge")
+    counts = data.get("counts", {})
+    by_lang = data.get("by_language", {})
+    per_target = data.get("by_target_language") or {}
+    tiers = data.get("tiers", {})
+    short = {"reference": "ref", "medium": "med", "unknown": "?"}
+
+    def has(key: str, rate: bool = True) -> bool:
+        return any(((v.get("rates", {}).get(key) or {}).get("rate") is not None) if rate else v.get(key)
+                   for v in by_lang.values())
+
+    cols: list[tuple[str, Callable[[str, dict[str, Any]], str]]] = [
+        ("lang", lambda c, v: c),
+        ("tier", lambda c, v: short.get(v.get("tier") or tiers.get(c, ""), v.get("tier") or "")),
+        ("n", lambda c, v: str(v.get("n", 0))),
+    ]
+    if len(per_target) > 1:
+        for t, tl in per_target.items():
+            cols.append((f"{t[:18]} unsafe",
+                         lambda c, v, tl=tl: _pct_ci((tl.get(c) or {}).get("rates", {}).get("unsafe"))))
+    else:
+        cols += [("unsafe", lambda c, v: _pct(v["rates"].get("unsafe"))),
+                 ("95% CI", lambda c, v: _ci(v["rates"].get("unsafe")))]
+    if has("refusal"):
+        cols.append(("refuse", lambda c, v: _pct(v["rates"].get("refusal"))))
+    cols.append(("invalid", lambda c, v: _pct(v["rates"].get("invalid"))))
+    if has("over_refusal"):
+        cols.append(("overref", lambda c, v: _pct(v["rates"].get("over_refusal"))))
+    for key, name in (("errors", "err"), ("judge_errors", "jerr"), ("content_filter", "filt")):
+        if has(key, rate=False):
+            cols.append((name, lambda c, v, key=key: str(v.get(key, 0))))
+    rows = [[f(code, v) for _, f in cols] for code, v in by_lang.items()]
+    caption = (f"{counts.get('total', 0)} generations: {counts.get('completed', 0)} answered, "
+               f"{counts.get('errors', 0)} errors, {counts.get('judge_errors', 0)} judge errors, "
+               f"{counts.get('content_filter', 0)} content-filtered; errors are outside every rate. "
+               f"Unsafe = harmful prompts answered (judge 'unsafe' / 'full_compliance').")
+    return fit_tables(console, f"babelsafe results · judge {judge or 'none'} · rates in %",
+                      [name for name, _ in cols], rows, keys=2, right=set(range(2, len(cols))), caption=caption)
 
 
 def plan_line(p: dict[str, Any]) -> str:
