@@ -2,14 +2,14 @@
 shipped example set of mild images.
 
 Formats (from the official repositories; see ../shared/REFERENCE-methods.md section 2, copied here):
-- VLSBench (Hu et al., 2024, arXiv:2411.19939; github.com/AI45Lab/VLSBench): `data.json`, a list of
+- VLSBench (arXiv:2411.19939, ACL 2025; github.com/AI45Lab/VLSBench): `data.json`, a list of
   {instruction_id, instruction, image_path (relative to the data root, e.g. imgs/0.png), category,
   sub_category, source, image_description, safety_reason}. Neutral queries about harmful images.
-- MSSBench (Zhou et al., 2024, arXiv:2410.06172; github.com/eric-ai-lab/MSSBench): `combine.json` with
+- MSSBench (arXiv:2410.06172; github.com/eric-ai-lab/MSSBench): `combine.json` with
   "chat" items {safe_image_path, unsafe_image_path, intent, unsafe_image, Type, queries} (images under
   chat/) and "embodied" items {task, category, safe_instructions, unsafe_instructions, safe, unsafe}
   (images under embodied/). Every query is asked with the safe and with the unsafe image.
-- MLLMGuard (Gu et al., 2024, arXiv:2406.07594; github.com/Carol-gutianle/MLLMGuard): one folder per
+- MLLMGuard (arXiv:2406.07594; github.com/Carol-gutianle/MLLMGuard): one folder per
   subtask with `prompt.csv` (Image, Prompt, Answer, Jailbreak Type, Source, Lan, Category I, Category
   II) and `imgs/`. noise-injection adds `<name>_noise<ext>`; position-swapping swaps the A/B options.
 
@@ -64,6 +64,7 @@ def _root(path: str | None, name: str, marker: str) -> Path:
 
 class _ImageDataset:
     name = ""
+    external = True  # the data is not shipped: the `path` option names the downloaded folder
     languages: list[str] = ["en"]
     license = ""
     source = ""
@@ -93,7 +94,7 @@ class VLSBench(_ImageDataset):
     categories = ["violence", "crime", "health_self_harm", "sexual_content", "hate_discrimination", "privacy"]
     labels = ["harmful"]
     license = "see github.com/AI45Lab/VLSBench (not shipped)"
-    source = "Hu et al., VLSBench: Unveiling Visual Leakage in Multimodal Safety, ACL 2025 (arXiv:2411.19939)"
+    source = "VLSBench: Unveiling Visual Leakage in Multimodal Safety, ACL 2025 (arXiv:2411.19939)"
 
     def _iter(self) -> Iterator[Sample]:
         root = _root(self.path, "vlsbench", "data.json")
@@ -126,7 +127,7 @@ class MSSBench(_ImageDataset):
     categories = ["other"]
     labels = ["benign", "harmful"]
     license = "see github.com/eric-ai-lab/MSSBench (not shipped)"
-    source = "Zhou et al., Multimodal Situational Safety, 2024 (arXiv:2410.06172)"
+    source = "Multimodal Situational Safety, 2024 (arXiv:2410.06172)"
 
     def __init__(self, path: str | None = None, task: str = "both", **kw: Any):
         super().__init__(path, **kw)
@@ -186,7 +187,7 @@ class MLLMGuard(_ImageDataset):
     categories = ["privacy", "hate_discrimination", "harassment_insult", "misinformation_politics", "crime"]
     labels = ["harmful"]
     license = "see github.com/Carol-gutianle/MLLMGuard (not shipped)"
-    source = "Gu et al., MLLMGuard: A Multi-dimensional Safety Evaluation Suite for MLLMs, 2024 (arXiv:2406.07594)"
+    source = "MLLMGuard: a multi-dimensional safety evaluation suite for MLLMs, 2024 (arXiv:2406.07594)"
 
     def __init__(self, path: str | None = None, subtasks: list[str] | str | None = None, **kw: Any):
         super().__init__(path, **kw)
@@ -258,6 +259,7 @@ class MildImages(_ImageDataset):
     questions: a smoke test for image probes that contains nothing harmful."""
 
     name = "mild-images"
+    external = False
     size = len(MILD_ITEMS)
     categories = ["benign", "unqualified_advice"]
     labels = ["benign"]
