@@ -13,7 +13,6 @@ renormalised. `state()` returns the weights as a JSON-able dict the runner store
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from typing import Any
 
@@ -37,17 +36,7 @@ def _build_member(spec: Any, ctx: Any) -> tuple[str, Any]:
     if not name:
         raise UsageError(f"Ensemble member {spec!r} has no 'name'.")
     opts = {} if isinstance(spec, str) else dict(spec.get("options") or {})
-    cls = registry("judge").get(str(name))
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        params = {}
-    if "ctx" in params and ctx is not None:
-        opts["ctx"] = ctx
-    try:
-        judge = cls(**opts)
-    except TypeError as e:
-        raise UsageError(f"Bad options for ensemble member '{name}': {e}") from e
+    judge = registry("judge").build(str(name), opts, ctx)  # options checked like every component's
     label = (spec.get("label") if isinstance(spec, dict) else None) or str(name)
     return label, judge
 
