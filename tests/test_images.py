@@ -329,3 +329,9 @@ def test_mssbench_accuracy_from_paired_contexts(openai_server, tmp_path, api_key
     [(target, m)] = res.summary["mssbench"].items()
     assert m["safe_acc"]["rate"] == 1.0 and m["unsafe_acc"]["rate"] == 1.0 and m["accuracy"] == 1.0
     assert m["safe_acc"]["n"] == m["unsafe_acc"]["n"] == 2
+
+
+def test_dataset_options_in_compact_form(tmp_path):
+    spec = load_spec(None, datasets=[f"vlsbench:path={tmp_path}", "hf:org/name:test", "mild-images"])
+    assert [(d.name, d.options) for d in spec.datasets] == [
+        ("vlsbench", {"path": str(tmp_path)}), ("hf:org/name:test", {}), ("mild-images", {})]

@@ -134,6 +134,17 @@ def parse_step(item: Any) -> dict[str, Any]:
     return item
 
 
+def _dataset_item(text: str) -> dict[str, Any]:
+    """'multijail' | 'vlsbench:path=/data/vlsbench' (options only after a registered dataset name, so
+    file paths and hf:ORG/NAME:split keep their colons)."""
+    from .registry import registry
+
+    head = text.strip().partition(":")[0]
+    if head != text.strip() and head in registry("dataset").entries:
+        return parse_step(text)
+    return {"name": text}
+
+
 class RunSpec(_Model):
     """A whole run. `transforms` is a list of chains; each chain is applied to every sample
     (chain [] = the prompt as is), so `--transform none --transform aim` gives baseline and attack."""
@@ -161,7 +172,7 @@ class RunSpec(_Model):
     @classmethod
     def _datasets(cls, v: Any) -> Any:
         v = [v] if isinstance(v, (str, dict)) else v
-        return [{"name": d} if isinstance(d, str) else d for d in v]
+        return [_dataset_item(d) if isinstance(d, str) else d for d in v]
 
     @field_validator("judges", mode="before")
     @classmethod
