@@ -72,6 +72,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "openai": "babelsafe.targets.openai_compat:OpenAITarget",
         "local": "babelsafe.targets.llamacpp:LlamaCppTarget",
         "transformers": "babelsafe.targets.hf_transformers:TransformersTarget",
+        "transformers-vision": "babelsafe.targets.hf_vision:TransformersVisionTarget",
         "vllm": "babelsafe.targets.vllm_offline:VLLMTarget",
     },
     "judge": {
