@@ -362,13 +362,15 @@ def defend_scan(
     min_severity: int = typer.Option(1, "--min-severity", help="Ignore flags below this severity (1-3)."),
     flagged_out: Optional[Path] = typer.Option(None, "--out", help="Write flagged examples here (JSONL)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    languages: Optional[str] = typer.Option(
+        None, "-l", "--languages", help="The set's languages, e.g. en,zh,bn: the prior for short lines."),
 ) -> None:
     """Screen a fine-tuning set for safety-eroding examples, by language and category."""
     from .defense.scan import scan, scan_table
 
     try:
         opts = json.loads(judge_options) if judge_options else None
-        res = scan(data, judge, opts, rules, min_severity, out=flagged_out)
+        res = scan(data, judge, opts, rules, min_severity, out=flagged_out, languages=languages)
     except json.JSONDecodeError as e:
         _fail(UsageError(f"--judge-options is not valid JSON: {e}"))
         return

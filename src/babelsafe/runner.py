@@ -25,6 +25,7 @@ from .registry import registry
 from .spec import RunSpec, TargetSpec, dump_spec, target_spec
 from .store import Store
 from .targets.base import ProviderError
+from .text import expecting
 from .transforms.chain import apply_chain, build_chain, decode_chain
 from .types import CONTENT_FILTER, ERROR, JUDGE_ERROR, OK, GenParams, Generation, Probe, Sample, Verdict, stable_hash
 
@@ -498,7 +499,8 @@ class Runner:
             self.progress.cached += 1
         else:
             messages = with_system(probe.messages, slot.system_prompt)
-            gen = await ctx.call(slot.target, messages, slot.params, purpose="target")
+            with expecting(probe.language):  # the language prior of defense layers (babelsafe.text)
+                gen = await ctx.call(slot.target, messages, slot.params, purpose="target")
             if gen.outcome == OK:
                 gen.decoded = decode_chain(probe, gen.text or "", chain)
             ctx.store.write_generation(pk, tl, gen.cache_key or "", gen)
