@@ -488,9 +488,10 @@ class Runner:
         pk, tl = probe.key, slot.label
         labels: list[str] = []
         prev = finished.get((pk, tl))
-        if probe.meta.get("transform_error"):  # the chain failed (e.g. translation): never sent, counted
+        if probe.meta.get("transform_error"):  # the chain failed or does not apply: never sent, counted
+            kind = "not_applicable" if probe.meta.get("transform_skipped") else "transform"
             gen = Generation(text=None, outcome=ERROR, error=str(probe.meta["transform_error"]),
-                             error_kind="transform", attempts=0)
+                             error_kind=kind, attempts=0)
             ctx.store.write_generation(pk, tl, "", gen)
             self.progress.errors += 1
         elif prev in (OK, CONTENT_FILTER):
