@@ -210,3 +210,18 @@ def test_translate_pivot_leaves_a_message_of_unknown_language_untranslated(opena
 
         g = asyncio.run(pivot.generate([{"role": "user", "content": "Kitchen knife sharpen"}], GenParams()))
         assert g.text == "Answer: Kitchen knife sharpen" and openai_server.count == 1
+
+
+def test_the_call_record_of_a_defended_answer_shows_the_system_prompt(openai_server, tmp_path, api_key):
+    """Issue 13, item 8: the record the generation links to (the defended call) holds what the model was
+    actually sent, safety system prompt included, and the inner call's key."""
+    spec = spec_for(openai_server, tmp_path, [{"name": "safety-prompt", "options": {"prompt": "pcdefense"}}], n=1)
+    res = babelsafe.run(spec)
+    text = safety_prompts()["pcdefense"]["text"].strip()
+    linked = rows(res.run_dir, "SELECT c.request FROM generations g JOIN calls c ON c.cache_key = g.cache_key")
+    assert len(linked) == 3
+    keys = {k for (k,) in rows(res.run_dir, "SELECT cache_key FROM calls")}
+    for (req,) in linked:
+        sent = json.loads(req)["sent"]
+        assert sent[-1]["messages"][0] == {"role": "system", "content": text}
+        assert sent[-1]["cache_key"] in keys

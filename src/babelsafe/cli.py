@@ -338,16 +338,21 @@ def defend_export(
     judge: Optional[str] = typer.Option(None, "--judge", help="Which of the run's judges decides (default: refusal)."),
     dpo_style: str = typer.Option("trl", "--dpo-style", help="trl ({prompt,chosen,rejected}) | openai."),
     hf: bool = typer.Option(True, "--hf/--no-hf", help="Also save a Hugging Face dataset (needs `datasets`)."),
+    recipe: str = typer.Option("unsafe-answers", "--recipe", help="unsafe-answers (refusals where the model "
+                               "answered unsafely) | self-defense (a refusal for every harmful prompt, every "
+                               "language: MultiJail's Self-Defense)."),
 ) -> None:
     """Build SFT / DPO safety fine-tuning data from a judged run (refusals + helpful answers, judge-checked)."""
     from .defense.export import balance_table, export
 
     try:
-        res = export(run_dir, fmt, out_file, refusal_target, helpful_target, judge, dpo_style, hf)
+        res = export(run_dir, fmt, out_file, refusal_target, helpful_target, judge, dpo_style, hf, recipe=recipe)
     except UsageError as e:
         _fail(e)
         return
     out.print(balance_table(res.examples))
+    for note in res.notes:
+        console.print(note, highlight=False)
     console.print(", ".join(f"{k} {v}" for k, v in sorted(res.stats.items())), highlight=False)
     console.print(f"wrote {len(res.records)} examples to {res.out}" + (f" and {res.hf_path}" if res.hf_path else ""))
 

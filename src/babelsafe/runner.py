@@ -226,7 +226,10 @@ class RunContext:
             g = await self._call_with_retries(slot, messages, params)
             g.cache_key = key
             pd = slot.params_dict if params is slot.params else params.as_dict()
-            self.store.write_call(key, slot.label, purpose, {"messages": messages, "params": pd}, g)
+            request: dict[str, Any] = {"messages": messages, "params": pd}
+            if g.sent:  # a defended target: what its layers sent to the model (e.g. with the safety prompt)
+                request["sent"] = g.sent
+            self.store.write_call(key, slot.label, purpose, request, g)
             if g.outcome != ERROR:
                 self._known.add(key)
             fut.set_result(g)

@@ -19,6 +19,7 @@ cache entry.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -94,7 +95,11 @@ class DefendedTarget:
             await pre()
 
     async def ask_inner(self, messages: list[Message], params: GenParams) -> Generation:
-        return await _call(self.ctx, self.inner, messages, params, "target")
+        """The wrapped target's answer to `messages`; records them in `sent` so the outer call record (the
+        one a defended answer links to) shows what the model was really asked."""
+        g = await _call(self.ctx, self.inner, messages, params, "target")
+        sent = [*(g.sent or []), {"cache_key": g.cache_key, "messages": [dict(m) for m in messages]}]
+        return dataclasses.replace(g, sent=sent)
 
     async def aclose(self) -> None:
         close = getattr(self.inner, "aclose", None)
