@@ -13,7 +13,6 @@ renormalised. `state()` returns the weights as a JSON-able dict the runner store
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from typing import Any
 
@@ -44,17 +43,7 @@ def _build_member(spec: Any, ctx: Any) -> tuple[str, Any]:
     if not name:
         raise UsageError(f"Ensemble member {spec!r} has no 'name'.")
     opts = {} if isinstance(spec, str) else dict(spec.get("options") or {})
-    cls = registry("judge").get(str(name))
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        params = {}
-    if "ctx" in params and ctx is not None:
-        opts["ctx"] = ctx
-    try:
-        judge = cls(**opts)
-    except TypeError as e:
-        raise UsageError(f"Bad options for ensemble member '{name}': {e}") from e
+    judge = registry("judge").build(str(name), opts, ctx)  # options checked like every component's
     label = (spec.get("label") if isinstance(spec, dict) else None) or str(name)
     return label, judge
 
@@ -63,9 +52,12 @@ class EnsembleJudge:
     """Several judges voting: majority, weighted, any-unsafe, all-unsafe, or online multiplicative weights."""
 
     name = "ensemble"
+    requires = ("members",)  # options without which it cannot be built ("a|b": one of them)
+    stateful = True  # online expert weights: state() / load_state(), stored with the run
     labels = SAFETY_VOCAB
     source = "babelsafe; online expert weights after AEGIS (Ghosh et al., arXiv 2404.05993)"
     license = "Apache-2.0"
+    languages = "any"  # those of its members
 
     def __init__(self, members: list[Any] | None = None, mode: str = "majority",
                  weights: list[float] | dict[str, float] | None = None, eta: float = 0.3,

@@ -45,6 +45,8 @@ class Cipher:
 
     name = "cipher"
     alphabet = ALL
+    languages = "any"  # caesar/atbash/morse skip prompts they cannot encode: chain transliterate first
+    decodes = True  # decode() turns the answer back into plain text
     source = _SORRY
     license = "Apache-2.0 (babelsafe's own instruction text, no demonstrations)"
 
