@@ -60,6 +60,7 @@ class TransformersVisionTarget(TransformersTarget):
     name = "transformers-vision"
     requires = ("model",)
     batched = False
+    generate_batch = None  # one request at a time (the parent's batching is for text-only models)
     source = "Hugging Face transformers (AutoProcessor + AutoModelForImageTextToText + chat template)"
     languages = "any"
     license = "Apache-2.0 (babelsafe's wrapper); the model's license is on its model card"
@@ -130,9 +131,6 @@ class TransformersVisionTarget(TransformersTarget):
 
     async def generate(self, messages: list[Message], params: GenParams) -> Generation:
         return await asyncio.to_thread(self.generate_sync, messages, params)
-
-    async def generate_batch(self, list_of_messages: list[list[Message]], params: GenParams) -> list[Generation]:
-        return [await self.generate(m, params) for m in list_of_messages]
 
     async def aclose(self) -> None:
         return None
