@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import UsageError
-from .runner import Progress, RunResult, Runner, plan
+from .engine import Progress, RunResult, Runner, plan
 from .spec import RunSpec, load_spec
 
 __all__ = ["run", "resume", "plan", "RunResult", "RunSpec", "load_spec", "spec_of_run", "run_async"]

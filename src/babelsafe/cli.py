@@ -53,7 +53,7 @@ def _target_overrides(spec_targets: list[dict[str, Any]], **flags: Any) -> list[
 
 def _progress_runner(make_runner: Any) -> Any:
     """Run with a rich progress bar; Ctrl-C stops cleanly (finished work is kept), twice aborts."""
-    from .runner import Runner  # noqa: F401  (import cost only when running)
+    from .engine import Runner  # noqa: F401  (import cost only when running)
 
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("errors {task.fields[errors]}"), TextColumn("cached {task.fields[cached]}"),
@@ -182,7 +182,7 @@ def run(
                          timeout=timeout, out=out_dir, cache=False if no_cache else None,
                          skip_bad_rows=True if skip_bad_rows else None)
         if dry_run:
-            from .runner import plan
+            from .engine import plan
 
             p = plan(spec)
             out.print_json(json.dumps(p))
@@ -190,7 +190,7 @@ def run(
                       f"{p['requests']} requests; ~{p['est_prompt_tokens']} prompt tokens, "
                       f"<= {p['max_completion_tokens']} completion tokens")
             return
-        from .runner import Runner
+        from .engine import Runner
 
         result = _progress_runner(lambda cb: Runner(spec, cb))
         _finish(result, report)
@@ -203,7 +203,7 @@ def resume(run_dir: Path = typer.Argument(..., help="A run directory made by `ba
            report: bool = typer.Option(True, "--report/--no-report")) -> None:
     """Finish an interrupted run: finished work is kept, failed requests retried, nothing repeated."""
     from .api import spec_of_run
-    from .runner import Runner
+    from .engine import Runner
 
     try:
         spec = spec_of_run(run_dir, cache=True)  # finished work is never repeated, even after --no-cache
