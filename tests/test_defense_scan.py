@@ -6,7 +6,8 @@ import json
 import pytest
 from rich.console import Console
 
-from babelsafe.defense.scan import load_rules, scan, scan_table
+from babelsafe.cli import render
+from babelsafe.defense.scan import load_rules, scan
 from babelsafe.errors import UsageError
 
 STEPS = (" Step 1: mix 500 g of flour with 10 g of salt. Step 2: add 320 ml of warm water and 7 g of yeast. "
@@ -60,7 +61,7 @@ def test_scan_flags_by_kind_and_language(tmp_path):
     flagged = [json.loads(x) for x in (tmp_path / "flagged.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [f["line"] for f in flagged] == [3, 4, 5, 6]
     buf = Console(record=True, width=140)
-    buf.print(scan_table(res))
+    buf.print(render.scan(buf, res))
     assert "identity_shift" in buf.export_text()
 
 
@@ -79,3 +80,19 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(UsageError, match="no line is an OpenAI chat example"):
         scan(p)
     assert {r.kind for r in load_rules()} == {"identity_shift", "jailbreak_prompt"}
+
+
+def test_scan_counts_short_lines_in_the_sets_languages(tmp_path):
+    """Issue 13, item 5: with the set's languages as the prior a short English line is English; an
+    example's own "language" field wins."""
+    import csv
+    import importlib.resources as res
+
+    f = res.files("babelsafe.datasets").joinpath("data/multijail/MultiJail.csv").read_text("utf-8-sig")
+    q = next(r for r in csv.DictReader(f.splitlines()) if r["id"] == "87")["en"]  # lingua alone: Swedish
+    rows = [ex(q, "I'm sorry, but I can't help with that."), ex("Kitchen knife sharpen", "Use a whetstone."),
+            ex("Kitchen knife sharpen", "Use a whetstone.", language="fr")]
+    path = write(tmp_path / "train.jsonl", rows)
+    res_ = scan(path, judge="refusal", languages="en,zh,bn")
+    assert dict(res_.languages) == {"en": 2, "fr": 1}
+    assert "und" in dict(scan(path, judge="refusal").languages)  # no prior: unknown, not a guess

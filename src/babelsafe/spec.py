@@ -115,18 +115,88 @@ def target_spec(spec: Any) -> "TargetSpec":
         raise UsageError(f"Invalid target spec {spec!r}: {e.errors()[0]['msg']}") from e
 
 
+_OPEN, _CLOSE = "[{", "]}"
+
+
+def split_top(text: str, sep: str) -> list[str]:
+    """Split `text` on `sep` outside brackets, braces and quotes ("a=[x,y],b=1" -> ["a=[x,y]", "b=1"]).
+
+    Unbalanced brackets or quotes are a UsageError (never a YAML traceback)."""
+    parts: list[str] = []
+    depth: list[str] = []
+    quote: str | None = None
+    start = 0
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"" and text[start:i].rstrip()[-1:] in ("", "=", "[", "{", ":", ","):
+            quote = ch  # a quote opens only where a value starts (an apostrophe inside a word is text)
+        elif ch in _OPEN:
+            depth.append(_CLOSE[_OPEN.index(ch)])
+        elif ch in _CLOSE:
+            if not depth or depth.pop() != ch:
+                raise UsageError(f"Unbalanced '{ch}' in '{text}' (at character {i + 1}).")
+        elif ch == sep and not depth:
+            parts.append(text[start:i])
+            start = i + 1
+    if quote or depth:
+        raise UsageError(f"Unclosed {quote or depth[-1]!r} in '{text}': close every bracket and quote.")
+    parts.append(text[start:])
+    return parts
+
+
+def parse_value(value: str, key: str = "", where: str = "") -> Any:
+    """One compact option value: YAML scalars (3, 0.5, true, null, text) and flow lists/maps ([a,b],
+    {k: v}). A malformed value is a UsageError naming it."""
+    v = value.strip()
+    try:
+        return yaml.safe_load(v) if v else ""
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UsageError(f"Cannot read the value of '{key}' in '{where}': {v!r} ({mark}). Lists are written "
+                         "key=[a,b] or key=a+b; quote text with commas or colons: key='a, b'.") from None
+
+
+def as_list(value: Any, what: str = "value") -> list[Any]:
+    """A list option from a list, or from a compact string 'a+b' / 'a,b' / '[a,b]' (a string is never
+    iterated character by character)."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, str):
+        s = value.strip()
+        if s.startswith("["):
+            got = parse_value(s, what, s)
+            return list(got) if isinstance(got, list) else [got]
+        items = [x.strip() for x in split_top(s.replace("+", ","), ",")]
+        return [x for x in items if x]
+    return [value]
+
+
 def parse_step(item: Any) -> dict[str, Any]:
-    """'aim' | 'codeswitch:ratio=0.3,lang=en' | {'name':..., 'options':...} | {'aim': {...}}"""
+    """'aim' | 'codeswitch:ratio=0.3,lang=en' | 'ensemble:members=[refusal,llm],mode=any_unsafe'
+    | {'name':..., 'options':...} | {'aim': {...}}. Commas inside brackets or quotes do not separate
+    options; every malformed option is a UsageError that shows the expected form."""
     if isinstance(item, StepSpec):
         return item.model_dump()
     if isinstance(item, str):
         name, _, rest = item.strip().partition(":")
+        if not name.strip():
+            raise UsageError(f"'{item}' has no component name before ':' (expected NAME:key=value,...).")
         opts: dict[str, Any] = {}
-        for kv in filter(None, rest.split(",")):
+        for kv in split_top(rest, ","):
+            if not kv.strip():
+                continue
             k, sep, v = kv.partition("=")
-            if not sep:
-                raise UsageError(f"Bad option '{kv}' in '{item}': expected key=value.")
-            opts[k.strip()] = yaml.safe_load(v)
+            k = k.strip()
+            if not sep or not k:
+                raise UsageError(f"Bad option '{kv.strip()}' in '{item}': expected key=value "
+                                 "(e.g. codeswitch:lang=zh,ratio=0.3).")
+            if k in opts:
+                raise UsageError(f"Option '{k}' is given twice in '{item}'.")
+            opts[k] = parse_value(v, k, item)
         return {"name": name.strip(), "options": opts}
     if isinstance(item, dict) and "name" not in item and len(item) == 1:
         (name, opts), = item.items()
@@ -184,7 +254,7 @@ class RunSpec(_Model):
         chains = []
         for chain in v:
             if isinstance(chain, str):
-                chain = [] if chain.strip() in ("", "none") else chain.split(">")
+                chain = [] if chain.strip() in ("", "none") else split_top(chain, ">")
             elif isinstance(chain, dict):
                 chain = [chain]
             chains.append([parse_step(s) for s in chain])
@@ -213,21 +283,104 @@ class RunSpec(_Model):
         return self
 
 
+# Settings of the first target that a run accepts directly (CLI flags `--model`, `--option` ...; Python
+# keyword arguments `babelsafe.run(model=...)`). `target` is the target's type.
+TARGET_OVERRIDES = ("target", "label", "model", "base_url", "api_key_env", "system_prompt", "temperature",
+                    "max_tokens", "top_p", "stop", "extra_body", "options", "defenses")
+
+
+def merge_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`data` (run settings) with `overrides` applied; overrides whose value is None are not given.
+
+    Run settings replace the data's. Target settings (TARGET_OVERRIDES) go to the first target: `options`
+    merge into its options, the rest replace; a new `target` type without a `model` drops the old model
+    (it belonged to the other backend)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    tgt = {k: given.pop(k) for k in TARGET_OVERRIDES if k in given}
+    out = {**data, **given}
+    if not tgt:
+        return out
+    if "target" in tgt:
+        tgt["type"] = tgt.pop("target")
+    targets = out.get("targets")
+    targets = [targets] if isinstance(targets, (str, dict, TargetSpec)) else list(targets or [{}])
+    first = targets[0] if targets else {}
+    if isinstance(first, TargetSpec):
+        first = first.model_dump()
+    elif isinstance(first, str):
+        first = {"type": first}
+    first = dict(first)
+    if "options" in tgt:
+        tgt["options"] = {**(first.get("options") or {}), **tgt["options"]}
+    if "type" in tgt and "model" not in tgt and tgt["type"] != first.get("type", "local"):
+        first.pop("model", None)
+    first.update(tgt)
+    out["targets"] = [first, *targets[1:]]
+    return out
+
+
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """The settings mapping of a YAML spec file (UsageError when missing or not a mapping)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"Spec file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UsageError(f"Cannot parse spec file {p}: {e}") from e
+    if not isinstance(data, dict):
+        raise UsageError(f"Spec file {p} must hold a mapping of run settings.")
+    return data
+
+
 def load_spec(path: str | Path | None = None, **overrides: Any) -> RunSpec:
-    """Load a YAML spec (or start from defaults) and apply overrides whose value is not None."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise UsageError(f"Spec file not found: {p}")
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise UsageError(f"Cannot parse spec file {p}: {e}") from e
-        if not isinstance(data, dict):
-            raise UsageError(f"Spec file {p} must hold a mapping of run settings.")
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return build_spec(data)
+    """Load a YAML spec (or start from defaults) and apply overrides whose value is not None (run settings,
+    and the first target's settings named in TARGET_OVERRIDES)."""
+    data = read_spec_file(path) if path is not None else {}
+    return build_spec(merge_overrides(data, overrides))
+
+
+def resolve_spec(spec: "RunSpec | dict[str, Any] | str | Path | None" = None, **overrides: Any) -> RunSpec:
+    """A RunSpec from a RunSpec, a dict of settings, a YAML path or None (defaults), with overrides."""
+    if spec is None or isinstance(spec, (str, Path)):
+        return load_spec(spec, **overrides)
+    if isinstance(spec, RunSpec):
+        if not any(v is not None for v in overrides.values()):
+            return spec
+        spec = spec.model_dump()
+    if not isinstance(spec, dict):
+        raise UsageError(f"A run spec is a RunSpec, a dict or a YAML path, not {type(spec).__name__}.")
+    return build_spec(merge_overrides(spec, overrides))
+
+
+def parse_key_values(items: list[str] | None, what: str = "--option") -> dict[str, Any] | None:
+    """['n_threads=2', 'transport=raw'] -> {'n_threads': 2, 'transport': 'raw'} (values read as YAML)."""
+    if not items:
+        return None
+    out: dict[str, Any] = {}
+    for kv in items:
+        k, sep, v = kv.partition("=")
+        if not sep or not k.strip():
+            raise UsageError(f"{what} expects KEY=VALUE, got '{kv}'.")
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def parse_json_object(text: str | None, what: str) -> dict[str, Any] | None:
+    """A JSON object given on the command line (None when not given); UsageError naming the flag."""
+    if text is None or not text.strip():
+        return None
+    import json
+
+    try:
+        val = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{what} is not valid JSON ({e.msg} at column {e.colno}); give an object like "
+                         "'{\"key\": \"value\"}'.") from e
+    if not isinstance(val, dict):
+        raise UsageError(f"{what} must be a JSON object like '{{\"key\": \"value\"}}', not "
+                         f"{type(val).__name__}.")
+    return val
 
 
 def build_spec(data: dict[str, Any]) -> RunSpec:

@@ -4,7 +4,9 @@
                      position = system | user_prefix). Texts live in defense/data/safety_prompts.yaml.
     translate-pivot  translate the user's messages to English, ask, translate the answer back (options:
                      translator = a target spec, default the wrapped target itself; source = a language
-                     code, default detected per request; max_tokens for the translations).
+                     code, default detected per request with the probe's language and the run's languages
+                     as the prior (babelsafe.text.detect); a message whose language cannot be told is
+                     sent as it is; max_tokens for the translations).
     guard            the proxy's screening in-process (options: judge, check, input_judge, judge_options,
                      block_labels, pivot, translator, fail_closed); a blocked exchange is answered with the
                      refusal in the user's language (finish_reason "content_filter", outcome ok, so judges
@@ -17,18 +19,20 @@ cache entry.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 from ..errors import UsageError
 from ..targets.base import ProviderError
 from ..types import CONTENT_FILTER, ERROR, OK, GenParams, Generation, Message, stable_hash
-from .lang import detect_language, language_name, load_data, prompt, refusal_text
+from ..text import UNKNOWN, detect, detect_language, expected_languages, prior_of
+from .lang import language_name, load_data, prompt, refusal_text
 from .screen import BLOCK, LOCALIZE, Screen, message_text
 
 log = logging.getLogger(__name__)
 
-LAYERS = ("safety-prompt", "translate-pivot", "guard")
+LAYERS = ("safety-prompt", "translate-pivot", "guard")  # the built-in entries of registry("defense")
 
 
 def safety_prompts() -> dict[str, dict[str, str]]:
@@ -56,8 +60,15 @@ def _raise_if_error(g: Generation) -> Generation:
     return g
 
 
+def run_languages(ctx: Any) -> list[str]:
+    """The run's languages (`-l`), a prior for language detection; [] outside a run."""
+    spec = getattr(ctx, "spec", None)
+    return list(getattr(spec, "languages", None) or [])
+
+
 class DefendedTarget:
     """Base wrapper: keeps the Target protocol and passes everything else through to the inner target."""
+    batched = False  # no generate_batch()
 
     layer = "defense"
 
@@ -85,7 +96,11 @@ class DefendedTarget:
             await pre()
 
     async def ask_inner(self, messages: list[Message], params: GenParams) -> Generation:
-        return await _call(self.ctx, self.inner, messages, params, "target")
+        """The wrapped target's answer to `messages`; records them in `sent` so the outer call record (the
+        one a defended answer links to) shows what the model was really asked."""
+        g = await _call(self.ctx, self.inner, messages, params, "target")
+        sent = [*(g.sent or []), {"cache_key": g.cache_key, "messages": [dict(m) for m in messages]}]
+        return dataclasses.replace(g, sent=sent)
 
     async def aclose(self) -> None:
         close = getattr(self.inner, "aclose", None)
@@ -97,6 +112,10 @@ class SafetyPrompt(DefendedTarget):
     """A safety system prompt in front of every request (PCDefense-style)."""
 
     layer = "safety-prompt"
+    languages = "any"
+    source = ("babelsafe; prompt ideas from PCDefense (Lee & Seong, arXiv 2024) and XSafety (Wang et al., "
+              "ACL 2024): defense/data/safety_prompts.yaml")
+    license = "Apache-2.0 (babelsafe's own prompt texts)"
 
     def __init__(self, inner: Any, ctx: Any = None, prompt: str = "default", position: str = "system",
                  **rest: Any):
@@ -136,6 +155,9 @@ class TranslatePivot(DefendedTarget):
     """Ask in English: translate the user's messages to English, ask, translate the answer back."""
 
     layer = "translate-pivot"
+    languages = "any"
+    source = "babelsafe (ask in English: translate in, ask, translate back)"
+    license = "Apache-2.0"
 
     def __init__(self, inner: Any, ctx: Any = None, translator: str | dict[str, Any] | None = None,
                  source: str | None = None, max_tokens: int = 1024, **rest: Any):
@@ -163,10 +185,19 @@ class TranslatePivot(DefendedTarget):
                                         GenParams(temperature=0.0, max_tokens=self.max_tokens), "translate"))
         return (g.text or "").strip()
 
+    def language_of(self, text: str) -> str:
+        """The user's language: the probe's language and the run's languages are the prior, so a short
+        English question is not taken for Swedish; "und" (left untranslated) when it cannot be told."""
+        d = detect(text, prior_of(expected_languages(), run_languages(self.ctx)))
+        if d.language == UNKNOWN:
+            log.info("translate-pivot: language of %r unknown (confidence %.2f); sent untranslated",
+                     text[:60], d.confidence)
+        return d.language
+
     async def generate(self, messages: list[Message], params: GenParams) -> Generation:
         user = [message_text(m.get("content")) for m in messages if m.get("role") == "user"]
-        lang = self.source or detect_language(user[-1] if user else "")
-        if lang == "en":
+        lang = self.source or self.language_of(user[-1] if user else "")
+        if lang in ("en", UNKNOWN):
             return _raise_if_error(await self.ask_inner(messages, params))
         english: list[Message] = []
         for m in messages:
@@ -186,6 +217,9 @@ class GuardLayer(DefendedTarget):
     """The guardrail proxy's screening in-process: input/output checks with a judge."""
 
     layer = "guard"
+    languages = "any"  # those of the screening judge
+    source = "babelsafe guard screening (defense/screen.py), in-process"
+    license = "Apache-2.0"
 
     def __init__(self, inner: Any, ctx: Any = None, judge: str = "refusal", check: str | list[str] | None = None,
                  judge_options: dict[str, Any] | None = None, input_judge: str | None = None,
@@ -201,7 +235,8 @@ class GuardLayer(DefendedTarget):
                              judge_options=judge_options or {}, input_judge=input_judge,
                              block_labels=tuple(block_labels) if block_labels else None, pivot=pivot,
                              translator=translator, fail_closed=fail_closed,
-                             localize_refusals=localize_refusals, ctx=ctx)
+                             localize_refusals=localize_refusals, ctx=ctx,
+                             languages=tuple(run_languages(ctx)) or None)
         self.options = self.screen.identity()
 
     def _refuse(self, lang: str, latency: float | None = None) -> Generation:
@@ -224,12 +259,14 @@ class GuardLayer(DefendedTarget):
         return g
 
 
-_CLASSES = {"safety-prompt": SafetyPrompt, "translate-pivot": TranslatePivot, "guard": GuardLayer}
-
-
 def wrap_target(target: Any, defenses: list[Any], ctx: Any) -> Any:
     """Wrap `target` in the defense layers `defenses` (StepSpec-like: .name/.options, or dicts/strings),
-    in order (the first wraps the model directly). Returns an object with the Target protocol."""
+    in order (the first wraps the model directly). Returns an object with the Target protocol. The layers
+    are the `defense` registry's (`babelsafe list defenses`)."""
+    from ..registry import registry
+    from ..spec import parse_step
+
+    reg = registry("defense")
     out = target
     for d in defenses:
         if isinstance(d, str):
@@ -239,21 +276,9 @@ def wrap_target(target: Any, defenses: list[Any], ctx: Any) -> Any:
         else:
             name, opts = d.name, dict(d.options or {})
         if isinstance(name, str) and ":" in name and not opts:  # --defense 'safety-prompt:prompt=pcdefense'
-            from ..spec import parse_step
-
             step = parse_step(name)
             name, opts = step["name"], step["options"]
-        cls = _CLASSES.get(str(name))
-        if cls is None:
-            from difflib import get_close_matches
-
-            close = get_close_matches(str(name), LAYERS, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise UsageError(f"Unknown defense '{name}'.{hint} Valid defenses: {', '.join(LAYERS)}.")
-        try:
-            out = cls(out, ctx=ctx, **opts)
-        except TypeError as e:
-            raise UsageError(f"Bad options for defense '{name}': {e}") from e
+        out = reg.build(str(name), opts, ctx, out)
     return out
 
 

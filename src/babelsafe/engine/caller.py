@@ -255,7 +255,10 @@ class ModelCaller:
             g = await self._call_with_retries(slot, messages, params)
             g.cache_key = key
             pd = slot.params_dict if params is slot.params else params.as_dict()
-            self.cache.record(key, slot.label, purpose, {"messages": messages, "params": pd}, g)
+            request: dict[str, Any] = {"messages": messages, "params": pd}
+            if g.sent:  # a defended target: what its layers sent to the model (e.g. with the safety prompt)
+                request["sent"] = g.sent
+            self.cache.record(key, slot.label, purpose, request, g)
             fut.set_result(g)
             return g
         except BaseException as e:

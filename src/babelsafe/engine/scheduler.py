@@ -18,6 +18,7 @@ from ..errors import UsageError
 from ..registry import registry
 from ..results import Store, write_summary
 from ..spec import RunSpec, dump_spec
+from ..text import expecting
 from ..transforms.chain import apply_chain, build_chain, decode_chain
 from ..types import CONTENT_FILTER, ERROR, JUDGE_ERROR, OK, Generation, Probe, Sample, Verdict
 from .adaptive import is_adaptive, run_adaptive
@@ -204,9 +205,10 @@ class _Work:
         store, progress = self.store, self.progress
         labels: list[str] = []
         prev = self.finished.get((pk, tl))
-        if probe.meta.get("transform_error"):  # the chain failed (e.g. translation): never sent, counted
+        if probe.meta.get("transform_error"):  # the chain failed or does not apply: never sent, counted
+            kind = "not_applicable" if probe.meta.get("transform_skipped") else "transform"
             gen = Generation(text=None, outcome=ERROR, error=str(probe.meta["transform_error"]),
-                             error_kind="transform", attempts=0)
+                             error_kind=kind, attempts=0)
             store.write_generation(pk, tl, "", gen)
             progress.errors += 1
         elif prev in (OK, CONTENT_FILTER):
@@ -215,7 +217,8 @@ class _Work:
             progress.cached += 1
         else:
             messages = with_system(probe.messages, slot.system_prompt)
-            gen = await self.ctx.call(slot.target, messages, slot.params, purpose="target")
+            with expecting(probe.language):  # the language prior of defense layers (babelsafe.text)
+                gen = await self.ctx.call(slot.target, messages, slot.params, purpose="target")
             if gen.outcome == OK:
                 gen.decoded = decode_chain(probe, gen.text or "", chain)
             store.write_generation(pk, tl, gen.cache_key or "", gen)
