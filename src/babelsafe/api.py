@@ -94,10 +94,28 @@ def run(spec: RunSpec | dict[str, Any] | str | Path | None = None, on_progress: 
 
 
 def plan(spec: RunSpec | dict[str, Any] | str | Path | None = None, **overrides: Any) -> dict[str, Any]:
-    """What `run` would do, without calling a model: samples, chains, targets, requests, token estimates."""
+    """What `run` would do, without calling a model: samples, chains, targets, requests, token estimates.
+    Component names and options are checked first, so a bad option fails here as it would in `run`."""
     from .engine import plan as plan_run
 
-    return plan_run(resolve_spec(spec, **overrides))
+    spec = resolve_spec(spec, **overrides)
+    check_components(spec)
+    return plan_run(spec)
+
+
+def check_components(spec: RunSpec) -> None:
+    """UsageError for an unknown component or a bad option anywhere in `spec` (nothing is built)."""
+    from .registry import registry
+
+    for chain in spec.transforms:
+        for step in chain:
+            registry("transform").check(step.name, step.options)
+    for j in spec.judges:
+        registry("judge").check(j.name, j.options)
+    for t in spec.targets:
+        registry("target").get(t.type)
+        for d in t.defenses:
+            registry("defense").check(d.name, d.options)
 
 
 def spec_of_run(run_dir: str | Path, **overrides: Any) -> RunSpec:
