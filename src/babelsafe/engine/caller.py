@@ -138,7 +138,8 @@ class ModelCaller:
     def __init__(self, *, seed: int = 0, retries: int = 2, timeout: float = 60.0, concurrency: int = 64,
                  rpm: float | None = None, tpm: float | None = None, cache: CallCache | None = None,
                  share_inflight: bool = True,
-                 on_aux_target: Callable[[str, dict[str, Any]], None] | None = None):
+                 on_aux_target: Callable[[str, dict[str, Any]], None] | None = None,
+                 limiter_factory: Callable[[TargetSpec], RateLimiter] | None = None):
         self.seed = seed
         self.retries = retries
         self.timeout = timeout
@@ -147,6 +148,9 @@ class ModelCaller:
         self.cache: CallCache = cache if cache is not None else MemoryCache()
         self.share_inflight = share_inflight
         self._on_aux_target = on_aux_target
+        # who enforces RPM/TPM: a bucket per target here, or one shared by every worker of a cluster
+        self._limiter_factory = limiter_factory or (
+            lambda t: RateLimiter(t.rpm or self.rpm, t.tpm or self.tpm))
         self._slots: dict[int, TargetSlot] = {}  # id(target) -> slot
         self._aux: dict[str, Any] = {}
         self._inflight: dict[str, asyncio.Future[Generation]] = {}
@@ -174,7 +178,7 @@ class ModelCaller:
                            seed=tspec.seed if tspec.seed is not None else self.seed, stop=tspec.stop,
                            extra_body=tspec.extra_body)
         return self._add_slot(target, tspec.display, params, conc, tspec.system_prompt,
-                              RateLimiter(tspec.rpm or self.rpm, tspec.tpm or self.tpm))
+                              self._limiter_factory(tspec))
 
     def _add_slot(self, target: Any, label: str, params: GenParams, concurrency: int,
                   system_prompt: str | None = None, limiter: RateLimiter | None = None) -> TargetSlot:
@@ -314,10 +318,12 @@ class RunCaller(ModelCaller):
     """The ModelCaller of a run: the spec's limits; every call written to the run's store, and stored
     answers reused when the spec has `cache` on (always when resuming)."""
 
-    def __init__(self, spec: Any, store: Any):
+    def __init__(self, spec: Any, store: Any,
+                 limiter_factory: Callable[[TargetSpec], RateLimiter] | None = None):
         super().__init__(seed=spec.seed, retries=spec.retries, timeout=spec.timeout,
                          concurrency=spec.concurrency, rpm=spec.rpm, tpm=spec.tpm,
                          cache=StoreCache(store, reuse=spec.cache), share_inflight=spec.cache,
-                         on_aux_target=lambda name, cfg: store.write_component("aux_target", name, cfg))
+                         on_aux_target=lambda name, cfg: store.write_component("aux_target", name, cfg),
+                         limiter_factory=limiter_factory)
         self.spec = spec
         self.store = store

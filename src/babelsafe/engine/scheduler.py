@@ -54,8 +54,15 @@ class RunResult:
 class Runner:
     """Runs a RunSpec into its output directory. `on_progress(progress)` is called as work finishes."""
 
-    def __init__(self, spec: RunSpec, on_progress: Callable[[Progress], None] | None = None):
+    def __init__(self, spec: RunSpec, on_progress: Callable[[Progress], None] | None = None, *,
+                 sample_filter: Callable[[Sample], bool] | None = None, summarize: bool = True,
+                 limiter_factory: Callable[[Any], Any] | None = None):
+        """sample_filter / summarize / limiter_factory: how an executor runs one shard of a run (only the
+        samples of the shard, no summary.json of its own, the cluster's shared RPM/TPM buckets)."""
         self.spec = spec
+        self.sample_filter = sample_filter
+        self.summarize = summarize
+        self.limiter_factory = limiter_factory
         self.run_dir = Path(spec.out)
         self.on_progress = on_progress or (lambda p: None)
         self.progress = Progress()
@@ -72,12 +79,14 @@ class Runner:
         handler = _attach_log(self.run_dir / "run.log")
         store = Store(self.run_dir / "results.sqlite")
         self.store = store
-        ctx = RunCaller(self.spec, store)
+        ctx = RunCaller(self.spec, store, self.limiter_factory)
         judges: list[tuple[str, Any]] = []
         try:
             (self.run_dir / "spec.yaml").write_text(dump_spec(self.spec), encoding="utf-8")
             taxonomies: dict[str, str] = {}
             samples = load_samples(self.spec, taxonomies)
+            if self.sample_filter is not None:
+                samples = [s for s in samples if self.sample_filter(s)]
             log.info("babelsafe %s: %d samples x %d chains x %d targets -> %s", __version__, len(samples),
                      len(self.spec.transforms), len(self.spec.targets), self.run_dir)
             store.write_meta("spec", self.spec.model_dump(mode="json"))
@@ -130,7 +139,8 @@ class Runner:
             store.close()
             log.removeHandler(handler)
             handler.close()
-        summary = finalize(self.run_dir, self.spec, interrupted=self.interrupted)
+        summary = (finalize(self.run_dir, self.spec, interrupted=self.interrupted) if self.summarize
+                   else {"interrupted": self.interrupted})
         return RunResult(self.run_dir, summary, self.progress, self.interrupted)
 
     async def _drive(self, units: Iterator[tuple[Sample, list]], work: "_Work", n_workers: int) -> None:
