@@ -28,6 +28,8 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "adversarialqa": "babelsafe.datasets.redeval:AdversarialQA",
         "catqa": "babelsafe.datasets.redeval:CatQA",
         "sorry-bench": "babelsafe.datasets.sorry_bench:SorryBench",
+        "agent-scenarios": "babelsafe.agents.dataset:AgentScenarios",
+        "agent-safetybench": "babelsafe.agents.dataset:AgentSafetyBench",
     },
     "transform": {
         "translate": "babelsafe.transforms.translate:Translate",
@@ -66,6 +68,13 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "llm": "babelsafe.judges.llm:LLMJudge",
         "guard": "babelsafe.judges.guard:GuardJudge",
         "ensemble": "babelsafe.judges.ensemble:EnsembleJudge",
+        "agent-rules": "babelsafe.agents.judges:AgentRulesJudge",
+        "agent-llm": "babelsafe.agents.judges:AgentLLMJudge",
+    },
+    # Tasks: probes whose sample sets meta["task"] are answered by a task runner instead of one model
+    # call: `await fn(probe, slot, ctx) -> Generation` (its model calls go through ctx.call).
+    "task": {
+        "agent": "babelsafe.agents.loop:run_agent",
     },
 }
 

@@ -492,6 +492,11 @@ class Runner:
                              error_kind="transform", attempts=0)
             ctx.store.write_generation(pk, tl, "", gen)
             self.progress.errors += 1
+        elif probe.sample.meta.get("task"):  # a multi-step task (e.g. an agent loop): see run_task
+            gen = await run_task(probe, slot, ctx)
+            ctx.store.write_generation(pk, tl, gen.cache_key or "", gen)
+            if gen.outcome == ERROR:
+                self.progress.errors += 1
         elif prev in (OK, CONTENT_FILTER):
             gen = _stored_generation(ctx.store, pk, tl)
             gen.cached = True
@@ -522,6 +527,14 @@ class Runner:
         return labels
 
 
+async def run_task(probe: Probe, slot: _TargetSlot, ctx: RunContext) -> Generation:
+    """Answer a probe whose sample names a task (registry kind "task", e.g. "agent") with that task's
+    runner. Always run, also on resume: its model calls are cache hits there, so finished steps replay
+    from the store without a model call and the judges get the task's full trace again."""
+    fn = registry("task").get(str(probe.sample.meta["task"]))
+    return await fn(probe, slot, ctx)
+
+
 def _stored_generation(store: Store, probe_key: str, target: str) -> Generation:
     row = store.query("SELECT text, decoded, outcome, finish_reason, prompt_tokens, completion_tokens, latency_s "
                       "FROM generations WHERE probe_key=? AND target=?", (probe_key, target)).fetchone()
@@ -543,6 +556,11 @@ def finalize(run_dir: Path, spec: RunSpec, interrupted: bool = False) -> dict[st
     from .metrics import summarize
 
     summary = summarize(run_dir / "results.sqlite", spec_tiers=spec.tiers)
+    from .agents.metrics import agent_panel  # present only when the run holds agent traces
+
+    panel = agent_panel(run_dir / "results.sqlite")
+    if panel:
+        summary["agents"] = panel
     summary["interrupted"] = interrupted
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     return summary

@@ -102,6 +102,7 @@ class Generation:
     cached: bool = False
     decoded: str | None = None  # text after the chain's post-processing (e.g. cipher decoding)
     cache_key: str | None = None  # set by the runner: the key of the stored call that produced this
+    trace: list[dict[str, Any]] | None = None  # a multi-step task's steps (agent loop), for the judges
 
     @property
     def answer(self) -> str:
