@@ -13,8 +13,8 @@ import pytest
 
 from babelsafe.metrics import summarize
 from babelsafe.report.html import json_for_script, render_html, report_command, write_report
-from babelsafe.store import Store
-from test_metrics import build_toy_store, write_probe
+from babelsafe.results import Store
+from toy_store import build_toy_store, write_probe
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
@@ -170,7 +170,8 @@ def test_report_in_headless_chromium(tmp_path: Path):
 
 
 def test_python_api_is_callable(tmp_path: Path):
-    import babelsafe.compare
+    import babelsafe
+    import babelsafe.metrics.compare  # importing the module must not shadow the function
     import babelsafe.report
 
     a = build_evil_run(tmp_path / "a")

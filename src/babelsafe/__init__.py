@@ -16,9 +16,12 @@ def __getattr__(name: str) -> Any:  # lazy: keep `import babelsafe` cheap
     if name in ("run", "resume", "plan", "RunResult", "spec_of_run"):
         from . import api
         return getattr(api, name)
-    if name in ("report", "compare"):  # callable modules: babelsafe.report(run_dir), babelsafe.compare(a, b)
+    if name == "report":  # a callable package: babelsafe.report(run_dir)
         import importlib
         return importlib.import_module(f".{name}", __name__)
+    if name == "compare":  # babelsafe.compare(run_a, run_b)
+        from .metrics.compare import compare
+        return compare
     if name == "calibrate":
         from .judges.calibrate import calibrate
         return calibrate

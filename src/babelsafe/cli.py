@@ -96,7 +96,7 @@ def _progress_runner(make_runner: Any) -> Any:
 
 
 def _finish(result: Any, report: bool) -> None:
-    from .metrics import render_summary_table
+    from .render import render_summary_table
 
     out.print(render_summary_table(result.summary))
     if report:
@@ -409,7 +409,7 @@ def compare_(
     judge: Optional[str] = typer.Option(None, "--judge", help="Judge to compare on (default: A's first judge)."),
 ) -> None:
     """Paired per-prompt comparison of two runs: B - A unsafe rate per language, intervals, McNemar p."""
-    from .compare import compare_command
+    from .metrics.compare import compare_command
 
     try:
         compare_command(run_a, run_b, json_out=json_out, judge=judge)

@@ -37,6 +37,10 @@ def _rate(counts: Counter) -> dict[str, Any]:
     return out
 
 
+def has_traces(con: sqlite3.Connection) -> bool:
+    return con.execute("SELECT 1 FROM components WHERE kind=? LIMIT 1", (TRACE_KIND,)).fetchone() is not None
+
+
 def agent_panel(store_path: str | Path) -> dict[str, Any] | None:
     """The agent panel of a run, or None when the run holds no agent trace."""
     path = Path(store_path)

@@ -11,13 +11,13 @@ import asyncio
 import csv
 import inspect
 import json
-import random
-from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import DataError, UsageError
-from ..types import JUDGE_ERROR, REFUSAL_LABELS, SAFETY_LABELS, Generation, Probe, Sample, Verdict
+from ..labels import JUDGE_ERROR, REFUSAL_VOCAB, SAFETY, SAFETY_VOCAB, vocabulary as _vocabulary
+from ..metrics.stats import bootstrap_indices, cohen_kappa, percentile_interval
+from ..types import Generation, Probe, Sample, Verdict
 
 REQUIRED = ("prompt", "response", "language", "label")
 
@@ -76,9 +76,9 @@ def _check(row: dict[str, Any], p: Path, line: int) -> dict[str, Any]:
     if missing:
         raise DataError(f"{p}:{line}: missing {', '.join(missing)} (need {', '.join(REQUIRED)}).")
     label = canonical_label(row["label"])
-    if label not in REFUSAL_LABELS and label not in SAFETY_LABELS:
+    if label not in REFUSAL_VOCAB and label not in SAFETY_VOCAB:
         raise DataError(f"{p}:{line}: unknown label '{row['label']}'. Use one of "
-                        f"{', '.join(REFUSAL_LABELS)} or {', '.join(SAFETY_LABELS)}.")
+                        f"{', '.join(REFUSAL_VOCAB)} or {', '.join(SAFETY_VOCAB)}.")
     out = dict(row)
     out["label"] = label
     out["language"] = str(row["language"]).strip().lower()
@@ -126,22 +126,8 @@ async def judge_rows(judge: Any, rows: list[dict[str, Any]], concurrency: int = 
 
 # -- metrics --------------------------------------------------------------------------------------------
 def _vocab_of(labels: Iterable[str]) -> str:
-    labs = set(labels) - {JUDGE_ERROR, "invalid"}
-    if labs and labs <= set(SAFETY_LABELS):
-        return "safety"
-    return "refusal"
-
-
-def cohen_kappa(gold: list[str], pred: list[str]) -> float:
-    n = len(gold)
-    if n == 0:
-        return float("nan")
-    po = sum(g == p for g, p in zip(gold, pred)) / n
-    cg, cp = Counter(gold), Counter(pred)
-    pe = sum(cg[k] * cp.get(k, 0) for k in cg) / (n * n)
-    if pe >= 1.0:
-        return 1.0 if po >= 1.0 else 0.0
-    return (po - pe) / (1 - pe)
+    """'safety' or 'refusal' (labels.vocabulary; a vocabulary it cannot tell is scored as refusal)."""
+    return "safety" if _vocabulary(labels) == SAFETY else "refusal"
 
 
 def _per_class(gold: list[str], pred: list[str], labels: list[str]) -> dict[str, dict[str, float]]:
@@ -156,15 +142,6 @@ def _per_class(gold: list[str], pred: list[str], labels: list[str]) -> dict[str,
         out[lab] = {"precision": round(prec, 4), "recall": round(rec, 4), "f1": round(f1, 4),
                     "support": tp + fn}
     return out
-
-
-def _ci(values: list[float]) -> list[float] | None:
-    vals = sorted(v for v in values if v == v)
-    if not vals:
-        return None
-    lo = vals[int(0.025 * (len(vals) - 1))]
-    hi = vals[int(round(0.975 * (len(vals) - 1)))]
-    return [round(lo, 4), round(hi, 4)]
 
 
 def metrics(gold: list[str], pred: list[str], labels: list[str], bootstrap: int = 1000,
@@ -189,16 +166,14 @@ def metrics(gold: list[str], pred: list[str], labels: list[str], bootstrap: int 
         "per_class": _per_class(g2, p2, labels), "confusion": confusion,
     }
     if bootstrap and m:
-        rng = random.Random(seed)
         accs, kaps = [], []
-        for _ in range(bootstrap):
-            idx = [rng.randrange(m) for _ in range(m)]
+        for idx in bootstrap_indices(m, bootstrap, seed):
             bg = [g2[i] for i in idx]
             bp = [p2[i] for i in idx]
             accs.append(sum(a == b for a, b in zip(bg, bp)) / m)
             kaps.append(cohen_kappa(bg, bp))
-        out["accuracy_ci"] = _ci(accs)
-        out["kappa_ci"] = _ci(kaps)
+        out["accuracy_ci"] = percentile_interval(accs)
+        out["kappa_ci"] = percentile_interval(kaps)
     return out
 
 
@@ -265,7 +240,7 @@ def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *
     elif gold_vocab == "safety" or judge_vocab == "safety":
         raise UsageError("Cannot score safety labels in the refusal vocabulary; use vocabulary='safety' "
                          "(refusal -> safe, compliance -> unsafe).")
-    labels = list(SAFETY_LABELS if vocab == "safety" else REFUSAL_LABELS)
+    labels = list(SAFETY_VOCAB if vocab == "safety" else REFUSAL_VOCAB)
     result: dict[str, Any] = {
         "judge": getattr(judge, "name", str(judge)), "labels_file": labels_path, "vocabulary": vocab,
         "mapping": mapping, "labels": labels,

@@ -18,7 +18,8 @@ import threading
 from typing import Any
 
 from ..errors import UsageError
-from ..types import JUDGE_ERROR, OK, SAFETY_LABELS, GenParams, Generation, Probe, Verdict
+from ..labels import SAFETY_VOCAB
+from ..types import JUDGE_ERROR, OK, GenParams, Generation, Probe, Verdict
 from .guard_format import LLAMA_GUARD_TO_COARSE, parse_llama_guard
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class GuardJudge:
     """Guard models: Llama-Guard-format output from any target, or HF (multi-label) classifiers."""
 
     name = "guard"
-    labels = SAFETY_LABELS
+    labels = SAFETY_VOCAB
     source = "Llama Guard (Inan et al., 2023; Llama Guard 3); DuoGuard-style multi-label classifiers"
     license = "Apache-2.0"
 

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from babelsafe.compare import compare, compare_command, render_compare_table
 from babelsafe.errors import UsageError
 from babelsafe.metrics import mcnemar_exact, paired_difference
-from babelsafe.store import Store
-from test_metrics import write_probe
+from babelsafe.metrics.compare import compare, compare_command
+from babelsafe.render import render_compare_table
+from babelsafe.results import Store
+from toy_store import write_probe
 
 
 def _run(path: Path, target: str, unsafe: dict[str, set[int]], n: int = 20, extra: list | None = None) -> Path:
