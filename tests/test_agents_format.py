@@ -26,7 +26,7 @@ def test_shipped_scenarios_cover_every_risk_in_five_languages():
         by_id[s.id].add(s.language)
         assert s.meta["task"] == "agent" and s.category in RISK_CATEGORIES
         assert s.meta["translation"] == ("original" if s.language == "en" else "author")
-    assert len(by_id) >= 40
+    assert len(by_id) >= 40 and len(samples) == AgentScenarios.size
     assert all(langs >= {"en", "zh", "es", "ar", "sw"} for langs in by_id.values())
     per_risk = Counter(s.category for s in samples if s.language == "en")
     assert set(per_risk) == set(RISK_CATEGORIES) and min(per_risk.values()) >= 5
