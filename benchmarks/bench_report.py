@@ -139,7 +139,7 @@ def _child(run_dir: str, workers: int | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # write_report logs its phases
     t0 = time.perf_counter()
     from babelsafe import metrics
-    from babelsafe.report import html
+    from babelsafe.reporting import html
     summary = metrics.summarize(Path(run_dir) / "results.sqlite")
     (Path(run_dir) / "summary.json").write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
     t1 = time.perf_counter()

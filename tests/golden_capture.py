@@ -23,7 +23,7 @@ def clean_summary(s: dict[str, Any]) -> dict[str, Any]:
 def capture(run_a: Path, run_b: Path) -> dict[str, Any]:
     from babelsafe.defense.export import find_candidates
     from babelsafe.metrics import summarize
-    from babelsafe.report.exports import export_results
+    from babelsafe.reporting.exports import export_results
     try:
         from babelsafe.metrics.compare import compare
     except ImportError:  # the layout before metrics/ became a package

@@ -107,7 +107,7 @@ def test_bad_and_good_agents_over_several_turns(openai_server, tmp_path, api_key
     assert cell["n"] == 2 and cell["k"] == 1 and 0 < cell["lo"] < 0.5 < cell["hi"] < 1
     assert panel["paired_vs_en"]["zh"]["diff"] == 0
     # the report's trace viewer: collapsible steps, arguments escaped
-    from babelsafe.report.html import write_report
+    from babelsafe.reporting.html import write_report
 
     html = write_report(run).read_text(encoding="utf-8")
     assert "id='agents'" in html and html.count("<details") >= 8 + 24

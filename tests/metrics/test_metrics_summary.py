@@ -6,11 +6,12 @@ import math
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from babelsafe import metrics
 from babelsafe.metrics import (cosa_item, fleiss_kappa, mcnemar_exact, paired_difference, proportion,
                                summarize, wilson)
-from babelsafe.render import render_summary_table
+from babelsafe.cli import render
 from babelsafe.results import RunReader, Store
 from babelsafe.types import Generation, Probe, Sample, Verdict
 from toy_store import TARGET, build_toy_store, write_probe  # noqa: F401
@@ -200,19 +201,18 @@ def test_empty_and_unjudged_store(tmp_path: Path):
     s = summarize(db)
     assert s["counts"]["total"] == 2 and s["counts"]["errors"] == 1 and s["primary_judge"] is None
     assert s["by_language"]["en"]["rates"]["unsafe"]["rate"] is None
-    render_summary_table(s)
+    render.summary(Console(width=80), s)
     empty = tmp_path / "empty.sqlite"
     Store(empty).close()
     assert summarize(empty)["counts"]["total"] == 0
 
 
 def test_summary_table_is_a_rich_table(toy: Path):
-    from rich.console import Console
     from rich.table import Table
 
-    t = render_summary_table(summarize(toy))
-    assert isinstance(t, Table) and t.row_count == 3
     con = Console(width=140, record=True)
+    t = render.summary(con, summarize(toy))
+    assert isinstance(t, Table) and t.row_count == 3
     con.print(t)
     text = con.export_text()
     assert "bn" in text and "66.7" in text  # bn unsafe 2/3

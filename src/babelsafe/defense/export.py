@@ -246,23 +246,3 @@ def save_hf(examples: list[Example], records: list[dict[str, Any]], path: Path) 
         if was_on:
             datasets.enable_progress_bars()
     return path
-
-
-def balance_table(examples: list[Example], title: str = "training examples by language and category") -> Any:
-    """A rich Table: one row per (language, category) with refusal / helpful counts and the share."""
-    from rich.table import Table
-
-    counts: Counter = Counter((e.candidate.language, e.candidate.category or "-", e.candidate.kind)
-                              for e in examples)
-    total = max(1, len(examples))
-    table = Table(title=title)
-    for col in ("language", "category", "refusals", "helpful", "total", "share"):
-        table.add_column(col, justify="right" if col not in ("language", "category") else "left")
-    keys = sorted({(lang, cat) for lang, cat, _ in counts})
-    for lang, cat in keys:
-        r, h = counts[(lang, cat, REFUSAL)], counts[(lang, cat, HELPFUL)]
-        table.add_row(lang, cat, str(r), str(h), str(r + h), f"{100 * (r + h) / total:.1f}%")
-    n_r = sum(v for k, v in counts.items() if k[2] == REFUSAL)
-    table.add_row("all", "", str(n_r), str(len(examples) - n_r), str(len(examples)), "100%" if examples else "-",
-                  end_section=True)
-    return table

@@ -3,7 +3,7 @@
 `calibrate(judge, labels_path)` runs a judge over a labelled CSV/JSONL file (columns `prompt`, `response`,
 `language`, `label`; either vocabulary) and returns a JSON-able dict: `overall` and `by_language`, each
 with n, accuracy, binary_accuracy, Cohen's kappa, per-class precision/recall/F1, a confusion matrix and
-bootstrap 95% confidence intervals. `render_calibration(result)` makes a rich table of it.
+bootstrap 95% confidence intervals. The CLI renders it (babelsafe.cli.render.calibration).
 """
 from __future__ import annotations
 
@@ -267,85 +267,4 @@ def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *
             mistakes.append({"language": r["language"], "gold": g, "pred": p, "rationale": v.rationale,
                              "error": v.error, "response": r["response"][:300], "case": r.get("case")})
     result["mistakes"] = mistakes
-    return result
-
-
-# -- rendering ------------------------------------------------------------------------------------------
-def _fmt(x: Any) -> str:
-    if x is None or x != x:
-        return "-"
-    return f"{x:.2f}"
-
-
-def _fmt_ci(m: dict[str, Any], key: str) -> str:
-    ci = m.get(f"{key}_ci")
-    base = _fmt(m.get(key))
-    return f"{base} [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else base
-
-
-def render_calibration(result: dict[str, Any]) -> Any:
-    """A rich Table: one row per language plus overall (n, accuracy and kappa with 95% CI, F1 per class)."""
-    from rich.table import Table
-
-    labels = result.get("labels") or []
-    title = f"Judge '{result.get('judge')}' vs {result.get('labels_file') or 'labels'} ({result.get('vocabulary')})"
-    table = Table(title=title, show_lines=False)
-    table.add_column("lang")
-    table.add_column("n", justify="right")
-    table.add_column("acc [95% CI]", justify="right", no_wrap=True)
-    table.add_column("bin acc", justify="right")
-    table.add_column("kappa [95% CI]", justify="right", no_wrap=True)
-    short = {"full_compliance": "comply", "full_refusal": "refuse", "partial_refusal": "partial"}
-    for lab in labels:
-        table.add_column(f"F1 {short.get(lab, lab)}", justify="right")
-    table.add_column("errors", justify="right")
-
-    def row(name: str, m: dict[str, Any], style: str | None = None) -> None:
-        f1s = [(_fmt(m["per_class"][lab]["f1"]) if m["per_class"].get(lab, {}).get("support") else "-")
-               for lab in labels]
-        table.add_row(name, str(m["n"]), _fmt_ci(m, "accuracy"), _fmt(m["binary_accuracy"]),
-                      _fmt_ci(m, "kappa"), *f1s, str(m.get("n_judge_error", 0)), style=style)
-
-    for lang, m in result.get("by_language", {}).items():
-        row(lang, m)
-    row("overall", result["overall"], style="bold")
-    return table
-
-
-def render_confusion(result: dict[str, Any]) -> Any:
-    """A rich Table with the overall confusion matrix (rows: gold, columns: judge)."""
-    from rich.table import Table
-
-    conf = result["overall"]["confusion"]
-    cols = list(result.get("labels") or [])
-    for row in conf.values():
-        for p in row:
-            if p not in cols:
-                cols.append(p)
-    table = Table(title="confusion (rows: gold, columns: judge)")
-    table.add_column("gold \\ judge")
-    for c in cols:
-        table.add_column(c, justify="right")
-    for g in cols:
-        if g in conf:
-            table.add_row(g, *(str(conf[g].get(c, 0)) for c in cols))
-    return table
-
-
-# -- CLI shell --------------------------------------------------------------------------------------------
-def calibrate_cli(judge: str, labels_file: Path, json_out: Path | None = None, options: str | None = None,
-                  vocabulary: str | None = None, bootstrap: int = 1000) -> dict[str, Any]:
-    """What `babelsafe calibrate` does, minus printing: parse options JSON, calibrate, write --json."""
-    opts: dict[str, Any] = {}
-    if options:
-        try:
-            opts = json.loads(options)
-        except json.JSONDecodeError as e:
-            raise UsageError(f"--options must be a JSON object, e.g. '{{\"check_language\": false}}' ({e.msg}).")
-        if not isinstance(opts, dict):
-            raise UsageError("--options must be a JSON object.")
-    result = calibrate(judge, labels_file, options=opts, vocabulary=vocabulary, bootstrap=bootstrap)
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     return result

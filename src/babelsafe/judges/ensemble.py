@@ -56,9 +56,12 @@ class EnsembleJudge:
     """Several judges voting: majority, weighted, any-unsafe, all-unsafe, or online multiplicative weights."""
 
     name = "ensemble"
+    requires = ("members",)  # options without which it cannot be built ("a|b": one of them)
+    stateful = True  # online expert weights: state() / load_state(), stored with the run
     labels = SAFETY_VOCAB
     source = "babelsafe; online expert weights after AEGIS (Ghosh et al., arXiv 2404.05993)"
     license = "Apache-2.0"
+    languages = "any"  # those of its members
 
     def __init__(self, members: list[Any] | None = None, mode: str = "majority",
                  weights: list[float] | dict[str, float] | None = None, eta: float = 0.3,

@@ -61,9 +61,12 @@ class GuardJudge:
     """Guard models: Llama-Guard-format output from any target, or HF (multi-label) classifiers."""
 
     name = "guard"
+    requires = ("target|model_path",)  # options without which it cannot be built ("a|b": one of them)
+    stateful = False  # no state() / load_state()
     labels = SAFETY_VOCAB
     source = "Llama Guard (Inan et al., 2023; Llama Guard 3); DuoGuard-style multi-label classifiers"
     license = "Apache-2.0"
+    languages = "any"  # those of the guard model behind it
 
     def __init__(self, target: str | dict[str, Any] | Any = None, model_path: str | None = None,
                  ctx: Any = None, prompt_format: str = "chat", threshold: float = 0.5,

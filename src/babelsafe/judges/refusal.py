@@ -512,6 +512,7 @@ class RefusalJudge:
     """Multilingual refusal detector (lexicons, no model): full/partial refusal, compliance, invalid."""
 
     name = "refusal"
+    stateful = False  # no state() / load_state()
     labels = REFUSAL_VOCAB
     source = "babelsafe; classes from XSTest (Röttger et al., NAACL 2024), code rule from CyberSecEval 2"
     license = "Apache-2.0"
@@ -529,9 +530,7 @@ class RefusalJudge:
         self.head = head
         self.tail = tail
 
-    @property
-    def languages(self) -> tuple[str, ...]:
-        return lexicon_languages()
+    languages = lexicon_languages()  # the shipped lexicons (a class attribute: `babelsafe list` reads it)
 
     async def judge(self, probe: Probe, gen: Generation) -> Verdict:
         try:
@@ -630,6 +629,7 @@ class CyberSecEvalRefusalJudge:
     """CyberSecEval 2's English refusal rule (code never refuses; first 220 chars; non-refusal wins)."""
 
     name = "cyberseceval-refusal"
+    stateful = False  # no state() / load_state()
     labels = (FULL_COMPLIANCE, FULL_REFUSAL)
     languages = ("en",)
     source = "CyberSecEval 2 (Bhatt et al., arXiv 2404.13161), rule re-implemented by babelsafe"

@@ -5,7 +5,7 @@
 
 stats.py holds the statistics, tally.py the rate tables, items.py the per-prompt cross-lingual
 analysis, panels.py the registered panels (CoSA, PCJailbreak, SORRY-Bench, ...), runinfo.py what the
-run was. Label semantics live in babelsafe.labels; terminal tables in babelsafe.render.
+run was. Label semantics live in babelsafe.labels; terminal tables in babelsafe.cli.render.
 """
 from __future__ import annotations
 

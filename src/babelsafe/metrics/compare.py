@@ -10,7 +10,6 @@ Both stores are read as two sorted streams merged in Python: memory stays flat a
 """
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterator
@@ -141,22 +140,3 @@ def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None) -> d
                          if benign else None),
         "unpaired_a": unpaired_a, "unpaired_b": unpaired_b, "excluded_pairs": excluded,
     }
-
-
-# -- CLI commands (wired in cli.py) --------------------------------------------------------------
-def compare_command(
-    run_a: Path,
-    run_b: Path,
-    json_out: Path | None = None,
-    judge: str | None = None,
-) -> dict[str, Any]:
-    """`babelsafe compare RUN_A RUN_B [--json OUT] [--judge NAME]`: print the table, optionally save JSON."""
-    from rich.console import Console
-
-    from ..render import render_compare_table
-
-    result = compare(run_a, run_b, judge=judge)
-    Console().print(render_compare_table(result))
-    if json_out is not None:
-        Path(json_out).write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
-    return result

@@ -35,7 +35,7 @@ REPORT = "report.html"
 
 
 def _template_text(name: str) -> str:
-    return resources.files("babelsafe.report").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files("babelsafe.reporting").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def json_for_script(obj: Any) -> Markup:
@@ -233,29 +233,3 @@ def render_html(summary: dict[str, Any], examples: list[dict[str, Any]], compari
         exports=exports or {}, script=Markup(script), script_hash=digest, sections=sections or [],
         generated=_fmt_time(time.time()), version=__version__,
     )
-
-
-def report_command(run_dir: Path, compare: Path | None = None, max_examples: int = 2000) -> Path:
-    """`babelsafe report RUN_DIR [--compare RUN_DIR2]`: recompute summary.json from the store, write
-    report.html + results.csv/.parquet, print the summary (and comparison) tables and the report path."""
-    from rich.console import Console
-
-    from ..metrics import summarize
-    from ..render import render_compare_table, render_summary_table
-
-    run_dir = Path(run_dir)
-    if not (run_dir / "results.sqlite").exists():
-        raise UsageError(f"{run_dir} has no results.sqlite: is it a babelsafe run directory?")
-    console = Console()
-    summary = summarize(run_dir / "results.sqlite")
-    write_summary(run_dir, summary)
-    comparison = None
-    if compare is not None:
-        from ..metrics.compare import compare as compare_runs
-        comparison = compare_runs(run_dir, compare)
-    path = write_report(run_dir, summary=summary, max_examples=max_examples, comparison=comparison)
-    console.print(render_summary_table(summary))
-    if comparison is not None:
-        console.print(render_compare_table(comparison))
-    console.print(f"report: {path}")
-    return path

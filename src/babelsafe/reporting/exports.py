@@ -94,7 +94,7 @@ def export_results(store_path: str | Path, out_dir: str | Path, primary_judge: s
 
     `tiers`: language -> tier for the `tier` column (languages not in it get languages.tier()).
     `workers`: processes sharing the pass over large stores (default: 2 when there are >= 2 CPUs and
-    >= 200k generations; each helper is a fresh `python -m babelsafe.report.exports` process)."""
+    >= 200k generations; each helper is a fresh `python -m babelsafe.reporting.exports` process)."""
     out_dir = Path(out_dir)
     store_path = Path(store_path)
     reader = RunReader(store_path)
@@ -178,7 +178,7 @@ def _export_parallel(store: Path, query: ExportQuery, cols: list[str], quota: in
                 "store": str(store), "query": tuple(query), "cols": cols, "quota": quota,
                 "csv": str(Path(work) / f"part{i}.csv"), "pq": str(Path(work) / f"part{i}.parquet"),
                 "lo": a, "hi": b, "out": str(Path(work) / f"part{i}.out")}))
-            procs.append(subprocess.Popen([sys.executable, "-m", "babelsafe.report.exports", str(job)],
+            procs.append(subprocess.Popen([sys.executable, "-m", "babelsafe.reporting.exports", str(job)],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
         n, heaps = _export_part(str(store), query, cols, quota, str(tmp_csv), str(tmp_pq), True,
                                 ranges[0][0], ranges[0][1])
