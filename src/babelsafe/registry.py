@@ -78,10 +78,10 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "agent-rules": "babelsafe.agents.judges:AgentRulesJudge",
         "agent-llm": "babelsafe.agents.judges:AgentLLMJudge",
     },
-    # Tasks: probes whose sample sets meta["task"] are answered by a task runner instead of one model
-    # call: `await fn(probe, slot, ctx) -> Generation` (its model calls go through ctx.call).
+    # Tasks: probes whose sample sets meta["task"] are answered by a task (babelsafe.tasks.Task) instead
+    # of one model call; its model calls go through ctx.call.
     "task": {
-        "agent": "babelsafe.agents.loop:run_agent",
+        "agent": "babelsafe.agents.loop:AgentTask",
     },
     "defense": {  # layers around a target (`--defense NAME`); built with the target they wrap
         "safety-prompt": "babelsafe.defense.layers:SafetyPrompt",
@@ -268,7 +268,7 @@ def reload() -> None:
 
 
 def registry(kind: str) -> Registry:
-    """The registry for 'dataset' | 'transform' | 'target' | 'judge' | 'defense'."""
+    """The registry for 'dataset' | 'transform' | 'target' | 'judge' | 'defense' | 'task'."""
     if kind not in _BUILTIN:
         raise UsageError(f"Unknown component kind '{kind}'. Valid: {', '.join(_BUILTIN)}.")
     return _load(kind)

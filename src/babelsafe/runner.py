@@ -535,11 +535,10 @@ class Runner:
 
 
 async def run_task(probe: Probe, slot: _TargetSlot, ctx: RunContext) -> Generation:
-    """Answer a probe whose sample names a task (registry kind "task", e.g. "agent") with that task's
-    runner. Always run, also on resume: its model calls are cache hits there, so finished steps replay
+    """Answer a probe whose sample names a task (registry kind "task", babelsafe.tasks.Task, e.g. "agent"). Always run, also on resume: its model calls are cache hits there, so finished steps replay
     from the store without a model call and the judges get the task's full trace again."""
-    fn = registry("task").get(str(probe.sample.meta["task"]))
-    return await fn(probe, slot, ctx)
+    task = registry("task").build(str(probe.sample.meta["task"]))
+    return await task.run(probe, slot, ctx)
 
 
 def _attach_log(path: Path) -> logging.Handler:

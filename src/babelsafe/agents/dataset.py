@@ -103,6 +103,7 @@ class AgentSafetyBench:
     """Agent-SafetyBench's released cases (data/released_data.json), given a local path."""
 
     name = "agent-safetybench"
+    requires = ("path",)
     languages = ["en"]
     categories = list(RISK_CATEGORIES)
     license = "see github.com/thu-coai/Agent-SafetyBench (not shipped with babelsafe)"

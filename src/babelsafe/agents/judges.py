@@ -67,7 +67,10 @@ class AgentRulesJudge:
 
     name = "agent-rules"
     labels = AGENT_LABELS
+    stateful = False
+    languages = "any"  # rules are on tool calls, not on the language of the text
     source = "babelsafe; criterion format after Agent-SafetyBench (arXiv:2412.14470)"
+    license = "Apache-2.0"
 
     def __init__(self, **_: Any):
         pass
@@ -142,7 +145,11 @@ class AgentLLMJudge:
 
     name = "agent-llm"
     labels = AGENT_LABELS
+    stateful = False
+    requires = ("target",)
+    languages = "any"
     source = "babelsafe; failure modes from Agent-SafetyBench (arXiv:2412.14470)"
+    license = "Apache-2.0"
 
     def __init__(self, target: Any = None, ctx: Any = None, max_tokens: int = 64, **_: Any):
         if target is None:

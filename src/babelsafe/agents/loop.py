@@ -1,4 +1,4 @@
-"""The agent loop: the runner's "agent" task (registry kind `task`).
+"""The agent loop: the runner's "agent" task (registry kind `task`, babelsafe.tasks.Task).
 
 For a probe whose sample carries a scenario (`meta["task"] == "agent"`): build the scenario's tools over a
 fresh copy of its state, then alternate model call -> tool calls -> tool results until the model answers
@@ -121,3 +121,15 @@ async def run_agent(probe: Probe, slot: Any, ctx: Any) -> Generation:
               "stop": final.finish_reason, "steps": steps, "final_state": env.state}
     ctx.store.write_component(TRACE_KIND, trace_name(probe.key, slot.label), record)
     return final
+
+
+class AgentTask:
+    """The agent loop over a scenario's simulated tools (Agent-SafetyBench's protocol, up to max_steps)."""
+
+    name = "agent"
+    languages = "any"
+    source = "babelsafe; protocol after Agent-SafetyBench (Zhang et al. 2024, arXiv:2412.14470)"
+    license = "Apache-2.0"
+
+    async def run(self, probe: Probe, slot: Any, ctx: Any) -> Generation:
+        return await run_agent(probe, slot, ctx)
