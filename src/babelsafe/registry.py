@@ -139,13 +139,14 @@ def _check_types(kind: str, name: str, cls: Any, opts: dict[str, Any]) -> dict[s
             continue
         if typ is float and isinstance(value, int) and not isinstance(value, bool):
             continue
+        bad = UsageError(f"Bad option for {kind} '{name}': {key} must be {_SCALARS[typ]}, got {value!r}. "
+                         f"See `babelsafe show {kind} {name}` for its options and defaults.")
         if typ is int and isinstance(value, bool):
-            raise UsageError(f"Bad option for {kind} '{name}': {key} must be {_SCALARS[typ]}, got {value!r}.")
+            raise bad
         try:
             out[key] = TypeAdapter(typ).validate_python(value)
         except ValidationError:
-            raise UsageError(f"Bad option for {kind} '{name}': {key} must be {_SCALARS[typ]}, "
-                             f"got {value!r}.") from None
+            raise bad from None
     return out
 
 
