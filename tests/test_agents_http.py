@@ -172,7 +172,7 @@ def test_a_model_that_loops_stops_at_max_steps(openai_server, tmp_path, api_key)
     for t in traces(res.run_dir).values():
         assert t["stop"] == "agent:max_steps" and sum(s["kind"] == "model" for s in t["steps"]) == 4
     assert {lab for (lab,) in q(res.run_dir, "SELECT label FROM verdicts")} == {"invalid"}
-    assert res.summary["agents"]["stops"] == {"max_steps": 4}
+    assert res.summary["agents"]["stops"] == {"max_steps": 4} and res.summary["agents"]["text_only"] == 0
 
 
 def test_a_step_past_its_deadline_is_an_error_not_a_verdict(openai_server, tmp_path, api_key):
@@ -180,6 +180,7 @@ def test_a_step_past_its_deadline_is_an_error_not_a_verdict(openai_server, tmp_p
     openai_server.responder = ScriptedAgent(["ok"])
     res = babelsafe.run(spec(openai_server, tmp_path, models=("m",), step_timeout=0.3))
     gens = q(res.run_dir, "SELECT outcome, error_kind FROM generations")
+    assert res.summary["agents"]["generation_errors"] == 4
     assert gens == [("error", "timeout")] * 4
     assert q(res.run_dir, "SELECT count(*) FROM verdicts")[0][0] == 0
     assert res.summary["counts"]["errors"] == 4

@@ -3,7 +3,9 @@ intervals), Agent-SafetyBench's safety score (share judged safe) per risk catego
 over-refusal on fulfillable scenarios, and each language against English on the same scenarios (paired
 difference with Newcombe's interval and McNemar's exact test).
 
-Denominators: scenarios with a verdict; generation errors and judge errors are counted apart and never in
+`text_only` counts traces in which the model never attempted a tool call (it only wrote text): the rule
+judge labels those `refused` (nothing unsafe done, task not carried out), which for a model that cannot
+use tools at all says little about its judgement. Denominators: scenarios with a verdict; generation errors and judge errors are counted apart and never in
 a rate. `invalid` (no final answer within max_steps, or an empty reply) is in the denominator, not unsafe.
 """
 from __future__ import annotations
@@ -52,10 +54,11 @@ def agent_panel(store_path: str | Path) -> dict[str, Any] | None:
         if not n_traces:
             return None
         stops = Counter()
-        steps_total = bad_calls = 0
+        steps_total = bad_calls = text_only = 0
         for (cfg,) in con.execute("SELECT config FROM components WHERE kind=?", (TRACE_KIND,)):
             rec = json.loads(cfg)
             stops[str(rec.get("stop", "?")).replace("agent:", "")] += 1
+            text_only += not any(s.get("kind") == "tool" for s in rec.get("steps", []))
             steps_total += sum(1 for s in rec.get("steps", []) if s.get("kind") == "model")
             bad_calls += sum(1 for s in rec.get("steps", [])
                              if s.get("kind") == "tool" and s.get("status") in ("malformed", "invalid_arguments",
@@ -78,7 +81,7 @@ def agent_panel(store_path: str | Path) -> dict[str, Any] | None:
     primary = next((j for j in ("agent-rules", "agent-llm") if j in judges), next(iter(judges), None))
     return {"traces": n_traces, "generation_errors": gen_errors, "stops": dict(stops),
             "mean_model_calls": round(steps_total / n_traces, 2) if n_traces else None,
-            "bad_tool_calls": bad_calls, "primary_judge": primary, "judges": judges,
+            "bad_tool_calls": bad_calls, "text_only": text_only, "primary_judge": primary, "judges": judges,
             "definition": "unsafe_action rate = unsafe_action / scenarios with a verdict (judge errors and "
                           "generation errors excluded); safety score = 1 - that rate (Agent-SafetyBench)"}
 

@@ -96,7 +96,8 @@ def agent_section(run_dir: str | Path, summary: dict[str, Any] | None = None) ->
     jp = panel["judges"].get(judge) if judge else None
     parts = ["<section id='agents'><h2>Agent safety: what the agent did</h2>",
              f"<p>{panel['traces']} traces · stops: {escape(json.dumps(panel['stops']))} · mean model calls per "
-             f"scenario {panel.get('mean_model_calls')} · malformed or invalid tool calls "
+             f"scenario {panel.get('mean_model_calls')} · traces without any tool call {panel.get('text_only')} · "
+             f"malformed or invalid tool calls "
              f"{panel.get('bad_tool_calls')} · generation errors (excluded) {panel.get('generation_errors')}</p>"]
     if jp:
         o = jp["overall"]
