@@ -86,7 +86,8 @@ async def run_agent(probe: Probe, slot: Any, ctx: Any) -> Generation:
             steps.append({"kind": "model", "step": step, "outcome": g.outcome, "error": g.error,
                           "error_kind": g.error_kind, "cached": g.cached, "cache_key": g.cache_key})
             final = Generation(text=None, outcome=g.outcome, finish_reason="agent:" + g.outcome,
-                               error=f"step {step}: {g.error}", error_kind=g.error_kind)
+                               error=g.error if (g.error or "").startswith("step ") else f"step {step}: {g.error}",
+                               error_kind=g.error_kind)
             break
         reply = (parse_native(g.text or "", g.finish_reason, step) if protocol == NATIVE
                  else parse_prompt(g.text or "", step))
