@@ -178,7 +178,7 @@ def test_vlsbench_loader_and_a_bad_image_loses_nothing(openai_server, tmp_path, 
     assert got["a0"] == "ok:" and got["a1"].startswith("error:image: imgs/1.jpg cannot be read as an image")
     assert len(openai_server.images_received) == 1  # the bad one was never sent
     with pytest.raises(babelsafe.errors.UsageError, match="not shipped with babelsafe"):
-        list(resolve("vlsbench", {}).load())
+        resolve("vlsbench", {})
 
 
 def test_mssbench_loader_pairs_safe_and_unsafe_contexts(tmp_path):

@@ -65,6 +65,7 @@ def _root(path: str | None, name: str, marker: str) -> Path:
 class _ImageDataset:
     name = ""
     external = True  # the data is not shipped: the `path` option names the downloaded folder
+    requires: tuple[str, ...] = ("path",)
     languages: list[str] = ["en"]
     license = ""
     source = ""
@@ -72,6 +73,8 @@ class _ImageDataset:
     parallel = False
 
     def __init__(self, path: str | None = None, skip_bad_rows: bool = False, **options: Any):
+        if self.requires and not path:
+            _root(None, self.name, "its data files")  # UsageError: how to pass path=DIR
         self.path = path
         self.skip_bad_rows = skip_bad_rows
         self.options = options
@@ -260,6 +263,7 @@ class MildImages(_ImageDataset):
 
     name = "mild-images"
     external = False
+    requires = ()
     size = len(MILD_ITEMS)
     categories = ["benign", "unqualified_advice"]
     labels = ["benign"]
