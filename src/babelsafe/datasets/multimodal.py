@@ -157,7 +157,7 @@ class MSSBench(_ImageDataset):
                 for q, (safe_q, unsafe_q) in enumerate(pairs):
                     yield from self._pair("embodied", f"embodied-{i}-{q}", safe_q, unsafe_q, root / "embodied",
                                           d.get("safe"), d.get("unsafe"), d.get("category"),
-                                          {"task": d.get("task")})
+                                          {"embodied_task": d.get("task")})
 
     def _pair(self, task: str, pid: str, safe_q: Any, unsafe_q: Any, img_root: Path, safe_img: Any,
               unsafe_img: Any, category: Any, extra: dict[str, Any]) -> Iterator[Sample]:
@@ -169,7 +169,7 @@ class MSSBench(_ImageDataset):
                 raise UsageError(f"mssbench: item {pid} has no {context} query or image "
                                  "(pass --skip-bad-rows to skip it).")
             meta = {k: v for k, v in extra.items() if v}
-            meta.update(label=label, context=context, pair=pid, task=task, raw_category=category,
+            meta.update(label=label, context=context, pair=pid, mss_task=task, raw_category=category,
                         images=[str(img)])
             yield Sample("mssbench", f"{pid}-{context}", "en", str(query),
                          "benign" if context == "safe" else _coarse(category), meta,
