@@ -63,6 +63,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
     "judge": {
         "refusal": "babelsafe.judges.refusal:RefusalJudge",
         "cyberseceval-refusal": "babelsafe.judges.refusal:CyberSecEvalRefusalJudge",
+        "xstest-strmatch": "babelsafe.judges.refusal:XSTestStringMatchJudge",
         "llm": "babelsafe.judges.llm:LLMJudge",
         "guard": "babelsafe.judges.guard:GuardJudge",
         "ensemble": "babelsafe.judges.ensemble:EnsembleJudge",
