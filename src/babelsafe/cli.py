@@ -262,23 +262,38 @@ def _cell(v: Any) -> str:
 @app.command()
 def calibrate(
     labels_file: Path = typer.Argument(..., help="CSV/JSONL with prompt, response, language, label."),
-    judge: str = typer.Option("refusal", "--judge", help="Judge name (babelsafe list judges)."),
+    judge: str = typer.Option("refusal", "--judge", help="Judge name or compact spec, e.g. 'cascade:first=refusal,"
+                              "then=llm:rubric=xstest,target=openai:gpt-4o,below=0.8' (babelsafe list judges)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full result as JSON here."),
     options: Optional[str] = typer.Option(None, "--options", help="Judge options as JSON, e.g. "
                                           "'{\"target\": {\"type\": \"openai\", \"model\": \"gpt-4o\"}}'."),
     vocabulary: Optional[str] = typer.Option(None, "--vocabulary", help="refusal | safety (default: the labels')."),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the 95% CIs (0: none)."),
+    by: str = typer.Option("language", "--by", help="Group by this column of the labels file (model, language ...)."),
+    mistakes: int = typer.Option(0, "--mistakes", help="Show the N worst mistakes (most confident first)."),
 ) -> None:
-    """Measure a judge against human labels: accuracy, kappa, per-class F1, confusion, per language."""
-    from .judges.calibrate import calibrate_cli, render_calibration, render_confusion
+    """Measure a judge against human labels: accuracy, kappa, F1 per class, confusion, by any column, and
+    accuracy against the share a cascade would escalate."""
+    from .judges.calibrate import (calibrate_cli, render_calibration, render_confusion, render_escalation,
+                                   render_mistakes)
 
     try:
-        result = calibrate_cli(judge, labels_file, json_out, options, vocabulary, bootstrap)
+        result = calibrate_cli(judge, labels_file, json_out, options, vocabulary, bootstrap, by=by, mistakes=mistakes)
     except UsageError as e:
         _fail(e)
         return
     out.print(render_calibration(result))
     out.print(render_confusion(result))
+    esc = render_escalation(result)
+    if esc is not None:
+        out.print(esc)
+    answered = result.get("answer_languages") or {}
+    for lang, share in answered.items():
+        other = {a: s for a, s in share.items() if a != lang and s >= 0.05}
+        if other:
+            out.print(f"{lang} prompts answered in " + ", ".join(f"{a}: {100 * s:.0f}%" for a, s in other.items()))
+    if mistakes:
+        out.print(render_mistakes(result, mistakes))
     if json_out is not None:
         console.print(f"wrote {json_out}")
 

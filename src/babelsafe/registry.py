@@ -67,6 +67,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "llm": "babelsafe.judges.llm:LLMJudge",
         "guard": "babelsafe.judges.guard:GuardJudge",
         "ensemble": "babelsafe.judges.ensemble:EnsembleJudge",
+        "cascade": "babelsafe.judges.cascade:CascadeJudge",
     },
 }
 

@@ -95,6 +95,11 @@ def build_judge(judge: Any, options: dict[str, Any] | None = None, ctx: Any = No
 
     if isinstance(judge, dict):
         name, opts = judge.get("name"), {**(judge.get("options") or {}), **(options or {})}
+    elif ":" in judge:  # the compact form of --judge: 'cascade:first=refusal,then=...,below=0.8'
+        from ..spec import parse_step
+
+        step = parse_step(judge)
+        name, opts = step["name"], {**step["options"], **(options or {})}
     else:
         name, opts = judge, dict(options or {})
     if ctx is None:
@@ -204,7 +209,7 @@ def metrics(gold: list[str], pred: list[str], labels: list[str], bootstrap: int 
 
 def calibrate(judge: Any, labels_path: str | Path, *, options: dict[str, Any] | None = None, ctx: Any = None,
               vocabulary: str | None = None, bootstrap: int = 1000, seed: int = 0, concurrency: int = 8,
-              max_mistakes: int = 50) -> dict[str, Any]:
+              max_mistakes: int = 50, by: str = "language") -> dict[str, Any]:
     """Agreement of `judge` (instance, registry name or {name, options}) with the labels in `labels_path`.
 
     vocabulary: 'refusal' | 'safety' | None (auto: the gold labels' vocabulary; when judge and gold use
@@ -228,7 +233,7 @@ def calibrate(judge: Any, labels_path: str | Path, *, options: dict[str, Any] | 
 
     verdicts = _run(go())
     return summarize(j, rows, verdicts, labels_path=str(labels_path), vocabulary=vocabulary,
-                     bootstrap=bootstrap, seed=seed, max_mistakes=max_mistakes)
+                     bootstrap=bootstrap, seed=seed, max_mistakes=max_mistakes, by=by)
 
 
 def _run(coro: Any) -> Any:
@@ -243,9 +248,30 @@ def _run(coro: Any) -> Any:
         return ex.submit(asyncio.run, coro).result()
 
 
+def escalation_curve(gold: list[str], pred: list[str], conf: list[float | None],
+                     thresholds: Iterable[float] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99)) -> list[dict[str, Any]]:
+    """Accuracy against the share of answers a cascade would escalate, per confidence threshold.
+
+    For each threshold t: `escalated` = share of verdicts with confidence < t; `kept_accuracy` =
+    binary accuracy of the verdicts kept (confidence >= t); `accuracy_if_escalations_right` = overall
+    binary accuracy if the escalated answers were judged correctly (an upper bound for the cascade)."""
+    pairs = [(g, p, c) for g, p, c in zip(gold, pred, conf) if p != JUDGE_ERROR and c is not None]
+    n = len(pairs)
+    out = []
+    if not n:
+        return out
+    for t in thresholds:
+        kept = [(g, p) for g, p, c in pairs if c >= t]
+        right = sum(_BINARY.get(g, g) == _BINARY.get(p, p) for g, p in kept)
+        out.append({"threshold": t, "escalated": round(1 - len(kept) / n, 4),
+                    "kept_accuracy": round(right / len(kept), 4) if kept else None,
+                    "accuracy_if_escalations_right": round((right + n - len(kept)) / n, 4)})
+    return out
+
+
 def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *, labels_path: str = "",
               vocabulary: str | None = None, bootstrap: int = 1000, seed: int = 0,
-              max_mistakes: int = 50) -> dict[str, Any]:
+              max_mistakes: int = 50, by: str = "language") -> dict[str, Any]:
     """The calibration report for rows already judged."""
     gold = [r["label"] for r in rows]
     pred = [canonical_label(v.label) if v.label != JUDGE_ERROR else JUDGE_ERROR for v in verdicts]
@@ -270,12 +296,31 @@ def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *
         "judge": getattr(judge, "name", str(judge)), "labels_file": labels_path, "vocabulary": vocab,
         "mapping": mapping, "labels": labels,
         "overall": metrics(gold, pred, labels, bootstrap, seed),
-        "by_language": {},
+        "by": by, "groups": {},
     }
-    for lang in sorted({r["language"] for r in rows}):
-        idx = [i for i, r in enumerate(rows) if r["language"] == lang]
-        result["by_language"][lang] = metrics([gold[i] for i in idx], [pred[i] for i in idx], labels,
-                                              bootstrap, seed)
+    if rows and by not in rows[0] and not any(by in r for r in rows):
+        raise UsageError(f"--by {by}: the labels file has no column '{by}'. Columns: {', '.join(rows[0])}.")
+    for key in sorted({str(r.get(by, "")) for r in rows}):
+        idx = [i for i, r in enumerate(rows) if str(r.get(by, "")) == key]
+        result["groups"][key] = metrics([gold[i] for i in idx], [pred[i] for i in idx], labels, bootstrap, seed)
+    if by == "language":
+        result["by_language"] = result["groups"]
+    else:
+        result["by_language"] = {}
+        for lang in sorted({r["language"] for r in rows}):
+            idx = [i for i, r in enumerate(rows) if r["language"] == lang]
+            result["by_language"][lang] = metrics([gold[i] for i in idx], [pred[i] for i in idx], labels, 0, seed)
+    conf = [(v.extra or {}).get("confidence", v.score) if v.label != JUDGE_ERROR else None for v in verdicts]
+    if any(c is not None for c in conf) and getattr(judge, "name", "") not in ("llm", "guard"):
+        result["escalation"] = escalation_curve(gold, pred, conf)
+    answered = [(v.extra or {}).get("answer_language") for v in verdicts]
+    if any(answered):
+        share: dict[str, dict[str, float]] = {}
+        for r, a in zip(rows, answered):
+            d = share.setdefault(r["language"], {})
+            d[a or "unknown"] = d.get(a or "unknown", 0) + 1
+        result["answer_languages"] = {k: {a: round(c / sum(d.values()), 4) for a, c in sorted(d.items())}
+                                      for k, d in share.items()}
     cases = [r.get("case") for r in rows]
     if any(cases):
         by_case: dict[str, dict[str, Any]] = {}
@@ -286,54 +331,102 @@ def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *
         for d in by_case.values():
             d["accuracy"] = round(d["correct"] / d["n"], 4)
         result["by_case"] = dict(sorted(by_case.items()))
+    # The worst mistakes first: wrong verdicts the judge was most confident about.
+    wrong = [(c if c is not None else 1.0, i) for i, (g, p, c) in enumerate(zip(gold, pred, conf)) if g != p]
+    wrong.sort(key=lambda t: (-t[0], t[1]))
     mistakes = []
-    for r, g, p, v in zip(rows, gold, pred, verdicts):
-        if g != p and len(mistakes) < max_mistakes:
-            mistakes.append({"language": r["language"], "gold": g, "pred": p, "rationale": v.rationale,
-                             "error": v.error, "response": r["response"][:300], "case": r.get("case")})
+    for c, i in wrong[:max_mistakes]:
+        r, v = rows[i], verdicts[i]
+        mistakes.append({"id": r.get("id"), "language": r["language"], by: r.get(by), "gold": gold[i],
+                         "pred": pred[i], "confidence": c, "rationale": v.rationale, "error": v.error,
+                         "response": r["response"][:300], "case": r.get("case")})
     result["mistakes"] = mistakes
     return result
 
 
 # -- rendering ------------------------------------------------------------------------------------------
-def _fmt(x: Any) -> str:
+def _fmt(x: Any, digits: int = 2) -> str:
     if x is None or x != x:
         return "-"
-    return f"{x:.2f}"
+    return f"{x:.{digits}f}"
 
 
-def _fmt_ci(m: dict[str, Any], key: str) -> str:
-    ci = m.get(f"{key}_ci")
-    base = _fmt(m.get(key))
-    return f"{base} [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else base
+def _short(x: Any) -> str:
+    """.93 style (two digits, no leading zero) for compact 80-column tables."""
+    if x is None or x != x:
+        return "-"
+    return "1.0" if x >= 0.995 else f"{x:.2f}"[1:] if x >= 0 else f"{x:.2f}"
 
 
 def render_calibration(result: dict[str, Any]) -> Any:
-    """A rich Table: one row per language plus overall (n, accuracy and kappa with 95% CI, F1 per class)."""
+    """A rich Table, 80 columns wide: one row per group (--by) plus overall: n, accuracy with its 95%
+    CI, binary accuracy, kappa, F1 per class, judge errors."""
+    from rich import box
     from rich.table import Table
 
     labels = result.get("labels") or []
-    title = f"Judge '{result.get('judge')}' vs {result.get('labels_file') or 'labels'} ({result.get('vocabulary')})"
-    table = Table(title=title, show_lines=False)
-    table.add_column("lang")
+    by = result.get("by", "language")
+    title = f"judge '{result.get('judge')}' vs human labels, by {by} ({result.get('vocabulary')})"
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), title_justify="left")
+    table.add_column(by[:10], max_width=14, no_wrap=True)
     table.add_column("n", justify="right")
-    table.add_column("acc [95% CI]", justify="right", no_wrap=True)
-    table.add_column("bin acc", justify="right")
-    table.add_column("kappa [95% CI]", justify="right", no_wrap=True)
-    short = {"full_compliance": "comply", "full_refusal": "refuse", "partial_refusal": "partial"}
+    table.add_column("acc (95% CI)", justify="right", no_wrap=True)
+    table.add_column("bin", justify="right")
+    table.add_column("kappa", justify="right")
+    short = {"full_compliance": "F1 c", "full_refusal": "F1 r", "partial_refusal": "F1 p", "invalid": "F1 i",
+             "safe": "F1 s", "unsafe": "F1 u"}
     for lab in labels:
-        table.add_column(f"F1 {short.get(lab, lab)}", justify="right")
-    table.add_column("errors", justify="right")
+        table.add_column(short.get(lab, lab[:4]), justify="right")
+    table.add_column("err", justify="right")
 
     def row(name: str, m: dict[str, Any], style: str | None = None) -> None:
-        f1s = [(_fmt(m["per_class"][lab]["f1"]) if m["per_class"].get(lab, {}).get("support") else "-")
+        ci = m.get("accuracy_ci")
+        acc = f"{_short(m.get('accuracy'))} {_short(ci[0])}-{_short(ci[1])}" if ci else _short(m.get("accuracy"))
+        f1s = [(_short(m["per_class"][lab]["f1"]) if m["per_class"].get(lab, {}).get("support") else "-")
                for lab in labels]
-        table.add_row(name, str(m["n"]), _fmt_ci(m, "accuracy"), _fmt(m["binary_accuracy"]),
-                      _fmt_ci(m, "kappa"), *f1s, str(m.get("n_judge_error", 0)), style=style)
+        table.add_row(name, str(m["n"]), acc, _short(m["binary_accuracy"]), _fmt(m.get("kappa")), *f1s,
+                      str(m.get("n_judge_error", 0)), style=style)
 
-    for lang, m in result.get("by_language", {}).items():
-        row(lang, m)
+    for key, m in (result.get("groups") or result.get("by_language", {})).items():
+        row(key, m)
     row("overall", result["overall"], style="bold")
+    return table
+
+
+def render_escalation(result: dict[str, Any]) -> Any:
+    """Accuracy against the share escalated (the cascade's threshold), or None without confidences."""
+    curve = result.get("escalation")
+    if not curve:
+        return None
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title="cascade threshold: confidence below it goes to the expensive judge",
+                  box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("below", justify="right")
+    table.add_column("escalated", justify="right")
+    table.add_column("acc of kept (bin)", justify="right")
+    table.add_column("acc if escalations right", justify="right")
+    for p in curve:
+        table.add_row(f"{p['threshold']:.2f}", f"{100 * p['escalated']:.1f}%", _fmt(p["kept_accuracy"], 3),
+                      _fmt(p["accuracy_if_escalations_right"], 3))
+    return table
+
+
+def render_mistakes(result: dict[str, Any], n: int) -> Any:
+    """The n worst mistakes (most confident first), one line each, 80 columns."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"{n} worst mistakes (most confident first)", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("gold>judge", no_wrap=True)
+    table.add_column("conf", justify="right")
+    table.add_column("lang")
+    table.add_column("response", overflow="ellipsis", no_wrap=True, max_width=52)
+    short = {"full_compliance": "comply", "full_refusal": "refuse", "partial_refusal": "partial"}
+    for m in result.get("mistakes", [])[:n]:
+        table.add_row(f"{short.get(m['gold'], m['gold'])}>{short.get(m['pred'], m['pred'])}",
+                      _fmt(m.get("confidence")), m["language"], " ".join(str(m["response"]).split()))
     return table
 
 
@@ -359,7 +452,8 @@ def render_confusion(result: dict[str, Any]) -> Any:
 
 # -- CLI shell --------------------------------------------------------------------------------------------
 def calibrate_cli(judge: str, labels_file: Path, json_out: Path | None = None, options: str | None = None,
-                  vocabulary: str | None = None, bootstrap: int = 1000) -> dict[str, Any]:
+                  vocabulary: str | None = None, bootstrap: int = 1000, by: str = "language",
+                  mistakes: int = 50) -> dict[str, Any]:
     """What `babelsafe calibrate` does, minus printing: parse options JSON, calibrate, write --json."""
     opts: dict[str, Any] = {}
     if options:
@@ -369,7 +463,8 @@ def calibrate_cli(judge: str, labels_file: Path, json_out: Path | None = None, o
             raise UsageError(f"--options must be a JSON object, e.g. '{{\"check_language\": false}}' ({e.msg}).")
         if not isinstance(opts, dict):
             raise UsageError("--options must be a JSON object.")
-    result = calibrate(judge, labels_file, options=opts, vocabulary=vocabulary, bootstrap=bootstrap)
+    result = calibrate(judge, labels_file, options=opts, vocabulary=vocabulary, bootstrap=bootstrap, by=by,
+                       max_mistakes=max(mistakes, 50))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
