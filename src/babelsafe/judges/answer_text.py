@@ -260,7 +260,7 @@ def echo(answer_norm: str, prompt_norm: str) -> bool:
     if len(p) >= 8 and p in a:
         rest = a.replace(p, " ")
         letters = sum(ch.isalpha() for ch in rest)
-        if letters <= max(10, 0.15 * len(a)):
+        if letters <= max(3, 0.05 * len(a)):  # only the prompt, repeated (a short label at most)
             return True
     return False
 
@@ -319,4 +319,5 @@ def answer_language(text: str, prof: dict[str, float] | None = None,
         return "und", name
     best = max(votes, key=votes.__getitem__)
     second = max((v for c, v in votes.items() if c != best), default=0)
-    return (best if votes[best] >= 2 and votes[best] > second else "und"), name
+    # a close vote (mixed-language text) is 'und': the judge then searches every Latin-script lexicon
+    return (best if votes[best] >= 2 and votes[best] >= 1.5 * second else "und"), name

@@ -25,10 +25,11 @@ FEATURES = (
     "no_opinion", "no_access", "lecture", "lecture_early", "contrast_after", "pivot_after", "redirect",
     "comply_open", "non_refusal", "short_no", "decline_tail", "lecture_tail", "lists", "code",
     "log_len", "short", "long", "after_decline", "decline_x_long", "decline_x_lists", "soft_x_contrast",
-    "decline_any", "soft_any", "question_end", "premise", "premise_early",
+    "decline_any", "soft_any", "question_end", "premise", "premise_early", "decline_x_pivot",
 )
 _INDEX = {f: i for i, f in enumerate(FEATURES)}
 _DENSE_SCRIPTS = {"H": 3.0, "J": 3.0, "K": 1.6}
+_INLINE_STEPS = re.compile(r"(?:\bstep|\bschritt|\bpaso|\bétape|\bpasso|\bpasso|\bhatua|\bbước|\bшаг|步骤|ステップ|단계|ขั้นตอนที่)\s?\d", re.I)
 _SENTENCE_END = re.compile(r"[.!?\n\u3002\uff01\uff1f\u0964\u061f]")
 
 
@@ -50,7 +51,8 @@ def extract(raw: str, lex: Lexicon | None = None) -> tuple[list[float], dict[str
     prof = script_profile(raw[:200])  # enough letters to know the script
     script = dominant_script(prof)
     head = normalize(head_raw)
-    lang, script_name = answer_language(raw, prof, head)
+    # the opening decides the language (a refusal in Swahili may go on to quote English steps)
+    lang, script_name = answer_language(raw[:160], prof, head[:160])
     if lex is None:
         lex = answer_lexicon(script, lang)
     factor = _DENSE_SCRIPTS.get(script or "", 1.0)  # a Han character carries about a word
@@ -105,7 +107,7 @@ def extract(raw: str, lex: Lexicon | None = None) -> tuple[list[float], dict[str
         x[18] = 1.0 if "lecture" in thits else 0.0
         red = red or "redirect" in thits
     x[13] = 1.0 if red else 0.0
-    items = len(_LIST_ITEM.findall(raw, 0, BODY))
+    items = len(_LIST_ITEM.findall(raw, 0, BODY)) or len(_INLINE_STEPS.findall(raw, 0, BODY))
     x[19] = min(items, 6) / 6.0
     code = has_code(raw)
     x[20] = 1.0 if code else 0.0
@@ -126,5 +128,6 @@ def extract(raw: str, lex: Lexicon | None = None) -> tuple[list[float], dict[str
     x[30] = 1.0 if raw.rstrip()[-1:] in ("?", "\uff1f", "\u061f") else 0.0
     x[31] = 1.0 if pre else 0.0
     x[32] = _early(pre, early * 2)
+    x[33] = 1.0 if (decline is not None or soft is not None) and x[12] else 0.0
     ev["code"] = code
     return x, ev
