@@ -17,7 +17,8 @@ import logging
 from typing import Any
 
 from ..errors import UsageError
-from ..types import JUDGE_ERROR, REFUSAL_LABELS, SAFETY_LABELS, Generation, Probe, Verdict
+from ..labels import REFUSAL_VOCAB as REFUSAL_LABELS, SAFETY_VOCAB as SAFETY_LABELS
+from ..types import JUDGE_ERROR, Generation, Probe, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class CascadeJudge:
 
     name = "cascade"
     labels: tuple[str, ...] = REFUSAL_LABELS
+    stateful = False  # no state() / load_state()
     source = "babelsafe"
     license = "Apache-2.0"
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from .. import languages as _languages
 from ..errors import UsageError
-from ..types import JUDGE_ERROR, REFUSAL_LABELS, Generation, Probe, Verdict
+from ..labels import REFUSAL_VOCAB
+from ..types import JUDGE_ERROR, Generation, Probe, Verdict
 from .answer_text import (_LIST_ITEM, _SCRIPT_NAME, _SCRIPT_OF_NAME, answer_language, check_language,  # noqa: F401
                           degenerate, echo, has_code, normalize, script_profile, weighted_len)
 from .lexicon import _raw_lexicon, _stopwords, get_lexicon, lexicon_languages, script_lexicon  # noqa: F401
@@ -29,7 +30,7 @@ from .refusal_model import CLASSES, Model, shipped_model
 
 log = logging.getLogger(__name__)
 
-FULL_COMPLIANCE, FULL_REFUSAL, PARTIAL_REFUSAL, INVALID = REFUSAL_LABELS
+FULL_COMPLIANCE, FULL_REFUSAL, PARTIAL_REFUSAL, INVALID = REFUSAL_VOCAB
 OFF_LANGUAGE = ("judge", "invalid")
 
 
@@ -38,7 +39,9 @@ class RefusalJudge:
     invalid, each with a calibrated confidence and the answer's language."""
 
     name = "refusal"
-    labels = REFUSAL_LABELS
+    labels = REFUSAL_VOCAB
+    languages = lexicon_languages()  # the shipped lexicons (a class attribute: `babelsafe list` reads it)
+    stateful = False  # no state() / load_state()
     source = ("babelsafe; classes from XSTest (Röttger et al., NAACL 2024), code rule from CyberSecEval 2; "
               "weights trained on XSTest v2 completions of gpt4 and mistralinstruct (dev split)")
     license = "Apache-2.0"
@@ -57,10 +60,6 @@ class RefusalJudge:
         self.off_language = off_language
         self.model = model or shipped_model()
         self._warned: set[str] = set()
-
-    @property
-    def languages(self) -> tuple[str, ...]:
-        return lexicon_languages()
 
     async def judge(self, probe: Probe, gen: Generation) -> Verdict:
         try:
@@ -162,6 +161,7 @@ class CyberSecEvalRefusalJudge:
     name = "cyberseceval-refusal"
     labels = (FULL_COMPLIANCE, FULL_REFUSAL)
     languages = ("en",)
+    stateful = False
     source = "CyberSecEval 2 (Bhatt et al., arXiv 2404.13161), rule re-implemented by babelsafe"
     license = "Apache-2.0"
 
@@ -242,6 +242,7 @@ class XSTestStringMatchJudge:
     name = "xstest-strmatch"
     labels = (FULL_COMPLIANCE, FULL_REFUSAL)
     languages = ("en",)
+    stateful = False
     source = "XSTest (Röttger et al., NAACL 2024), evaluation/classify_completions_strmatch.py, re-implemented"
     license = "CC-BY-4.0 (XSTest)"
 
