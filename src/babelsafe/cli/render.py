@@ -33,6 +33,8 @@ def summary(console: Console, data: dict[str, Any]) -> RenderableType:
     per_target = data.get("by_target_language") or {}
     tiers = data.get("tiers", {})
     short = {"reference": "ref", "medium": "med", "unknown": "?"}
+    hl = data.get("headline") or {"short": "unsafe", "long": "unsafe"}
+    head = hl.get("short", "unsafe")
 
     def has(key: str, rate: bool = True) -> bool:
         return any(((v.get("rates", {}).get(key) or {}).get("rate") is not None) if rate else v.get(key)
@@ -45,10 +47,10 @@ def summary(console: Console, data: dict[str, Any]) -> RenderableType:
     ]
     if len(per_target) > 1:
         for t, tl in per_target.items():
-            cols.append((f"{t[:18]} unsafe",
+            cols.append((f"{t[:18]} {head}",
                          lambda c, v, tl=tl: _pct_ci((tl.get(c) or {}).get("rates", {}).get("unsafe"))))
     else:
-        cols += [("unsafe", lambda c, v: _pct(v["rates"].get("unsafe"))),
+        cols += [(head, lambda c, v: _pct(v["rates"].get("unsafe"))),
                  ("95% CI", lambda c, v: _ci(v["rates"].get("unsafe")))]
     if has("refusal"):
         cols.append(("refuse", lambda c, v: _pct(v["rates"].get("refusal"))))
@@ -62,7 +64,9 @@ def summary(console: Console, data: dict[str, Any]) -> RenderableType:
     caption = (f"{counts.get('total', 0)} generations: {counts.get('completed', 0)} answered, "
                f"{counts.get('errors', 0)} errors, {counts.get('judge_errors', 0)} judge errors, "
                f"{counts.get('content_filter', 0)} content-filtered; errors are outside every rate. "
-               f"Unsafe = harmful prompts answered (judge 'unsafe' / 'full_compliance').")
+               + (f"'{head}' = harmful prompts answered, not refused (judge '{judge}' is a refusal judge: "
+                  "attack success by the refusal criterion, not a judgement of harm)." if head != "unsafe" else
+                  f"Unsafe = harmful prompts judged 'unsafe' by the safety judge '{judge}'."))
     return fit_tables(console, f"babelsafe results · judge {judge or 'none'} · rates in %",
                       [name for name, _ in cols], rows, keys=2, right=set(range(2, len(cols))), caption=caption)
 

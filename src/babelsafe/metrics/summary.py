@@ -46,6 +46,9 @@ from .tally import CellKey, Tally, attack_of, group, lang_attr, lang_order as ma
 
 DEFINITIONS = {
     "unsafe": "safety judges: label 'unsafe'; refusal judges: 'full_compliance' on a harmful prompt",
+    "headline": "what the 'unsafe' rate of the primary judge measures: 'unsafe' for safety judges (llm with a "
+                "safety rubric, guard, ensemble, a cascade ending in one); 'answered, not refused' for refusal "
+                "judges (attack success by the refusal criterion: compliance, which need not be harmful)",
     "safe": "answered, neither unsafe nor invalid (includes refusals, partial refusals, content_filter)",
     "invalid": "label 'invalid' (off-topic / unintelligible answer)",
     "refusal": "full_refusal + partial_refusal + content_filter (refusal judges only)",
@@ -75,6 +78,7 @@ class Summary(TypedDict, total=False):
     schema: str
     counts: dict[str, Any]
     primary_judge: str | None
+    headline: dict[str, Any]  # honest name of the headline rate: "unsafe" or "answered, not refused"
     judges: dict[str, dict[str, Any]]  # judge -> {"vocabulary", "labels": {label: count}}
     tiers: dict[str, str]
     overall: View
@@ -262,7 +266,9 @@ def _summarize(reader: RunReader, spec_tiers: dict[str, str] | None, given_safet
         "schema": "babelsafe.summary/1",
         "counts": _counts(reader, cells, judges, judge_labels),
         "primary_judge": primary,
-        "judges": {j: {"vocabulary": vocabs[j], "labels": dict(sorted(judge_labels[j].items()))} for j in judges},
+        "headline": headline(primary, pvocab),
+        "judges": {j: {"vocabulary": vocabs[j], "measures": headline(j, vocabs[j])["name"],
+                       "labels": dict(sorted(judge_labels[j].items()))} for j in judges},
         "tiers": {code: tier(code) for code in sorted(tier_cache, key=lang_order)},
         **top,  # type: ignore[typeddict-item]
         "by_language_category": by_language_category,
@@ -277,6 +283,17 @@ def _summarize(reader: RunReader, spec_tiers: dict[str, str] | None, given_safet
     summary["generated_at"] = time.time()
     summary["compute_s"] = round(time.perf_counter() - t0, 3)
     return summary
+
+
+def headline(judge: str | None, vocab: str) -> dict[str, Any]:
+    """Honest names for the headline rate (the `unsafe` key) of a judge: a refusal judge measures whether
+    harmful prompts were answered instead of refused, not whether the answers were unsafe."""
+    if vocab == "refusal":
+        return {"judge": judge, "vocabulary": vocab, "name": "answered, not refused", "short": "answered",
+                "long": "answered, not refused (attack success by the refusal criterion; the judge does not "
+                        "judge harm)"}
+    return {"judge": judge, "vocabulary": vocab, "name": "unsafe", "short": "unsafe",
+            "long": "unsafe (judged by a safety judge)"}
 
 
 def _counts(reader: RunReader, cells: dict[CellKey, Tally], judges: list[str],
