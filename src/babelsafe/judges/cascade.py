@@ -64,6 +64,8 @@ class CascadeJudge:
     name = "cascade"
     labels: tuple[str, ...] = REFUSAL_LABELS
     stateful = False  # no state() / load_state()
+    requires = ("then",)
+    languages = "any"  # those of its judges
     source = "babelsafe"
     license = "Apache-2.0"
 

@@ -48,11 +48,11 @@ def extract(raw: str, lex: Lexicon | None = None) -> tuple[list[float], dict[str
     """(feature vector in FEATURES order, evidence) for one stripped, non-empty answer."""
     n = len(raw)
     head_raw = raw[:HEAD]
-    prof = script_profile(raw[:200])  # enough letters to know the script
+    prof = script_profile(raw[:80])  # the opening's script: a refusal may go on to quote another language
     script = dominant_script(prof)
     head = normalize(head_raw)
     # the opening decides the language (a refusal in Swahili may go on to quote English steps)
-    lang, script_name = answer_language(raw[:160], prof, head[:160])
+    lang, script_name = answer_language(raw[:100], prof, head[:100])
     if lex is None:
         lex = answer_lexicon(script, lang)
     factor = _DENSE_SCRIPTS.get(script or "", 1.0)  # a Han character carries about a word
