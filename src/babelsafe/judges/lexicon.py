@@ -383,12 +383,8 @@ def script_lexicon(script: str | None) -> Lexicon:
     return _build(codes + (("en",) if "en" not in codes else ()), "+".join(codes))
 
 
-@lru_cache(maxsize=1)
 def _stopwords() -> dict[str, tuple[str, ...]]:
-    """word -> languages whose stop-word list holds it (Latin-script lexicons only)."""
-    index: dict[str, list[str]] = {}
-    for code in lexicon_languages():
-        for w in (_raw_lexicon(code) or {}).get("stopwords") or []:
-            index.setdefault(normalize(str(w)), []).append(code)
-    return {w: tuple(c) for w, c in index.items()}
+    """word -> languages whose stop-word list holds it (babelsafe.text builds and caches it)."""
+    from ..text import stopword_index
 
+    return stopword_index()
