@@ -51,6 +51,8 @@ def run_async(coro: Any) -> Any:
 def _execute(spec: RunSpec, on_progress: OnProgress | None, on_interrupt: OnInterrupt | None) -> "RunResult":
     """Run a spec. With `on_interrupt`, Ctrl-C stops the run cleanly (finished work is kept) and calls
     `on_interrupt(run_dir, presses)` for each press; what a second press does is the caller's choice."""
+    if spec.executor.name == "ray":
+        return _execute_ray(spec, on_progress, on_interrupt)
     from .runner import Runner
 
     runner = Runner(spec, on_progress)
@@ -79,6 +81,32 @@ def _execute(spec: RunSpec, on_progress: OnProgress | None, on_interrupt: OnInte
                 loop.remove_signal_handler(signal.SIGINT)
 
     return run_async(go())
+
+
+def _execute_ray(spec: RunSpec, on_progress: OnProgress | None, on_interrupt: OnInterrupt | None) -> "RunResult":
+    """Run a spec sharded across Ray actors (executors/ray.py); Ctrl-C stops every worker cleanly."""
+    from .executors.ray import RayExecution
+
+    execution = RayExecution(spec, on_progress)
+    if on_interrupt is None:
+        return execution.execute()
+    presses = 0
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            execution.request_stop()
+        on_interrupt(execution.run_dir, presses)
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # pragma: no cover - not the main thread
+        return execution.execute()
+    try:
+        return execution.execute()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run(spec: RunSpec | dict[str, Any] | str | Path | None = None, on_progress: OnProgress | None = None, *,
