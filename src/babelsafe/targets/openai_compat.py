@@ -1,12 +1,16 @@
 """OpenAI-compatible chat target (OpenAI, vLLM, llama.cpp server, Ollama, LiteLLM, ...).
 
-Uses the official `openai` SDK with its aiohttp transport: the default httpx transport collapses at
-high concurrency on small machines (see benchmarks/bench_runner.py). SDK retries are disabled: the
-runner owns retries, backoff and Retry-After handling so every attempt is counted and stored.
+Two transports with the same errors, Retry-After and content-filter handling (the fault tests in
+tests/test_runner.py run on both):
 
-`transport="raw"` (option) skips the SDK for the request itself and posts the same JSON with one shared
-aiohttp session: the SDK's request layer costs ~0.6 ms of CPU per call, which caps a 2-core machine near
-1,000 requests/s. Errors, Retry-After and content-filter handling are the same on both paths.
+- `raw` (default): the chat-completions JSON posted with one shared aiohttp session (bearer auth, pooled
+  keep-alive connections, HTTP(S)_PROXY honoured). The SDK's request layer costs ~0.6 ms of CPU per
+  call, which on a 2-core machine capped the whole run near 0.4-0.5x a minimal aiohttp client; see
+  benchmarks/bench_e2e.py and the transport decision in docs/DESIGN.md.
+- `sdk` (alias `aiohttp`): the official `openai` SDK over its aiohttp transport, for providers that need
+  what only the SDK does (e.g. its organization/project headers, a custom `http_client`); `httpx` is
+  the SDK over its default httpx transport (collapses at high concurrency on small machines).
+SDK retries are disabled: the runner owns retries, backoff and Retry-After so every attempt is stored.
 """
 from __future__ import annotations
 
@@ -33,13 +37,13 @@ def _limits(max_connections: int) -> Any:
 
 
 class OpenAITarget:
-    """Any OpenAI-compatible chat completions endpoint, through the official SDK over aiohttp."""
+    """Any OpenAI-compatible chat completions endpoint (raw aiohttp by default, or the official SDK)."""
 
     name = "openai"
     source = "OpenAI Chat Completions API"
 
     def __init__(self, model: str | None = None, base_url: str | None = None, api_key_env: str | None = None,
-                 timeout: float = 60.0, max_connections: int = 1024, transport: str = "aiohttp",
+                 timeout: float = 60.0, max_connections: int = 1024, transport: str = "raw",
                  organization_env: str | None = None, **_: Any):
         if not model:
             raise UsageError("The openai target needs a model: pass --model NAME (e.g. gpt-4o-mini).")
@@ -56,13 +60,13 @@ class OpenAITarget:
                     f"Export it (export {self.api_key_env}=...) or name another with --api-key-env.")
         self._key = key  # kept in memory only; never part of identity(), the store or logs
         self.timeout = timeout
-        self.transport = transport
+        self.transport = "sdk" if transport == "aiohttp" else transport
         self.max_connections = max_connections
         self._client: Any = None
         self._session: Any = None
-        if transport not in ("aiohttp", "httpx", "raw"):
-            raise UsageError(f"Unknown transport '{transport}' for the openai target: use aiohttp (default), "
-                             "raw (fastest, aiohttp without the SDK's request layer) or httpx.")
+        if self.transport not in ("raw", "sdk", "httpx"):
+            raise UsageError(f"Unknown transport '{transport}' for the openai target: use raw (default, "
+                             "fastest), sdk (the openai SDK over aiohttp) or httpx (the SDK over httpx).")
 
     async def preflight(self) -> None:
         """Fail fast with a clear message when the endpoint's host cannot be reached at all."""
@@ -87,7 +91,7 @@ class OpenAITarget:
             import openai
 
             http_client = None
-            if self.transport in ("aiohttp", "raw"):
+            if self.transport == "sdk":
                 try:
                     http_client = openai.DefaultAioHttpClient(limits=_limits(self.max_connections),
                                                               timeout=self.timeout)
@@ -158,7 +162,7 @@ class OpenAITarget:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300),
                 headers={"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"},
-                timeout=aiohttp.ClientTimeout(total=self.timeout))
+                timeout=aiohttp.ClientTimeout(total=self.timeout), trust_env=True)  # proxies, as the SDK
         extra = kwargs.pop("extra_body", None) or {}
         try:
             async with self._session.post(self.base_url + "/chat/completions", json={**kwargs, **extra}) as r:
