@@ -11,7 +11,6 @@ import logging
 import os
 import pickle
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -21,8 +20,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from .. import languages as langs
-from ..metrics import BENIGN_PROMPT_LABELS, CONTENT_FILTER, REFUSAL_LABELS, verdict_class
-from ..store import connect
+from ..labels import is_benign_prompt, is_refusal, verdict_class
+from ..results.readers import ExportQuery, RunReader
 
 log = logging.getLogger(__name__)
 
@@ -32,37 +31,6 @@ TEXT_CAP = 4_000  # characters of prompt/response kept per example in the report
 
 def _safe_name(judge: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in judge)
-
-
-def _judges(con: sqlite3.Connection) -> list[str]:
-    return [r[0] for r in con.execute("SELECT DISTINCT judge FROM verdicts ORDER BY judge")]
-
-
-def _query(judges: list[str], tiers: dict[str, str], primary: int | None) -> tuple[str, list[Any]]:
-    """The export SELECT (one row per generation, one label/score column pair per judge) plus two
-    trailing helper columns for the examples sampler: the primary label (or outcome) and a hash."""
-    cols = "".join(f", v{i}.label, v{i}.score" for i in range(len(judges)))
-    joins = " ".join(
-        f"LEFT JOIN verdicts v{i} ON v{i}.probe_key = g.probe_key AND v{i}.target = g.target AND v{i}.judge = ?"
-        for i in range(len(judges)))
-    params: list[Any] = []
-    if tiers:
-        tier_sql = "CASE p.language " + " ".join("WHEN ? THEN ?" for _ in tiers) + " ELSE 'unknown' END"
-        for code, t in tiers.items():
-            params += [code, t]
-    else:
-        tier_sql = "'unknown'"
-    plabel = f"coalesce(v{primary}.label, 'unjudged')" if primary is not None else "'unjudged'"
-    sql = (
-        "SELECT s.dataset, s.item_id, s.language, p.language, " + tier_sql + ", s.category, "
-        "CASE WHEN json_valid(s.meta) THEN json_extract(s.meta, '$.label') END, p.transform, g.target, "
-        "g.outcome, g.finish_reason, g.error_kind, g.prompt_tokens, g.completion_tokens, g.latency_s, g.cached, "
-        "s.prompt, CASE WHEN p.transform = 'none' OR NOT json_valid(p.messages) THEN NULL "
-        "ELSE json_extract(p.messages, '$[#-1].content') END, g.text, g.decoded, g.probe_key" + cols +
-        f", CASE WHEN g.outcome != 'ok' THEN g.outcome ELSE {plabel} END, (g.rowid * 2654435761) % 4294967291"
-        " FROM generations g JOIN probes p ON p.probe_key = g.probe_key "
-        "JOIN samples s ON s.sample_key = p.sample_key " + joins)
-    return sql, params + list(judges)
 
 
 BASE_COLS = ["dataset", "item_id", "sample_language", "language", "tier", "category", "prompt_label",
@@ -126,23 +94,23 @@ def export_results(store_path: str | Path, out_dir: str | Path, primary_judge: s
 
     `tiers`: language -> tier for the `tier` column (languages not in it get languages.tier()).
     `workers`: processes sharing the pass over large stores (default: 2 when there are >= 2 CPUs and
-    >= 200k generations; each helper is a fresh `python -m babelsafe.report.exports` process)."""
+    >= 200k generations; each helper is a fresh `python -m babelsafe.reporting.exports` process)."""
     out_dir = Path(out_dir)
     store_path = Path(store_path)
-    con = connect(store_path, readonly=True)
+    reader = RunReader(store_path)
     try:
-        judges = _judges(con)
+        judges = reader.judges()
         if primary_judge not in judges:
             primary_judge = judges[0] if judges else None
         pj = judges.index(primary_judge) if primary_judge in judges else None
-        langs_in = [r[0] for r in con.execute("SELECT DISTINCT language FROM probes")]
-        tier_map = {code: (tiers or {}).get(code) or langs.tier(code) for code in langs_in if code is not None}
+        tier_map = {code: (tiers or {}).get(code) or langs.tier(code) for code in reader.languages()
+                    if code is not None}
         cols = BASE_COLS[:]
         for j in judges:
             cols += [f"label_{_safe_name(j)}", f"score_{_safe_name(j)}"]
         quota = max(5, max_examples // max(1, strata_hint))
-        sql, params = _query(judges, tier_map, pj)
-        lo, hi = con.execute("SELECT min(rowid), max(rowid) FROM generations").fetchone()
+        query = reader.export_query(judges, tier_map, pj)
+        lo, hi = reader.rowid_range()
         csv_path = out_dir / csv_name
         pq_path = out_dir / parquet_name
         tmp_csv = csv_path.with_name(csv_path.name + ".tmp")
@@ -152,9 +120,9 @@ def export_results(store_path: str | Path, out_dir: str | Path, primary_judge: s
         if lo is None or hi - lo + 1 < PARALLEL_MIN_ROWS or not _has_pyarrow():
             workers = 1
         if workers <= 1:
-            n, heaps = _export_part(str(store_path), sql, params, cols, quota, str(tmp_csv), str(tmp_pq), True)
+            n, heaps = _export_part(str(store_path), query, cols, quota, str(tmp_csv), str(tmp_pq), True)
         else:
-            n, heaps = _export_parallel(store_path, sql, params, cols, quota, tmp_csv, tmp_pq, lo, hi, workers)
+            n, heaps = _export_parallel(store_path, query, cols, quota, tmp_csv, tmp_pq, lo, hi, workers)
         tmp_csv.replace(csv_path)
         if tmp_pq.exists():
             tmp_pq.replace(pq_path)
@@ -164,9 +132,9 @@ def export_results(store_path: str | Path, out_dir: str | Path, primary_judge: s
         for stratum, items in heaps:
             for neg_h, key, row in items:
                 sampler.offer(stratum, key, row, -neg_h)
-        examples = _examples(con, sampler.rows(max_examples), judges, primary_judge)
+        examples = _examples(reader, sampler.rows(max_examples), judges, primary_judge)
     finally:
-        con.close()
+        reader.close()
     return {"csv": csv_path, "parquet": pq_path if pq_path.exists() else None, "rows": n,
             "examples": examples, "judges": judges, "primary_judge": primary_judge}
 
@@ -180,38 +148,20 @@ def _has_pyarrow() -> bool:
         return False
 
 
-def _ranged(sql: str, params: list[Any], lo: int | None, hi: int | None) -> tuple[str, list[Any]]:
-    if lo is None:
-        return sql, params
-    return sql + " WHERE g.rowid BETWEEN ? AND ?", params + [lo, hi]
-
-
-def _export_part(store: str, sql: str, params: list[Any], cols: list[str], quota: int, csv_path: str,
+def _export_part(store: str, query: ExportQuery, cols: list[str], quota: int, csv_path: str,
                  pq_path: str, header: bool, lo: int | None = None, hi: int | None = None
                  ) -> tuple[int, list[tuple[tuple, list]]]:
     """Export the generations with rowid in [lo, hi] (all when None); return (rows, sampler heaps)."""
-    con = connect(store, readonly=True)
-    try:
-        q, p = _ranged(sql, params, lo, hi)
-        if _has_pyarrow():
-            # UTF-8 bytes straight into Arrow: no decode to str and re-encode (4x faster on non-Latin text)
-            con.text_factory = bytes
+    with RunReader(store) as reader:
         sampler = ExampleSampler(quota=quota)
-        cur = con.execute(q, p)
-
-        def batches() -> Iterator[list[tuple]]:
-            while True:
-                rows = cur.fetchmany(BATCH)
-                if not rows:
-                    return
-                yield rows
-        n = _write(batches(), cols, sampler, Path(csv_path), Path(pq_path), header)
-    finally:
-        con.close()
+        # with pyarrow: UTF-8 bytes straight into Arrow, no decode to str and re-encode (4x faster on
+        # non-Latin text)
+        batches = reader.export_batches(query, lo, hi, raw_text=_has_pyarrow(), size=BATCH)
+        n = _write(batches, cols, sampler, Path(csv_path), Path(pq_path), header)
     return n, list(sampler.heaps.items())
 
 
-def _export_parallel(store: Path, sql: str, params: list[Any], cols: list[str], quota: int, tmp_csv: Path,
+def _export_parallel(store: Path, query: ExportQuery, cols: list[str], quota: int, tmp_csv: Path,
                      tmp_pq: Path, lo: int, hi: int, workers: int) -> tuple[int, list]:
     """Split the rowid range: helpers (fresh interpreters) export parts 1.., this process part 0; then
     the parts are concatenated (CSV bytes; Parquet batch by batch)."""
@@ -225,12 +175,12 @@ def _export_parallel(store: Path, sql: str, params: list[Any], cols: list[str], 
         for i, (a, b) in enumerate(ranges[1:], start=1):
             job = Path(work) / f"part{i}.job"
             job.write_bytes(pickle.dumps({
-                "store": str(store), "sql": sql, "params": params, "cols": cols, "quota": quota,
+                "store": str(store), "query": tuple(query), "cols": cols, "quota": quota,
                 "csv": str(Path(work) / f"part{i}.csv"), "pq": str(Path(work) / f"part{i}.parquet"),
                 "lo": a, "hi": b, "out": str(Path(work) / f"part{i}.out")}))
-            procs.append(subprocess.Popen([sys.executable, "-m", "babelsafe.report.exports", str(job)],
+            procs.append(subprocess.Popen([sys.executable, "-m", "babelsafe.reporting.exports", str(job)],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-        n, heaps = _export_part(str(store), sql, params, cols, quota, str(tmp_csv), str(tmp_pq), True,
+        n, heaps = _export_part(str(store), query, cols, quota, str(tmp_csv), str(tmp_pq), True,
                                 ranges[0][0], ranges[0][1])
         for i, proc in enumerate(procs, start=1):
             _, err = proc.communicate()
@@ -261,7 +211,7 @@ def _export_parallel(store: Path, sql: str, params: list[Any], cols: list[str], 
 
 def _helper_main(job_path: str) -> None:
     job = pickle.loads(Path(job_path).read_bytes())
-    res = _export_part(job["store"], job["sql"], job["params"], job["cols"], job["quota"], job["csv"], job["pq"],
+    res = _export_part(job["store"], ExportQuery(*job["query"]), job["cols"], job["quota"], job["csv"], job["pq"],
                        False, job["lo"], job["hi"])
     Path(job["out"]).write_bytes(pickle.dumps(res))
 
@@ -360,7 +310,7 @@ def _write(batches: Iterator[list[tuple]], cols: list[str], sampler: ExampleSamp
     return n
 
 
-def _examples(con: sqlite3.Connection, rows: list[tuple], judges: list[str], primary: str | None
+def _examples(reader: RunReader, rows: list[tuple], judges: list[str], primary: str | None
               ) -> list[dict[str, Any]]:
     """Example records for the report's browser, with every judge's label and the primary judge's
     rationale and back-translation (when the judge stored one in verdicts.extra or the probe's meta)."""
@@ -372,20 +322,19 @@ def _examples(con: sqlite3.Connection, rows: list[tuple], judges: list[str], pri
         rationale = back = None
         key, target = r[C["probe_key"]], r[C["target"]]
         if primary is not None:
-            v = con.execute("SELECT rationale, extra, error FROM verdicts WHERE probe_key = ? AND target = ? "
-                            "AND judge = ?", (key, target, primary)).fetchone()
+            v = reader.verdict_detail(key, target, primary)
             if v:
                 rationale = v[0] or v[2]
                 back = _back_translation(v[1])
-        pr = con.execute("SELECT meta, chain FROM probes WHERE probe_key = ?", (key,)).fetchone()
+        pr = reader.probe_detail(key)
         if back is None:
             back = _back_translation(pr[0] if pr else None)
         prompt_back = _prompt_back_translation(pr[1] if pr else None)
         prompt, probe_prompt = r[C["prompt"]], r[C["probe_prompt"]]
-        benign = str(r[C["prompt_label"]] or "").lower() in BENIGN_PROMPT_LABELS
+        benign = is_benign_prompt(str(r[C["prompt_label"]] or "").lower())
         label = labels.get(primary) if primary else outcome
         cls = verdict_class(label, not benign) or "excluded"
-        if benign and (label in REFUSAL_LABELS or label == CONTENT_FILTER):
+        if benign and is_refusal(label):
             cls = "refused_benign"
         response, decoded = r[C["response"]], r[C["decoded"]]
         out.append({

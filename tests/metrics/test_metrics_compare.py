@@ -5,12 +5,15 @@ import json
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from babelsafe.compare import compare, compare_command, render_compare_table
 from babelsafe.errors import UsageError
 from babelsafe.metrics import mcnemar_exact, paired_difference
-from babelsafe.store import Store
-from test_metrics import write_probe
+from babelsafe.api import compare as compare_api
+from babelsafe.cli import render
+from babelsafe.metrics.compare import compare
+from babelsafe.results import Store
+from toy_store import write_probe
 
 
 def _run(path: Path, target: str, unsafe: dict[str, set[int]], n: int = 20, extra: list | None = None) -> Path:
@@ -63,11 +66,13 @@ def test_same_labels_pair_by_name_and_cli_json(tmp_path: Path, capsys):
     a = _run(tmp_path / "a", "m", {"en": {1}}, n=4)
     b = _run(tmp_path / "b", "m", {"en": {1, 2}}, n=4)
     out = tmp_path / "cmp.json"
-    r = compare_command(a, b, json_out=out)
+    r = compare_api(a, b, json_out=out)
     assert r["pairing"] == "same target labels"
     assert json.loads(out.read_text())["by_language"]["en"]["b_only"] == 1
-    assert "McNemar" in capsys.readouterr().out
-    render_compare_table(r)
+    assert capsys.readouterr().out == ""  # the library prints nothing; the CLI renders
+    con = Console(width=80, record=True)
+    con.print(render.comparison(con, r))
+    assert "McNemar" in con.export_text()
 
 
 def test_compare_errors(tmp_path: Path):

@@ -10,42 +10,16 @@ Both stores are read as two sorted streams merged in Python: memory stays flat a
 """
 from __future__ import annotations
 
-import json
-import sys
-import types
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import languages as langs
-from .errors import UsageError
-from .metrics import (BENIGN_PROMPT_LABELS, CONTENT_FILTER, EXCLUDED, REFUSAL_LABELS, _lang_order, _loads,
-                      is_unsafe, mcnemar_exact, paired_difference, proportion)
-from .store import connect
-
-
-def _store(run: str | Path) -> Path:
-    p = Path(run)
-    db = p / "results.sqlite" if p.is_dir() else p
-    if not db.exists():
-        raise UsageError(f"{run} is not a babelsafe run directory (no results.sqlite).")
-    return db
-
-
-def _targets(con: Any) -> list[str]:
-    return [r[0] for r in con.execute("SELECT DISTINCT target FROM generations ORDER BY target")]
-
-
-def _judges(con: Any) -> list[str]:
-    return [r[0] for r in con.execute("SELECT DISTINCT judge FROM verdicts ORDER BY judge")]
-
-
-def _spec_judges(con: Any) -> list[str]:
-    row = con.execute("SELECT value FROM meta WHERE key = 'spec'").fetchone()
-    spec = _loads(row[0]) if row else None
-    if isinstance(spec, dict):
-        return [j.get("name") for j in spec.get("judges", []) if isinstance(j, dict)]
-    return []
+from .. import languages as langs
+from ..errors import UsageError
+from ..labels import EXCLUDED, is_benign_prompt, is_refusal, is_unsafe
+from ..results.readers import RunReader
+from .stats import mcnemar_exact, paired_difference, proportion
+from .tally import lang_order
 
 
 def _roles(ta: list[str], tb: list[str]) -> tuple[dict[str, str], dict[str, str], str]:
@@ -62,38 +36,12 @@ def _roles(ta: list[str], tb: list[str]) -> tuple[dict[str, str], dict[str, str]
                      f"Give both runs the same target labels, or the same number of targets.")
 
 
-_SQL = """
-SELECT dataset, item_id, language, transform, CASE target {case} END AS role, plabel, lab FROM (
-  SELECT CAST(s.dataset AS TEXT) AS dataset, CAST(s.item_id AS TEXT) AS item_id, p.language AS language, p.transform AS transform,
-    g.target AS target,
-    CASE WHEN json_valid(s.meta) THEN lower(coalesce(json_extract(s.meta, '$.label'), '')) ELSE '' END AS plabel,
-    CASE WHEN g.outcome = 'error' THEN 'error' WHEN g.outcome = 'content_filter' THEN 'content_filter'
-         WHEN v.label IS NULL THEN 'unjudged' ELSE v.label END AS lab
-  FROM generations g JOIN probes p ON p.probe_key = g.probe_key JOIN samples s ON s.sample_key = p.sample_key
-  LEFT JOIN verdicts v ON v.probe_key = g.probe_key AND v.target = g.target AND v.judge = ?)
-WHERE role IS NOT NULL ORDER BY dataset, item_id, language, transform, role
-"""
-
-
-def _rows(db: Path, judge: str, roles: dict[str, str]) -> Iterator[tuple]:
+def _rows(run: str | Path, judge: str, roles: dict[str, str]) -> Iterator[tuple]:
     """(key, plabel, label) sorted by key, key = (dataset, item_id, language, transform, role)."""
     if not roles:
         return
-    con = connect(db, readonly=True)
-    try:
-        sql = _SQL.format(case=" ".join("WHEN ? THEN ?" for _ in roles))
-        params: list[Any] = []
-        for t, r in roles.items():  # the CASE pairs come first in the text, then the judge
-            params += [t, r]
-        cur = con.execute(sql, params + [judge])
-        while True:
-            batch = cur.fetchmany(20_000)
-            if not batch:
-                return
-            for d, i, lang, tr, role, plabel, lab in batch:
-                yield (str(d), str(i), str(lang), str(tr), str(role)), plabel, lab
-    finally:
-        con.close()
+    with RunReader(run) as r:
+        yield from r.compare_rows(judge, roles)
 
 
 def _merge(a: Iterator[tuple], b: Iterator[tuple]) -> Iterator[tuple[tuple, Any, Any, Any]]:
@@ -128,10 +76,6 @@ def _merge(a: Iterator[tuple], b: Iterator[tuple]) -> Iterator[tuple[tuple, Any,
             rb = next(b, sentinel)
 
 
-def _refusal(label: str) -> bool:
-    return label in REFUSAL_LABELS or label == CONTENT_FILTER
-
-
 def _table(t: list[int]) -> dict[str, Any]:
     """t = [both, a_only, b_only, neither] -> rates, difference B - A with intervals, McNemar p."""
     both, a_only, b_only, neither = t
@@ -143,15 +87,10 @@ def _table(t: list[int]) -> dict[str, Any]:
 
 def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None) -> dict[str, Any]:
     """Paired per-prompt comparison of two runs' unsafe (and over-refusal) rates, per language."""
-    db_a, db_b = _store(run_a), _store(run_b)
-    ca, cb = connect(db_a, readonly=True), connect(db_b, readonly=True)
-    try:
-        ta, tb = _targets(ca), _targets(cb)
-        ja, jb = _judges(ca), _judges(cb)
-        pref = [j for j in _spec_judges(ca) + ja if j in jb]
-    finally:
-        ca.close()
-        cb.close()
+    with RunReader(run_a) as ra, RunReader(run_b) as rb:
+        ta, tb = ra.targets(), rb.targets()
+        ja, jb = ra.judges(), rb.judges()
+        pref = [j for j in ra.spec_judges() + ja if j in jb]
     if judge is None:
         if not pref:
             raise UsageError(f"The runs share no judge (A: {', '.join(ja) or 'none'}; B: {', '.join(jb) or 'none'}); "
@@ -166,7 +105,7 @@ def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None) -> d
     by_role: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     by_transform: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     unpaired_a = unpaired_b = excluded = 0
-    for key, plabel, la, lb in _merge(_rows(db_a, judge, roles_a), _rows(db_b, judge, roles_b)):
+    for key, plabel, la, lb in _merge(_rows(run_a, judge, roles_a), _rows(run_b, judge, roles_b)):
         if lb is None:
             unpaired_a += 1
             continue
@@ -177,8 +116,8 @@ def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None) -> d
             excluded += 1
             continue
         lang = key[2]
-        if plabel in BENIGN_PROMPT_LABELS:
-            xa, xb = _refusal(la), _refusal(lb)
+        if is_benign_prompt(plabel):
+            xa, xb = is_refusal(la), is_refusal(lb)
             tabs = [benign[lang], benign["all"]]
         else:
             xa, xb = is_unsafe(la, True), is_unsafe(lb, True)
@@ -187,7 +126,7 @@ def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None) -> d
         for t in tabs:
             t[cell] += 1
 
-    order = _lang_order({c: langs.tier(c) for c in harm})
+    order = lang_order({c: langs.tier(c) for c in harm})
     langs_sorted = sorted((k for k in harm if k != "all"), key=order)
     return {
         "run_a": str(run_a), "run_b": str(run_b), "judge": judge, "pairing": how,
@@ -201,55 +140,3 @@ def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None) -> d
                          if benign else None),
         "unpaired_a": unpaired_a, "unpaired_b": unpaired_b, "excluded_pairs": excluded,
     }
-
-
-def render_compare_table(result: dict[str, Any]):  # -> rich.table.Table
-    """Per-language rich Table of a comparison; not printed."""
-    from rich import box
-    from rich.table import Table
-
-    t = Table(title=f"A = {result['run_a']}  vs  B = {result['run_b']}  (judge {result['judge']})",
-              title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), caption_justify="left",
-              caption=f"Unsafe rate in %; B-A in points with Newcombe's paired 95% interval; exact McNemar p. "
-                      f"Pairs: {result['pairing']}; unpaired A {result['unpaired_a']}, B {result['unpaired_b']}; "
-                      f"pairs with an error or judge error left out: {result['excluded_pairs']}.")
-    for col in ("lang", "pairs", "A", "B", "B-A", "95% CI", "A only", "B only", "McNemar p"):
-        t.add_column(col, justify="left" if col == "lang" else "right", no_wrap=True)
-    rows = list(result["by_language"].items()) + [("all", result["overall"])]
-    for i, (lang, r) in enumerate(rows):
-        d = r["diff"]
-        pa, pb = r["rate_a"]["rate"], r["rate_b"]["rate"]
-        t.add_row(lang, str(r["pairs"]), "-" if pa is None else f"{100 * pa:.1f}",
-                  "-" if pb is None else f"{100 * pb:.1f}",
-                  "-" if d["diff"] is None else f"{100 * d['diff']:+.1f}",
-                  "-" if d["diff"] is None else f"{100 * d['lo']:+.1f}..{100 * d['hi']:+.1f}",
-                  str(r["a_only"]), str(r["b_only"]), f"{r['mcnemar_p']:.3g}",
-                  end_section=(i == len(rows) - 2))
-    return t
-
-
-# -- CLI commands (wired in cli.py) --------------------------------------------------------------
-def compare_command(
-    run_a: Path,
-    run_b: Path,
-    json_out: Path | None = None,
-    judge: str | None = None,
-) -> dict[str, Any]:
-    """`babelsafe compare RUN_A RUN_B [--json OUT] [--judge NAME]`: print the table, optionally save JSON."""
-    from rich.console import Console
-
-    result = compare(run_a, run_b, judge=judge)
-    Console().print(render_compare_table(result))
-    if json_out is not None:
-        Path(json_out).write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
-    return result
-
-
-class _CallableModule(types.ModuleType):
-    """`babelsafe.compare(a, b)` works whether it resolves to this module or to the API function."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return compare(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

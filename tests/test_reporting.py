@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from babelsafe.metrics import summarize
-from babelsafe.report.html import json_for_script, render_html, report_command, write_report
-from babelsafe.store import Store
-from test_metrics import build_toy_store, write_probe
+from babelsafe.reporting.html import json_for_script, render_html, write_report
+from babelsafe.results import Store
+from toy_store import build_toy_store, write_probe
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
@@ -97,7 +97,7 @@ def test_examples_sample_is_capped_and_stratified(tmp_path: Path):
         for i in range(300):
             for lang in ("en", "bn"):
                 write_probe(st, str(i), lang, "full_compliance" if i % 10 == 0 else "full_refusal")
-    from babelsafe.report.exports import export_results
+    from babelsafe.reporting.exports import export_results
     res = export_results(run / "results.sqlite", run, primary_judge="refusal", max_examples=40, strata_hint=4)
     ex = res["examples"]
     assert len(ex) == 40 and res["rows"] == 600
@@ -109,7 +109,7 @@ def test_examples_sample_is_capped_and_stratified(tmp_path: Path):
 
 
 def test_parallel_export_matches_single_process(tmp_path: Path, monkeypatch):
-    from babelsafe.report import exports
+    from babelsafe.reporting import exports
     run = tmp_path / "run"
     run.mkdir()
     with Store(run / "results.sqlite") as st:
@@ -128,16 +128,25 @@ def test_parallel_export_matches_single_process(tmp_path: Path, monkeypatch):
     assert not list(run.glob(".export-*"))
 
 
-def test_report_command_with_comparison(tmp_path: Path, capsys):
+def test_report_with_comparison_returns_data_and_the_cli_prints_it(tmp_path: Path, capsys):
+    from typer.testing import CliRunner
+
+    from babelsafe.api import report
+    from babelsafe.cli import app
+
     a = build_evil_run(tmp_path / "a")
     b = tmp_path / "b"
     b.mkdir()
     build_toy_store(b / "results.sqlite")
-    path = report_command(a, compare=b)
-    out = capsys.readouterr().out
-    assert "report:" in out and "McNemar" in out
-    html = path.read_text(encoding="utf-8")
+    rep = report(a, compare=b)
+    assert capsys.readouterr().out == ""  # the library prints nothing
+    assert rep.path == a / "report.html" and rep.comparison["overall"]["pairs"] == 11
+    assert rep.summary["counts"]["total"] > 0
+    html = rep.path.read_text(encoding="utf-8")
     assert 'id="compare"' in html and "Paired comparison" in html
+    res = CliRunner().invoke(app, ["report", str(a), "--compare", str(b)])
+    assert res.exit_code == 0, res.output
+    assert "report:" in res.output and "McNemar" in res.output
 
 
 def test_render_html_without_judges_or_data(tmp_path: Path):
@@ -169,20 +178,24 @@ def test_report_in_headless_chromium(tmp_path: Path):
     assert console_lines(res.stderr) == [], console_lines(res.stderr)
 
 
-def test_python_api_is_callable(tmp_path: Path):
-    import babelsafe.compare
-    import babelsafe.report
+def test_python_api_report_and_compare_are_functions(tmp_path: Path):
+    import inspect
+
+    import babelsafe
+    import babelsafe.metrics.compare  # importing the module must not shadow the function
+    import babelsafe.reporting.html  # importing the parts does not shadow the function
 
     a = build_evil_run(tmp_path / "a")
     b = tmp_path / "b"
     b.mkdir()
     build_toy_store(b / "results.sqlite")
-    assert babelsafe.report(a) == a / "report.html"
+    assert inspect.isfunction(babelsafe.report)
+    assert babelsafe.report(a).path == a / "report.html"
     assert babelsafe.compare(a, b)["overall"]["pairs"] == 11
 
 
 def test_examples_show_back_translations(tmp_path: Path):
-    from babelsafe.report.exports import export_results
+    from babelsafe.reporting.exports import export_results
     from babelsafe.types import Generation, Probe, Sample, Verdict
 
     run = tmp_path / "run"

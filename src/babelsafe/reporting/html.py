@@ -25,6 +25,7 @@ from markupsafe import Markup
 from .. import __version__
 from .. import languages as langs
 from ..errors import UsageError
+from ..results.summary_file import read_summary, write_summary
 from . import svg
 from .exports import export_results
 
@@ -34,7 +35,7 @@ REPORT = "report.html"
 
 
 def _template_text(name: str) -> str:
-    return resources.files("babelsafe.report").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files("babelsafe.reporting").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def json_for_script(obj: Any) -> Markup:
@@ -157,25 +158,18 @@ def write_report(run_dir: str | Path, compare_with: str | Path | None = None, su
     store = run_dir / "results.sqlite"
     if not store.exists():
         raise UsageError(f"{run_dir} has no results.sqlite: is it a babelsafe run directory?")
+    if summary is None and not recompute:
+        summary = read_summary(run_dir)
     if summary is None:
-        sj = run_dir / "summary.json"
-        if sj.exists() and not recompute:
-            try:
-                summary = json.loads(sj.read_text(encoding="utf-8"))
-            except ValueError:
-                summary = None
-            if summary is not None and "breakdown" not in summary:
-                summary = None  # an older or partial summary: recompute
-        if summary is None:
-            from ..metrics import summarize
-            summary = summarize(store)
-            _atomic_write(sj, json.dumps(summary, indent=2, ensure_ascii=False))
+        from ..metrics import summarize
+        summary = summarize(store)
+        write_summary(run_dir, summary)
     t1 = time.perf_counter()
     exp = export_results(store, run_dir, primary_judge=summary.get("primary_judge"), max_examples=max_examples,
                          strata_hint=max(1, _n_strata(summary)), tiers=summary.get("tiers"), workers=workers)
     t2 = time.perf_counter()
     if comparison is None and compare_with is not None:
-        from ..compare import compare
+        from ..metrics.compare import compare
         comparison = compare(run_dir, compare_with)
     html = render_html(summary, exp["examples"], comparison=comparison, run_name=run_dir.resolve().name,
                        exports={"csv": exp["csv"].name, "parquet": exp["parquet"].name if exp["parquet"] else None,
@@ -221,28 +215,3 @@ def render_html(summary: dict[str, Any], examples: list[dict[str, Any]], compari
         exports=exports or {}, script=Markup(script), script_hash=digest,
         generated=_fmt_time(time.time()), version=__version__,
     )
-
-
-def report_command(run_dir: Path, compare: Path | None = None, max_examples: int = 2000) -> Path:
-    """`babelsafe report RUN_DIR [--compare RUN_DIR2]`: recompute summary.json from the store, write
-    report.html + results.csv/.parquet, print the summary (and comparison) tables and the report path."""
-    from rich.console import Console
-
-    from ..metrics import render_summary_table, summarize
-
-    run_dir = Path(run_dir)
-    if not (run_dir / "results.sqlite").exists():
-        raise UsageError(f"{run_dir} has no results.sqlite: is it a babelsafe run directory?")
-    console = Console()
-    summary = summarize(run_dir / "results.sqlite")
-    _atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False))
-    comparison = None
-    if compare is not None:
-        from ..compare import compare as compare_runs, render_compare_table
-        comparison = compare_runs(run_dir, compare)
-    path = write_report(run_dir, summary=summary, max_examples=max_examples, comparison=comparison)
-    console.print(render_summary_table(summary))
-    if comparison is not None:
-        console.print(render_compare_table(comparison))
-    console.print(f"report: {path}")
-    return path

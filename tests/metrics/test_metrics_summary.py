@@ -1,4 +1,4 @@
-"""Metric math against hand-computed cases, on real SQLite stores written through babelsafe.store.Store."""
+"""Metric math against hand-computed cases, on real SQLite stores written through babelsafe.results.Store."""
 from __future__ import annotations
 
 import json
@@ -6,64 +6,15 @@ import math
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from babelsafe import metrics
 from babelsafe.metrics import (cosa_item, fleiss_kappa, mcnemar_exact, paired_difference, proportion,
-                               render_summary_table, summarize, wilson)
-from babelsafe.store import Store
+                               summarize, wilson)
+from babelsafe.cli import render
+from babelsafe.results import RunReader, Store
 from babelsafe.types import Generation, Probe, Sample, Verdict
-
-TARGET = "toy-model"
-
-
-def write_probe(store: Store, item: str, lang: str, label: str | None, *, outcome: str = "ok",
-                benign: bool = False, category: str = "crime", dataset: str = "toy", target: str = TARGET,
-                judge: str = "refusal", text: str | None = None, transform: str | None = None,
-                extra: dict | None = None, tokens: tuple[int, int] = (10, 20)) -> Probe:
-    """One sample -> probe -> generation (-> verdict when label is not None) in the store."""
-    s = Sample(dataset=dataset, id=item, language=lang, prompt=f"How do I bake bread? ({item}, {lang})",
-               category="benign" if benign else category, meta={"label": "benign" if benign else "harmful"})
-    chain = [{"name": transform, "options": {}}] if transform else []
-    p = Probe(sample=s, messages=[{"role": "user", "content": s.prompt}], language=lang, chain=chain)
-    store.write_sample(s)
-    store.write_probe(p)
-    g = Generation(text=None if outcome != "ok" else (text if text is not None else f"answer {item} {lang}"),
-                   outcome=outcome, prompt_tokens=tokens[0], completion_tokens=tokens[1], latency_s=0.1,
-                   error="boom" if outcome == "error" else None, error_kind="server" if outcome == "error" else None)
-    store.write_generation(p.key, target, f"ck-{p.key}-{target}", g)
-    if label is not None:
-        store.write_verdict(p.key, target, Verdict(judge=judge, label=label, extra=extra or {},
-                                                   error="judge failed" if label == "judge_error" else None))
-    return p
-
-
-# item -> {lang: label}; "ERROR" = generation error, "CF" = provider content filter (no verdict)
-TOY = {
-    "1": {"en": "full_refusal", "bn": "full_compliance", "sw": "full_compliance"},
-    "2": {"en": "full_refusal", "bn": "full_refusal", "sw": "partial_refusal"},
-    "3": {"en": "full_compliance", "bn": "full_compliance", "sw": "invalid"},
-    "4": {"en": "full_refusal", "bn": "ERROR", "sw": "CF"},
-}
-TOY_BENIGN = {"5": {"en": "full_compliance", "bn": "full_refusal", "sw": "judge_error"}}
-
-
-def build_toy_store(path: Path, spec: dict | None = None) -> Path:
-    with Store(path) as st:
-        st.write_meta("spec", spec or {"judges": [{"name": "refusal", "options": {}}], "seed": 7})
-        st.write_meta("babelsafe_version", "test")
-        st.write_component("target", TARGET, {"identity": {"model": "toy"}, "params": {"temperature": 0.0}})
-        st.write_component("judge", "refusal", {"options": {}})
-        for table, benign in ((TOY, False), (TOY_BENIGN, True)):
-            for item, row in table.items():
-                for lang, lab in row.items():
-                    if lab == "ERROR":
-                        write_probe(st, item, lang, None, outcome="error", benign=benign)
-                    elif lab == "CF":
-                        write_probe(st, item, lang, None, outcome="content_filter", benign=benign)
-                    else:
-                        write_probe(st, item, lang, lab, benign=benign)
-    return path
-
+from toy_store import TARGET, build_toy_store, write_probe  # noqa: F401
 
 @pytest.fixture
 def toy(tmp_path: Path) -> Path:
@@ -250,19 +201,18 @@ def test_empty_and_unjudged_store(tmp_path: Path):
     s = summarize(db)
     assert s["counts"]["total"] == 2 and s["counts"]["errors"] == 1 and s["primary_judge"] is None
     assert s["by_language"]["en"]["rates"]["unsafe"]["rate"] is None
-    render_summary_table(s)
+    render.summary(Console(width=80), s)
     empty = tmp_path / "empty.sqlite"
     Store(empty).close()
     assert summarize(empty)["counts"]["total"] == 0
 
 
 def test_summary_table_is_a_rich_table(toy: Path):
-    from rich.console import Console
     from rich.table import Table
 
-    t = render_summary_table(summarize(toy))
-    assert isinstance(t, Table) and t.row_count == 3
     con = Console(width=140, record=True)
+    t = render.summary(con, summarize(toy))
+    assert isinstance(t, Table) and t.row_count == 3
     con.print(t)
     text = con.export_text()
     assert "bn" in text and "66.7" in text  # bn unsafe 2/3
@@ -281,9 +231,7 @@ def test_no_secret_values_in_metadata(tmp_path: Path):
 
 def test_pcjailbreak_gap_paired(tmp_path):
     """Hand-computed: 4 pairs; marginalised unsafe in 3, privileged unsafe in 1 (both unsafe in 1)."""
-    from babelsafe.metrics import pcjailbreak_gap, summarize
-    from babelsafe.store import Store
-    from babelsafe.types import Generation, Probe, Sample, Verdict
+    from babelsafe.metrics import pcjailbreak_gap
 
     store = Store(tmp_path / "results.sqlite")
     outcomes = [(True, True), (True, False), (True, False), (False, False)]  # (marginalised, privileged)
@@ -298,11 +246,8 @@ def test_pcjailbreak_gap_paired(tmp_path):
             store.write_generation(p.key, "t", "k", Generation(text="x"))
             store.write_verdict(p.key, "t", Verdict("refusal", "full_compliance" if unsafe else "full_refusal"))
     store.close()
-    import sqlite3
-
-    con = sqlite3.connect(tmp_path / "results.sqlite")
-    gap = pcjailbreak_gap(con, "refusal")["t"]["en"]
-    con.close()
+    with RunReader(tmp_path) as reader:
+        gap = pcjailbreak_gap(reader, "refusal")["t"]["en"]
     assert gap["pairs"] == 4 and gap["unsafe_marginalised"] == 0.75 and gap["unsafe_privileged"] == 0.25
     assert abs(gap["gap"] - 0.5) < 1e-12 and gap["lo"] < 0.5 < gap["hi"]
     assert abs(gap["mcnemar_p"] - 0.5) < 1e-12  # b=2, c=0: two-sided exact p = 2 * 0.5**2

@@ -1,61 +1,28 @@
-"""The run store: one SQLite file (WAL) per run dir holding every sample, probe, model call,
-generation and verdict. Writes go through a background thread in batches so the event loop never
-waits on the disk; reads use their own connection.
-
-Tables
-  meta(key, value)                      schema_version, spec, babelsafe version, timestamps
-  samples(sample_key, dataset, item_id, language, category, prompt, meta)
-  probes(probe_key, sample_key, language, transform, chain, messages, meta)
-  calls(cache_key, component, purpose, request, text, outcome, finish_reason, tokens.., latency_s,
-        error, error_kind, attempts, created)          every model call (target, translator, judge)
-  generations(probe_key, target, cache_key, text, decoded, outcome, finish_reason, tokens..,
-        latency_s, error, error_kind, attempts, cached, created)
-  verdicts(probe_key, target, judge, label, score, rationale, error, extra, created)
-  components(kind, name, config)         targets/judges/transforms with identity and params (no secrets)
+"""The run store's writer: one SQLite file (WAL) per run dir holding every sample, probe, model call,
+generation and verdict (tables in results/schema.py). Writes go through a background thread in
+batches so the event loop never waits on the disk; the runner's few reads (cache lookups, resume)
+use their own connection. Metrics, reports and exports read through results/readers.py.
 """
 from __future__ import annotations
 
 import collections
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from .types import ERROR, Generation, Probe, Sample, Verdict
-
-SCHEMA_VERSION = 1
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS samples(
-  sample_key TEXT PRIMARY KEY, dataset TEXT, item_id TEXT, language TEXT, category TEXT,
-  prompt TEXT, meta TEXT);
-CREATE TABLE IF NOT EXISTS probes(
-  probe_key TEXT PRIMARY KEY, sample_key TEXT, language TEXT, transform TEXT, chain TEXT,
-  messages TEXT, meta TEXT);
-CREATE TABLE IF NOT EXISTS calls(
-  cache_key TEXT PRIMARY KEY, component TEXT, purpose TEXT, request TEXT, text TEXT, outcome TEXT,
-  finish_reason TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, latency_s REAL, error TEXT,
-  error_kind TEXT, attempts INTEGER, created REAL);
-CREATE TABLE IF NOT EXISTS generations(
-  probe_key TEXT, target TEXT, cache_key TEXT, text TEXT, decoded TEXT, outcome TEXT,
-  finish_reason TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, latency_s REAL, error TEXT,
-  error_kind TEXT, attempts INTEGER, cached INTEGER, created REAL, PRIMARY KEY(probe_key, target));
-CREATE TABLE IF NOT EXISTS verdicts(
-  probe_key TEXT, target TEXT, judge TEXT, label TEXT, score REAL, rationale TEXT, error TEXT,
-  extra TEXT, created REAL, PRIMARY KEY(probe_key, target, judge));
-CREATE TABLE IF NOT EXISTS components(kind TEXT, name TEXT, config TEXT, PRIMARY KEY(kind, name));
-"""
+from ..types import ERROR, Generation, Probe, Sample, Verdict
+from .schema import SCHEMA, SCHEMA_VERSION, connect, store_version, upgrade
 
 _SQL = {
-    "sample": "INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?,?)",
-    "probe": "INSERT OR IGNORE INTO probes VALUES (?,?,?,?,?,?,?)",
+    "sample": "INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?,?,?)",
+    "probe": "INSERT OR IGNORE INTO probes VALUES (?,?,?,?,?,?,?,?,?)",
     "call": "INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     "generation": "INSERT OR REPLACE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     "verdict": "INSERT OR REPLACE INTO verdicts VALUES (?,?,?,?,?,?,?,?,?)",
     "component": "INSERT OR REPLACE INTO components VALUES (?,?,?)",
+    "dataset": "INSERT OR REPLACE INTO datasets VALUES (?,?)",
     "meta": "INSERT OR REPLACE INTO meta VALUES (?,?)",
 }
 
@@ -64,15 +31,15 @@ def _j(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
-    if readonly:
-        con = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, check_same_thread=False)
-    else:
-        con = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")
-    con.execute("PRAGMA busy_timeout=30000")
-    return con
+def _text(value: Any) -> str | None:
+    """A meta value as the column text SQLite's json_extract would give (v1 stores are upgraded so)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return _j(value)
 
 
 class Store:
@@ -83,15 +50,17 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._read = connect(self.path)
-        self._read.executescript(SCHEMA)
-        row = self._read.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
+        fresh = self._read.execute("SELECT count(*) FROM sqlite_master WHERE name='meta'").fetchone()[0] == 0
+        if fresh:
+            self._read.executescript(SCHEMA)
             self._read.execute(_SQL["meta"], ("schema_version", str(SCHEMA_VERSION)))
             self._read.execute(_SQL["meta"], ("created", str(time.time())))
             self._read.commit()
-        elif int(row[0]) != SCHEMA_VERSION:
-            from .errors import UsageError
-            raise UsageError(f"{self.path} has store schema v{row[0]}; this babelsafe reads v{SCHEMA_VERSION}.")
+        else:
+            upgrade(self._read, store_version(self._read, self.path), self.path)
+            self._read.executescript(SCHEMA)
+            self._read.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._read.commit()
         # Writers append to a deque (atomic, no lock per row); one thread drains it in batches.
         self._dq: collections.deque[tuple[str, tuple]] = collections.deque()
         self._batch_size = batch_size
@@ -108,7 +77,7 @@ class Store:
     # -- writer thread -------------------------------------------------------------------------
     def _writer(self) -> None:
         con = connect(self.path)
-        order = ("meta", "component", "sample", "probe", "call", "generation", "verdict")
+        order = ("meta", "component", "dataset", "sample", "probe", "call", "generation", "verdict")
         while True:
             self._wake.wait(self._interval)
             self._wake.clear()
@@ -176,11 +145,16 @@ class Store:
         self._put("component", (kind, name, _j(config)))
 
     def write_sample(self, s: Sample) -> None:
-        self._put("sample", (s.key, s.dataset, s.id, s.language, s.category, s.prompt, _j(s.meta)))
+        self._put("sample", (s.key, s.dataset, s.id, s.language, s.category, s.prompt, _j(s.meta),
+                             _text(s.meta.get("label"))))
 
     def write_probe(self, p: Probe) -> None:
         self._put("probe", (p.key, p.sample.key, p.language, p.transform, _j(p.chain), _j(p.messages),
-                            _j(p.meta)))
+                            _j(p.meta), _text(p.meta.get("pc_pair")), _text(p.meta.get("pc_group"))))
+
+    def write_dataset(self, name: str, taxonomy: str | None) -> None:
+        """What a dataset declares (its category taxonomy; panels are chosen by it)."""
+        self._put("dataset", (name, taxonomy))
 
     def write_call(self, cache_key: str, component: str, purpose: str, request: dict[str, Any],
                    g: Generation) -> None:
@@ -221,8 +195,23 @@ class Store:
         return set(self._read.execute(
             "SELECT probe_key, target, judge FROM verdicts WHERE label != 'judge_error'"))
 
+    def stored_generation(self, probe_key: str, target: str) -> Generation:
+        """The stored answer of (probe, target) (for resumed work)."""
+        row = self._read.execute(
+            "SELECT text, decoded, outcome, finish_reason, prompt_tokens, completion_tokens, latency_s "
+            "FROM generations WHERE probe_key=? AND target=?", (probe_key, target)).fetchone()
+        return Generation(text=row[0], decoded=row[1], outcome=row[2], finish_reason=row[3],
+                          prompt_tokens=row[4], completion_tokens=row[5], latency_s=row[6])
+
+    def verdict_labels(self, probe_key: str, target: str) -> list[str]:
+        """Every stored verdict label of (probe, target)."""
+        return [r[0] for r in self._read.execute(
+            "SELECT label FROM verdicts WHERE probe_key=? AND target=?", (probe_key, target))]
+
+    def judge_states(self) -> dict[str, Any]:
+        """judge name -> its saved state (e.g. online ensemble weights)."""
+        return {name: json.loads(cfg) for name, cfg in self._read.execute(
+            "SELECT name, config FROM components WHERE kind='judge_state'")}
+
     def meta(self) -> dict[str, str]:
         return dict(self._read.execute("SELECT key, value FROM meta"))
-
-    def query(self, sql: str, params: tuple = ()) -> Iterator[tuple]:
-        return self._read.execute(sql, params)
