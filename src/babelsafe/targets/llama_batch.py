@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 Done = Callable[[dict[str, Any] | None, BaseException | None], None]
 
-_UNSUPPORTED = ("grammar", "logit_bias", "logits_processor", "stopping_criteria", "logprobs", "suffix")
+_UNSUPPORTED = ("grammar", "logit_bias", "logits_processor", "logprobs", "suffix")
 
 
 class _Captured(Exception):
@@ -70,16 +70,21 @@ def supported(kw: dict[str, Any]) -> bool:
     """Whether the batched loop implements every option of this create_completion call."""
     if any(kw.get(k) is not None for k in _UNSUPPORTED) or kw.get("stream") or kw.get("echo"):
         return False
+    # the chat formatter's own criterion (stop when the last evaluated token is a stop token) is mirrored;
+    # any other criterion may read logits, which this loop does not keep
+    crit = kw.get("stopping_criteria") or []
+    if any(getattr(c, "__name__", "") != "stop_on_last_token" for c in crit):
+        return False
     return not kw.get("mirostat_mode")
 
 
 class _Seq:
     __slots__ = ("sid", "prompt", "max_tokens", "stops", "sampler", "done", "completion", "n_past", "last",
-                 "multibyte_fix")
+                 "multibyte_fix", "crit")
 
     def __init__(self, sid: int, prompt: list[int], max_tokens: int, stops: list[bytes], sampler: Any,
-                 done: Done):
-        self.sid, self.prompt, self.max_tokens, self.stops = sid, prompt, max_tokens, stops
+                 done: Done, crit: Any = None):
+        self.sid, self.prompt, self.max_tokens, self.stops, self.crit = sid, prompt, max_tokens, stops, crit
         self.sampler, self.done = sampler, done
         self.completion: list[int] = []
         self.n_past = 0
@@ -151,7 +156,7 @@ class BatchEngine:
                         s.done(None, RuntimeError("the local model was closed"))
                     return
                 new = []
-                while self._queue and free:
+                while self._queue and len(new) < len(free):
                     new.append(self._queue.popleft())
             for prompt, kw, done in new:  # prefill each new sequence on its own
                 sid = free.pop()
@@ -197,7 +202,8 @@ class BatchEngine:
         seed = kw.get("seed")
         if seed is None:
             seed = random.Random(self.llm._seed).randint(0, 2**32)
-        seq = _Seq(sid, prompt, max_tokens, [s.encode("utf-8") for s in stop], self._sampler(kw, seed), done)
+        seq = _Seq(sid, prompt, max_tokens, [s.encode("utf-8") for s in stop], self._sampler(kw, seed), done,
+                   kw.get("stopping_criteria") or None)
         lc.llama_memory_seq_rm(self.ctx.memory, sid, -1, -1)
         b = self.batch.batch
         for start in range(0, len(prompt), self.n_batch):  # the serial path's Llama.eval chunks
@@ -233,6 +239,8 @@ class BatchEngine:
     def _accept(self, s: _Seq, token: int) -> bool:
         """One sampled token, by the rules of Llama._create_completion; True when the sequence is done."""
         llm = self.llm
+        if s.crit is not None and s.crit(s.prompt + s.completion, None):  # Llama.generate returns early
+            return self._finish(s, (llm.detokenize(s.completion, prev_tokens=s.prompt), "stop"), None)
         if self._lc.llama_vocab_is_eog(self._vocab, token):
             return self._finish(s, (llm.detokenize(s.completion, prev_tokens=s.prompt), "stop"), None)
         s.completion.append(token)
@@ -249,10 +257,18 @@ class BatchEngine:
             return False
         any_stop = [x for x in s.stops if x in all_text]
         if any_stop:
-            return self._finish(s, (all_text[: all_text.index(any_stop[0])], "stop"), None)
+            return self._finish(s, self._after(s, all_text[: all_text.index(any_stop[0])], "stop"), None)
         if len(s.completion) >= s.max_tokens:
-            return self._finish(s, (llm.detokenize(s.completion, prev_tokens=s.prompt), "length"), None)
+            return self._finish(s, self._after(s, llm.detokenize(s.completion, prev_tokens=s.prompt), "length"),
+                                None)
         return False
+
+    def _after(self, s: _Seq, text: bytes, finish: str) -> tuple[bytes, str]:
+        """_create_completion's check after its loop: the criterion on the evaluated tokens (the last
+        sampled token was not evaluated) turns any ending into a "stop" with the whole completion."""
+        if s.crit is not None and s.crit(s.prompt + s.completion[:-1], None):
+            return self.llm.detokenize(s.completion, prev_tokens=s.prompt), "stop"
+        return text, finish
 
     def _finish(self, s: _Seq, out: tuple[bytes, str] | None, err: BaseException | None) -> bool:
         self._lc.llama_memory_seq_rm(self.ctx.memory, s.sid, -1, -1)

@@ -155,6 +155,7 @@ class LlamaCppTarget:
         self.parallel = max(1, min(int(parallel or 1), MAX_PARALLEL))
         self.max_concurrency = self.parallel
         self._engine: Any = None
+        self._engine_lock = threading.Lock()
         self.bundled = model is None or str(model).strip().lower() in BUNDLED_ALIASES
         self.n_ctx = int(n_ctx)
         self.n_threads = int(n_threads) if n_threads else default_threads()
@@ -272,6 +273,12 @@ class LlamaCppTarget:
                 return gen
         return await asyncio.to_thread(self.generate_sync, messages, params)
 
+    def _get_engine(self, cls: Any, llm: Any) -> Any:
+        with self._engine_lock:  # concurrent first calls must share one engine
+            if self._engine is None:
+                self._engine = cls(llm, self.parallel)
+            return self._engine
+
     async def _generate_batched(self, messages: list[Message], params: GenParams) -> Generation | None:
         """Through the batch engine; None when the request needs the serial path (e.g. a grammar)."""
         from .llama_batch import BatchEngine, completion_request, supported
@@ -286,8 +293,7 @@ class LlamaCppTarget:
                                 retryable=False) from e
         if not supported(kw):
             return None
-        if self._engine is None:
-            self._engine = await asyncio.to_thread(BatchEngine, llm, self.parallel)
+        engine = self._engine or await asyncio.to_thread(self._get_engine, BatchEngine, llm)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future = loop.create_future()
 
@@ -299,7 +305,7 @@ class LlamaCppTarget:
                     fut.set_result(res)
 
         t0 = time.perf_counter()
-        self._engine.submit(prompt, kw, lambda res, err: loop.call_soon_threadsafe(settle, res, err))
+        engine.submit(prompt, kw, lambda res, err: loop.call_soon_threadsafe(settle, res, err))
         try:
             res = await fut
         except ValueError as e:  # e.g. "Requested tokens (5000) exceed context window of 4096"

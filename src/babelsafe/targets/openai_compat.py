@@ -1,16 +1,18 @@
 """OpenAI-compatible chat target (OpenAI, vLLM, llama.cpp server, Ollama, LiteLLM, ...).
 
-Two transports with the same errors, Retry-After and content-filter handling (the fault tests in
-tests/test_runner.py run on both):
+Transports, all with the same errors, Retry-After and content-filter handling (the fault tests in
+tests/test_runner.py run on each):
 
-- `raw` (default): the chat-completions JSON posted with one shared aiohttp session (bearer auth, pooled
-  keep-alive connections, HTTP(S)_PROXY honoured). The SDK's request layer costs ~0.6 ms of CPU per
-  call, which on a 2-core machine capped the whole run near 0.4-0.5x a minimal aiohttp client; see
-  benchmarks/bench_e2e.py and the transport decision in docs/DESIGN.md.
-- `sdk` (alias `aiohttp`): the official `openai` SDK over its aiohttp transport, for providers that need
-  what only the SDK does (e.g. its organization/project headers, a custom `http_client`); `httpx` is
-  the SDK over its default httpx transport (collapses at high concurrency on small machines).
-SDK retries are disabled: the runner owns retries, backoff and Retry-After so every attempt is stored.
+- `raw` (default): the chat-completions JSON posted by http1.JSONPoster, a small keep-alive HTTP/1.1
+  client (bearer auth, one pooled connection per request in flight, TLS). When the environment sets an
+  HTTP(S)_PROXY for the endpoint, `raw` posts through aiohttp instead (which speaks to proxies).
+- `aiohttp`: the same JSON through one aiohttp session.
+- `sdk`: the official `openai` SDK over its aiohttp transport; `httpx`: the SDK over httpx (collapses
+  at high concurrency on small machines).
+Per request the SDK's request layer costs ~0.6 ms of CPU and aiohttp's client ~0.3 ms, about all that
+babelsafe's whole per-sample budget allows on a 2-core machine (benchmarks/bench_e2e.py; the decision
+is in docs/DESIGN.md). SDK retries are disabled: the runner owns retries, backoff and Retry-After so
+every attempt is counted and stored.
 """
 from __future__ import annotations
 
@@ -64,13 +66,15 @@ class OpenAITarget:
                     f"Export it (export {self.api_key_env}=...) or name another with --api-key-env.")
         self._key = key  # kept in memory only; never part of identity(), the store or logs
         self.timeout = timeout
-        self.transport = "sdk" if transport == "aiohttp" else transport
+        self.transport = transport
         self.max_connections = max_connections
         self._client: Any = None
         self._session: Any = None
-        if self.transport not in ("raw", "sdk", "httpx"):
+        self._proxy: str | None = None
+        self._poster: Any = None
+        if self.transport not in ("raw", "aiohttp", "sdk", "httpx"):
             raise UsageError(f"Unknown transport '{transport}' for the openai target: use raw (default, "
-                             "fastest), sdk (the openai SDK over aiohttp) or httpx (the SDK over httpx).")
+                             "fastest), aiohttp, sdk (the openai SDK over aiohttp) or httpx (the SDK over httpx).")
 
     async def preflight(self) -> None:
         """Fail fast with a clear message when the endpoint's host cannot be reached at all."""
@@ -138,6 +142,8 @@ class OpenAITarget:
 
     async def _create(self, kwargs: dict[str, Any]) -> Any:
         if self.transport == "raw":
+            return await self._create_lean(kwargs)
+        if self.transport == "aiohttp":
             return await self._create_raw(kwargs)
         import openai
 
@@ -157,30 +163,53 @@ class OpenAITarget:
         except ValueError as e:  # broken JSON bodies surface as JSONDecodeError in some SDK versions
             raise ProviderError("bad_response", f"malformed response: {e}", retryable=True) from e
 
+    async def _create_lean(self, kwargs: dict[str, Any]) -> Any:
+        import asyncio
+
+        from .http1 import HTTPError, JSONPoster
+
+        if self._poster is None:
+            if _env_proxy(self.base_url) is not None:  # only aiohttp speaks to proxies
+                self.transport = "aiohttp"
+                return await self._create_raw(kwargs)
+            self._poster = JSONPoster(self.base_url, {"Authorization": f"Bearer {self._key}"}, self.timeout,
+                                      self.max_connections)
+        extra = kwargs.pop("extra_body", None) or {}
+        body = json.dumps({**kwargs, **extra}, ensure_ascii=False).encode("utf-8")
+        try:
+            status, headers, raw = await self._poster.post("/chat/completions", body)
+        except (asyncio.TimeoutError, TimeoutError) as e:
+            raise ProviderError("timeout", f"request timed out after {self.timeout:g}s", retryable=True) from e
+        except (HTTPError, OSError) as e:
+            raise ProviderError("connection", f"cannot reach {self.base_url}: {type(e).__name__}: {e}",
+                                retryable=True) from e
+        if status >= 400:
+            raise _raw_status_error(status, raw, headers)
+        try:
+            return json.loads(raw)
+        except ValueError as e:
+            raise ProviderError("bad_response", f"malformed response: {e}", retryable=True) from e
+
     async def _create_raw(self, kwargs: dict[str, Any]) -> Any:
         import asyncio
 
         import aiohttp
 
         if self._session is None:
+            # HTTP(S)_PROXY / NO_PROXY are read once here, as the SDK honours them; aiohttp's trust_env would
+            # re-read the environment and ~/.netrc in a worker thread on every request (16% of a run's CPU).
+            self._proxy = _env_proxy(self.base_url)
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300),
                 headers={"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"},
-                timeout=aiohttp.ClientTimeout(total=self.timeout), trust_env=True)  # proxies, as the SDK
+                timeout=aiohttp.ClientTimeout(total=self.timeout))
         extra = kwargs.pop("extra_body", None) or {}
+        body = json.dumps({**kwargs, **extra}, ensure_ascii=False).encode("utf-8")
         try:
-            async with self._session.post(self.base_url + "/chat/completions", json={**kwargs, **extra}) as r:
+            async with self._session.post(self.base_url + "/chat/completions", data=body, proxy=self._proxy) as r:
                 raw = await r.read()
                 if r.status >= 400:
-                    body: Any = None
-                    try:
-                        body = json.loads(raw)
-                    except ValueError:
-                        pass
-                    err = body.get("error") if isinstance(body, dict) else None
-                    msg = (err.get("message") if isinstance(err, dict) else None) or raw[:200].decode("utf-8", "replace")
-                    code = err.get("code") if isinstance(err, dict) else None
-                    raise classify_status(r.status, msg, code, r.headers)
+                    raise _raw_status_error(r.status, raw, r.headers)
         except asyncio.TimeoutError as e:
             raise ProviderError("timeout", f"request timed out after {self.timeout:g}s", retryable=True) from e
         except aiohttp.ClientError as e:
@@ -192,12 +221,28 @@ class OpenAITarget:
             raise ProviderError("bad_response", f"malformed response: {e}", retryable=True) from e
 
     async def aclose(self) -> None:
+        if self._poster is not None:
+            await self._poster.close()
+            self._poster = None
         if self._client is not None:
             await self._client.close()
             self._client = None
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _raw_status_error(status: int, raw: bytes, headers: Any) -> ProviderError:
+    """An error status with the provider's JSON error body (or the first bytes of a non-JSON one)."""
+    doc: Any = None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        pass
+    err = doc.get("error") if isinstance(doc, dict) else None
+    msg = (err.get("message") if isinstance(err, dict) else None) or raw[:200].decode("utf-8", "replace")
+    code = err.get("code") if isinstance(err, dict) else None
+    return classify_status(status, msg, code, headers)
 
 
 def _status_error(e: Any) -> ProviderError:
@@ -243,6 +288,18 @@ def _retry_after(headers: Any) -> float | None:
     except Exception:
         return None
     return None
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy the environment sets for `url` (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY), or None."""
+    import urllib.request
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    proxies = urllib.request.getproxies()
+    if not proxies or urllib.request.proxy_bypass(u.hostname or ""):
+        return None
+    return proxies.get(u.scheme) or proxies.get("all")
 
 
 def _cause(e: BaseException) -> str:
