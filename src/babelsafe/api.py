@@ -94,10 +94,28 @@ def run(spec: RunSpec | dict[str, Any] | str | Path | None = None, on_progress: 
 
 
 def plan(spec: RunSpec | dict[str, Any] | str | Path | None = None, **overrides: Any) -> dict[str, Any]:
-    """What `run` would do, without calling a model: samples, chains, targets, requests, token estimates."""
+    """What `run` would do, without calling a model: samples, chains, targets, requests, token estimates.
+    Component names and options are checked first, so a bad option fails here as it would in `run`."""
     from .runner import plan as plan_run
 
-    return plan_run(resolve_spec(spec, **overrides))
+    spec = resolve_spec(spec, **overrides)
+    check_components(spec)
+    return plan_run(spec)
+
+
+def check_components(spec: RunSpec) -> None:
+    """UsageError for an unknown component or a bad option anywhere in `spec` (nothing is built)."""
+    from .registry import registry
+
+    for chain in spec.transforms:
+        for step in chain:
+            registry("transform").check(step.name, step.options)
+    for j in spec.judges:
+        registry("judge").check(j.name, j.options)
+    for t in spec.targets:
+        registry("target").get(t.type)
+        for d in t.defenses:
+            registry("defense").check(d.name, d.options)
 
 
 def spec_of_run(run_dir: str | Path, **overrides: Any) -> RunSpec:
@@ -213,19 +231,23 @@ def guard(config: "ProxyConfig | str", host: str = "127.0.0.1", port: int = 8080
 
 def defend_export(run_dir: str | Path, format: str = "sft", out: str | Path | None = None,
                   refusal_target: Any = None, helpful_target: Any = None, judge: str | None = None,
-                  dpo_style: str = "trl", hf: bool = True) -> "ExportResult":
-    """SFT / DPO safety fine-tuning data from a judged run (written to `out` when given)."""
+                  dpo_style: str = "trl", hf: bool = True, recipe: str = "unsafe-answers") -> "ExportResult":
+    """SFT / DPO safety fine-tuning data from a judged run (written to `out` when given). `recipe`:
+    unsafe-answers (refusals where the model answered unsafely) or self-defense (a refusal for every harmful
+    prompt in every language of the run); `ExportResult.notes` says what was exported and why."""
     from .defense.export import export
 
-    return export(run_dir, format, out, refusal_target, helpful_target, judge, dpo_style, hf)
+    return export(run_dir, format, out, refusal_target, helpful_target, judge, dpo_style, hf, recipe=recipe)
 
 
 def defend_scan(data: str | Path, judge: str = "refusal", judge_options: dict[str, Any] | None = None,
-                rules: str | Path | None = None, min_severity: int = 1, out: str | Path | None = None) -> "ScanResult":
-    """Screen a chat fine-tuning JSONL for safety-eroding examples (flagged ones written to `out`)."""
+                rules: str | Path | None = None, min_severity: int = 1, out: str | Path | None = None,
+                languages: str | list[str] | None = None) -> "ScanResult":
+    """Screen a chat fine-tuning JSONL for safety-eroding examples (flagged ones written to `out`);
+    `languages` (the set's languages) is the prior that keeps short lines from being misdetected."""
     from .defense.scan import scan
 
-    return scan(data, judge, judge_options, rules, min_severity, out=out)
+    return scan(data, judge, judge_options, rules, min_severity, out=out, languages=languages)
 
 
 # -- list / show -----------------------------------------------------------------------------------

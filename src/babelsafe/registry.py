@@ -130,13 +130,14 @@ def _check_types(kind: str, name: str, cls: Any, opts: dict[str, Any]) -> dict[s
             continue
         if typ is float and isinstance(value, int) and not isinstance(value, bool):
             continue
+        bad = UsageError(f"Bad option for {kind} '{name}': {key} must be {_SCALARS[typ]}, got {value!r}. "
+                         f"See `babelsafe show {kind} {name}` for its options and defaults.")
         if typ is int and isinstance(value, bool):
-            raise UsageError(f"Bad option for {kind} '{name}': {key} must be {_SCALARS[typ]}, got {value!r}.")
+            raise bad
         try:
             out[key] = TypeAdapter(typ).validate_python(value)
         except ValidationError:
-            raise UsageError(f"Bad option for {kind} '{name}': {key} must be {_SCALARS[typ]}, "
-                             f"got {value!r}.") from None
+            raise bad from None
     return out
 
 
@@ -197,6 +198,27 @@ class Registry:
 
     def _signature_required(self, name: str) -> list[str]:
         return [o["name"] for o in self.options(name) if "default" not in o]
+
+    def check(self, name: str, options: dict[str, Any] | None = None) -> None:
+        """Raise the UsageError that building `name` with `options` would, without building it (no model
+        is loaded or called): unknown name, wrong option types, unknown or missing options."""
+        cls = self.get(name)
+        opts = _check_types(self.kind, name, cls, dict(options or {}))
+        for req in self.required_options(name):
+            if not any(alt in opts for alt in req.split("|")):
+                raise UsageError(f"The {self.kind} '{name}' needs the option {' or '.join(req.split('|'))} "
+                                 f"(see `babelsafe show {self.kind} {name}`).")
+        try:
+            params = inspect.signature(cls).parameters
+        except (TypeError, ValueError):
+            return
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return  # it takes any option and checks them itself
+        valid = [o["name"] for o in self.options(name)]
+        unknown = [k for k in opts if k not in valid]
+        if unknown:
+            raise UsageError(f"Bad options for {self.kind} '{name}': unknown {', '.join(unknown)}. Valid options: "
+                             f"{', '.join(valid) or '(none)'}.")
 
     def build(self, name: str, options: dict[str, Any] | None = None, ctx: Any = None, *args: Any) -> Any:
         """An instance of `name` built with `options`; `ctx` is passed to constructors that take one
