@@ -30,6 +30,7 @@ from .transforms.chain import apply_chain, build_chain, decode_chain
 from .types import CONTENT_FILTER, ERROR, JUDGE_ERROR, OK, GenParams, Generation, Probe, Sample, Verdict, stable_hash
 
 log = logging.getLogger("babelsafe")
+RUN_DEFAULT_CONCURRENCY = RunSpec.model_fields["concurrency"].default
 
 
 @dataclass
@@ -111,6 +112,13 @@ class _TargetSlot:
     params_dict: dict[str, Any]
 
 
+def _params(cls: Any) -> Any:
+    try:
+        return inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return {}
+
+
 def _accepts(cls: Any, kw: str) -> bool:
     try:
         sig = inspect.signature(cls)
@@ -143,6 +151,8 @@ class RunContext:
         conc = tspec.concurrency or self.spec.concurrency
         if _accepts(cls, "max_connections"):  # one pooled connection per request in flight, no more
             opts.setdefault("max_connections", conc)
+        if "parallel" in _params(cls) and (tspec.concurrency or self.spec.concurrency != RUN_DEFAULT_CONCURRENCY):
+            opts.setdefault("parallel", conc)  # in-process models batch what --concurrency asks for
         target = registry("target").build(tspec.type, opts, self)
         if tspec.defenses:
             from .defense.layers import wrap_target
