@@ -35,6 +35,8 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "adversarialqa": "babelsafe.datasets.redeval:AdversarialQA",
         "catqa": "babelsafe.datasets.redeval:CatQA",
         "sorry-bench": "babelsafe.datasets.sorry_bench:SorryBench",
+        "mcq": "babelsafe.datasets.mcq:MCQFile",
+        "lab-safety-mini": "babelsafe.datasets.mcq:LabSafetyMini",
     },
     "transform": {
         "translate": "babelsafe.transforms.translate:Translate",
@@ -73,6 +75,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "llm": "babelsafe.judges.llm:LLMJudge",
         "guard": "babelsafe.judges.guard:GuardJudge",
         "ensemble": "babelsafe.judges.ensemble:EnsembleJudge",
+        "mcq": "babelsafe.judges.mcq:MCQJudge",
     },
     "defense": {  # layers around a target (`--defense NAME`); built with the target they wrap
         "safety-prompt": "babelsafe.defense.layers:SafetyPrompt",
