@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # heavy modules load when a verb runs, so `import babelsafe` 
     from .defense.export import ExportResult
     from .defense.proxy import ProxyConfig
     from .defense.scan import ScanResult
-    from .runner import Progress, RunResult
+    from .engine import Progress, RunResult
 
 __all__ = ["run", "resume", "plan", "report", "compare", "calibrate", "guard", "guard_app", "guard_config",
            "defend_export", "defend_scan", "components", "show", "kinds", "Report", "RunSpec", "load_spec",
@@ -51,7 +51,9 @@ def run_async(coro: Any) -> Any:
 def _execute(spec: RunSpec, on_progress: OnProgress | None, on_interrupt: OnInterrupt | None) -> "RunResult":
     """Run a spec. With `on_interrupt`, Ctrl-C stops the run cleanly (finished work is kept) and calls
     `on_interrupt(run_dir, presses)` for each press; what a second press does is the caller's choice."""
-    from .runner import Runner
+    if spec.executor.name == "ray":
+        return _execute_ray(spec, on_progress, on_interrupt)
+    from .engine import Runner
 
     runner = Runner(spec, on_progress)
     if on_interrupt is None:
@@ -81,6 +83,32 @@ def _execute(spec: RunSpec, on_progress: OnProgress | None, on_interrupt: OnInte
     return run_async(go())
 
 
+def _execute_ray(spec: RunSpec, on_progress: OnProgress | None, on_interrupt: OnInterrupt | None) -> "RunResult":
+    """Run a spec sharded across Ray actors (executors/ray.py); Ctrl-C stops every worker cleanly."""
+    from .executors.ray import RayExecution
+
+    execution = RayExecution(spec, on_progress)
+    if on_interrupt is None:
+        return execution.execute()
+    presses = 0
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            execution.request_stop()
+        on_interrupt(execution.run_dir, presses)
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # pragma: no cover - not the main thread
+        return execution.execute()
+    try:
+        return execution.execute()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run(spec: RunSpec | dict[str, Any] | str | Path | None = None, on_progress: OnProgress | None = None, *,
         on_interrupt: OnInterrupt | None = None, **overrides: Any) -> "RunResult":
     """Run a spec (a RunSpec, a dict, a YAML path, or None for the defaults) to completion.
@@ -96,7 +124,7 @@ def run(spec: RunSpec | dict[str, Any] | str | Path | None = None, on_progress: 
 def plan(spec: RunSpec | dict[str, Any] | str | Path | None = None, **overrides: Any) -> dict[str, Any]:
     """What `run` would do, without calling a model: samples, chains, targets, requests, token estimates.
     Component names and options are checked first, so a bad option fails here as it would in `run`."""
-    from .runner import plan as plan_run
+    from .engine import plan as plan_run
 
     spec = resolve_spec(spec, **overrides)
     check_components(spec)
