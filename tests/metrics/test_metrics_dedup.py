@@ -22,6 +22,7 @@ def test_translate_into_one_language_from_three_is_two_observations(openai_serve
     assert tr["n"] == 2 and tr["duplicates"] == 4
     assert s["attack_success"]["translate"]["n"] == 2
     assert s["by_language"]["bn"]["n"] == 2 and s["overall"]["n"] == 2
+    assert s["counts"]["completed"] == 6  # generations: every probe got its (shared) answer
 
 
 def test_adaptive_counts_distinct_requests(openai_server, tmp_path):

@@ -138,7 +138,7 @@ class _Pass:
     def __init__(self, tier: Any, tier_cache: dict[str, str]):
         self.tier, self.tier_cache = tier, tier_cache
         self.raw_counts: Counter[tuple] = Counter()
-        self.dup_counts: Counter[tuple] = Counter()  # cell (without label) -> repeated requests left out
+        self.dup_counts: Counter[tuple] = Counter()  # cell key (with label) -> repeated requests left out
         self._seen: dict[tuple, tuple] = {}  # (target, judge, request) -> the cell key it is counted in
         self.item_stats: dict[tuple[str, str | None, str], ItemStats] = defaultdict(ItemStats)
         self._cls_of: dict[str, str | None] = {}  # label -> class on a harmful prompt (memo)
@@ -189,11 +189,11 @@ class _Pass:
                 counts[c] += 1
             elif _order(c) < _order(prev):
                 counts[prev] -= 1
-                dups[prev[:-1]] += 1
+                dups[prev] += 1
                 counts[c] += 1
                 seen[k] = c
             else:
-                dups[c[:-1]] += 1
+                dups[c] += 1
 
     def run(self, reader: RunReader, multi_lang: bool) -> None:
         item_key = self.item_key
@@ -238,7 +238,7 @@ def _summarize(reader: RunReader, spec_tiers: dict[str, str] | None, given_safet
             cells[(target, judge, lang, cat or "none", transform, dataset)].add(label, is_benign_prompt(plabel), k)
         judge_labels[judge][label] += k
         tier(lang)
-    for (target, judge, lang, cat, transform, dataset, _plabel), k in one.dup_counts.items():
+    for (target, judge, lang, cat, transform, dataset, _plabel, _label), k in one.dup_counts.items():
         cells[(target, judge, lang, cat or "none", transform, dataset)].dup += k
 
     judges = sorted((j for j in judge_labels if j is not None), key=str)
@@ -300,7 +300,7 @@ def _summarize(reader: RunReader, spec_tiers: dict[str, str] | None, given_safet
                   taxonomies=reader.dataset_taxonomies())
     summary: Summary = {
         "schema": "babelsafe.summary/1",
-        "counts": _counts(reader, cells, judges, judge_labels),
+        "counts": _counts(reader, cells, judges, judge_labels, one.dup_counts),
         "primary_judge": primary,
         "judges": {j: {"vocabulary": vocabs[j], "labels": dict(sorted(judge_labels[j].items()))} for j in judges},
         "tiers": {code: tier(code) for code in sorted(tier_cache, key=lang_order)},
@@ -320,14 +320,19 @@ def _summarize(reader: RunReader, spec_tiers: dict[str, str] | None, given_safet
 
 
 def _counts(reader: RunReader, cells: dict[CellKey, Tally], judges: list[str],
-            judge_labels: dict[str | None, Counter[str]]) -> dict[str, Any]:
-    """Generation-level counts (one judge's rows: every generation appears once per judge)."""
+            judge_labels: dict[str | None, Counter[str]], dups: Counter[tuple] | None = None) -> dict[str, Any]:
+    """Generation-level counts (one judge's rows: every generation appears once per judge), repeated
+    requests included (they are generations, though one observation in the rates)."""
     any_judge = judges[0] if judges else None
     gen_counts: Counter[str] = Counter()
     for k, t in cells.items():
         if k[1] == any_judge:
             for lab, n in (t.h + t.b).items():
                 gen_counts[ERROR if lab == ERROR else CONTENT_FILTER if lab == CONTENT_FILTER else "ok"] += n
+    for k, n in (dups or {}).items():
+        if k[1] == any_judge:
+            lab = k[-1]
+            gen_counts[ERROR if lab == ERROR else CONTENT_FILTER if lab == CONTENT_FILTER else "ok"] += n
     judge_errors = sum(c.get(JUDGE_ERROR, 0) for c in judge_labels.values())
     unjudged = sum(c.get(UNJUDGED, 0) for j, c in judge_labels.items() if j is not None)
     return {"total": sum(gen_counts.values()), "completed": gen_counts["ok"] + gen_counts[CONTENT_FILTER],
