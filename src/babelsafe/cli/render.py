@@ -238,3 +238,20 @@ def component(console: Console, kind: str, info: dict[str, Any]) -> RenderableTy
                 t.add_row(o["name"], repr(o["default"]) if "default" in o else "(required)", o.get("type", ""))
             parts.append(t)
     return Group(*parts)
+
+
+# -- generate ---------------------------------------------------------------------------------------
+def coverage(console: Console, cov: dict[str, Any]) -> RenderableType:
+    """Cells filled per category (x style x technique) and language, with totals."""
+    langs = list(cov.get("by_language", {}))
+    rows = []
+    for cat, per in cov.get("by_category_language", {}).items():
+        tot = cov["by_category"][cat]
+        rows.append([cat] + [f"{per[l]['filled']}/{per[l]['total']}" for l in langs]
+                    + [f"{tot['filled']}/{tot['total']}"])
+    rows.append(["all"] + [f"{cov['by_language'][l]['filled']}/{cov['by_language'][l]['total']}" for l in langs]
+                + [f"{cov['filled']}/{cov['total']}"])
+    n = cov.get("cells_per_category_language", 0)
+    title = (f"coverage: {cov['filled']}/{cov['total']} cells filled, {cov['tests']} tests "
+             f"({n} style x technique cells per category and language)")
+    return fit_tables(console, title, ["category"] + langs + ["all"], rows, keys=1, rules={len(rows) - 2})
