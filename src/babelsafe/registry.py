@@ -35,6 +35,8 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "adversarialqa": "babelsafe.datasets.redeval:AdversarialQA",
         "catqa": "babelsafe.datasets.redeval:CatQA",
         "sorry-bench": "babelsafe.datasets.sorry_bench:SorryBench",
+        "agent-scenarios": "babelsafe.agents.dataset:AgentScenarios",
+        "agent-safetybench": "babelsafe.agents.dataset:AgentSafetyBench",
     },
     "transform": {
         "translate": "babelsafe.transforms.translate:Translate",
@@ -73,6 +75,13 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "llm": "babelsafe.judges.llm:LLMJudge",
         "guard": "babelsafe.judges.guard:GuardJudge",
         "ensemble": "babelsafe.judges.ensemble:EnsembleJudge",
+        "agent-rules": "babelsafe.agents.judges:AgentRulesJudge",
+        "agent-llm": "babelsafe.agents.judges:AgentLLMJudge",
+    },
+    # Tasks: probes whose sample sets meta["task"] are answered by a task (babelsafe.tasks.Task) instead
+    # of one model call; its model calls go through ctx.call.
+    "task": {
+        "agent": "babelsafe.agents.loop:AgentTask",
     },
     "defense": {  # layers around a target (`--defense NAME`); built with the target they wrap
         "safety-prompt": "babelsafe.defense.layers:SafetyPrompt",
@@ -281,7 +290,7 @@ def reload() -> None:
 
 
 def registry(kind: str) -> Registry:
-    """The registry for 'dataset' | 'transform' | 'target' | 'judge' | 'defense'."""
+    """The registry for 'dataset' | 'transform' | 'target' | 'judge' | 'defense' | 'task'."""
     if kind not in _BUILTIN:
         raise UsageError(f"Unknown component kind '{kind}'. Valid: {', '.join(_BUILTIN)}.")
     return _load(kind)

@@ -518,6 +518,11 @@ class Runner:
                              error_kind=kind, attempts=0)
             ctx.store.write_generation(pk, tl, "", gen)
             self.progress.errors += 1
+        elif probe.sample.meta.get("task"):  # a multi-step task (e.g. an agent loop): see run_task
+            gen = await run_task(probe, slot, ctx)
+            ctx.store.write_generation(pk, tl, gen.cache_key or "", gen)
+            if gen.outcome == ERROR:
+                self.progress.errors += 1
         elif prev in (OK, CONTENT_FILTER):
             gen = ctx.store.stored_generation(pk, tl)
             gen.cached = True
@@ -547,6 +552,13 @@ class Runner:
         self.progress.done += 1
         self.on_progress(self.progress)
         return labels
+
+
+async def run_task(probe: Probe, slot: _TargetSlot, ctx: RunContext) -> Generation:
+    """Answer a probe whose sample names a task (registry kind "task", babelsafe.tasks.Task, e.g. "agent"). Always run, also on resume: its model calls are cache hits there, so finished steps replay
+    from the store without a model call and the judges get the task's full trace again."""
+    task = registry("task").build(str(probe.sample.meta["task"]))
+    return await task.run(probe, slot, ctx)
 
 
 def _attach_log(path: Path) -> logging.Handler:

@@ -46,6 +46,7 @@ class Panel:
     applies: Callable[[RunView], bool]
     compute: Callable[[RunView], Any]
     empty: Any = None  # the value when the panel does not apply
+    optional: bool = False  # for a kind of run most runs are not: its key is left out when it does not apply
 
     def value(self, run: RunView) -> Any:
         return self.compute(run) if self.applies(run) else self.empty
@@ -54,13 +55,13 @@ class Panel:
 PANELS: list[Panel] = []
 
 
-def panel(key: str, applies: Callable[[RunView], bool] = lambda run: True,
-          empty: Any = None) -> Callable[[Callable[[RunView], Any]], Callable[[RunView], Any]]:
+def panel(key: str, applies: Callable[[RunView], bool] = lambda run: True, empty: Any = None,
+          optional: bool = False) -> Callable[[Callable[[RunView], Any]], Callable[[RunView], Any]]:
     """Register a panel computed by the decorated function."""
     def deco(fn: Callable[[RunView], Any]) -> Callable[[RunView], Any]:
         if any(p.key == key for p in PANELS):
             raise ValueError(f"panel '{key}' is registered twice")
-        PANELS.append(Panel(key, applies, fn, empty))
+        PANELS.append(Panel(key, applies, fn, empty, optional))
         return fn
     return deco
 
@@ -225,3 +226,17 @@ def pcjailbreak_gap(reader: RunReader, judge: str | None) -> dict[str, Any] | No
 @panel("pcjailbreak", applies=lambda run: run.reader.has_pairs())
 def pcjailbreak(run: RunView) -> dict[str, Any] | None:
     return pcjailbreak_gap(run.reader, run.primary)
+
+
+def _has_agent_traces(run: RunView) -> bool:
+    from ..agents.metrics import has_traces
+
+    return has_traces(run.reader.con)
+
+
+@panel("agents", applies=_has_agent_traces, optional=True)
+def agents(run: RunView) -> dict[str, Any] | None:
+    """Agent runs: unsafe-action rate per language x risk category over the action traces."""
+    from ..agents.metrics import agent_panel
+
+    return agent_panel(run.reader.path)

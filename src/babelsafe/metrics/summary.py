@@ -95,7 +95,8 @@ class Summary(TypedDict, total=False):
     consistency: list[dict[str, Any]]
     sorry_bench: dict[str, Any] | None
     cosa: dict[str, Any] | None
-    pcjailbreak: dict[str, Any] | None  # ... to here
+    pcjailbreak: dict[str, Any] | None
+    agents: dict[str, Any]  # ... to here (only in runs with agent traces: babelsafe.agents.metrics)
     breakdown: list[dict[str, Any]]
     tokens: dict[str, Any]
     run: dict[str, Any]
@@ -271,6 +272,8 @@ def _summarize(reader: RunReader, spec_tiers: dict[str, str] | None, given_safet
         "by_judge": by_judge,
     }
     for p in PANELS:
+        if p.optional and not p.applies(run):
+            continue
         summary[p.key] = p.value(run)  # type: ignore[literal-required]
     summary.update({"breakdown": breakdown, "tokens": token_usage(reader), "run": run_metadata(reader),
                     "definitions": DEFINITIONS})
