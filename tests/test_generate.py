@@ -200,3 +200,24 @@ def test_cli_prints_coverage_at_80_columns(openai_server, tmp_path):
     assert "run -d" in res.stderr
     bad = subprocess.run(args[:-2] + ["-n", "0"], capture_output=True, text=True, env=env, timeout=240)
     assert bad.returncode == 2 and "--per-cell must be >= 1" in bad.stderr
+
+
+def test_stopped_partway_then_rerun_repeats_no_finished_call(openai_server, tmp_path):
+    from babelsafe.api import run_async
+    from babelsafe.generate import Generator
+
+    openai_server.responder = responder
+    openai_server.latency = 0.05
+    kw = dict(categories="privacy", styles="slang,technical_terms,question", techniques="logical_appeal,"
+              "expert_endorsement", languages="en", per_cell=1, concurrency=1)
+    gen = Generator(spec(openai_server), tmp_path / "s.jsonl", **kw)
+    gen.on_progress = lambda p: gen.request_stop() if p.done >= 2 else None
+    first = run_async(gen.run())
+    assert first.interrupted and 2 <= first.progress.done < 6
+    done_keys = dict(openai_server.seen)
+    again = run_async(Generator(spec(openai_server), tmp_path / "s.jsonl", **kw).run())
+    assert not again.interrupted and again.coverage["filled"] == 6
+    # finished calls came from the store; only a request cut off in flight may be sent twice
+    assert again.calls_made == 6 - first.progress.done
+    assert openai_server.count <= 6 + 1
+    assert sum(openai_server.seen[k] > 1 for k in done_keys) <= 1
