@@ -27,8 +27,8 @@ if TYPE_CHECKING:  # heavy modules load when a verb runs, so `import babelsafe` 
     from .defense.export import ExportResult
     from .defense.proxy import ProxyConfig
     from .defense.scan import ScanResult
+    from .engine import Progress, RunResult
     from .generate import GenerateResult
-    from .runner import Progress, RunResult
 
 __all__ = ["run", "resume", "plan", "generate", "report", "compare", "calibrate", "guard", "guard_app", "guard_config",
            "defend_export", "defend_scan", "components", "show", "kinds", "Report", "RunSpec", "load_spec",
@@ -54,7 +54,7 @@ def _execute(spec: RunSpec, on_progress: OnProgress | None, on_interrupt: OnInte
     `on_interrupt(run_dir, presses)` for each press; what a second press does is the caller's choice."""
     if spec.executor.name == "ray":
         return _execute_ray(spec, on_progress, on_interrupt)
-    from .runner import Runner
+    from .engine import Runner
 
     runner = Runner(spec, on_progress)
     if on_interrupt is None:
@@ -125,7 +125,7 @@ def run(spec: RunSpec | dict[str, Any] | str | Path | None = None, on_progress: 
 def plan(spec: RunSpec | dict[str, Any] | str | Path | None = None, **overrides: Any) -> dict[str, Any]:
     """What `run` would do, without calling a model: samples, chains, targets, requests, token estimates.
     Component names and options are checked first, so a bad option fails here as it would in `run`."""
-    from .runner import plan as plan_run
+    from .engine import plan as plan_run
 
     spec = resolve_spec(spec, **overrides)
     check_components(spec)

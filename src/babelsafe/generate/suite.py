@@ -4,7 +4,7 @@ For each cell (category, style, technique, language) a generator target is asked
 benchmark prompts of the category (the shipped datasets, read through the dataset registry), for N test
 prompts on `#Prompt:` lines. An optional critic target accepts or rejects each test (prompts.yaml); near
 duplicates are removed across the suite (dedup.py). Every model call goes through the run engine's one
-cached call path (runner.RunContext.call) with a store in `<suite>.gen/results.sqlite`, so rerunning
+cached call path (engine.RunCaller.call) with a store in `<suite>.gen/results.sqlite`, so rerunning
 after a kill repeats no finished call. Nothing is dropped silently: malformed generator output, critic
 rejections, critic errors and duplicates go to `<suite>.gen/rejected.jsonl` with their reason.
 """
@@ -24,7 +24,8 @@ import yaml
 
 from .. import languages as langs
 from ..errors import UsageError
-from ..runner import Progress, RunContext
+from ..engine import RunCaller
+from ..engine.scheduler import Progress
 from ..spec import RunSpec, target_spec
 from ..taxonomy import COARSE
 from ..types import ERROR, Generation, Sample, stable_hash
@@ -199,7 +200,7 @@ class Generator:
         self.gen_dir.mkdir(parents=True, exist_ok=True)
         pool = dataset_seeds(self.axes["categories"], self.axes["languages"])
         store = Store(self.gen_dir / "results.sqlite")
-        ctx = RunContext(self.spec, store)
+        ctx = RunCaller(self.spec, store)
         tests: list[dict[str, Any]] = []
         rejected: list[dict[str, Any]] = []
         try:
@@ -208,7 +209,7 @@ class Generator:
                                           "generator": self.tspec.display,
                                           "critic": self.critic_spec.display if self.critic_spec else None})
             slot = ctx.build_target(self.tspec)
-            critic = ctx.target(self.critic_spec.model_dump()) if self.critic_spec else None
+            critic = ctx.target(self.critic_spec) if self.critic_spec else None
             for t in (slot.target, critic):
                 load = getattr(t, "load", None)
                 if load is not None:
@@ -245,7 +246,7 @@ class Generator:
         return GenerateResult(self.out, self.gen_dir, tests, rejected, cov, self.progress, calls_made,
                               self.interrupted)
 
-    async def _cell(self, ctx: RunContext, gen: Any, critic: Any, cell: Cell,
+    async def _cell(self, ctx: RunCaller, gen: Any, critic: Any, cell: Cell,
                     pool: list[Seed]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         cat, style, tech, lang = cell
         parents = pick_seeds(cell, self.parents, self.shots, self.seed) if self.parents else []

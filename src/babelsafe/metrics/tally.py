@@ -7,7 +7,8 @@ from collections import Counter, defaultdict
 from typing import Any, Callable
 
 from .. import languages as langs
-from ..labels import COMPLIANCE, CONTENT_FILTER, EXCLUDED, INVALID, JUDGE_ERROR, REFUSING, UNJUDGED, UNSAFE
+from ..labels import (COMPLIANCE, CONTENT_FILTER, EXCLUDED, INVALID, JUDGE_ERROR, NO_SAFETY_CLASS, REFUSING,
+                      UNJUDGED, UNSAFE)
 from ..types import ERROR
 from .stats import proportion
 
@@ -33,8 +34,8 @@ class Tally:
         label's count at the top level (summary.json's by_language contract)."""
         h, b = self.h, self.b
         counts = h + b
-        n_h = sum(v for k, v in h.items() if k not in EXCLUDED)
-        n_b = sum(v for k, v in b.items() if k not in EXCLUDED)
+        n_h = sum(v for k, v in h.items() if k not in NO_SAFETY_CLASS)
+        n_b = sum(v for k, v in b.items() if k not in NO_SAFETY_CLASS)
         unsafe = sum(v for k, v in h.items() if k in UNSAFE or k in COMPLIANCE)
         invalid = sum(v for k, v in h.items() if k in INVALID)
         out: dict[str, Any] = {

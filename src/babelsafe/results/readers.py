@@ -45,6 +45,20 @@ class PairRow(NamedTuple):
     label: str
 
 
+class MCQRow(NamedTuple):
+    """A judged answer to a multiple-choice item (verdict label correct | incorrect | no_answer)."""
+
+    target: str
+    judge: str
+    language: str
+    category: str | None
+    dataset: str
+    item: str  # the item id shared by its variants
+    variant: str  # original | swapped (the contamination probe)
+    transform: str
+    label: str
+
+
 class CosaRow(NamedTuple):
     """An answered generation with the judge's label and extra fields (label None when unjudged)."""
 
@@ -276,6 +290,20 @@ class RunReader:
             return [PairRow(*r) for r in self.con.execute(sql, (judge,))]
         except sqlite3.OperationalError:
             return None
+
+    def mcq_rows(self) -> list[MCQRow]:
+        """Every judged answer whose verdict is a multiple-choice label (errors excluded)."""
+        sql = """
+        SELECT g.target, v.judge, p.language, s.category, s.dataset,
+          coalesce(json_extract(s.meta, '$.item'), s.item_id), coalesce(json_extract(s.meta, '$.variant'),
+          'original'), p.transform, v.label
+        FROM verdicts v JOIN generations g ON g.probe_key = v.probe_key AND g.target = v.target
+        JOIN probes p ON p.probe_key = v.probe_key JOIN samples s ON s.sample_key = p.sample_key
+        WHERE g.outcome != 'error' AND v.label IN ('correct', 'incorrect', 'no_answer')"""
+        try:
+            return [MCQRow(*r) for r in self.con.execute(sql)]
+        except sqlite3.OperationalError:  # SQLite without JSON1
+            return []
 
     def has_pairs(self) -> bool:
         try:

@@ -24,6 +24,7 @@ from typing import Any
 from ..errors import UsageError
 from ..types import GenParams, Generation, Message
 from .base import ProviderError, sampling_kwargs
+from .models import MODELS
 
 log = logging.getLogger(__name__)
 
@@ -126,13 +127,7 @@ class _Loaded:
         self.llm = llm
         self.load_seconds = load_seconds
         self.call_lock = threading.Lock()  # llama.cpp contexts are not thread-safe
-        self.users = 0
         self.last_messages: list[Message] | None = None
-
-
-_MODELS: dict[tuple, _Loaded] = {}
-_MODELS_LOCK = threading.Lock()
-LOAD_COUNT = 0  # models loaded by this process (tests and benchmarks read it)
 
 
 class LlamaCppTarget:
@@ -158,7 +153,7 @@ class LlamaCppTarget:
         self.n_gpu_layers = int(n_gpu_layers)
         self.verbose = bool(verbose)
         self._loaded: _Loaded | None = None
-        self._load_key = (str(self.model_path), self.n_ctx, self.n_threads, self.chat_format, self.n_batch,
+        self._load_key = ("llama.cpp", str(self.model_path), self.n_ctx, self.n_threads, self.chat_format, self.n_batch,
                           self.n_gpu_layers)
 
     # -- identity -------------------------------------------------------------------------------------
@@ -193,31 +188,28 @@ class LlamaCppTarget:
 
     def load(self) -> Any:
         """Load the model (once per process for these options) and return the `llama_cpp.Llama`."""
-        global LOAD_COUNT
         if self._loaded is not None:
             return self._loaded.llm
         llama_cpp = _import_llama()
-        with _MODELS_LOCK:
-            entry = _MODELS.get(self._load_key)
-            if entry is None:
-                t0 = time.perf_counter()
-                try:
-                    llm = llama_cpp.Llama(model_path=str(self.model_path), n_ctx=self.n_ctx,
-                                          n_threads=self.n_threads, n_threads_batch=self.n_threads,
-                                          n_batch=self.n_batch, n_gpu_layers=self.n_gpu_layers,
-                                          seed=self.seed if self.seed is not None else DEFAULT_SEED,
-                                          chat_format=self.chat_format, verbose=self.verbose)
-                except (ValueError, RuntimeError, OSError) as e:
-                    raise UsageError(f"llama.cpp could not load {self.model_path}: {e}. Is it a valid GGUF "
-                                     "file for this llama-cpp-python version?") from e
-                entry = _Loaded(llm, time.perf_counter() - t0)
-                _MODELS[self._load_key] = entry
-                LOAD_COUNT += 1
-                log.info("loaded %s in %.2fs (n_ctx=%d, n_threads=%d, chat_format=%s)", self.model_path.name,
-                         entry.load_seconds, self.n_ctx, self.n_threads, llm.chat_format)
-            entry.users += 1
-            self._loaded = entry
-        return entry.llm
+
+        def load() -> _Loaded:
+            t0 = time.perf_counter()
+            try:
+                llm = llama_cpp.Llama(model_path=str(self.model_path), n_ctx=self.n_ctx,
+                                      n_threads=self.n_threads, n_threads_batch=self.n_threads,
+                                      n_batch=self.n_batch, n_gpu_layers=self.n_gpu_layers,
+                                      seed=self.seed if self.seed is not None else DEFAULT_SEED,
+                                      chat_format=self.chat_format, verbose=self.verbose)
+            except (ValueError, RuntimeError, OSError) as e:
+                raise UsageError(f"llama.cpp could not load {self.model_path}: {e}. Is it a valid GGUF "
+                                 "file for this llama-cpp-python version?") from e
+            entry = _Loaded(llm, time.perf_counter() - t0)
+            log.info("loaded %s in %.2fs (n_ctx=%d, n_threads=%d, chat_format=%s)", self.model_path.name,
+                     entry.load_seconds, self.n_ctx, self.n_threads, llm.chat_format)
+            return entry
+
+        self._loaded = MODELS.acquire(self._load_key, load)
+        return self._loaded.llm
 
     # -- generation -----------------------------------------------------------------------------------
     def _kwargs(self, params: GenParams) -> dict[str, Any]:
@@ -265,14 +257,13 @@ class LlamaCppTarget:
     async def aclose(self) -> None:
         """Release this instance's hold on the shared model; the last user frees it."""
         entry, self._loaded = self._loaded, None
-        if entry is None:
-            return
-        with _MODELS_LOCK:
-            entry.users -= 1
-            if entry.users <= 0 and _MODELS.get(self._load_key) is entry:
-                del _MODELS[self._load_key]
-                with entry.call_lock:
-                    try:
-                        entry.llm.close()
-                    except Exception:  # pragma: no cover - older versions lack close()
-                        pass
+        if entry is not None:
+            MODELS.release(self._load_key, entry, _free)
+
+
+def _free(entry: _Loaded) -> None:
+    with entry.call_lock:
+        try:
+            entry.llm.close()
+        except Exception:  # pragma: no cover - older versions lack close()
+            pass

@@ -10,7 +10,7 @@ import pytest
 
 import babelsafe
 from babelsafe.errors import UsageError
-from babelsafe.runner import RunContext
+from babelsafe.engine import RunCaller
 from babelsafe.spec import TargetSpec, load_spec
 from babelsafe.results import Store
 from babelsafe.types import CONTENT_FILTER, OK
@@ -188,7 +188,7 @@ def test_dedupes_identical_calls_in_flight(openai_server, tmp_path, api_key):
     openai_server.latency = 0.1
     store = Store(tmp_path / "s.sqlite")
     spec = load_spec(None, out=str(tmp_path))
-    ctx = RunContext(spec, store)
+    ctx = RunCaller(spec, store)
 
     async def go():
         slot = ctx.build_target(TargetSpec(type="openai", model="m", base_url=openai_server.base_url,
