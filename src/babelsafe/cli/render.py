@@ -67,6 +67,29 @@ def summary(console: Console, data: dict[str, Any]) -> RenderableType:
                       [name for name, _ in cols], rows, keys=2, right=set(range(2, len(cols))), caption=caption)
 
 
+def mcq(console: Console, data: dict[str, Any]) -> RenderableType:
+    """Multiple-choice accuracy per target and language (Wilson 95% CI), with the contamination delta
+    (swapped options - original) when the run has both variants."""
+    cont = data.get("contamination") or {}
+    rows = []
+    for target, t in (data.get("mcq") or {}).items():
+        for lang, r in [("all", t["overall"]), *t["by_language"].items()]:
+            d = (cont.get(target) or {}).get(lang)
+            rows.append([target[:18], lang, str(r["n"]),
+                         "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f}",
+                         f"{100 * r['lo']:.1f}-{100 * r['hi']:.1f}",
+                         "-" if r["no_answer_rate"] is None else f"{100 * r['no_answer_rate']:.1f}",
+                         "-" if not d or d["delta"] is None else f"{100 * d['delta']:+.1f}"])
+    cols = ["target", "lang", "n", "accuracy", "95% CI", "no answer", "swap delta"]
+    if not cont:
+        cols, rows = cols[:-1], [r[:-1] for r in rows]
+    return fit_tables(console, "multiple choice · accuracy in %", cols, rows, keys=2,
+                      right=set(range(2, len(cols))),
+                      caption="No answer = named no single option (counted as not correct). Swap delta: "
+                              "accuracy with wrong options replaced by other answers minus the original; "
+                              "near zero or negative suggests memorised items.")
+
+
 def plan_line(p: dict[str, Any]) -> str:
     return (f"{p['samples']} samples x {len(p['chains'])} chains x {len(p['targets'])} targets = "
             f"{p['requests']} requests; ~{p['est_prompt_tokens']} prompt tokens, "
