@@ -99,6 +99,18 @@ class CandidateRow(NamedTuple):
     label: str | None
 
 
+class UnsafePrompt(NamedTuple):
+    """A prompt (as the dataset gave it) that got an unsafe or complied-with verdict (generate --evolve)."""
+
+    dataset: str
+    item_id: str
+    language: str
+    category: str | None
+    prompt: str
+    judge: str
+    label: str
+
+
 class TargetUsage(NamedTuple):
     target: str
     generations: int
@@ -428,6 +440,23 @@ class RunReader:
             if not rows:
                 return
             yield rows
+
+    def unsafe_prompts(self, judge: str | None = None) -> list[UnsafePrompt]:
+        """Each harmful prompt with an unsafe / compliance verdict on an answered generation (by `judge`,
+        or any judge), once per (dataset, item, language), in a stable order."""
+        from ..labels import COMPLIANCE, UNSAFE
+
+        labels = sorted(UNSAFE | COMPLIANCE)
+        marks = ",".join("?" * len(labels))
+        sql = f"""
+        SELECT s.dataset, s.item_id, s.language, s.category, s.prompt, min(v.judge), min(v.label)
+        FROM verdicts v JOIN generations g ON g.probe_key = v.probe_key AND g.target = v.target
+        JOIN probes p ON p.probe_key = v.probe_key JOIN samples s ON s.sample_key = p.sample_key
+        WHERE g.outcome NOT IN ('error', 'content_filter') AND v.label IN ({marks})
+          AND lower(coalesce({self.cols.prompt_label}, '')) NOT IN ('benign', 'safe', 'harmless')
+          AND (? IS NULL OR v.judge = ?)
+        GROUP BY s.dataset, s.item_id, s.language ORDER BY s.dataset, s.item_id, s.language"""
+        return [UnsafePrompt(*r) for r in self.con.execute(sql, (*labels, judge, judge))]
 
     def verdict_detail(self, probe_key: str, target: str, judge: str) -> tuple[str | None, str | None, str | None] | None:
         """(rationale, extra JSON, error) of one verdict."""
