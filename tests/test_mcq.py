@@ -177,3 +177,26 @@ def test_embedded_model_answers_are_scored(tmp_path):
     acc = next(iter(res.summary["mcq"].values()))
     assert res.counts["errors"] == 0 and acc["overall"]["n"] == 4
     assert 0 <= acc["overall"]["accuracy"] <= 1 and set(acc["by_language"]) == {"en", "sw"}
+
+
+def test_cli_prints_the_accuracy_table_at_80_columns(openai_server, tmp_path, api_key):
+    import os
+    import subprocess
+    import sys
+
+    openai_server.responder = _responder
+    env = {**os.environ, "COLUMNS": "80"}
+    res = subprocess.run([sys.executable, "-m", "babelsafe", "run", "-d", "lab-safety-mini:variant=both", "-l", "en",
+                          "-j", "mcq", "--target", "openai", "--model", "m", "--base-url", openai_server.base_url,
+                          "--api-key-env", "BABELSAFE_TEST_KEY", "--out", str(tmp_path / "run"), "--no-report"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "multiple choice" in res.stdout and "100.0" in res.stdout
+    assert max(len(line) for line in res.stdout.splitlines()) <= 80
+
+
+def test_compact_dataset_options_in_specs(tmp_path):
+    spec = load_spec(None, datasets=["lab-safety-mini:variant=both,seed=3", "hf:org/name:test", "multijail"])
+    assert spec.datasets[0].name == "lab-safety-mini" and spec.datasets[0].options == {"variant": "both", "seed": 3}
+    assert spec.datasets[1].name == "hf:org/name:test" and spec.datasets[1].options == {}
+    assert spec.datasets[2].name == "multijail"

@@ -75,11 +75,11 @@ def _has_mcq(run: RunView) -> bool:
                for labels in (set(v) for v in run.reader.judge_labels().values()))
 
 
-@panel("mcq", applies=_has_mcq)
+@panel("mcq", applies=_has_mcq, optional=True)
 def mcq(run: RunView) -> dict[str, Any] | None:
     return accuracy_tables(run.reader.mcq_rows()) or None
 
 
-@panel("contamination", applies=_has_mcq)
+@panel("contamination", applies=_has_mcq, optional=True)
 def contamination(run: RunView) -> dict[str, Any] | None:
     return contamination_gap(run.reader.mcq_rows())

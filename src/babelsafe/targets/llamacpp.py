@@ -252,9 +252,11 @@ class LlamaCppTarget:
         except (KeyError, IndexError, TypeError) as e:
             raise ProviderError("bad_response", f"unexpected llama.cpp response: {e}", retryable=False) from e
         finish = choice.get("finish_reason")
+        n_out = usage.get("completion_tokens")
+        if n_out is not None and n_out > params.max_tokens:
+            text, n_out, finish = _cut_to(llm, text, params.max_tokens)
         return Generation(text=text, finish_reason=finish if finish in ("stop", "length") else (finish or "stop"),
-                          prompt_tokens=usage.get("prompt_tokens"),
-                          completion_tokens=usage.get("completion_tokens"), latency_s=latency)
+                          prompt_tokens=usage.get("prompt_tokens"), completion_tokens=n_out, latency_s=latency)
 
     async def generate(self, messages: list[Message], params: GenParams) -> Generation:
         if self._loaded is None:
@@ -324,3 +326,14 @@ def _free(entry: _Loaded) -> None:
             entry.llm.close()
         except Exception:  # pragma: no cover - older versions lack close()
             pass
+
+
+def _cut_to(llm: Any, text: str, max_tokens: int) -> tuple[str, int, str]:
+    """(text, tokens, "length") cut to `max_tokens`. llama-cpp-python goes on sampling while the last
+    token ends inside a multi-byte UTF-8 character (Bengali, Chinese ...), so an answer can hold a token
+    or two more than asked; an incomplete last character is dropped."""
+    ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+    if len(ids) <= max_tokens:
+        return text, len(ids), "length"
+    cut = llm.detokenize(ids[:max_tokens]).decode("utf-8", errors="ignore")
+    return cut, max_tokens, "length"
