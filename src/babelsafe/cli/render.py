@@ -71,6 +71,29 @@ def summary(console: Console, data: dict[str, Any]) -> RenderableType:
                       [name for name, _ in cols], rows, keys=2, right=set(range(2, len(cols))), caption=caption)
 
 
+def mcq(console: Console, data: dict[str, Any]) -> RenderableType:
+    """Multiple-choice accuracy per target and language (Wilson 95% CI), with the contamination delta
+    (swapped options - original) when the run has both variants."""
+    cont = data.get("contamination") or {}
+    rows = []
+    for target, t in (data.get("mcq") or {}).items():
+        for lang, r in [("all", t["overall"]), *t["by_language"].items()]:
+            d = (cont.get(target) or {}).get(lang)
+            rows.append([target[:18], lang, str(r["n"]),
+                         "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f}",
+                         f"{100 * r['lo']:.1f}-{100 * r['hi']:.1f}",
+                         "-" if r["no_answer_rate"] is None else f"{100 * r['no_answer_rate']:.1f}",
+                         "-" if not d or d["delta"] is None else f"{100 * d['delta']:+.1f}"])
+    cols = ["target", "lang", "n", "accuracy", "95% CI", "no answer", "swap delta"]
+    if not cont:
+        cols, rows = cols[:-1], [r[:-1] for r in rows]
+    return fit_tables(console, "multiple choice · accuracy in %", cols, rows, keys=2,
+                      right=set(range(2, len(cols))),
+                      caption="No answer = named no single option (counted as not correct). Swap delta: "
+                              "accuracy with wrong options replaced by other answers minus the original; "
+                              "near zero or negative suggests memorised items.")
+
+
 def plan_line(p: dict[str, Any]) -> str:
     return (f"{p['samples']} samples x {len(p['chains'])} chains x {len(p['targets'])} targets = "
             f"{p['requests']} requests; ~{p['est_prompt_tokens']} prompt tokens, "
@@ -91,7 +114,8 @@ def comparison(console: Console, result: dict[str, Any]) -> RenderableType:
                      "-" if d["diff"] is None else f"{100 * d['lo']:+.1f}..{100 * d['hi']:+.1f}",
                      str(r["a_only"]), str(r["b_only"]), f"{r['mcnemar_p']:.3g}"])
     caption = (f"Unsafe rate in %; B-A in points with Newcombe's paired 95% interval; exact McNemar p. "
-               f"Pairs: {result['pairing']}; unpaired A {result['unpaired_a']}, B {result['unpaired_b']}; "
+               f"Pairs on {','.join(result.get('pair_on') or ['sample', 'language', 'transform'])}, targets: "
+               f"{result['pairing']}; unpaired A {result['unpaired_a']}, B {result['unpaired_b']}; "
                f"pairs with an error or judge error left out: {result['excluded_pairs']}.")
     title = f"A = {result['run_a']}  vs  B = {result['run_b']}  (judge {result['judge']})"
     return fit_tables(console, title, headers, rows, caption=caption, rules={len(rows) - 2})
@@ -280,3 +304,20 @@ def component(console: Console, kind: str, info: dict[str, Any]) -> RenderableTy
                 t.add_row(o["name"], repr(o["default"]) if "default" in o else "(required)", o.get("type", ""))
             parts.append(t)
     return Group(*parts)
+
+
+# -- generate ---------------------------------------------------------------------------------------
+def coverage(console: Console, cov: dict[str, Any]) -> RenderableType:
+    """Cells filled per category (x style x technique) and language, with totals."""
+    langs = list(cov.get("by_language", {}))
+    rows = []
+    for cat, per in cov.get("by_category_language", {}).items():
+        tot = cov["by_category"][cat]
+        rows.append([cat] + [f"{per[l]['filled']}/{per[l]['total']}" for l in langs]
+                    + [f"{tot['filled']}/{tot['total']}"])
+    rows.append(["all"] + [f"{cov['by_language'][l]['filled']}/{cov['by_language'][l]['total']}" for l in langs]
+                + [f"{cov['filled']}/{cov['total']}"])
+    n = cov.get("cells_per_category_language", 0)
+    title = (f"coverage: {cov['filled']}/{cov['total']} cells filled, {cov['tests']} tests "
+             f"({n} style x technique cells per category and language)")
+    return fit_tables(console, title, ["category"] + langs + ["all"], rows, keys=1, rules={len(rows) - 2})
