@@ -180,10 +180,10 @@ def _run_store(run_dir: str | Path) -> Path:
     return store
 
 
-def _compare_runs(run_a: str | Path, run_b: str | Path, judge: str | None = None) -> dict[str, Any]:
+def _compare_runs(run_a: str | Path, run_b: str | Path, judge: str | None = None, **pairing: Any) -> dict[str, Any]:
     from .metrics.compare import compare as compare_runs
 
-    return compare_runs(run_a, run_b, judge=judge)
+    return compare_runs(run_a, run_b, judge=judge, **pairing)
 
 
 def report(run_dir: str | Path, compare: str | Path | None = None, max_examples: int = 2000,
@@ -211,10 +211,14 @@ def _write_json(path: str | Path | None, data: Any) -> None:
 
 
 def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None,
-            json_out: str | Path | None = None) -> dict[str, Any]:
+            json_out: str | Path | None = None, pair_on: str | list[str] | None = None,
+            transform_a: str | list[str] | None = None, transform_b: str | list[str] | None = None) -> dict[str, Any]:
     """Paired per-prompt comparison of two runs (B - A per language, intervals, McNemar p); with
-    `json_out`, also saved there as JSON."""
-    result = _compare_runs(run_a, run_b, judge)
+    `json_out`, also saved there as JSON. Pairs on sample and language by default (`pair_on`, add
+    "transform" for like with like); `transform_a` / `transform_b` pick each side's transform chains
+    (e.g. "none" and "aim" of one run)."""
+    result = _compare_runs(run_a, run_b, judge, pair_on=pair_on, transform_a=transform_a,
+                           transform_b=transform_b)
     _write_json(json_out, result)
     return result
 

@@ -36,10 +36,17 @@ def compare_(
     run_b: Path = typer.Argument(..., help="Run B (e.g. after fine-tuning / with the defense)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full comparison as JSON here."),
     judge: Optional[str] = typer.Option(None, "--judge", help="Judge to compare on (default: A's first judge)."),
+    pair_on: Optional[str] = typer.Option(None, "--pair-on", help="Pair probes on sample,language[,transform] "
+                                          "(default sample,language; runs sharing several transforms add transform)."),
+    transform_a: Optional[str] = typer.Option(None, "--transform-a", help="Only A's probes with this "
+                                              "transform chain (none = the plain prompt)."),
+    transform_b: Optional[str] = typer.Option(None, "--transform-b", help="Only B's probes with this "
+                                              "transform chain, e.g. aim."),
 ) -> None:
     """Paired per-prompt comparison of two runs: B - A unsafe rate per language, intervals, McNemar p."""
     try:
-        result = api.compare(run_a, run_b, judge=judge, json_out=json_out)
+        result = api.compare(run_a, run_b, judge=judge, json_out=json_out, pair_on=pair_on,
+                             transform_a=transform_a, transform_b=transform_b)
     except UsageError as e:
         fail(e)
     out.print(render.comparison(out, result))

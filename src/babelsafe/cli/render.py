@@ -110,7 +110,8 @@ def comparison(console: Console, result: dict[str, Any]) -> RenderableType:
                      "-" if d["diff"] is None else f"{100 * d['lo']:+.1f}..{100 * d['hi']:+.1f}",
                      str(r["a_only"]), str(r["b_only"]), f"{r['mcnemar_p']:.3g}"])
     caption = (f"Unsafe rate in %; B-A in points with Newcombe's paired 95% interval; exact McNemar p. "
-               f"Pairs: {result['pairing']}; unpaired A {result['unpaired_a']}, B {result['unpaired_b']}; "
+               f"Pairs on {','.join(result.get('pair_on') or ['sample', 'language', 'transform'])}, targets: "
+               f"{result['pairing']}; unpaired A {result['unpaired_a']}, B {result['unpaired_b']}; "
                f"pairs with an error or judge error left out: {result['excluded_pairs']}.")
     title = f"A = {result['run_a']}  vs  B = {result['run_b']}  (judge {result['judge']})"
     return fit_tables(console, title, headers, rows, caption=caption, rules={len(rows) - 2})

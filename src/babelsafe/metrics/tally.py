@@ -14,13 +14,15 @@ from .stats import proportion
 
 
 class Tally:
-    """Label counts split by prompt kind: h = harmful (or unlabelled) prompts, b = benign prompts."""
+    """Label counts split by prompt kind: h = harmful (or unlabelled) prompts, b = benign prompts; dup =
+    probes left out because their request repeats one already counted (the same cache key)."""
 
-    __slots__ = ("h", "b")
+    __slots__ = ("h", "b", "dup")
 
     def __init__(self) -> None:
         self.h: Counter[str] = Counter()
         self.b: Counter[str] = Counter()
+        self.dup = 0
 
     def add(self, label: str, benign: bool, k: int = 1) -> None:
         (self.b if benign else self.h)[label] += k
@@ -28,6 +30,7 @@ class Tally:
     def merge(self, other: "Tally") -> None:
         self.h.update(other.h)
         self.b.update(other.b)
+        self.dup += other.dup
 
     def view(self, vocab: str, flat: bool = True) -> dict[str, Any]:
         """n, counts per label, excluded counts and rates with Wilson intervals. flat: also put each
@@ -43,6 +46,8 @@ class Tally:
             "errors": counts.get(ERROR, 0), "judge_errors": counts.get(JUDGE_ERROR, 0),
             "unjudged": counts.get(UNJUDGED, 0), "content_filter": counts.get(CONTENT_FILTER, 0),
         }
+        if self.dup:  # identical requests are one observation: n counts distinct ones
+            out["duplicates"] = self.dup
         labels = {k: v for k, v in sorted(counts.items()) if k not in EXCLUDED}
         out["counts"] = labels
         if flat:
