@@ -320,4 +320,6 @@ def coverage(console: Console, cov: dict[str, Any]) -> RenderableType:
     n = cov.get("cells_per_category_language", 0)
     title = (f"coverage: {cov['filled']}/{cov['total']} cells filled, {cov['tests']} tests "
              f"({n} style x technique cells per category and language)")
-    return fit_tables(console, title, ["category"] + langs + ["all"], rows, keys=1, rules={len(rows) - 2})
+    # the title on its own line: as a table title it would wrap to the (narrow) table's width
+    return Group(Text(title), fit_tables(console, None, ["category"] + langs + ["all"], rows, keys=1,
+                                         rules={len(rows) - 2}))
