@@ -149,7 +149,8 @@ def test_guard_layer_answers_blocked_prompts_with_a_localized_refusal(openai_ser
             assert text == refusal_text(lang) and finish == "content_filter" and label == "full_refusal"
         else:
             assert text.startswith("Sure")
-            assert label == ("full_compliance" if lang == "en" else "invalid")  # English answer, sw/fr prompt
+            # an English answer to a sw/fr prompt is judged on its content (issue 12), its language recorded
+            assert label == "full_compliance"
 
 
 def test_defense_names_and_options_are_checked(openai_server, tmp_path, api_key):

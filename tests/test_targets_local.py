@@ -70,6 +70,19 @@ async def test_usage_latency_and_max_tokens(target):
     assert len(target.load().tokenize(g.text.encode(), add_bos=False, special=False)) <= 6
 
 
+async def test_completion_never_exceeds_max_tokens_in_any_script(target):
+    """Issue 13, item 8: llama-cpp-python keeps sampling while the last token ends inside a multi-byte
+    UTF-8 character, so a Bengali answer could report max_tokens + 1 (49 with --max-tokens 48)."""
+    over = []
+    for prompt in ("রুটি নিয়ে একটি দীর্ঘ গল্প লিখুন।", "请写一个关于面包的长故事。"):
+        for mt in (5, 9, 13, 48):
+            g = await target.generate([{"role": "user", "content": prompt}], GenParams(max_tokens=mt))
+            if g.completion_tokens > mt:
+                over.append((prompt[:6], mt, g.completion_tokens))
+            assert "\ufffd" not in g.text
+    assert over == []
+
+
 async def test_stop_sequence(target):
     g = await target.generate([{"role": "user", "content": "List three fruits, one per line."}],
                               GenParams(max_tokens=40, stop=["\n"], seed=0))

@@ -22,6 +22,15 @@ class DatasetSpec(_Model):
     options: dict[str, Any] = Field(default_factory=dict)  # e.g. columns mapping, split, subset
 
 
+def dataset_item(text: str) -> dict[str, Any]:
+    """'multijail' | 'my.csv' | 'hf:ORG/NAME:split' | compact options 'lab-safety-mini:variant=both'
+    (NAME:key=value,...: a registry name followed by options; files and hf: names are taken as they are)."""
+    name, sep, rest = text.partition(":")
+    if sep and "=" in rest and not text.startswith("hf:") and not Path(text).exists() and "/" not in name:
+        return parse_step(text)
+    return {"name": text}
+
+
 class StepSpec(_Model):
     """One transform step: a registry name plus its options."""
 
@@ -204,17 +213,6 @@ def parse_step(item: Any) -> dict[str, Any]:
     return item
 
 
-def _dataset_item(text: str) -> dict[str, Any]:
-    """'multijail' | 'vlsbench:path=/data/vlsbench' (options only after a registered dataset name, so
-    file paths and hf:ORG/NAME:split keep their colons)."""
-    from .registry import registry
-
-    head = text.strip().partition(":")[0]
-    if head != text.strip() and head in registry("dataset").entries:
-        return parse_step(text)
-    return {"name": text}
-
-
 class ExecutorSpec(_Model):
     """Where a run executes: `local` (this process) or `ray` (shards across Ray actors; docs/distributed.md).
 
@@ -272,7 +270,7 @@ class RunSpec(_Model):
     @classmethod
     def _datasets(cls, v: Any) -> Any:
         v = [v] if isinstance(v, (str, dict)) else v
-        return [_dataset_item(d) if isinstance(d, str) else d for d in v]
+        return [dataset_item(d) if isinstance(d, str) else d for d in v]
 
     @field_validator("judges", mode="before")
     @classmethod

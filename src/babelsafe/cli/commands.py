@@ -1,2 +1,2 @@
 """Imports every command module so their commands are registered on the app (in help order)."""
-from . import run, browse, evaluate, defense  # noqa: F401
+from . import run, generate, browse, evaluate, defense  # noqa: F401

@@ -136,7 +136,7 @@ async def _fill(cands: list[Candidate], run_dir: Path, refusal_target: Any, help
     from ..spec import RunSpec
     from ..results import Store
 
-    judge = RefusalJudge()
+    judge = RefusalJudge(off_language="invalid")  # fine-tuning data must be in the prompt's language
     store = Store(run_dir / "defense_cache.sqlite")
     ctx = RunCaller(RunSpec(out=str(run_dir)), store)
     examples: list[Example] = []

@@ -23,12 +23,13 @@ from typing import Any, Callable, Protocol
 
 from ..errors import UsageError
 from ..registry import registry
-from ..spec import TargetSpec, target_spec
+from ..spec import RunSpec, TargetSpec, target_spec
 from ..targets.base import ProviderError
 from ..types import CONTENT_FILTER, ERROR, GenParams, Generation, Message, stable_hash
 from .limits import RateLimiter, estimate_message_tokens, estimate_tokens
 
 log = logging.getLogger("babelsafe")
+RUN_DEFAULT_CONCURRENCY = RunSpec.model_fields["concurrency"].default
 
 
 class CallCache(Protocol):
@@ -122,6 +123,15 @@ def backoff_delay(attempt: int, retry_after: float | None) -> float:
     return delay
 
 
+def _params(cls: Any) -> Any:
+    import inspect
+
+    try:
+        return inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return {}
+
+
 def _accepts(cls: Any, kw: str) -> bool:
     import inspect
 
@@ -173,6 +183,8 @@ class ModelCaller:
         conc = tspec.concurrency or default_concurrency or self.concurrency
         if _accepts(cls, "max_connections"):  # one pooled connection per request in flight, no more
             opts.setdefault("max_connections", conc)
+        if "parallel" in _params(cls) and (tspec.concurrency or conc != RUN_DEFAULT_CONCURRENCY):
+            opts.setdefault("parallel", conc)  # in-process models batch what an explicit --concurrency asks
         target = registry("target").build(tspec.type, opts, self)
         if tspec.defenses:
             from ..defense.layers import wrap_target
