@@ -290,6 +290,15 @@ app.add_typer(guard_app, name="guard")
 app.add_typer(defend_app, name="defend")
 
 
+def _whitebox_app() -> typer.Typer:
+    from .whitebox.cli import whitebox_app  # typer + rich only; torch is imported by the commands
+
+    return whitebox_app
+
+
+app.add_typer(_whitebox_app(), name="whitebox")
+
+
 @guard_app.command("serve")
 def guard_serve(
     upstream: str = typer.Option(..., "--upstream", help="Base URL of the model, e.g. http://127.0.0.1:8000/v1."),

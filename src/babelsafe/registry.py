@@ -59,6 +59,9 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "local": "babelsafe.targets.llamacpp:LlamaCppTarget",
         "transformers": "babelsafe.targets.hf_transformers:TransformersTarget",
         "vllm": "babelsafe.targets.vllm_offline:VLLMTarget",
+        "ed": "babelsafe.whitebox.ed:EDTarget",
+        "steer": "babelsafe.whitebox.steer:SteerTarget",
+        "heads": "babelsafe.whitebox.heads:HeadsTarget",
     },
     "judge": {
         "refusal": "babelsafe.judges.refusal:RefusalJudge",
@@ -133,7 +136,8 @@ class Registry:
 
 
 def _extra_for(name: str) -> str:
-    return {"local": "local", "transformers": "hf", "vllm": "vllm"}.get(name, "all")
+    return {"local": "local", "transformers": "hf", "vllm": "vllm", "ed": "whitebox", "steer": "whitebox",
+            "heads": "whitebox"}.get(name, "all")
 
 
 def _load(kind: str) -> Registry:
