@@ -300,3 +300,25 @@ def test_run_through_whitebox_targets_then_rank_languages(aligned_dir, base_dir,
     assert set(out["unsafe"]["rates"]) >= {"en", "zh", "sw"}
     assert out["unsafe"]["correlation"]["languages"] == ["sw", "zh"]
     assert json.loads((run / ranker.ARTIFACT).read_text())["ranking"] == out["ranking"]
+
+
+def test_cli_verbs(aligned_dir, pairs_file, tmp_path):
+    from typer.testing import CliRunner
+
+    from babelsafe.cli import app
+
+    cli = CliRunner()
+    r = cli.invoke(app, ["whitebox", "steer-vector", "--model", str(aligned_dir), "--pairs", str(pairs_file),
+                         "--out", str(tmp_path / "v.pt")])
+    assert r.exit_code == 0, r.output
+    assert "best layer" in r.output and (tmp_path / "v.json").is_file()
+    r = cli.invoke(app, ["whitebox", "heads-scan", "--model", str(aligned_dir), "--limit", "2", "--top", "3",
+                         "--out", str(tmp_path / "h.json")])
+    assert r.exit_code == 0, r.output
+    assert r.output.count(".") >= 3 and json.loads((tmp_path / "h.json").read_text())["n_prompts"] == 2
+    r = cli.invoke(app, ["whitebox", "rank-languages", "--model", str(aligned_dir), "--languages", "en,zh,sw",
+                         "--limit", "2", "--json", str(tmp_path / "r.json")])
+    assert r.exit_code == 0, r.output
+    assert set(json.loads((tmp_path / "r.json").read_text())["ranking"]) == {"zh", "sw"}
+    r = cli.invoke(app, ["whitebox", "rank-languages", "--model", str(aligned_dir), "--layers", "x"])
+    assert r.exit_code == 2 and "--layers" in r.output
