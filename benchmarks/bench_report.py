@@ -3,7 +3,7 @@
     python benchmarks/bench_report.py            # 1M samples (default)
     python benchmarks/bench_report.py --n 200000 --keep /tmp/bench_run
 
-Builds a run dir whose results.sqlite follows babelsafe.store's schema (rows written directly with
+Builds a run dir whose results.sqlite follows babelsafe.results' schema (rows written directly with
 sqlite3.executemany), then times `metrics.summarize` + `report.html.write_report` in a fresh process
 (so peak RSS is the report's, not the builder's) and prints wall time, peak RSS and the ratio against a
 baseline: a plain `SELECT count(*)` pass joining the same four tables over the same file.
@@ -36,7 +36,11 @@ RESPONSES = [
 def build_store(path: Path, n: int, seed: int = 0, judges: tuple[str, ...] = ("refusal",)) -> None:
     """Write a synthetic store with `n` samples (n/len(LANGS) items x LANGS), one probe, one generation
     and one verdict per judge each. ~1% errors, ~0.5% content filter, ~0.5% judge errors, 10% benign."""
-    from babelsafe.store import SCHEMA, SCHEMA_VERSION
+    try:
+        from babelsafe.results import SCHEMA, SCHEMA_VERSION
+    except ImportError:  # babelsafe before the results package (to measure the old code)
+        from babelsafe.store import SCHEMA, SCHEMA_VERSION
+    v2 = SCHEMA_VERSION >= 2  # samples.label, probes.pair_id / pair_role columns
 
     rnd = random.Random(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,9 +77,10 @@ def build_store(path: Path, n: int, seed: int = 0, judges: tuple[str, ...] = ("r
             sk = f"s{item}_{lang}"
             pk = f"p{item}_{lang}"
             prompt = f"Synthetic prompt {item} in {lang}: how do I bake bread?"
-            rows_s.append((sk, "synthetic", str(item), lang, cat, prompt, meta))
+            rows_s.append((sk, "synthetic", str(item), lang, cat, prompt, meta)
+                          + (("benign" if benign else "harmful",) if v2 else ()))
             rows_p.append((pk, sk, lang, "none", "[]",
-                           json.dumps([{"role": "user", "content": prompt}]), "{}"))
+                           json.dumps([{"role": "user", "content": prompt}]), "{}") + ((None, None) if v2 else ()))
             r = rnd.random()
             outcome = "error" if r < 0.01 else ("content_filter" if r < 0.015 else "ok")
             text = None if outcome != "ok" else RESPONSES[rnd.randrange(len(RESPONSES))]
@@ -105,8 +110,9 @@ def build_store(path: Path, n: int, seed: int = 0, judges: tuple[str, ...] = ("r
 
 def _flush(con: sqlite3.Connection, s: list, p: list, g: list, v: list) -> None:
     with con:
-        con.executemany("INSERT INTO samples VALUES (?,?,?,?,?,?,?)", s)
-        con.executemany("INSERT INTO probes VALUES (?,?,?,?,?,?,?)", p)
+        if s:
+            con.executemany(f"INSERT INTO samples VALUES ({','.join('?' * len(s[0]))})", s)
+            con.executemany(f"INSERT INTO probes VALUES ({','.join('?' * len(p[0]))})", p)
         con.executemany("INSERT INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", g)
         con.executemany("INSERT INTO verdicts VALUES (?,?,?,?,?,?,?,?,?)", v)
     for x in (s, p, g, v):
@@ -133,7 +139,7 @@ def _child(run_dir: str, workers: int | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # write_report logs its phases
     t0 = time.perf_counter()
     from babelsafe import metrics
-    from babelsafe.report import html
+    from babelsafe.reporting import html
     summary = metrics.summarize(Path(run_dir) / "results.sqlite")
     (Path(run_dir) / "summary.json").write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
     t1 = time.perf_counter()

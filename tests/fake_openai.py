@@ -8,12 +8,13 @@ Deterministic answers, switchable latency and faults, and request counters:
     srv.latency = 0.2                   # seconds before each answer
     srv.faults.extend(["429", "500"])   # consumed one per request, in order
     srv.fault_rule = lambda body, n: "500" if ... else None   # n = times this prompt was seen
+    srv.streams = False                 # a server that does not stream: `stream: true` gets a JSON body
     srv.count, srv.seen[key]            # total requests; requests per messages-hash
     srv.stop()
 
 Faults: "429" (Retry-After: srv.retry_after), "500", "503", "hang" (sleeps srv.hang_s), "reset" (drops the
 connection), "malformed" (200 with a broken JSON body), "content_filter" (finish_reason content_filter),
-"400" (bad request). Default answer: prompts containing "[refuse]" get a refusal; others "Echo: <prompt>".
+"400" (bad request), "empty_stream" (an SSE stream with no event, only [DONE]). Default answer: prompts containing "[refuse]" get a refusal; others "Echo: <prompt>".
 """
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ class FakeOpenAI:
         self.fault_rule: Callable[[dict[str, Any], int], str | None] | None = None
         self.retry_after = 0.05
         self.hang_s = 30.0
+        self.streams = True
         self.require_key: str | None = None
         self.count = 0
         self.in_flight = 0
@@ -154,6 +156,12 @@ class FakeOpenAI:
             assert request.transport is not None
             request.transport.abort()
             return web.Response(status=500)
+        if fault == "empty_stream":
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await resp.prepare(request)
+            await resp.write(b"data: [DONE]\n\n")
+            await resp.write_eof()
+            return resp
         if fault == "malformed":
             return web.Response(status=200, body=b'{"id": "x", "choices": [', content_type="application/json")
         text = self.responder(body)
@@ -168,7 +176,7 @@ class FakeOpenAI:
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
                  "total_tokens": prompt_tokens + len(text.split())}
         model = body.get("model", "fake-model")
-        if body.get("stream"):
+        if body.get("stream") and self.streams:
             return await self._stream(request, model, text, finish, usage)
         return web.json_response({
             "id": f"chatcmpl-{self.count}", "object": "chat.completion", "created": int(time.time()),

@@ -118,6 +118,26 @@ def test_multiline_csv_cells_keep_correct_line_numbers(tmp_path):
     assert next(load_file(f, skip_bad_rows=True)).prompt == "line one\nline two"
 
 
+def test_unterminated_quote_names_file_and_line_instead_of_one_long_prompt(tmp_path, caplog):
+    f = tmp_path / "quote.csv"
+    f.write_bytes(b'prompt,language\nHow do I bake bread?,en\n"Wie backe ich Brot?,de\n'
+                  b'How do I boil rice?,en\nok,bn\n')
+    with pytest.raises(DataError) as e:
+        load_file(f)
+    msg = str(e.value)
+    assert str(f) in msg and "line 3" in msg and "never closed" in msg and "--skip-bad-rows" in msg
+    with caplog.at_level(logging.WARNING, logger="babelsafe.datasets.files"):
+        ss = list(load_file(f, skip_bad_rows=True))
+    assert [s.prompt for s in ss] == ["How do I bake bread?", "How do I boil rice?", "ok"]
+    assert any("skipped 1 bad row" in r.getMessage() and "line 3" in r.getMessage() for r in caplog.records)
+
+
+def test_closed_multiline_quote_in_the_last_row_still_loads(tmp_path):
+    f = tmp_path / "last.csv"
+    f.write_bytes(b'id,prompt\n1,fine\n2,"line one\nline two"\n')
+    assert [s.prompt for s in load_file(f)] == ["fine", "line one\nline two"]
+
+
 def test_prompt_size_limit(tmp_path):
     f = _jsonl(tmp_path / "big.jsonl", [{"prompt": "bread " * 40_000}, {"prompt": "ok"}])
     with pytest.raises(DataError, match=r"line 1: prompt is 240,000 characters, over the limit of 200,000"):

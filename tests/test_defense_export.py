@@ -8,7 +8,8 @@ import pytest
 from rich.console import Console
 
 import babelsafe
-from babelsafe.defense.export import balance_table, export, find_candidates
+from babelsafe.cli import render
+from babelsafe.defense.export import export, find_candidates
 from babelsafe.spec import parse_target, target_spec
 from babelsafe.defense.lang import detect_language, refusal_text
 from babelsafe.errors import UsageError
@@ -108,7 +109,7 @@ def test_sft_and_dpo_export_keep_only_judge_approved_examples(judged_run, openai
     assert set(trl.records[0]) == {"prompt", "chosen", "rejected"}
 
     buf = Console(record=True, width=120)
-    buf.print(balance_table(res.examples))
+    buf.print(render.balance(buf, res.examples))
     out = buf.export_text()
     assert "sw" in out and "cooking" in out and "baking" in out
 

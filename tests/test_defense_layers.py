@@ -84,7 +84,7 @@ def test_safety_prompt_reaches_the_server_and_changes_cache_keys(openai_server, 
 
 def test_wrapped_identity_changes_the_cache_key(openai_server, tmp_path, api_key):
     from babelsafe.runner import RunContext
-    from babelsafe.store import Store
+    from babelsafe.results import Store
     from babelsafe.types import GenParams
 
     spec = spec_for(openai_server, tmp_path, [])
@@ -154,7 +154,7 @@ def test_guard_layer_answers_blocked_prompts_with_a_localized_refusal(openai_ser
 
 def test_defense_names_and_options_are_checked(openai_server, tmp_path, api_key):
     from babelsafe.runner import RunContext
-    from babelsafe.store import Store
+    from babelsafe.results import Store
 
     spec = spec_for(openai_server, tmp_path, [])
     with Store(tmp_path / "x.sqlite") as store:

@@ -6,7 +6,8 @@ import json
 import pytest
 from rich.console import Console
 
-from babelsafe.defense.scan import load_rules, scan, scan_table
+from babelsafe.cli import render
+from babelsafe.defense.scan import load_rules, scan
 from babelsafe.errors import UsageError
 
 STEPS = (" Step 1: mix 500 g of flour with 10 g of salt. Step 2: add 320 ml of warm water and 7 g of yeast. "
@@ -60,7 +61,7 @@ def test_scan_flags_by_kind_and_language(tmp_path):
     flagged = [json.loads(x) for x in (tmp_path / "flagged.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [f["line"] for f in flagged] == [3, 4, 5, 6]
     buf = Console(record=True, width=140)
-    buf.print(scan_table(res))
+    buf.print(render.scan(buf, res))
     assert "identity_shift" in buf.export_text()
 
 

@@ -9,8 +9,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from babelsafe.errors import DataError, UsageError
-from babelsafe.judges.calibrate import (calibrate, cohen_kappa, load_labels, metrics, render_calibration,
-                                        render_confusion)
+from babelsafe.cli import render
+from babelsafe.judges.calibrate import calibrate, cohen_kappa, load_labels, metrics
 from babelsafe.types import Verdict
 
 DATA = Path(__file__).parent / "data"
@@ -76,8 +76,8 @@ def test_async_judge_instance_and_rendering(tmp_path):
     r = calibrate(Const(), p, bootstrap=50)
     assert r["by_language"]["sw"]["accuracy"] == 0.5
     console = Console(record=True, width=160)
-    console.print(render_calibration(r))
-    console.print(render_confusion(r))
+    console.print(render.calibration(console, r))
+    console.print(render.confusion(console, r))
     text = console.export_text()
     assert "overall" in text and "sw" in text and "unsafe" in text
 

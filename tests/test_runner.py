@@ -12,7 +12,7 @@ import babelsafe
 from babelsafe.errors import UsageError
 from babelsafe.runner import RunContext
 from babelsafe.spec import TargetSpec, load_spec
-from babelsafe.store import Store
+from babelsafe.results import Store
 from babelsafe.types import CONTENT_FILTER, OK
 
 LANGS = ["en", "sw", "bn"]
@@ -66,7 +66,7 @@ def test_run_answers_every_sample_and_rerun_makes_no_calls(openai_server, tmp_pa
     # resuming a --no-cache run still never repeats finished work
     babelsafe.resume(res.run_dir)
     assert openai_server.count == 60
-    assert rows(res.run_dir, "SELECT value FROM meta WHERE key='schema_version'")[0][0] == "1"
+    assert rows(res.run_dir, "SELECT value FROM meta WHERE key='schema_version'")[0][0] == "2"
 
 
 @pytest.mark.parametrize("transport", ["aiohttp", "raw"])

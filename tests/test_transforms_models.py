@@ -12,7 +12,7 @@ import babelsafe
 from babelsafe.errors import UsageError
 from babelsafe.runner import RunContext
 from babelsafe.spec import load_spec
-from babelsafe.store import Store
+from babelsafe.results import RunReader, Store
 from babelsafe.transforms.adaptive import Adaptive
 from babelsafe.transforms.base import data_text, data_yaml, first_probe
 from babelsafe.transforms.ciphers import Caesar
@@ -102,7 +102,8 @@ async def test_translate_with_model_scores_back_translation_and_caches(srv, make
     assert req[0]["content"] == tpl["system"]
     assert req[1]["content"] == tpl["user"].format(source_name="English", target_name="Swahili", text=BREAD)
     ctx.store.flush()
-    purposes = sorted(r[0] for r in ctx.store.query("SELECT purpose FROM calls"))
+    with RunReader(ctx.store.path) as r:
+        purposes = sorted(u.purpose for u in r.call_usage())
     assert purposes == ["back_translate", "translate"]
     # the same translation again (same store): served from the cache, no new request
     ctx2 = RunContext(ctx.spec, ctx.store)

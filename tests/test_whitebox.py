@@ -300,6 +300,11 @@ def test_run_through_whitebox_targets_then_rank_languages(aligned_dir, base_dir,
     assert set(out["unsafe"]["rates"]) >= {"en", "zh", "sw"}
     assert out["unsafe"]["correlation"]["languages"] == ["sw", "zh"]
     assert json.loads((run / ranker.ARTIFACT).read_text())["ranking"] == out["ranking"]
+    rep = api.report(run)  # the report panel: ranking beside the summary's own unsafe rates
+    panel = rep.summary["language_ranker"]
+    assert [r["language"] for r in panel["rows"]] == out["ranking"]
+    assert panel["correlation"] == out["unsafe"]["correlation"]
+    assert "Language Ranker" in rep.path.read_text(encoding="utf-8")
 
 
 def test_cli_verbs(aligned_dir, pairs_file, tmp_path):

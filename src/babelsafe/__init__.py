@@ -2,6 +2,10 @@
 
     import babelsafe
     result = babelsafe.run(babelsafe.RunSpec(languages=["en", "bn"], limit=5))
+    babelsafe.report(result.run_dir).path
+
+Every verb of the CLI is a function of babelsafe.api, re-exported here (imported on first use, so
+`import babelsafe` stays cheap).
 """
 from __future__ import annotations
 
@@ -9,19 +13,18 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["RunSpec", "run", "resume", "load_spec", "report", "compare", "calibrate", "__version__"]
+_API = ("run", "resume", "plan", "report", "compare", "calibrate", "guard", "guard_app", "guard_config",
+        "defend_export", "defend_scan", "components", "show", "Report", "spec_of_run", "resolve_spec")
+__all__ = ["RunSpec", "load_spec", "RunResult", *_API, "__version__"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: keep `import babelsafe` cheap
-    if name in ("run", "resume", "plan", "RunResult", "spec_of_run"):
+    if name in _API:
         from . import api
         return getattr(api, name)
-    if name in ("report", "compare"):  # callable modules: babelsafe.report(run_dir), babelsafe.compare(a, b)
-        import importlib
-        return importlib.import_module(f".{name}", __name__)
-    if name == "calibrate":
-        from .judges.calibrate import calibrate
-        return calibrate
+    if name == "RunResult":
+        from .runner import RunResult
+        return RunResult
     if name in ("RunSpec", "load_spec"):
         from . import spec
         return getattr(spec, name)

@@ -1,15 +1,40 @@
-"""The Python API: the same verbs as the CLI (which is a thin shell over these functions)."""
+"""The Python API: every verb of the CLI as a function that returns data (the CLI only maps flags onto
+these calls and prints what they return).
+
+    import babelsafe
+    result = babelsafe.run({"languages": ["en", "sw"], "limit": 3}, model="gpt-4o-mini", target="openai")
+    rep = babelsafe.report(result.run_dir)            # Report(path, summary, comparison)
+    diff = babelsafe.compare("runs/a", "runs/b")      # dict: per-language paired differences
+
+Run settings and the first target's settings (`target`, `model`, `base_url`, `options`, ... see
+spec.TARGET_OVERRIDES) are keyword arguments of `run` and `plan`, exactly as the CLI's flags.
+"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
+import json
+import signal
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import UsageError
-from .runner import Progress, RunResult, Runner, plan
-from .spec import RunSpec, load_spec
+from .spec import RunSpec, load_spec, resolve_spec
 
-__all__ = ["run", "resume", "plan", "RunResult", "RunSpec", "load_spec", "spec_of_run", "run_async"]
+if TYPE_CHECKING:  # heavy modules load when a verb runs, so `import babelsafe` stays cheap
+    from .defense.export import ExportResult
+    from .defense.proxy import ProxyConfig
+    from .defense.scan import ScanResult
+    from .runner import Progress, RunResult
+
+__all__ = ["run", "resume", "plan", "report", "compare", "calibrate", "guard", "guard_app", "guard_config",
+           "defend_export", "defend_scan", "components", "show", "kinds", "Report", "RunSpec", "load_spec",
+           "resolve_spec", "spec_of_run", "run_async", "steer_vector", "heads_scan", "rank_languages"]
+
+OnProgress = Callable[["Progress"], None]
+OnInterrupt = Callable[[Path, int], None]
 
 
 def run_async(coro: Any) -> Any:
@@ -22,19 +47,57 @@ def run_async(coro: Any) -> Any:
         return runner.run(coro)
 
 
-def run(spec: RunSpec | dict[str, Any] | str | Path, on_progress: Callable[[Progress], None] | None = None,
-        **overrides: Any) -> RunResult:
-    """Run a spec (a RunSpec, a dict, or a YAML path) to completion and return its result.
+# -- run / resume / plan ---------------------------------------------------------------------------
+def _execute(spec: RunSpec, on_progress: OnProgress | None, on_interrupt: OnInterrupt | None) -> "RunResult":
+    """Run a spec. With `on_interrupt`, Ctrl-C stops the run cleanly (finished work is kept) and calls
+    `on_interrupt(run_dir, presses)` for each press; what a second press does is the caller's choice."""
+    from .runner import Runner
+
+    runner = Runner(spec, on_progress)
+    if on_interrupt is None:
+        return run_async(runner.run())
+
+    async def go() -> "RunResult":
+        loop = asyncio.get_running_loop()
+        presses = 0
+
+        def on_sigint() -> None:
+            nonlocal presses
+            presses += 1
+            if presses == 1:
+                runner.request_stop()
+            on_interrupt(runner.run_dir, presses)
+
+        try:
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix or not the main thread
+            pass
+        try:
+            return await runner.run()
+        finally:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(signal.SIGINT)
+
+    return run_async(go())
+
+
+def run(spec: RunSpec | dict[str, Any] | str | Path | None = None, on_progress: OnProgress | None = None, *,
+        on_interrupt: OnInterrupt | None = None, **overrides: Any) -> "RunResult":
+    """Run a spec (a RunSpec, a dict, a YAML path, or None for the defaults) to completion.
+
+    `overrides`: run settings (languages=, limit=, transforms= ...) and the first target's settings
+    (target= type, model=, base_url=, options= merged into the target's options ...).
 
     >>> babelsafe.run({"languages": ["en", "sw"], "limit": 3})          # doctest: +SKIP
     """
-    if isinstance(spec, (str, Path)):
-        spec = load_spec(spec, **overrides)
-    elif isinstance(spec, dict):
-        spec = load_spec(None, **{**spec, **overrides})
-    elif overrides:
-        spec = load_spec(None, **{**spec.model_dump(), **overrides})
-    return run_async(Runner(spec, on_progress).run())
+    return _execute(resolve_spec(spec, **overrides), on_progress, on_interrupt)
+
+
+def plan(spec: RunSpec | dict[str, Any] | str | Path | None = None, **overrides: Any) -> dict[str, Any]:
+    """What `run` would do, without calling a model: samples, chains, targets, requests, token estimates."""
+    from .runner import plan as plan_run
+
+    return plan_run(resolve_spec(spec, **overrides))
 
 
 def spec_of_run(run_dir: str | Path, **overrides: Any) -> RunSpec:
@@ -45,11 +108,175 @@ def spec_of_run(run_dir: str | Path, **overrides: Any) -> RunSpec:
     return load_spec(path, out=str(run_dir), **overrides)
 
 
-def resume(run_dir: str | Path, on_progress: Callable[[Progress], None] | None = None,
-           **overrides: Any) -> RunResult:
+def resume(run_dir: str | Path, on_progress: OnProgress | None = None, *, on_interrupt: OnInterrupt | None = None,
+           **overrides: Any) -> "RunResult":
     """Finish an interrupted run: finished work is kept, failed requests are retried."""
     overrides.setdefault("cache", True)  # a run started with --no-cache still never repeats finished work
-    return run_async(Runner(spec_of_run(run_dir, **overrides), on_progress).run())
+    return _execute(spec_of_run(run_dir, **overrides), on_progress, on_interrupt)
+
+
+# -- report / compare / calibrate ------------------------------------------------------------------
+@dataclass
+class Report:
+    """What `report` wrote and computed: report.html's path, the summary, the comparison (if asked)."""
+
+    path: Path
+    summary: dict[str, Any]
+    comparison: dict[str, Any] | None = None
+
+
+def _run_store(run_dir: str | Path) -> Path:
+    store = Path(run_dir) / "results.sqlite"
+    if not store.exists():
+        raise UsageError(f"{run_dir} has no results.sqlite: is it a babelsafe run directory? "
+                         "Make one with `babelsafe run`.")
+    return store
+
+
+def _compare_runs(run_a: str | Path, run_b: str | Path, judge: str | None = None) -> dict[str, Any]:
+    from .metrics.compare import compare as compare_runs
+
+    return compare_runs(run_a, run_b, judge=judge)
+
+
+def report(run_dir: str | Path, compare: str | Path | None = None, max_examples: int = 2000,
+           recompute: bool = True) -> Report:
+    """Recompute summary.json from the store (`recompute=False`: use the run's summary.json when it is
+    current) and write report.html, results.csv and results.parquet; `compare`: a second run dir whose
+    paired comparison is added to the report."""
+    from .reporting.html import write_report
+    from .results.summary_file import read_summary
+
+    run_dir = Path(run_dir)
+    _run_store(run_dir)
+    comparison = _compare_runs(run_dir, compare) if compare is not None else None
+    path = write_report(run_dir, recompute=recompute, max_examples=max_examples, comparison=comparison)
+    summary = read_summary(run_dir)  # written (or found current) by write_report
+    return Report(path, summary or {}, comparison)
+
+
+def _write_json(path: str | Path | None, data: Any) -> None:
+    if path is None:
+        return
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+
+
+def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None,
+            json_out: str | Path | None = None) -> dict[str, Any]:
+    """Paired per-prompt comparison of two runs (B - A per language, intervals, McNemar p); with
+    `json_out`, also saved there as JSON."""
+    result = _compare_runs(run_a, run_b, judge)
+    _write_json(json_out, result)
+    return result
+
+
+def calibrate(judge: str, labels_file: str | Path, options: dict[str, Any] | None = None,
+              vocabulary: str | None = None, bootstrap: int = 1000, json_out: str | Path | None = None,
+              **kw: Any) -> dict[str, Any]:
+    """Agreement of a judge with human labels (accuracy, kappa, per-class F1, confusion, per language)."""
+    from .judges.calibrate import calibrate as run_calibration
+
+    result = run_calibration(judge, labels_file, options=options or {}, vocabulary=vocabulary,
+                             bootstrap=bootstrap, **kw)
+    _write_json(json_out, result)
+    return result
+
+
+# -- guard / defend --------------------------------------------------------------------------------
+def guard_config(upstream: str, **settings: Any) -> "ProxyConfig":
+    """A checked ProxyConfig: `upstream` is the model's base URL; settings as `babelsafe guard serve`'s
+    flags (judge, check, judge_options, input_judge, pivot, translator, block_labels, fail_closed, ...);
+    lists may be given as comma strings, the translator as a compact target spec."""
+    from .defense.proxy import config_from_flags
+
+    return config_from_flags(upstream, **settings)
+
+
+def guard_app(config: "ProxyConfig | str", **settings: Any) -> Any:
+    """The guard proxy as an ASGI app (serve it with any ASGI server)."""
+    from .defense.proxy import create_app
+
+    cfg = guard_config(config, **settings) if isinstance(config, str) else config
+    return create_app(cfg)
+
+
+def guard(config: "ProxyConfig | str", host: str = "127.0.0.1", port: int = 8080,
+          on_ready: Callable[[], None] | None = None, **settings: Any) -> None:
+    """Serve the guard proxy in the foreground until stopped; `on_ready()` is called once it is built."""
+    from .defense.proxy import serve
+
+    cfg = guard_config(config, **settings) if isinstance(config, str) else config
+    serve(cfg, host, port, on_ready)
+
+
+def defend_export(run_dir: str | Path, format: str = "sft", out: str | Path | None = None,
+                  refusal_target: Any = None, helpful_target: Any = None, judge: str | None = None,
+                  dpo_style: str = "trl", hf: bool = True) -> "ExportResult":
+    """SFT / DPO safety fine-tuning data from a judged run (written to `out` when given)."""
+    from .defense.export import export
+
+    return export(run_dir, format, out, refusal_target, helpful_target, judge, dpo_style, hf)
+
+
+def defend_scan(data: str | Path, judge: str = "refusal", judge_options: dict[str, Any] | None = None,
+                rules: str | Path | None = None, min_severity: int = 1, out: str | Path | None = None) -> "ScanResult":
+    """Screen a chat fine-tuning JSONL for safety-eroding examples (flagged ones written to `out`)."""
+    from .defense.scan import scan
+
+    return scan(data, judge, judge_options, rules, min_severity, out=out)
+
+
+# -- list / show -----------------------------------------------------------------------------------
+def kinds() -> list[str]:
+    """What `components` can list: the registry kinds plus 'language'."""
+    from .registry import KINDS
+
+    return [*KINDS, "language"]
+
+
+def kind_of(kind: str, verb: str = "list") -> str:
+    """The registry kind for a user's word: 'datasets' or 'dataset' -> 'dataset' (UsageError if unknown)."""
+    k = kind.strip().lower()
+    k = k[:-1] if k.endswith("s") and k[:-1] in kinds() else k
+    if k not in kinds():
+        raise UsageError(f"Cannot {verb} '{kind}'. Choose one of: {', '.join(x + 's' for x in kinds())}.")
+    return k
+
+
+def components(kind: str) -> list[dict[str, Any]]:
+    """Every registered component of `kind` (dataset(s), transform(s), target(s), judge(s), defense(s),
+    language(s)) with its metadata: name, description, languages, size, license, source ..."""
+    k = kind_of(kind)
+    if k == "language":
+        from . import languages as L
+
+        return [{"code": x.code, "iso3": x.iso3, "name": x.name, "script": x.script, "family": x.family,
+                 "tier": L.tier(x.code)} for x in L.LANGUAGES.values()]
+    from .registry import registry
+
+    reg = registry(k)
+    return [reg.describe(n) for n in reg.names()]
+
+
+def show(kind: str, name: str) -> dict[str, Any]:
+    """Everything known about one component: its metadata, full description and options with defaults."""
+    k = kind_of(kind, "show")
+    if k == "language":
+        match = [r for r in components("language") if name.lower() in (r["code"], r["iso3"], r["name"].lower())]
+        if not match:
+            raise UsageError(f"Unknown language '{name}'. See `babelsafe list languages`.")
+        return dict(match[0])
+    from .registry import registry
+
+    reg = registry(k)
+    cls = reg.get(name)
+    info = reg.describe(name)
+    info["description"] = inspect.cleandoc(cls.__doc__ or "") or info.get("description", "")
+    info["options"] = reg.options(name)
+    info["implementation"] = f"{cls.__module__}.{cls.__qualname__}"
+    return info
 
 
 # -- white-box analyses (babelsafe.whitebox; need torch + transformers, or llama.cpp where noted) ----

@@ -6,15 +6,22 @@ packages add components through the `babelsafe.<kind>s` entry-point groups.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
+import logging
+import typing
 from dataclasses import dataclass
 from difflib import get_close_matches
 from importlib.metadata import entry_points
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from pydantic import TypeAdapter, ValidationError
+
 from .errors import UsageError
+
+log = logging.getLogger(__name__)
 
 _BUILTIN: dict[str, dict[str, str]] = {
     "dataset": {
@@ -70,7 +77,71 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "guard": "babelsafe.judges.guard:GuardJudge",
         "ensemble": "babelsafe.judges.ensemble:EnsembleJudge",
     },
+    "defense": {  # layers around a target (`--defense NAME`); built with the target they wrap
+        "safety-prompt": "babelsafe.defense.layers:SafetyPrompt",
+        "translate-pivot": "babelsafe.defense.layers:TranslatePivot",
+        "guard": "babelsafe.defense.layers:GuardLayer",
+    },
 }
+KINDS = tuple(_BUILTIN)
+
+# Optional modules -> the extra that installs them (pyproject's [project.optional-dependencies]).
+_EXTRAS = {"llama_cpp": "local", "transformers": "hf", "datasets": "hf", "vllm": "vllm", "fastapi": "serve",
+           "uvicorn": "serve", "pyarrow": "report", "duckdb": "report", "pandas": "report", "unidecode": "translit"}
+# Constructor parameters that are not options a user gives.
+_NOT_OPTIONS = ("self", "ctx", "inner", "kwargs", "rest", "_")
+
+
+
+
+
+def install_hint(module: str | None) -> str:
+    """The pip command that installs a missing optional module."""
+    root = (module or "").split(".")[0]
+    extra = _EXTRAS.get(root)
+    return f"pip install 'babelsafe[{extra}]'" if extra else f"pip install {root or 'the missing package'}"
+
+
+# Option values are checked against the constructor's annotations when those are plain scalars, so a bad
+# value says what it should be (`shift must be an integer`) instead of failing somewhere inside.
+_SCALARS = {int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _scalar(annotation: Any) -> type | None:
+    """int / float / bool when `annotation` is one of them (or Optional of one), else None."""
+    if annotation in _SCALARS:
+        return annotation
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if len(args) == 1 and args[0] in _SCALARS and type(None) in typing.get_args(annotation):
+        return args[0]
+    return None
+
+
+def _hints(cls: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls.__init__ if inspect.isclass(cls) else cls)
+    except Exception:  # unresolvable forward references: no checking, the constructor still validates
+        return {}
+
+
+def _check_types(kind: str, name: str, cls: Any, opts: dict[str, Any]) -> dict[str, Any]:
+    hints = _hints(cls)
+    out = dict(opts)
+    for key, value in opts.items():
+        typ = _scalar(hints.get(key))
+        if typ is None or value is None:
+            continue
+        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+            continue
+        bad = UsageError(f"Bad option for {kind} '{name}': {key} must be {_SCALARS[typ]}, got {value!r}. "
+                         f"See `babelsafe show {kind} {name}` for its options and defaults.")
+        if typ is int and isinstance(value, bool):
+            raise bad
+        try:
+            out[key] = TypeAdapter(typ).validate_python(value)
+        except ValidationError:
+            raise bad from None
+    return out
 
 
 @dataclass(frozen=True)
@@ -98,26 +169,64 @@ class Registry:
         except ImportError as e:  # an optional extra is missing
             raise UsageError(
                 f"The {self.kind} '{name}' needs an optional dependency that is not installed ({e.name}). "
-                f"Install it with: pip install 'babelsafe[{_extra_for(name)}]'"
+                f"Install it with: {install_hint(e.name)}"
             ) from e
         return getattr(obj, attr)
 
-    def build(self, name: str, options: dict[str, Any] | None = None, ctx: Any = None) -> Any:
-        """An instance of `name` built with `options`; `ctx` is passed to constructors that take one
-        (components that call models). Bad options give a UsageError listing the valid ones."""
+    def options(self, name: str) -> list[dict[str, Any]]:
+        """The options `name` takes: [{"name", "default" (absent when required), "type"}]."""
         cls = self.get(name)
-        opts = dict(options or {})
+        try:
+            params = inspect.signature(cls).parameters
+        except (TypeError, ValueError):
+            return []
+        hints = _hints(cls)
+        out = []
+        for p in params.values():
+            if p.name in _NOT_OPTIONS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            opt: dict[str, Any] = {"name": p.name}
+            if p.default is not p.empty:
+                opt["default"] = p.default
+            if p.name in hints:
+                opt["type"] = getattr(hints[p.name], "__name__", None) or str(hints[p.name]).replace("typing.", "")
+            out.append(opt)
+        return out
+
+    def required_options(self, name: str) -> list[str]:
+        """Options `name` cannot be built without: those without a default, plus what the class declares
+        in `requires` ("a|b": one of a and b)."""
+        declared = [r for r in getattr(self.get(name), "requires", ()) or ()]
+        return [*self._signature_required(name), *declared]
+
+    def _signature_required(self, name: str) -> list[str]:
+        return [o["name"] for o in self.options(name) if "default" not in o]
+
+    def build(self, name: str, options: dict[str, Any] | None = None, ctx: Any = None, *args: Any) -> Any:
+        """An instance of `name` built with `options`; `ctx` is passed to constructors that take one
+        (components that call models); `args` go first (a defense layer's inner target). Bad options
+        give a UsageError saying which option is wrong and what is valid."""
+        cls = self.get(name)
         try:
             params = inspect.signature(cls).parameters
         except (TypeError, ValueError):
             params = {}  # type: ignore[assignment]
+        opts = _check_types(self.kind, name, cls, dict(options or {}))
+        missing = [o for o in self._signature_required(name) if o not in opts]
+        if missing:
+            example = ",".join(f"{o}=..." for o in missing)
+            raise UsageError(f"The {self.kind} '{name}' needs the option(s) {', '.join(missing)} "
+                             f"(e.g. '{name}:{example}'; see `babelsafe show {self.kind} {name}`).")
         if "ctx" in params and ctx is not None:
             opts.setdefault("ctx", ctx)
+        valid = [o["name"] for o in self.options(name)]
         try:
-            return cls(**opts)
+            return cls(*args, **opts)
         except TypeError as e:
-            valid = [p for p in params if p not in ("ctx", "self", "kwargs", "_")]
             raise UsageError(f"Bad options for {self.kind} '{name}': {e}. Valid options: "
+                             f"{', '.join(valid) or '(none)'}.") from e
+        except ValueError as e:  # a constructor's own check of a value
+            raise UsageError(f"Bad option for {self.kind} '{name}': {e}. Valid options: "
                              f"{', '.join(valid) or '(none)'}.") from e
 
     def describe(self, name: str) -> dict[str, Any]:
@@ -135,23 +244,26 @@ class Registry:
         return info
 
 
-def _extra_for(name: str) -> str:
-    return {"local": "local", "transformers": "hf", "vllm": "vllm", "ed": "whitebox", "steer": "whitebox",
-            "heads": "whitebox"}.get(name, "all")
-
-
+@functools.cache
 def _load(kind: str) -> Registry:
+    """Built-ins plus the `babelsafe.<kind>s` entry points, read once per process (see reload())."""
     entries = dict(_BUILTIN[kind])
     try:
         for ep in entry_points(group=f"babelsafe.{kind}s"):
             entries.setdefault(ep.name, ep.value)
     except Exception:  # a broken third-party plugin must not break babelsafe
-        pass
+        log.warning("could not read the babelsafe.%ss entry points; using the built-in %ss only", kind, kind,
+                    exc_info=True)
     return Registry(kind, MappingProxyType(entries))
 
 
+def reload() -> None:
+    """Forget the cached tables (after installing a plugin package in a running process)."""
+    _load.cache_clear()
+
+
 def registry(kind: str) -> Registry:
-    """The registry for 'dataset' | 'transform' | 'target' | 'judge'."""
+    """The registry for 'dataset' | 'transform' | 'target' | 'judge' | 'defense'."""
     if kind not in _BUILTIN:
         raise UsageError(f"Unknown component kind '{kind}'. Valid: {', '.join(_BUILTIN)}.")
     return _load(kind)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import inspect
 import logging
 import random
@@ -23,7 +22,8 @@ from . import __version__
 from .errors import UsageError
 from .registry import registry
 from .spec import RunSpec, TargetSpec, dump_spec, target_spec
-from .store import Store
+from .taxonomy import dataset_taxonomy
+from .results import Store, write_summary
 from .targets.base import ProviderError
 from .transforms.chain import apply_chain, build_chain, decode_chain
 from .types import CONTENT_FILTER, ERROR, JUDGE_ERROR, OK, GenParams, Generation, Probe, Sample, Verdict, stable_hash
@@ -284,8 +284,9 @@ def _gen_dict(g: Generation) -> dict[str, Any]:
 
 
 # -- samples -------------------------------------------------------------------------------------
-def load_samples(spec: RunSpec) -> list[Sample]:
+def load_samples(spec: RunSpec, taxonomies: dict[str, str] | None = None) -> list[Sample]:
     """Samples from every dataset, filtered by language/category, `limit` per (dataset, language).
+    taxonomies: filled with dataset name -> the category taxonomy the dataset declares.
 
     Limiting ranks items by a seeded hash of their id, so parallel datasets keep the same prompts in
     every language (needed for cross-lingual consistency) and the choice is stable across resumes."""
@@ -314,6 +315,10 @@ def load_samples(spec: RunSpec) -> list[Sample]:
                                  + (f"; it has: {', '.join(avail)}." if avail else "."))
             for lang in missing:
                 log.warning("dataset %s has no prompts in %s", dspec.name, lang)
+        if taxonomies is not None:
+            declared = getattr(ds, "taxonomy", None)
+            for name in {s.dataset for items in by_lang.values() for s in items}:
+                taxonomies[name] = declared if isinstance(declared, str) else dataset_taxonomy(name)
         for lang, items in by_lang.items():
             if spec.limit is not None and len(items) > spec.limit:
                 items = sorted(items, key=lambda s: hashlib.sha256(f"{spec.seed}:{s.id}".encode()).digest())
@@ -365,7 +370,8 @@ class Runner:
         judges: list[tuple[str, Any]] = []
         try:
             (self.run_dir / "spec.yaml").write_text(dump_spec(self.spec), encoding="utf-8")
-            samples = load_samples(self.spec)
+            taxonomies: dict[str, str] = {}
+            samples = load_samples(self.spec, taxonomies)
             log.info("babelsafe %s: %d samples x %d chains x %d targets -> %s", __version__, len(samples),
                      len(self.spec.transforms), len(self.spec.targets), self.run_dir)
             store.write_meta("spec", self.spec.model_dump(mode="json"))
@@ -380,12 +386,12 @@ class Runner:
                     "identity": s.target.identity(), "params": s.params.as_dict(),
                     "system_prompt": t.system_prompt, "defenses": [d.model_dump() for d in t.defenses]})
             judges = [(j.name, registry("judge").build(j.name, j.options, ctx)) for j in self.spec.judges]
-            saved = dict(store.query("SELECT name, config FROM components WHERE kind='judge_state'"))
+            saved = store.judge_states()
             for (jname, judge), jspec in zip(judges, self.spec.judges):
                 store.write_component("judge", jname, {"options": jspec.options,
                                                        "labels": list(getattr(judge, "labels", ()))})
                 if jname in saved and hasattr(judge, "load_state"):  # e.g. online ensemble weights
-                    judge.load_state(json.loads(saved[jname]))
+                    judge.load_state(saved[jname])
             chains = [build_chain(chain, ctx) for chain in self.spec.transforms]
             for chain in self.spec.transforms:
                 store.write_component("transform", ">".join(s.name for s in chain) or "none",
@@ -397,6 +403,8 @@ class Runner:
                 load = getattr(slot.target, "load", None)  # local models load before any timed call
                 if load is not None:
                     await asyncio.to_thread(load)
+            for name, taxonomy in sorted(taxonomies.items()):
+                store.write_dataset(name, taxonomy)
             for s in samples:
                 store.write_sample(s)
             finished = store.finished() if self.spec.cache else {}
@@ -461,7 +469,7 @@ class Runner:
                         judges: list[tuple[str, Any]], finished: dict, judged: set) -> None:
         """MultiJail's adaptive attack: try the pool's languages in rank order and stop at the first
         unsafe answer; the languages not tried are never sent (attempts = generations stored)."""
-        from .metrics import is_unsafe
+        from .labels import is_unsafe
 
         harmful = probes[0].sample.meta.get("label") != "benign"
         ordered = sorted(probes, key=lambda p: p.meta["adaptive_rank"])
@@ -469,8 +477,7 @@ class Runner:
             ctx.store.write_probe(probe)
             labels = await self._one(probe, chain, slot, ctx, judges, finished, judged)
             if any((probe.key, slot.label, j) in judged for j, _ in judges):
-                labels += [r[0] for r in ctx.store.query(
-                    "SELECT label FROM verdicts WHERE probe_key=? AND target=?", (probe.key, slot.label))]
+                labels += ctx.store.verdict_labels(probe.key, slot.label)
             if any(is_unsafe(lab, harmful) for lab in labels):
                 skipped = len(ordered) - i - 1
                 self.progress.total -= skipped
@@ -493,7 +500,7 @@ class Runner:
             ctx.store.write_generation(pk, tl, "", gen)
             self.progress.errors += 1
         elif prev in (OK, CONTENT_FILTER):
-            gen = _stored_generation(ctx.store, pk, tl)
+            gen = ctx.store.stored_generation(pk, tl)
             gen.cached = True
             self.progress.cached += 1
         else:
@@ -522,13 +529,6 @@ class Runner:
         return labels
 
 
-def _stored_generation(store: Store, probe_key: str, target: str) -> Generation:
-    row = store.query("SELECT text, decoded, outcome, finish_reason, prompt_tokens, completion_tokens, latency_s "
-                      "FROM generations WHERE probe_key=? AND target=?", (probe_key, target)).fetchone()
-    return Generation(text=row[0], decoded=row[1], outcome=row[2], finish_reason=row[3], prompt_tokens=row[4],
-                      completion_tokens=row[5], latency_s=row[6])
-
-
 def _attach_log(path: Path) -> logging.Handler:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -544,7 +544,7 @@ def finalize(run_dir: Path, spec: RunSpec, interrupted: bool = False) -> dict[st
 
     summary = summarize(run_dir / "results.sqlite", spec_tiers=spec.tiers)
     summary["interrupted"] = interrupted
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_summary(run_dir, summary)
     return summary
 
 

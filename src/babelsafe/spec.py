@@ -223,21 +223,104 @@ class RunSpec(_Model):
         return self
 
 
+# Settings of the first target that a run accepts directly (CLI flags `--model`, `--option` ...; Python
+# keyword arguments `babelsafe.run(model=...)`). `target` is the target's type.
+TARGET_OVERRIDES = ("target", "label", "model", "base_url", "api_key_env", "system_prompt", "temperature",
+                    "max_tokens", "top_p", "stop", "extra_body", "options", "defenses")
+
+
+def merge_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`data` (run settings) with `overrides` applied; overrides whose value is None are not given.
+
+    Run settings replace the data's. Target settings (TARGET_OVERRIDES) go to the first target: `options`
+    merge into its options, the rest replace; a new `target` type without a `model` drops the old model
+    (it belonged to the other backend)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    tgt = {k: given.pop(k) for k in TARGET_OVERRIDES if k in given}
+    out = {**data, **given}
+    if not tgt:
+        return out
+    if "target" in tgt:
+        tgt["type"] = tgt.pop("target")
+    targets = out.get("targets")
+    targets = [targets] if isinstance(targets, (str, dict, TargetSpec)) else list(targets or [{}])
+    first = targets[0] if targets else {}
+    if isinstance(first, TargetSpec):
+        first = first.model_dump()
+    elif isinstance(first, str):
+        first = {"type": first}
+    first = dict(first)
+    if "options" in tgt:
+        tgt["options"] = {**(first.get("options") or {}), **tgt["options"]}
+    if "type" in tgt and "model" not in tgt and tgt["type"] != first.get("type", "local"):
+        first.pop("model", None)
+    first.update(tgt)
+    out["targets"] = [first, *targets[1:]]
+    return out
+
+
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """The settings mapping of a YAML spec file (UsageError when missing or not a mapping)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"Spec file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UsageError(f"Cannot parse spec file {p}: {e}") from e
+    if not isinstance(data, dict):
+        raise UsageError(f"Spec file {p} must hold a mapping of run settings.")
+    return data
+
+
 def load_spec(path: str | Path | None = None, **overrides: Any) -> RunSpec:
-    """Load a YAML spec (or start from defaults) and apply overrides whose value is not None."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise UsageError(f"Spec file not found: {p}")
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise UsageError(f"Cannot parse spec file {p}: {e}") from e
-        if not isinstance(data, dict):
-            raise UsageError(f"Spec file {p} must hold a mapping of run settings.")
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return build_spec(data)
+    """Load a YAML spec (or start from defaults) and apply overrides whose value is not None (run settings,
+    and the first target's settings named in TARGET_OVERRIDES)."""
+    data = read_spec_file(path) if path is not None else {}
+    return build_spec(merge_overrides(data, overrides))
+
+
+def resolve_spec(spec: "RunSpec | dict[str, Any] | str | Path | None" = None, **overrides: Any) -> RunSpec:
+    """A RunSpec from a RunSpec, a dict of settings, a YAML path or None (defaults), with overrides."""
+    if spec is None or isinstance(spec, (str, Path)):
+        return load_spec(spec, **overrides)
+    if isinstance(spec, RunSpec):
+        if not any(v is not None for v in overrides.values()):
+            return spec
+        spec = spec.model_dump()
+    if not isinstance(spec, dict):
+        raise UsageError(f"A run spec is a RunSpec, a dict or a YAML path, not {type(spec).__name__}.")
+    return build_spec(merge_overrides(spec, overrides))
+
+
+def parse_key_values(items: list[str] | None, what: str = "--option") -> dict[str, Any] | None:
+    """['n_threads=2', 'transport=raw'] -> {'n_threads': 2, 'transport': 'raw'} (values read as YAML)."""
+    if not items:
+        return None
+    out: dict[str, Any] = {}
+    for kv in items:
+        k, sep, v = kv.partition("=")
+        if not sep or not k.strip():
+            raise UsageError(f"{what} expects KEY=VALUE, got '{kv}'.")
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def parse_json_object(text: str | None, what: str) -> dict[str, Any] | None:
+    """A JSON object given on the command line (None when not given); UsageError naming the flag."""
+    if text is None or not text.strip():
+        return None
+    import json
+
+    try:
+        val = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{what} is not valid JSON ({e.msg} at column {e.colno}); give an object like "
+                         "'{\"key\": \"value\"}'.") from e
+    if not isinstance(val, dict):
+        raise UsageError(f"{what} must be a JSON object like '{{\"key\": \"value\"}}', not "
+                         f"{type(val).__name__}.")
+    return val
 
 
 def build_spec(data: dict[str, Any]) -> RunSpec:

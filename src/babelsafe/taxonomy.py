@@ -145,6 +145,19 @@ def _sorry_lookup(ids: str | None = "id_202503") -> dict[str, str]:
     return out
 
 
+# dataset name -> the raw-category taxonomy it uses (the names `coarse` knows); datasets read from
+# files or Hugging Face declare theirs with their `taxonomy` option instead
+_DATASET_TAXONOMY = {"sorry-bench": "sorry-bench", "sorry_bench": "sorry-bench", "sorrybench": "sorry-bench",
+                     "sorry-bench-202503": "sorry-bench", "sorry-bench-202406": "sorry-bench-202406"}
+SORRY_BENCH_TAXONOMIES = frozenset({"sorry-bench", "sorry-bench-202406"})
+
+
+def dataset_taxonomy(dataset: str) -> str:
+    """The taxonomy a dataset name implies (its own name when no other table applies)."""
+    ds = dataset.lower()
+    return _DATASET_TAXONOMY.get(ds, ds)
+
+
 def coarse(dataset: str, raw_category: str | None) -> str:
     """The coarse category of a dataset's own category label ("other" when unknown or missing)."""
     if raw_category is None or raw_category == "":
@@ -157,7 +170,8 @@ def coarse(dataset: str, raw_category: str | None) -> str:
         return _MULTIJAIL.get(raw, "other")
     if ds == "xsafety":
         return _XSAFETY.get(raw.removesuffix("_n").removesuffix("_en"), "other")
-    if ds in ("sorry-bench", "sorry_bench", "sorrybench", "sorry-bench-202503"):
+    ds = dataset_taxonomy(ds)
+    if ds == "sorry-bench":
         return _sorry_lookup("id_202503").get(raw.lower(), "other")
     if ds == "sorry-bench-202406":
         return _sorry_lookup("id_202406").get(raw.lower(), "other")

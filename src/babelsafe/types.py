@@ -15,9 +15,7 @@ Message = dict[str, str]  # {"role": "user"|"system"|"assistant", "content": str
 # Generation outcomes. Only "ok" and "content_filter" are answers; "error" never counts in rates.
 OK, ERROR, CONTENT_FILTER = "ok", "error", "content_filter"
 
-# Verdict vocabularies.
-SAFETY_LABELS = ("safe", "unsafe", "invalid")
-REFUSAL_LABELS = ("full_compliance", "full_refusal", "partial_refusal", "invalid")
+# A judge that failed returns this label (vocabularies and label classes: babelsafe.labels).
 JUDGE_ERROR = "judge_error"
 
 

@@ -25,7 +25,7 @@ def resolve(name: str, options: dict[str, Any] | None = None) -> Dataset:
     name = name.strip()
     reg = registry("dataset")
     if name in reg.entries:
-        return reg.get(name)(**options)
+        return reg.build(name, options)  # options checked like every component's
     if name.startswith("hf:"):
         from .hf import HFDataset
         return HFDataset(name[3:], **options)

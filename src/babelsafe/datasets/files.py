@@ -79,19 +79,45 @@ def _iter_csv(path: Path, data: bytes, delimiter: str) -> tuple[list[str], Itera
         raise DataError(f"{path}, line 1: {bad_header}.")
     header = [h.strip() for h in header]
 
+    lines: list[str] = []  # the file's physical lines, split only when a row spans several
+
+    def unterminated(first: int, last: int) -> bool:
+        """Whether the row on lines first..last (1-based) is a quote left open to the end of the file."""
+        if not lines:
+            lines.extend(io.StringIO(text, newline="").readlines())
+        if last < len(lines):  # a row that ends before the file does closed its quotes
+            return False
+        try:
+            list(csv.reader(io.StringIO("".join(lines[first - 1:]), newline=""), delimiter=delimiter,
+                            strict=True))
+        except csv.Error as e:
+            return "unexpected end of data" in str(e)
+        return False
+
     def rows() -> Iterator[Raw]:
-        start = reader.line_num + 1
+        rd, offset = reader, 0  # offset: lines before the current reader's first line
+        start = rd.line_num + 1
         while True:
             try:
-                cells = next(reader)
+                cells = next(rd)
             except StopIteration:
                 return
             except csv.Error as e:
                 yield Raw(f"line {start}", None, f"malformed CSV ({e})")
-                start = reader.line_num + 1
+                start = offset + rd.line_num + 1
                 continue
             where = f"line {start}"
-            start = reader.line_num + 1
+            end = offset + rd.line_num
+            if end > start and unterminated(start, end):
+                # Without this check the rest of the file would silently become one multi-line prompt.
+                yield Raw(where, None, f"a quoted value opened on this line is never closed (unterminated "
+                                       f"'\"'), so lines {start}-{end} would be read as one value; close the "
+                                       f"quote or escape it as '\"\"'")
+                rest = "".join(lines[start:])  # the lines after the bad one are read as rows again
+                rd, offset = csv.reader(io.StringIO(rest, newline=""), delimiter=delimiter), start
+                start = offset + 1
+                continue
+            start = end + 1
             if not cells or all(not c.strip() for c in cells):
                 continue  # blank line
             bad = _utf8_problem("".join(cells))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +24,9 @@ from typing import Any
 
 from ..errors import DataError, UsageError
 from ..spec import parse_target
-from ..metrics import BENIGN_PROMPT_LABELS, COMPLIANCE_LABELS, REFUSAL_LABELS, UNSAFE_LABELS
-from ..types import CONTENT_FILTER, ERROR, GenParams, stable_hash
+from ..labels import CONTENT_FILTER, is_benign_prompt, is_refusal, is_unsafe
+from ..results.readers import RunReader
+from ..types import ERROR, GenParams, stable_hash
 from .lang import language_name, prompt, refusal_text, refusals
 
 log = logging.getLogger(__name__)
@@ -69,22 +69,10 @@ class ExportResult:
     hf_path: Path | None = None
 
 
-def _store_path(run_dir: Path) -> Path:
-    path = Path(run_dir) / "results.sqlite"
-    if not path.is_file():
-        raise UsageError(f"{run_dir} is not a babelsafe run dir (no results.sqlite). Run `babelsafe run` first.")
-    return path
-
-
 def judges_in_run(run_dir: str | Path) -> dict[str, set[str]]:
-    con = sqlite3.connect(f"file:{_store_path(Path(run_dir))}?mode=ro", uri=True)
-    try:
-        out: dict[str, set[str]] = {}
-        for j, label in con.execute("SELECT DISTINCT judge, label FROM verdicts"):
-            out.setdefault(j, set()).add(label)
-        return out
-    finally:
-        con.close()
+    """judge -> the labels it gave in the run."""
+    with RunReader(run_dir) as r:
+        return r.judge_labels()
 
 
 def find_candidates(run_dir: str | Path, judge: str | None = None) -> tuple[list[Candidate], str]:
@@ -97,32 +85,21 @@ def find_candidates(run_dir: str | Path, judge: str | None = None) -> tuple[list
         judge = "refusal" if "refusal" in judges else sorted(judges)[0]
     elif judge not in judges:
         raise UsageError(f"The run has no verdicts from judge '{judge}'. It has: {', '.join(sorted(judges))}.")
-    con = sqlite3.connect(f"file:{_store_path(run_dir)}?mode=ro", uri=True)
-    try:
-        rows = con.execute(
-            "SELECT p.messages, p.language, s.category, s.dataset, s.item_id, s.meta, g.target, g.text, g.decoded, "
-            "g.outcome, v.label FROM generations g JOIN probes p ON p.probe_key = g.probe_key "
-            "JOIN samples s ON s.sample_key = p.sample_key "
-            "LEFT JOIN verdicts v ON v.probe_key = g.probe_key AND v.target = g.target AND v.judge = ? "
-            "WHERE g.outcome != ? ORDER BY s.dataset, s.language, s.item_id, g.target", (judge, ERROR)).fetchall()
-    finally:
-        con.close()
+    with RunReader(run_dir) as r:
+        rows = r.candidate_rows(judge)
     seen: set[str] = set()
     out: list[Candidate] = []
-    for msgs, lang, cat, ds, item, meta, target, text, decoded, outcome, label in rows:
-        plabel = (json.loads(meta or "{}") or {}).get("label")
-        benign = (plabel or "") in BENIGN_PROMPT_LABELS
+    for msgs, lang, cat, ds, item, plabel, target, text, decoded, outcome, label in rows:
+        benign = is_benign_prompt(plabel)
         answer = decoded if decoded is not None else (text or "")
         if outcome == CONTENT_FILTER:
             label = label or CONTENT_FILTER
         if label is None:
             continue
-        refused = label in REFUSAL_LABELS or label == CONTENT_FILTER
-        unsafe = label in UNSAFE_LABELS or (not benign and label in COMPLIANCE_LABELS)
-        kind = HELPFUL if benign and refused else REFUSAL if unsafe else None
+        kind = HELPFUL if benign and is_refusal(label) else REFUSAL if is_unsafe(label, not benign) else None
         if kind is None:
             continue
-        messages = [{"role": m.get("role", "user"), "content": m.get("content", "")} for m in json.loads(msgs)]
+        messages = [{"role": m.get("role", "user"), "content": m.get("content", "")} for m in msgs]
         key = stable_hash([kind, messages])
         if key in seen:
             continue
@@ -136,7 +113,7 @@ async def _fill(cands: list[Candidate], run_dir: Path, refusal_target: Any, help
     from ..judges.refusal import RefusalJudge
     from ..runner import RunContext
     from ..spec import RunSpec
-    from ..store import Store
+    from ..results import Store
 
     judge = RefusalJudge()
     store = Store(run_dir / "defense_cache.sqlite")
@@ -269,23 +246,3 @@ def save_hf(examples: list[Example], records: list[dict[str, Any]], path: Path) 
         if was_on:
             datasets.enable_progress_bars()
     return path
-
-
-def balance_table(examples: list[Example], title: str = "training examples by language and category") -> Any:
-    """A rich Table: one row per (language, category) with refusal / helpful counts and the share."""
-    from rich.table import Table
-
-    counts: Counter = Counter((e.candidate.language, e.candidate.category or "-", e.candidate.kind)
-                              for e in examples)
-    total = max(1, len(examples))
-    table = Table(title=title)
-    for col in ("language", "category", "refusals", "helpful", "total", "share"):
-        table.add_column(col, justify="right" if col not in ("language", "category") else "left")
-    keys = sorted({(lang, cat) for lang, cat, _ in counts})
-    for lang, cat in keys:
-        r, h = counts[(lang, cat, REFUSAL)], counts[(lang, cat, HELPFUL)]
-        table.add_row(lang, cat, str(r), str(h), str(r + h), f"{100 * (r + h) / total:.1f}%")
-    n_r = sum(v for k, v in counts.items() if k[2] == REFUSAL)
-    table.add_row("all", "", str(n_r), str(len(examples) - n_r), str(len(examples)), "100%" if examples else "-",
-                  end_section=True)
-    return table

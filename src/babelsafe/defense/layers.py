@@ -28,7 +28,7 @@ from .screen import BLOCK, LOCALIZE, Screen, message_text
 
 log = logging.getLogger(__name__)
 
-LAYERS = ("safety-prompt", "translate-pivot", "guard")
+LAYERS = ("safety-prompt", "translate-pivot", "guard")  # the built-in entries of registry("defense")
 
 
 def safety_prompts() -> dict[str, dict[str, str]]:
@@ -58,6 +58,7 @@ def _raise_if_error(g: Generation) -> Generation:
 
 class DefendedTarget:
     """Base wrapper: keeps the Target protocol and passes everything else through to the inner target."""
+    batched = False  # no generate_batch()
 
     layer = "defense"
 
@@ -97,6 +98,10 @@ class SafetyPrompt(DefendedTarget):
     """A safety system prompt in front of every request (PCDefense-style)."""
 
     layer = "safety-prompt"
+    languages = "any"
+    source = ("babelsafe; prompt ideas from PCDefense (Lee & Seong, arXiv 2024) and XSafety (Wang et al., "
+              "ACL 2024): defense/data/safety_prompts.yaml")
+    license = "Apache-2.0 (babelsafe's own prompt texts)"
 
     def __init__(self, inner: Any, ctx: Any = None, prompt: str = "default", position: str = "system",
                  **rest: Any):
@@ -136,6 +141,9 @@ class TranslatePivot(DefendedTarget):
     """Ask in English: translate the user's messages to English, ask, translate the answer back."""
 
     layer = "translate-pivot"
+    languages = "any"
+    source = "babelsafe (ask in English: translate in, ask, translate back)"
+    license = "Apache-2.0"
 
     def __init__(self, inner: Any, ctx: Any = None, translator: str | dict[str, Any] | None = None,
                  source: str | None = None, max_tokens: int = 1024, **rest: Any):
@@ -186,6 +194,9 @@ class GuardLayer(DefendedTarget):
     """The guardrail proxy's screening in-process: input/output checks with a judge."""
 
     layer = "guard"
+    languages = "any"  # those of the screening judge
+    source = "babelsafe guard screening (defense/screen.py), in-process"
+    license = "Apache-2.0"
 
     def __init__(self, inner: Any, ctx: Any = None, judge: str = "refusal", check: str | list[str] | None = None,
                  judge_options: dict[str, Any] | None = None, input_judge: str | None = None,
@@ -224,12 +235,14 @@ class GuardLayer(DefendedTarget):
         return g
 
 
-_CLASSES = {"safety-prompt": SafetyPrompt, "translate-pivot": TranslatePivot, "guard": GuardLayer}
-
-
 def wrap_target(target: Any, defenses: list[Any], ctx: Any) -> Any:
     """Wrap `target` in the defense layers `defenses` (StepSpec-like: .name/.options, or dicts/strings),
-    in order (the first wraps the model directly). Returns an object with the Target protocol."""
+    in order (the first wraps the model directly). Returns an object with the Target protocol. The layers
+    are the `defense` registry's (`babelsafe list defenses`)."""
+    from ..registry import registry
+    from ..spec import parse_step
+
+    reg = registry("defense")
     out = target
     for d in defenses:
         if isinstance(d, str):
@@ -239,21 +252,9 @@ def wrap_target(target: Any, defenses: list[Any], ctx: Any) -> Any:
         else:
             name, opts = d.name, dict(d.options or {})
         if isinstance(name, str) and ":" in name and not opts:  # --defense 'safety-prompt:prompt=pcdefense'
-            from ..spec import parse_step
-
             step = parse_step(name)
             name, opts = step["name"], step["options"]
-        cls = _CLASSES.get(str(name))
-        if cls is None:
-            from difflib import get_close_matches
-
-            close = get_close_matches(str(name), LAYERS, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise UsageError(f"Unknown defense '{name}'.{hint} Valid defenses: {', '.join(LAYERS)}.")
-        try:
-            out = cls(out, ctx=ctx, **opts)
-        except TypeError as e:
-            raise UsageError(f"Bad options for defense '{name}': {e}") from e
+        out = reg.build(str(name), opts, ctx, out)
     return out
 
 

@@ -203,23 +203,3 @@ def scan(path: str | Path, judge: str = "refusal", judge_options: dict[str, Any]
                                     "example_sha": stable_hash(lines[n - 1], 16),
                                     "example": json.loads(lines[n - 1])}, ensure_ascii=False) + "\n")
     return res
-
-
-def scan_table(res: ScanResult) -> Any:
-    """A rich Table of flagged examples by language, plus the assistant refusal share."""
-    from rich.table import Table
-
-    table = Table(title=f"defend scan: {res.path.name} ({res.examples} examples, judge {res.judge})")
-    for col in ("language", "examples", "flagged", "flagged %", "assistant refusal %"):
-        table.add_column(col, justify="left" if col == "language" else "right")
-    for lang, n in sorted(res.languages.items()):
-        f = res.flagged_languages[lang]
-        a = res.assistant_turns[lang]
-        table.add_row(lang, str(n), str(f), f"{100 * f / n:.1f}", f"{100 * res.refusals[lang] / a:.1f}" if a else "-")
-    table.add_row("all", str(res.examples), str(len(res.flagged)), f"{100 * res.flagged_share:.1f}",
-                  f"{100 * sum(res.refusals.values()) / max(1, sum(res.assistant_turns.values())):.1f}",
-                  end_section=True)
-    if res.kinds:
-        table.caption = "flags: " + ", ".join(f"{k} {v}" for k, v in res.kinds.most_common()) + \
-                        ("; categories: " + ", ".join(f"{k} {v}" for k, v in res.categories.most_common(8)))
-    return table

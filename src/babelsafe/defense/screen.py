@@ -28,13 +28,13 @@ from typing import Any, Iterable
 
 from ..context import LocalContext
 from ..errors import UsageError
+from ..labels import OTHER, REFUSAL, SAFETY, judge_vocabulary
 from ..registry import registry
 from ..types import ERROR, JUDGE_ERROR, GenParams, Generation, Message, Probe, Sample, Verdict, stable_hash
 from .lang import detect_language, prompt, quick_language, refusal_text, refusals
 
 log = logging.getLogger(__name__)
 
-SAFETY, REFUSAL = "safety", "refusal"
 PASS, BLOCK, LOCALIZE, SKIP, HOLD = "pass", "block", "localize", "skip", "hold"
 
 
@@ -63,13 +63,13 @@ class Decision:
 
 
 def vocabulary(judge: Any) -> str:
-    labels = set(getattr(judge, "labels", ()) or ())
-    if "unsafe" in labels:
-        return SAFETY
-    if labels & {"full_compliance", "full_refusal", "partial_refusal"}:
-        return REFUSAL
-    raise UsageError(f"Judge '{getattr(judge, 'name', judge)}' has labels {sorted(labels)}; the guard needs a "
-                     "safety judge (labels safe/unsafe) or a refusal judge.")
+    """SAFETY or REFUSAL from the judge's declared labels (labels.judge_vocabulary); an error otherwise."""
+    kind = judge_vocabulary(judge)
+    if kind == OTHER:
+        labels = set(getattr(judge, "labels", ()) or ())
+        raise UsageError(f"Judge '{getattr(judge, 'name', judge)}' has labels {sorted(labels)}; the guard needs "
+                         "a safety judge (labels safe/unsafe) or a refusal judge.")
+    return kind
 
 
 def build_judge(name: str, options: dict[str, Any] | None, ctx: Any) -> Any:

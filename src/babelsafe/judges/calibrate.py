@@ -3,7 +3,7 @@
 `calibrate(judge, labels_path)` runs a judge over a labelled CSV/JSONL file (columns `prompt`, `response`,
 `language`, `label`; either vocabulary) and returns a JSON-able dict: `overall` and `by_language`, each
 with n, accuracy, binary_accuracy, Cohen's kappa, per-class precision/recall/F1, a confusion matrix and
-bootstrap 95% confidence intervals. `render_calibration(result)` makes a rich table of it.
+bootstrap 95% confidence intervals. The CLI renders it (babelsafe.cli.render.calibration).
 """
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import asyncio
 import csv
 import inspect
 import json
-import random
-from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import DataError, UsageError
-from ..types import JUDGE_ERROR, REFUSAL_LABELS, SAFETY_LABELS, Generation, Probe, Sample, Verdict
+from ..labels import JUDGE_ERROR, REFUSAL_VOCAB, SAFETY, SAFETY_VOCAB, vocabulary as _vocabulary
+from ..metrics.stats import bootstrap_indices, cohen_kappa, percentile_interval
+from ..types import Generation, Probe, Sample, Verdict
 
 REQUIRED = ("prompt", "response", "language", "label")
 
@@ -76,9 +76,9 @@ def _check(row: dict[str, Any], p: Path, line: int) -> dict[str, Any]:
     if missing:
         raise DataError(f"{p}:{line}: missing {', '.join(missing)} (need {', '.join(REQUIRED)}).")
     label = canonical_label(row["label"])
-    if label not in REFUSAL_LABELS and label not in SAFETY_LABELS:
+    if label not in REFUSAL_VOCAB and label not in SAFETY_VOCAB:
         raise DataError(f"{p}:{line}: unknown label '{row['label']}'. Use one of "
-                        f"{', '.join(REFUSAL_LABELS)} or {', '.join(SAFETY_LABELS)}.")
+                        f"{', '.join(REFUSAL_VOCAB)} or {', '.join(SAFETY_VOCAB)}.")
     out = dict(row)
     out["label"] = label
     out["language"] = str(row["language"]).strip().lower()
@@ -126,22 +126,8 @@ async def judge_rows(judge: Any, rows: list[dict[str, Any]], concurrency: int = 
 
 # -- metrics --------------------------------------------------------------------------------------------
 def _vocab_of(labels: Iterable[str]) -> str:
-    labs = set(labels) - {JUDGE_ERROR, "invalid"}
-    if labs and labs <= set(SAFETY_LABELS):
-        return "safety"
-    return "refusal"
-
-
-def cohen_kappa(gold: list[str], pred: list[str]) -> float:
-    n = len(gold)
-    if n == 0:
-        return float("nan")
-    po = sum(g == p for g, p in zip(gold, pred)) / n
-    cg, cp = Counter(gold), Counter(pred)
-    pe = sum(cg[k] * cp.get(k, 0) for k in cg) / (n * n)
-    if pe >= 1.0:
-        return 1.0 if po >= 1.0 else 0.0
-    return (po - pe) / (1 - pe)
+    """'safety' or 'refusal' (labels.vocabulary; a vocabulary it cannot tell is scored as refusal)."""
+    return "safety" if _vocabulary(labels) == SAFETY else "refusal"
 
 
 def _per_class(gold: list[str], pred: list[str], labels: list[str]) -> dict[str, dict[str, float]]:
@@ -156,15 +142,6 @@ def _per_class(gold: list[str], pred: list[str], labels: list[str]) -> dict[str,
         out[lab] = {"precision": round(prec, 4), "recall": round(rec, 4), "f1": round(f1, 4),
                     "support": tp + fn}
     return out
-
-
-def _ci(values: list[float]) -> list[float] | None:
-    vals = sorted(v for v in values if v == v)
-    if not vals:
-        return None
-    lo = vals[int(0.025 * (len(vals) - 1))]
-    hi = vals[int(round(0.975 * (len(vals) - 1)))]
-    return [round(lo, 4), round(hi, 4)]
 
 
 def metrics(gold: list[str], pred: list[str], labels: list[str], bootstrap: int = 1000,
@@ -189,16 +166,14 @@ def metrics(gold: list[str], pred: list[str], labels: list[str], bootstrap: int 
         "per_class": _per_class(g2, p2, labels), "confusion": confusion,
     }
     if bootstrap and m:
-        rng = random.Random(seed)
         accs, kaps = [], []
-        for _ in range(bootstrap):
-            idx = [rng.randrange(m) for _ in range(m)]
+        for idx in bootstrap_indices(m, bootstrap, seed):
             bg = [g2[i] for i in idx]
             bp = [p2[i] for i in idx]
             accs.append(sum(a == b for a, b in zip(bg, bp)) / m)
             kaps.append(cohen_kappa(bg, bp))
-        out["accuracy_ci"] = _ci(accs)
-        out["kappa_ci"] = _ci(kaps)
+        out["accuracy_ci"] = percentile_interval(accs)
+        out["kappa_ci"] = percentile_interval(kaps)
     return out
 
 
@@ -265,7 +240,7 @@ def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *
     elif gold_vocab == "safety" or judge_vocab == "safety":
         raise UsageError("Cannot score safety labels in the refusal vocabulary; use vocabulary='safety' "
                          "(refusal -> safe, compliance -> unsafe).")
-    labels = list(SAFETY_LABELS if vocab == "safety" else REFUSAL_LABELS)
+    labels = list(SAFETY_VOCAB if vocab == "safety" else REFUSAL_VOCAB)
     result: dict[str, Any] = {
         "judge": getattr(judge, "name", str(judge)), "labels_file": labels_path, "vocabulary": vocab,
         "mapping": mapping, "labels": labels,
@@ -292,85 +267,4 @@ def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *
             mistakes.append({"language": r["language"], "gold": g, "pred": p, "rationale": v.rationale,
                              "error": v.error, "response": r["response"][:300], "case": r.get("case")})
     result["mistakes"] = mistakes
-    return result
-
-
-# -- rendering ------------------------------------------------------------------------------------------
-def _fmt(x: Any) -> str:
-    if x is None or x != x:
-        return "-"
-    return f"{x:.2f}"
-
-
-def _fmt_ci(m: dict[str, Any], key: str) -> str:
-    ci = m.get(f"{key}_ci")
-    base = _fmt(m.get(key))
-    return f"{base} [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else base
-
-
-def render_calibration(result: dict[str, Any]) -> Any:
-    """A rich Table: one row per language plus overall (n, accuracy and kappa with 95% CI, F1 per class)."""
-    from rich.table import Table
-
-    labels = result.get("labels") or []
-    title = f"Judge '{result.get('judge')}' vs {result.get('labels_file') or 'labels'} ({result.get('vocabulary')})"
-    table = Table(title=title, show_lines=False)
-    table.add_column("lang")
-    table.add_column("n", justify="right")
-    table.add_column("acc [95% CI]", justify="right", no_wrap=True)
-    table.add_column("bin acc", justify="right")
-    table.add_column("kappa [95% CI]", justify="right", no_wrap=True)
-    short = {"full_compliance": "comply", "full_refusal": "refuse", "partial_refusal": "partial"}
-    for lab in labels:
-        table.add_column(f"F1 {short.get(lab, lab)}", justify="right")
-    table.add_column("errors", justify="right")
-
-    def row(name: str, m: dict[str, Any], style: str | None = None) -> None:
-        f1s = [(_fmt(m["per_class"][lab]["f1"]) if m["per_class"].get(lab, {}).get("support") else "-")
-               for lab in labels]
-        table.add_row(name, str(m["n"]), _fmt_ci(m, "accuracy"), _fmt(m["binary_accuracy"]),
-                      _fmt_ci(m, "kappa"), *f1s, str(m.get("n_judge_error", 0)), style=style)
-
-    for lang, m in result.get("by_language", {}).items():
-        row(lang, m)
-    row("overall", result["overall"], style="bold")
-    return table
-
-
-def render_confusion(result: dict[str, Any]) -> Any:
-    """A rich Table with the overall confusion matrix (rows: gold, columns: judge)."""
-    from rich.table import Table
-
-    conf = result["overall"]["confusion"]
-    cols = list(result.get("labels") or [])
-    for row in conf.values():
-        for p in row:
-            if p not in cols:
-                cols.append(p)
-    table = Table(title="confusion (rows: gold, columns: judge)")
-    table.add_column("gold \\ judge")
-    for c in cols:
-        table.add_column(c, justify="right")
-    for g in cols:
-        if g in conf:
-            table.add_row(g, *(str(conf[g].get(c, 0)) for c in cols))
-    return table
-
-
-# -- CLI shell --------------------------------------------------------------------------------------------
-def calibrate_cli(judge: str, labels_file: Path, json_out: Path | None = None, options: str | None = None,
-                  vocabulary: str | None = None, bootstrap: int = 1000) -> dict[str, Any]:
-    """What `babelsafe calibrate` does, minus printing: parse options JSON, calibrate, write --json."""
-    opts: dict[str, Any] = {}
-    if options:
-        try:
-            opts = json.loads(options)
-        except json.JSONDecodeError as e:
-            raise UsageError(f"--options must be a JSON object, e.g. '{{\"check_language\": false}}' ({e.msg}).")
-        if not isinstance(opts, dict):
-            raise UsageError("--options must be a JSON object.")
-    result = calibrate(judge, labels_file, options=opts, vocabulary=vocabulary, bootstrap=bootstrap)
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     return result

@@ -13,12 +13,12 @@ renormalised. `state()` returns the weights as a JSON-able dict the runner store
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from typing import Any
 
 from ..errors import UsageError
-from ..types import JUDGE_ERROR, REFUSAL_LABELS, SAFETY_LABELS, Generation, Probe, Verdict
+from ..labels import REFUSAL_VOCAB, SAFETY_VOCAB
+from ..types import JUDGE_ERROR, Generation, Probe, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +36,7 @@ def _build_member(spec: Any, ctx: Any) -> tuple[str, Any]:
     if not name:
         raise UsageError(f"Ensemble member {spec!r} has no 'name'.")
     opts = {} if isinstance(spec, str) else dict(spec.get("options") or {})
-    cls = registry("judge").get(str(name))
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        params = {}
-    if "ctx" in params and ctx is not None:
-        opts["ctx"] = ctx
-    try:
-        judge = cls(**opts)
-    except TypeError as e:
-        raise UsageError(f"Bad options for ensemble member '{name}': {e}") from e
+    judge = registry("judge").build(str(name), opts, ctx)  # options checked like every component's
     label = (spec.get("label") if isinstance(spec, dict) else None) or str(name)
     return label, judge
 
@@ -55,9 +45,12 @@ class EnsembleJudge:
     """Several judges voting: majority, weighted, any-unsafe, all-unsafe, or online multiplicative weights."""
 
     name = "ensemble"
-    labels = SAFETY_LABELS
+    requires = ("members",)  # options without which it cannot be built ("a|b": one of them)
+    stateful = True  # online expert weights: state() / load_state(), stored with the run
+    labels = SAFETY_VOCAB
     source = "babelsafe; online expert weights after AEGIS (Ghosh et al., arXiv 2404.05993)"
     license = "Apache-2.0"
+    languages = "any"  # those of its members
 
     def __init__(self, members: list[Any] | None = None, mode: str = "majority",
                  weights: list[float] | dict[str, float] | None = None, eta: float = 0.3,
@@ -80,7 +73,7 @@ class EnsembleJudge:
             names.append(n)
         self.member_names = names
         self.members = [j for _, j in built]
-        vocabs = {("safety" if set(getattr(j, "labels", ())) <= set(SAFETY_LABELS) | {JUDGE_ERROR} else "refusal")
+        vocabs = {("safety" if set(getattr(j, "labels", ())) <= set(SAFETY_VOCAB) | {JUDGE_ERROR} else "refusal")
                   for j in self.members}
         self.vocabulary = vocabulary or ("refusal" if vocabs == {"refusal"} else "safety")
         if self.vocabulary not in ("safety", "refusal"):
@@ -89,7 +82,7 @@ class EnsembleJudge:
             raise UsageError("A refusal-vocabulary ensemble needs refusal judges only; use vocabulary: safety.")
         if self.vocabulary == "refusal" and mode in ("any_unsafe", "all_unsafe"):
             raise UsageError(f"Mode '{mode}' needs the safety vocabulary (safe/unsafe).")
-        self.labels = SAFETY_LABELS if self.vocabulary == "safety" else REFUSAL_LABELS
+        self.labels = SAFETY_VOCAB if self.vocabulary == "safety" else REFUSAL_VOCAB
         if isinstance(weights, dict):
             w = [float(weights.get(n, 1.0)) for n in names]
         elif weights is not None:

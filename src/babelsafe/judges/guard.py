@@ -18,7 +18,8 @@ import threading
 from typing import Any
 
 from ..errors import UsageError
-from ..types import JUDGE_ERROR, OK, SAFETY_LABELS, GenParams, Generation, Probe, Verdict
+from ..labels import SAFETY_VOCAB
+from ..types import JUDGE_ERROR, OK, GenParams, Generation, Probe, Verdict
 from .guard_format import LLAMA_GUARD_TO_COARSE, parse_llama_guard
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,12 @@ class GuardJudge:
     """Guard models: Llama-Guard-format output from any target, or HF (multi-label) classifiers."""
 
     name = "guard"
-    labels = SAFETY_LABELS
+    requires = ("target|model_path",)  # options without which it cannot be built ("a|b": one of them)
+    stateful = False  # no state() / load_state()
+    labels = SAFETY_VOCAB
     source = "Llama Guard (Inan et al., 2023; Llama Guard 3); DuoGuard-style multi-label classifiers"
     license = "Apache-2.0"
+    languages = "any"  # those of the guard model behind it
 
     def __init__(self, target: str | dict[str, Any] | Any = None, model_path: str | None = None,
                  ctx: Any = None, prompt_format: str = "chat", threshold: float = 0.5,

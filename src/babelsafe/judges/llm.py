@@ -89,9 +89,12 @@ class LLMJudge:
     """Any target as judge with a named rubric (MultiJail, XSTest, XSafety, RED-EVAL, SORRY-Bench, Llama Guard)."""
 
     name = "llm"
+    requires = ("target",)  # options without which it cannot be built ("a|b": one of them)
+    stateful = False  # no state() / load_state()
     labels: tuple[str, ...] = ("safe", "unsafe", "invalid")  # per rubric; set on the instance
     source = "rubrics: MultiJail, XSTest, XSafety, RED-EVAL, SORRY-Bench, Llama Guard (see judges/rubrics)"
     license = "Apache-2.0 (code); rubric texts: see each rubric file"
+    languages = "any"  # those of the judge model behind it
 
     def __init__(self, target: str | dict[str, Any] | Any = None, rubric: str | dict[str, Any] = "multijail",
                  back_translate: bool = False, translator: str | dict[str, Any] | Any = None,

@@ -43,11 +43,14 @@ class Target(Protocol):
 
     `identity()` returns everything that makes two calls interchangeable (model, endpoint, weights file...)
     and never a secret; it is part of every cache key. `generate` raises ProviderError on failure.
-    Optional: `max_concurrency: int` (an upper bound the runner respects, e.g. 1 for in-process CPU models),
-    `generate_batch(list_of_messages, params)` for batching backends, and `aclose()`.
+    Optional capability, declared by the flag `batched`: when True the target has
+    `generate_batch(list_of_messages, params) -> list[Generation]`. Other optional members:
+    `max_concurrency: int` (an upper bound the runner respects, e.g. 1 for in-process CPU models),
+    `preflight()`, `load()` and `aclose()`.
     """
 
     name: str
+    batched: bool
 
     def identity(self) -> dict[str, Any]: ...
 

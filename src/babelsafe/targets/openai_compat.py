@@ -36,7 +36,11 @@ class OpenAITarget:
     """Any OpenAI-compatible chat completions endpoint, through the official SDK over aiohttp."""
 
     name = "openai"
+    requires = ("model",)  # options without which it cannot be built ("a|b": one of them)
+    batched = False  # no generate_batch()
     source = "OpenAI Chat Completions API"
+    languages = "any"  # those of the model
+    license = "Apache-2.0 (babelsafe's client); the model is under its provider's terms"
 
     def __init__(self, model: str | None = None, base_url: str | None = None, api_key_env: str | None = None,
                  timeout: float = 60.0, max_connections: int = 1024, transport: str = "aiohttp",

@@ -55,7 +55,11 @@ class VLLMTarget:
     """A Hugging Face model served in-process by vLLM with offline batched generation (needs a GPU)."""
 
     name = "vllm"
+    requires = ("model",)  # options without which it cannot be built ("a|b": one of them)
+    batched = True  # generate_batch(list_of_messages, params)
     source = "vLLM offline inference (LLM.chat + SamplingParams)"
+    languages = "any"  # those of the model
+    license = "Apache-2.0 (babelsafe's wrapper); the model's license is on its model card"
 
     def __init__(self, model: str | None = None, batch_size: int = 256, dtype: str = "auto",
                  revision: str | None = None, trust_remote_code: bool = False, seed: int | None = None,

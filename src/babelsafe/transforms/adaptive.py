@@ -24,7 +24,10 @@ class Adaptive:
     """
 
     name = "adaptive"
+    decodes = False  # no decode(): answers are judged as written
     source = "MultiJail: Deng et al., ICLR 2024 (arXiv:2310.06474), Sec. 4 / Table 2, multilingual adaptive attack"
+    languages = "any"
+    license = "Apache-2.0 (babelsafe's own code; no data)"
 
     def __init__(self, pool: str | list[str] | None = None, target: Any = None, prefer_human: bool = True,
                  min_chrf: float | None = None, on_low: str = "drop", back_translate: bool = True,

@@ -20,11 +20,15 @@ class Transform(Protocol):
     `apply` receives the probe built so far (the first step gets the sample's prompt as a single user
     message) and returns new probes; each new probe appends a step record to `chain`
     ({"name": ..., "params": {...}, "output": <text>}). Model-based transforms make every call through
-    `ctx.call(...)` (cached, resumable). Optional `decode(probe, text) -> text` undoes an encoding in the
-    answer before judging (ciphers); the runner applies decoders in reverse chain order.
+    `ctx.call(...)` (cached, resumable).
+
+    Optional capability, declared by the flag `decodes`: when True the transform has
+    `decode(probe, text) -> text`, which undoes an encoding in the answer before judging (ciphers); the
+    runner applies decoders in reverse chain order.
     """
 
     name: str
+    decodes: bool
 
     async def apply(self, probe: Probe, ctx: Any) -> list[Probe]: ...
 

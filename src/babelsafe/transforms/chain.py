@@ -57,7 +57,7 @@ def decode_chain(probe: Probe, text: str | None, steps: list[Any]) -> str | None
     """Undo the chain's encodings in an answer: decoders run in reverse chain order.
 
     Returns None when no step has a decoder (the answer is judged as written)."""
-    decoders = [s for s in steps if callable(getattr(s, "decode", None))]
+    decoders = [s for s in steps if getattr(s, "decodes", False)]  # the protocol's flag (False if undeclared)
     if not decoders or text is None:
         return None
     for step in reversed(decoders):

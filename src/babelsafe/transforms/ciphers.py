@@ -35,6 +35,8 @@ class Cipher:
     """Base class: encode the prompt, wrap it in the cipher instruction, decode answers."""
 
     name = "cipher"
+    languages = "any"  # caesar/atbash change only ASCII letters: chain transliterate first
+    decodes = True  # decode() turns the answer back into plain text
     source = _SORRY
     license = "Apache-2.0 (babelsafe's own instruction text, no demonstrations)"
 

@@ -59,9 +59,11 @@ class CodeSwitch:
     """
 
     name = "codeswitch"
+    decodes = False  # no decode(): answers are judged as written
     source = ("Code-switching red-teaming: Yoo et al., CSRT: Evaluation and Analysis of LLMs using Code-Switching "
               "Red-Teaming Dataset (arXiv:2406.15481); Upadhayay & Behzadan, Sandwich attack (arXiv:2404.07242)")
     languages = "any"
+    license = "Apache-2.0 (babelsafe's own translator prompt)"
 
     def __init__(self, lang: str, ratio: float = 0.3, level: str = "word", seed: int | None = None,
                  target: Any = None, max_tokens: int = 512, ctx: Any = None):

@@ -74,7 +74,10 @@ class LongContext:
     """
 
     name = "longcontext"
+    decodes = False  # no decode(): answers are judged as written
     source = "LongSafety: Lu et al., Evaluating Long-Context Safety of LLMs, ACL 2025 (arXiv:2502.16971)"
+    languages = "any"
+    license = "Apache-2.0 (babelsafe's own filler documents, see data/filler/SOURCE.md)"
 
     def __init__(self, tokens: int = 2000, position: str = "after", seed: int | None = None, ctx: Any = None):
         self.tokens = int(tokens)

@@ -30,9 +30,12 @@ class Mutate:
     """
 
     name = "mutate"
+    requires = ("style|persuasion",)  # options without which it cannot be built ("a|b": one of them)
+    decodes = False  # no decode(): answers are judged as written
     source = ("SORRY-Bench: Xie et al., ICLR 2025 (arXiv:2406.14598), linguistic mutations; persuasion "
               "taxonomy from Zeng et al., How Johnny Can Persuade LLMs to Jailbreak Them, ACL 2024 (arXiv:2401.06373)")
     languages = "any"
+    license = "Apache-2.0 (babelsafe's own rewriting instructions)"
 
     def __init__(self, style: str | None = None, persuasion: str | None = None, target: Any = None,
                  max_tokens: int = 1024, ctx: Any = None):

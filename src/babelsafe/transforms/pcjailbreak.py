@@ -30,8 +30,11 @@ class PCJailbreak:
     """
 
     name = "pcjailbreak"
+    decodes = False  # no decode(): answers are judged as written
     source = ("PCJailbreak: Lee & Seong, Do LLMs Have Political Correctness? Analyzing Ethical Biases and "
               "Jailbreak Vulnerabilities in AI Systems (arXiv, 2024)")
+    languages = "any"
+    license = "Apache-2.0 (babelsafe's own keyword pairs, see data/PCJAILBREAK.md)"
 
     def __init__(self, pair: str | list[str] | None = None, seed: int | None = None, ctx: Any = None):
         table = keyword_pairs()

@@ -25,6 +25,8 @@ class TemplateTransform:
     """
 
     name = "template"
+    languages = "any"  # the template is English; it wraps a prompt in any language
+    decodes = False  # no decode(): answers are judged as written
     template_file = ""
     placeholder = "{prompt}"
 
@@ -115,6 +117,7 @@ class CoU(TemplateTransform):
     """
 
     name = "cou"
+    decodes = True  # decode() keeps the answer after the CoU dialogue
     template_file = "templates/redeval/cou.txt"
     placeholder = "<question>"
     source = _REDEVAL

@@ -70,9 +70,11 @@ class Translate:
     """
 
     name = "translate"
+    decodes = False  # no decode(): answers are judged as written
     source = ("MultiJail (Deng et al., ICLR 2024, arXiv:2310.06474): human vs machine-translated prompts; "
               "chrF (Popović, WMT 2015) via sacrebleu")
     languages = "any"
+    license = "Apache-2.0 (babelsafe's prompt); human translations keep their dataset's license"
 
     def __init__(self, to: str | list[str], target: Any = None, prefer_human: bool = True,
                  source: str | None = None, back_translate: bool = True, min_chrf: float | None = None,

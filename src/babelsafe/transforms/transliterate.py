@@ -217,10 +217,12 @@ class Transliterate:
     """
 
     name = "transliterate"
+    decodes = False  # no decode(): answers are judged as written
     source = ("Romanised prompts as a low-resource attack, cf. Yong et al., Low-Resource Languages Jailbreak "
               "GPT-4 (arXiv:2310.02446) and transliteration studies of multilingual safety")
     languages = ["ru", "uk", "bg", "sr", "mk", "be", "kk", "el", "hi", "mr", "ne", "bn", "pa", "gu", "ta",
                  "te", "kn", "ml", "th", "ar", "fa", "ur", "ko", "zh (unidecode)", "ja (unidecode)"]
+    license = "Apache-2.0 (babelsafe's own tables; the optional unidecode fallback is GPL-2.0+)"
 
     def __init__(self, backend: str = "auto", ctx: Any = None):
         self.backend = check_choice("backend", backend, ("auto", "table", "unidecode"))

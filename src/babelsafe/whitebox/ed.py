@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 PAPER_ALPHA = 0.3  # the Llama-2 pair's value; the paper's pairs use 0.3-2.0
 QUERY_STOPS = ("# Query", "# Response")
 _OPTIONS = {"model", "aligned", "base", "alpha", "backend", "device", "dtype", "base_template", "seed",
-            "n_ctx", "n_threads", "top_k", "base_url", "api_key_env"}
+            "n_ctx", "n_threads", "top_k"}
 
 
 def ed_scores(base: Any, aligned: Any, alpha: float) -> Any:
@@ -229,15 +229,31 @@ def _is_gguf(model: str) -> bool:
 
 
 class EDTarget:
-    """Emulated Disalignment: decode from (1+alpha)*base - alpha*aligned next-token scores."""
+    """Emulated Disalignment: decode from (1+alpha)*base - alpha*aligned next-token scores.
+
+    Options (also as `ed:aligned=A,base=B,alpha=0.3`): aligned, base (hub ids / model directories, or
+    .gguf files / 'smollm2' for llama.cpp), alpha (default 0.3, >= 0), base_template (query | chat,
+    default query), backend (auto | transformers | llamacpp), device, dtype (transformers), n_ctx
+    (default 2048), n_threads (llama.cpp), seed, top_k.
+    """
 
     name = "ed"
+    requires = ("aligned", "base")
+    batched = False
     source = "Zhou et al., Emulated Disalignment, arXiv:2402.12343 (github.com/ZHZisZZ/emulated-disalignment)"
+    languages = "any"  # those of the models
+    license = "Apache-2.0 (babelsafe's decoder); the models' licenses are on their model cards"
     max_concurrency = 1  # one conversation at a time, two models in lockstep
 
-    def __init__(self, model: str | None = None, **options: Any):
-        opts = merge_options(model, options, _OPTIONS)
-        opts.pop("base_url", None), opts.pop("api_key_env", None)
+    def __init__(self, model: str | None = None, aligned: str | None = None, base: str | None = None,
+                 alpha: float | None = None, base_template: str | None = None, backend: str | None = None,
+                 device: str | None = None, dtype: str | None = None, n_ctx: int | None = None,
+                 n_threads: int | None = None, seed: int | None = None, top_k: int | None = None,
+                 **plumbing: Any):
+        given = {"aligned": aligned, "base": base, "alpha": alpha, "base_template": base_template,
+                 "backend": backend, "device": device, "dtype": dtype, "n_ctx": n_ctx, "n_threads": n_threads,
+                 "seed": seed, "top_k": top_k, **plumbing}
+        opts = merge_options(model, given, _OPTIONS)
         self.aligned, self.base = opts.get("aligned"), opts.get("base")
         if not self.aligned or not self.base:
             raise UsageError("The ed target needs both models: ed:aligned=CHAT_MODEL,base=BASE_MODEL[,alpha=0.3] "

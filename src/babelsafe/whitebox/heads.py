@@ -38,6 +38,8 @@ def parse_heads(text: Any) -> list[tuple[int, int]]:
         return []
     if isinstance(text, (list, tuple)):
         return [(int(a), int(b)) for a, b in text]
+    if isinstance(text, float):  # 3.10 would arrive as 3.1: ambiguous
+        raise UsageError(f"Head {text!r} arrived as a number: quote it ('3.10') or give [[layer, head]].")
     out = []
     for part in filter(None, re.split(r"[+;\s]+", str(text).strip())):
         layer, sep, head = part.partition(".")
@@ -191,18 +193,29 @@ def refusal_change(target: TransformersTarget, prompts: list[str], heads: list[t
 # The target
 # ----------------------------------------------------------------------------------------------------
 _HEAD_OPTIONS = {"model", "heads", "ranking", "top", "mode", "scale", "batch_size", "device", "dtype", "seed",
-                 "revision", "local_files_only", "base_url", "api_key_env"}
+                 "revision", "local_files_only", "trust_remote_code", "chat_template"}
 
 
 class HeadsTarget(TransformersTarget):
-    """A transformers model with chosen attention heads ablated (safety-head attack)."""
+    """A transformers model with chosen attention heads ablated (safety-head attack).
+
+    Options (also as `heads:model=M,heads=3.1+5.0`): model; heads (LAYER.HEAD joined by '+'); or
+    ranking (a JSON from `babelsafe whitebox heads-scan`) with top (default 1); mode (scale | zero |
+    mean, default scale); scale (default 1e-5); and the transformers target's batch_size, device, dtype,
+    seed, revision, local_files_only.
+    """
 
     name = "heads"
+    requires = ("model", "heads|ranking")
     source = "Safety attention heads (Ships), Zhou et al., arXiv:2410.13708"
 
-    def __init__(self, model: str | None = None, **options: Any):
-        opts = merge_options(model, options, _HEAD_OPTIONS)
-        opts.pop("base_url", None), opts.pop("api_key_env", None)
+    def __init__(self, model: str | None = None, heads: str | list | None = None, ranking: str | None = None,
+                 top: int | None = None, mode: str | None = None, scale: float | None = None,
+                 batch_size: int | None = None, device: str | None = None, dtype: str | None = None,
+                 seed: int | None = None, revision: str | None = None, local_files_only: bool | None = None,
+                 trust_remote_code: bool | None = None, chat_template: str | None = None, **plumbing: Any):
+        given = {k: v for k, v in locals().items() if k in _HEAD_OPTIONS and k != "model"}
+        opts = merge_options(model, {**given, **plumbing}, _HEAD_OPTIONS, raw=("heads",))
         if not opts.get("model"):
             raise UsageError("The heads target needs a model: heads:model=HUB_ID_OR_DIR,heads=3.1+5.0 "
                              "(or ranking=SCAN.json,top=1 from `babelsafe whitebox heads-scan`).")

@@ -31,11 +31,11 @@ def import_torch() -> Any:
     return torch
 
 
-def kv_options(text: str | None) -> dict[str, Any]:
+def kv_options(text: str | None, raw: tuple[str, ...] = ()) -> dict[str, Any]:
     """'aligned=A,base=B,alpha=0.3' -> {'aligned': 'A', 'base': 'B', 'alpha': 0.3}.
 
     The compact target form `ed:aligned=...,base=...` reaches a target as its `model` string; a string
-    without '=' is returned as {'model': text}."""
+    without '=' is returned as {'model': text}. Keys in `raw` keep their text (e.g. heads=3.10)."""
     if not text:
         return {}
     if "=" not in text:
@@ -46,7 +46,7 @@ def kv_options(text: str | None) -> dict[str, Any]:
         if not sep or not k.strip():
             raise UsageError(f"Bad option '{part}' in '{text}': expected key=value pairs separated by commas "
                              "(e.g. ed:aligned=MODEL,base=MODEL,alpha=0.3).")
-        val = yaml.safe_load(v.strip()) if v.strip() else ""
+        val = yaml.safe_load(v.strip()) if v.strip() and k.strip() not in raw else v.strip()
         out[k.strip()] = v.strip() if isinstance(val, (dict, list)) or val is None else val
     return out
 
@@ -55,10 +55,11 @@ def kv_options(text: str | None) -> dict[str, Any]:
 RUNNER_PLUMBING = frozenset({"timeout", "max_connections", "base_url", "api_key_env"})
 
 
-def merge_options(model: str | None, given: dict[str, Any], known: set[str]) -> dict[str, Any]:
+def merge_options(model: str | None, given: dict[str, Any], known: set[str], raw: tuple[str, ...] = ()
+                  ) -> dict[str, Any]:
     """Options from the compact `model` string merged under the explicit keyword options; unknown keys
     give a UsageError listing the valid ones (a typo must not silently run the plain model)."""
-    opts = kv_options(model)
+    opts = kv_options(model, raw)
     for k, v in given.items():
         if v is not None and k not in RUNNER_PLUMBING:
             opts[k] = v

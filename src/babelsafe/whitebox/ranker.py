@@ -228,3 +228,33 @@ def attach_to_run(result: dict[str, Any], run_dir: str | Path, judge: str | None
     (Path(run_dir) / ARTIFACT).write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str),
                                           encoding="utf-8")
     return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Report panel (registered in metrics/panels.py; reads the file `rank-languages --run` saved)
+# ----------------------------------------------------------------------------------------------------
+def saved_ranking(store_path: str | Path) -> dict[str, Any] | None:
+    """The Language Ranker result saved beside a run's store, or None (absent or unreadable)."""
+    import json
+
+    path = Path(store_path).parent / ARTIFACT
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data.get("scores"), dict) and isinstance(data.get("ranking"), list) else None
+    except (OSError, ValueError) as e:
+        log.warning("ignoring %s: %s (recompute it with `babelsafe whitebox rank-languages --run`)", path, e)
+        return None
+
+
+def panel_value(saved: dict[str, Any], by_language: dict[str, Any]) -> dict[str, Any]:
+    """Ranking beside the summary's own per-language unsafe rates (so both come from the same
+    judgements), with their correlation."""
+    rates = {code: ((v.get("rates") or {}).get("unsafe") or {}) for code, v in by_language.items()}
+    rows = [{"language": lang, "rank": i, "score": saved["scores"][lang], "unsafe": rates.get(lang) or None}
+            for i, lang in enumerate(saved["ranking"], 1)]
+    model = saved.get("model") or {}
+    return {"model": model.get("model") if isinstance(model, dict) else str(model),
+            "backend": saved.get("backend"), "layers": saved.get("layers_used"), "dataset": saved.get("dataset"),
+            "rows": rows, "correlation": correlate(saved["scores"], {k: r.get("rate") for k, r in rates.items()})}

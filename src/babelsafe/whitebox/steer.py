@@ -223,27 +223,40 @@ def steering(model: Any, vector: Any, layer: int, coef: float, mode: str = "add"
 
 
 _STEER_OPTIONS = {"model", "layer", "coef", "mode", "vector", "pairs", "n_pairs", "position", "batch_size",
-                  "device", "dtype", "seed", "revision", "local_files_only", "base_url", "api_key_env"}
+                  "device", "dtype", "seed", "revision", "local_files_only", "trust_remote_code", "chat_template"}
 
 
 class SteerTarget(TransformersTarget):
-    """A transformers model with a steering vector added to (or ablated from) its residual stream."""
+    """A transformers model with a steering vector added to (or ablated from) its residual stream.
+
+    Options (also as `steer:model=M,layer=auto,coef=-4`): model; layer (block index, default auto = the
+    JS layer search); coef (default -4 for add, 1 for ablate); mode (add | ablate); vector (a file from
+    `babelsafe whitebox steer-vector`; else computed from `pairs` and cached); pairs (xstest |
+    DATASET:LANG-vs-LANG | FILE.jsonl, default xstest); n_pairs (64); position (-1); and the
+    transformers target's batch_size, device, dtype, seed, revision, local_files_only.
+    """
 
     name = "steer"
+    requires = ("model",)
     source = "Activation steering (Trojan Activation Attack, arXiv:2311.09433; refusal-direction ablation)"
 
-    def __init__(self, model: str | None = None, **options: Any):
-        opts = merge_options(model, options, _STEER_OPTIONS)
-        opts.pop("base_url", None), opts.pop("api_key_env", None)
+    def __init__(self, model: str | None = None, layer: int | str | None = None, coef: float | None = None,
+                 mode: str | None = None, vector: str | None = None, pairs: str | None = None,
+                 n_pairs: int | None = None, position: int | None = None, batch_size: int | None = None,
+                 device: str | None = None, dtype: str | None = None, seed: int | None = None,
+                 revision: str | None = None, local_files_only: bool | None = None,
+                 trust_remote_code: bool | None = None, chat_template: str | None = None, **plumbing: Any):
+        given = {k: v for k, v in locals().items() if k in _STEER_OPTIONS and k != "model"}
+        opts = merge_options(model, {**given, **plumbing}, _STEER_OPTIONS)
         if not opts.get("model"):
             raise UsageError("The steer target needs a model: steer:model=HUB_ID_OR_DIR,layer=auto,coef=-4 "
                              "[,mode=add|ablate][,vector=FILE.pt][,pairs=xstest].")
         layer = opts.pop("layer", "auto")
         self.layer: int | None = None if layer in (None, "auto") else int(layer)
-        self.coef = float(opts.pop("coef", 1.0 if opts.get("mode") == "ablate" else -4.0))
         self.mode = str(opts.pop("mode", "add"))
         if self.mode not in ("add", "ablate"):
             raise UsageError(f"steering mode must be 'add' or 'ablate', got '{self.mode}'.")
+        self.coef = float(opts.pop("coef", 1.0 if self.mode == "ablate" else -4.0))
         self.vector_path = opts.pop("vector", None)
         self.pairs = str(opts.pop("pairs", DEFAULT_PAIRS))
         self.n_pairs = int(opts.pop("n_pairs", DEFAULT_N))

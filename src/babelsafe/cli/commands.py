@@ -1,0 +1,2 @@
+"""Imports every command module so their commands are registered on the app (in help order)."""
+from . import run, browse, evaluate, defense, whitebox  # noqa: F401

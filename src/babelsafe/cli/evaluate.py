@@ -1,0 +1,69 @@
+"""`babelsafe report`, `babelsafe compare`, `babelsafe calibrate`: flags -> api calls -> tables."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .. import api
+from ..errors import UsageError
+from ..spec import parse_json_object
+from . import render
+from .app import app, console, fail, out
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory made by `babelsafe run`."),
+    compare: Optional[Path] = typer.Option(None, "--compare", help="A second run dir: add a paired comparison."),
+    max_examples: int = typer.Option(2000, "--max-examples", help="Examples kept in the report's browser."),
+) -> None:
+    """Recompute summary.json and write report.html, results.csv and results.parquet for a run."""
+    try:
+        rep = api.report(run_dir, compare=compare, max_examples=max_examples)
+    except UsageError as e:
+        fail(e)
+    out.print(render.summary(out, rep.summary))
+    if rep.comparison is not None:
+        out.print(render.comparison(out, rep.comparison))
+    out.print(f"report: {rep.path}")
+
+
+@app.command("compare")
+def compare_(
+    run_a: Path = typer.Argument(..., help="Run A (e.g. before fine-tuning / without the defense)."),
+    run_b: Path = typer.Argument(..., help="Run B (e.g. after fine-tuning / with the defense)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full comparison as JSON here."),
+    judge: Optional[str] = typer.Option(None, "--judge", help="Judge to compare on (default: A's first judge)."),
+) -> None:
+    """Paired per-prompt comparison of two runs: B - A unsafe rate per language, intervals, McNemar p."""
+    try:
+        result = api.compare(run_a, run_b, judge=judge, json_out=json_out)
+    except UsageError as e:
+        fail(e)
+    out.print(render.comparison(out, result))
+    if json_out is not None:
+        console.print(f"wrote {json_out}")
+
+
+@app.command()
+def calibrate(
+    labels_file: Path = typer.Argument(..., help="CSV/JSONL with prompt, response, language, label."),
+    judge: str = typer.Option("refusal", "--judge", help="Judge name (babelsafe list judges)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full result as JSON here."),
+    options: Optional[str] = typer.Option(None, "--options", help="Judge options as JSON, e.g. "
+                                          "'{\"target\": {\"type\": \"openai\", \"model\": \"gpt-4o\"}}'."),
+    vocabulary: Optional[str] = typer.Option(None, "--vocabulary", help="refusal | safety (default: the labels')."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the 95% CIs (0: none)."),
+) -> None:
+    """Measure a judge against human labels: accuracy, kappa, per-class F1, confusion, per language."""
+    try:
+        result = api.calibrate(judge, labels_file, options=parse_json_object(options, "--options"),
+                               vocabulary=vocabulary, bootstrap=bootstrap, json_out=json_out)
+    except UsageError as e:
+        fail(e)
+    out.print(render.calibration(out, result))
+    out.print(render.confusion(out, result))
+    if json_out is not None:
+        console.print(f"wrote {json_out}")

@@ -1,0 +1,240 @@
+"""What the CLI shows: terminal renderings of the data the API returns (tables fit the console's width)."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Callable
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from .layout import cell, fit_records, fit_tables
+
+
+# -- run --------------------------------------------------------------------------------------------
+def _pct(r: dict[str, Any] | None) -> str:
+    return "-" if not r or r.get("rate") is None else f"{100 * r['rate']:.1f}"
+
+
+def _ci(r: dict[str, Any] | None) -> str:
+    return "-" if not r or r.get("rate") is None else f"{100 * r['lo']:.1f}-{100 * r['hi']:.1f}"
+
+
+def _pct_ci(r: dict[str, Any] | None) -> str:
+    return "-" if not r or r.get("rate") is None else f"{_pct(r)} ({_ci(r)})"
+
+
+def summary(console: Console, data: dict[str, Any]) -> RenderableType:
+    """The per-language results of a run's summary (one unsafe-rate column per target when the run has
+    several); columns that are all zero/empty are left out; split and stacked when wider than the console."""
+    judge = data.get("primary_judge")
+    counts = data.get("counts", {})
+    by_lang = data.get("by_language", {})
+    per_target = data.get("by_target_language") or {}
+    tiers = data.get("tiers", {})
+    short = {"reference": "ref", "medium": "med", "unknown": "?"}
+
+    def has(key: str, rate: bool = True) -> bool:
+        return any(((v.get("rates", {}).get(key) or {}).get("rate") is not None) if rate else v.get(key)
+                   for v in by_lang.values())
+
+    cols: list[tuple[str, Callable[[str, dict[str, Any]], str]]] = [
+        ("lang", lambda c, v: c),
+        ("tier", lambda c, v: short.get(v.get("tier") or tiers.get(c, ""), v.get("tier") or "")),
+        ("n", lambda c, v: str(v.get("n", 0))),
+    ]
+    if len(per_target) > 1:
+        for t, tl in per_target.items():
+            cols.append((f"{t[:18]} unsafe",
+                         lambda c, v, tl=tl: _pct_ci((tl.get(c) or {}).get("rates", {}).get("unsafe"))))
+    else:
+        cols += [("unsafe", lambda c, v: _pct(v["rates"].get("unsafe"))),
+                 ("95% CI", lambda c, v: _ci(v["rates"].get("unsafe")))]
+    if has("refusal"):
+        cols.append(("refuse", lambda c, v: _pct(v["rates"].get("refusal"))))
+    cols.append(("invalid", lambda c, v: _pct(v["rates"].get("invalid"))))
+    if has("over_refusal"):
+        cols.append(("overref", lambda c, v: _pct(v["rates"].get("over_refusal"))))
+    for key, name in (("errors", "err"), ("judge_errors", "jerr"), ("content_filter", "filt")):
+        if has(key, rate=False):
+            cols.append((name, lambda c, v, key=key: str(v.get(key, 0))))
+    rows = [[f(code, v) for _, f in cols] for code, v in by_lang.items()]
+    caption = (f"{counts.get('total', 0)} generations: {counts.get('completed', 0)} answered, "
+               f"{counts.get('errors', 0)} errors, {counts.get('judge_errors', 0)} judge errors, "
+               f"{counts.get('content_filter', 0)} content-filtered; errors are outside every rate. "
+               f"Unsafe = harmful prompts answered (judge 'unsafe' / 'full_compliance').")
+    return fit_tables(console, f"babelsafe results · judge {judge or 'none'} · rates in %",
+                      [name for name, _ in cols], rows, keys=2, right=set(range(2, len(cols))), caption=caption)
+
+
+def plan_line(p: dict[str, Any]) -> str:
+    return (f"{p['samples']} samples x {len(p['chains'])} chains x {len(p['targets'])} targets = "
+            f"{p['requests']} requests; ~{p['est_prompt_tokens']} prompt tokens, "
+            f"<= {p['max_completion_tokens']} completion tokens")
+
+
+# -- compare ----------------------------------------------------------------------------------------
+def comparison(console: Console, result: dict[str, Any]) -> RenderableType:
+    """Per-language paired comparison: A and B unsafe rates, B-A with its interval, McNemar p."""
+    headers = ["lang", "pairs", "A", "B", "B-A", "95% CI", "A only", "B only", "McNemar p"]
+    rows = []
+    for lang, r in list(result["by_language"].items()) + [("all", result["overall"])]:
+        d = r["diff"]
+        pa, pb = r["rate_a"]["rate"], r["rate_b"]["rate"]
+        rows.append([lang, str(r["pairs"]), "-" if pa is None else f"{100 * pa:.1f}",
+                     "-" if pb is None else f"{100 * pb:.1f}",
+                     "-" if d["diff"] is None else f"{100 * d['diff']:+.1f}",
+                     "-" if d["diff"] is None else f"{100 * d['lo']:+.1f}..{100 * d['hi']:+.1f}",
+                     str(r["a_only"]), str(r["b_only"]), f"{r['mcnemar_p']:.3g}"])
+    caption = (f"Unsafe rate in %; B-A in points with Newcombe's paired 95% interval; exact McNemar p. "
+               f"Pairs: {result['pairing']}; unpaired A {result['unpaired_a']}, B {result['unpaired_b']}; "
+               f"pairs with an error or judge error left out: {result['excluded_pairs']}.")
+    title = f"A = {result['run_a']}  vs  B = {result['run_b']}  (judge {result['judge']})"
+    return fit_tables(console, title, headers, rows, caption=caption, rules={len(rows) - 2})
+
+
+# -- calibrate --------------------------------------------------------------------------------------
+def _fmt(x: Any) -> str:
+    if x is None or x != x:
+        return "-"
+    return f"{x:.2f}"
+
+
+def _fmt_ci(m: dict[str, Any], key: str) -> str:
+    ci = m.get(f"{key}_ci")
+    base = _fmt(m.get(key))
+    return f"{base} [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else base
+
+
+_SHORT = {"full_compliance": "comply", "full_refusal": "refuse", "partial_refusal": "partial"}
+
+
+def calibration(console: Console, result: dict[str, Any]) -> RenderableType:
+    """One row per language plus overall: n, accuracy and kappa with 95% CIs, F1 per class, errors."""
+    labels = result.get("labels") or []
+    title = f"Judge '{result.get('judge')}' vs {result.get('labels_file') or 'labels'} ({result.get('vocabulary')})"
+    headers = ["lang", "n", "acc [95% CI]", "bin acc", "kappa [95% CI]",
+               *(f"F1 {_SHORT.get(lab, lab)}" for lab in labels), "errors"]
+    rows = []
+
+    def row(name: str, m: dict[str, Any]) -> list[str]:
+        f1s = [(_fmt(m["per_class"][lab]["f1"]) if m["per_class"].get(lab, {}).get("support") else "-")
+               for lab in labels]
+        return [name, str(m["n"]), _fmt_ci(m, "accuracy"), _fmt(m["binary_accuracy"]), _fmt_ci(m, "kappa"),
+                *f1s, str(m.get("n_judge_error", 0))]
+
+    for lang, m in result.get("by_language", {}).items():
+        rows.append(row(lang, m))
+    rows.append(row("overall", result["overall"]))
+    return fit_tables(console, title, headers, rows, rules={len(rows) - 2})
+
+
+def confusion(console: Console, result: dict[str, Any]) -> RenderableType:
+    """The overall confusion matrix (rows: gold labels, columns: the judge's)."""
+    conf = result["overall"]["confusion"]
+    cols = list(result.get("labels") or [])
+    for r in conf.values():
+        cols.extend(p for p in r if p not in cols)
+    rows = [[g, *(str(conf[g].get(c, 0)) for c in cols)] for g in cols if g in conf]
+    return fit_tables(console, "confusion (rows: gold, columns: judge)", ["gold \\ judge", *cols], rows)
+
+
+# -- defend -----------------------------------------------------------------------------------------
+def scan(console: Console, res: Any) -> RenderableType:
+    """Flagged examples by language, plus the assistant refusal share."""
+    headers = ["language", "examples", "flagged", "flagged %", "assistant refusal %"]
+    rows = []
+    for lang, n in sorted(res.languages.items()):
+        f = res.flagged_languages[lang]
+        a = res.assistant_turns[lang]
+        rows.append([lang, str(n), str(f), f"{100 * f / n:.1f}", f"{100 * res.refusals[lang] / a:.1f}" if a else "-"])
+    rows.append(["all", str(res.examples), str(len(res.flagged)), f"{100 * res.flagged_share:.1f}",
+                 f"{100 * sum(res.refusals.values()) / max(1, sum(res.assistant_turns.values())):.1f}"])
+    caption = None
+    if res.kinds:
+        caption = ("flags: " + ", ".join(f"{k} {v}" for k, v in res.kinds.most_common())
+                   + "; categories: " + ", ".join(f"{k} {v}" for k, v in res.categories.most_common(8)))
+    title = f"defend scan: {res.path.name} ({res.examples} examples, judge {res.judge})"
+    return fit_tables(console, title, headers, rows, caption=caption, rules={len(rows) - 2})
+
+
+def balance(console: Console, examples: list[Any], title: str = "training examples by language and category"
+            ) -> RenderableType:
+    """One row per (language, category): refusal and helpful examples and their share."""
+    from ..defense.export import HELPFUL, REFUSAL
+
+    counts: Counter = Counter((e.candidate.language, e.candidate.category or "-", e.candidate.kind)
+                              for e in examples)
+    total = max(1, len(examples))
+    rows = []
+    for lang, cat in sorted({(lang, cat) for lang, cat, _ in counts}):
+        r, h = counts[(lang, cat, REFUSAL)], counts[(lang, cat, HELPFUL)]
+        rows.append([lang, cat, str(r), str(h), str(r + h), f"{100 * (r + h) / total:.1f}%"])
+    n_r = sum(v for k, v in counts.items() if k[2] == REFUSAL)
+    rows.append(["all", "", str(n_r), str(len(examples) - n_r), str(len(examples)), "100%" if examples else "-"])
+    return fit_tables(console, title, ["language", "category", "refusals", "helpful", "total", "share"], rows,
+                      keys=2, rules={len(rows) - 2})
+
+
+# -- list / show ------------------------------------------------------------------------------------
+COMPACT = {"language": ["name", "script", "family", "tier"],
+           None: ["languages", "size", "license"]}
+VERBOSE = {"language": ["name", "iso3", "script", "family", "tier"],
+           None: ["languages", "size", "license", "description", "labels", "source", "citation"]}
+
+
+def _languages(value: Any, verbose: bool) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return cell(value, None if verbose else 8)
+
+
+def components(console: Console, kind: str, rows: list[dict[str, Any]], verbose: bool = False) -> RenderableType:
+    """A listing of components: compact (name, languages, size, license) or, verbose, with description,
+    labels, source and citation. Wide listings are stacked one component below another."""
+    fields = (VERBOSE if verbose else COMPACT).get(kind) or (VERBOSE if verbose else COMPACT)[None]
+    fields = [f for f in fields if any(r.get(f) for r in rows)]
+    key = "code" if kind == "language" else "name"
+    records = []
+    for r in rows:
+        rec = {key: str(r.get(key, ""))}
+        for f in fields:
+            v = r.get(f)
+            rec[f] = _languages(v, verbose) if f == "languages" else cell(v, None if verbose else 10)
+        records.append(rec)
+    title = f"{kind}s ({len(rows)})" + ("" if verbose else "  · more: --verbose, or babelsafe show "
+                                                           f"{kind} NAME")
+    return fit_records(console, title, records, fields, key=key, right={"size"})
+
+
+def component(console: Console, kind: str, info: dict[str, Any]) -> RenderableType:
+    """Everything about one component, stacked: metadata, description, options with defaults."""
+    parts: list[RenderableType] = [Text(f"{kind} {info.get('code') or info.get('name')}", style="bold")]
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, style="cyan")
+    grid.add_column(overflow="fold")
+    for key in ("name" if kind == "language" else "", "languages", "size", "license", "source", "citation",
+                "labels", "categories", "tags", "iso3", "script", "family", "tier", "implementation"):
+        v = info.get(key) if key else None
+        if v:
+            grid.add_row(key, cell(v))
+    parts.append(grid)
+    if info.get("description"):
+        parts += [Text(""), Text(info["description"])]
+    opts = info.get("options")
+    if opts is not None:
+        parts.append(Text(""))
+        if not opts:
+            parts.append(Text("options: (none)"))
+        else:
+            t = Table.grid(padding=(0, 2))
+            t.add_column(no_wrap=True, style="cyan")
+            t.add_column(overflow="fold")
+            t.add_column(overflow="fold")
+            t.add_row("option", "default", "type", style="bold")
+            for o in opts:
+                t.add_row(o["name"], repr(o["default"]) if "default" in o else "(required)", o.get("type", ""))
+            parts.append(t)
+    return Group(*parts)

@@ -1,0 +1,125 @@
+"""`babelsafe run` and `babelsafe resume`: flags -> api.run / api.resume, with a progress bar."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, List, Optional
+
+import typer
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+
+from .. import api
+from ..errors import UsageError
+from ..spec import parse_json_object, parse_key_values
+from . import render
+from .app import app, console, fail, out
+
+
+def _with_progress(start: Callable[..., Any]) -> Any:
+    """Call `start(on_progress=..., on_interrupt=...)` under a rich progress bar. Ctrl-C stops cleanly
+    (finished work is kept); a second Ctrl-C aborts."""
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("errors {task.fields[errors]}"), TextColumn("cached {task.fields[cached]}"),
+               TextColumn("{task.fields[rate]}/s"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=False, refresh_per_second=8) as bar:
+        task = bar.add_task("running", total=None, errors=0, cached=0, rate="0.0")
+
+        def on_progress(p: Any) -> None:
+            el = max(1e-6, time.monotonic() - p.started)
+            bar.update(task, total=p.total, completed=p.done, errors=p.errors, cached=p.cached,
+                       rate=f"{p.done / el:.1f}")
+
+        def on_interrupt(run_dir: Path, presses: int) -> None:
+            if presses > 1:
+                console.print("[red]aborting[/]")
+                raise SystemExit(130)
+            console.print(f"[yellow]stopping: finishing writes; run `babelsafe resume {run_dir}` to continue[/]")
+
+        result = start(on_progress=on_progress, on_interrupt=on_interrupt)
+        bar.update(task, total=result.progress.total, completed=result.progress.done)
+    return result
+
+
+def _finish(result: Any, report: bool) -> None:
+    out.print(render.summary(out, result.summary))
+    if report:
+        console.print(f"report: {api.report(result.run_dir, recompute=False).path}")
+    c = result.summary.get("counts", {})
+    console.print(f"run dir: {result.run_dir}  ({c.get('completed', 0)} answered, {c.get('errors', 0)} errors)")
+    if result.interrupted:
+        console.print(f"[yellow]interrupted — resume with: babelsafe resume {result.run_dir}[/]")
+        raise typer.Exit(130)
+
+
+@app.command()
+def run(
+    spec_file: Optional[Path] = typer.Argument(None, help="YAML run spec; flags override it."),
+    dataset: Optional[List[str]] = typer.Option(None, "--dataset", "-d",
+                                                help="Registry name, CSV/JSONL/Parquet path, or hf:ORG/NAME[:split]."),
+    languages: Optional[str] = typer.Option(None, "--languages", "-l", help="Comma-separated ISO codes."),
+    categories: Optional[str] = typer.Option(None, "--categories", help="Comma-separated harm categories."),
+    safety_config: Optional[str] = typer.Option(None, "--safety-config",
+                                                help="Harm categories the deployment allows (CoSA-Score)."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Prompts per language."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    transform: Optional[List[str]] = typer.Option(
+        None, "--transform", "-t", help="A chain like 'aim' or 'translate:to=bn>aim'; repeat for several chains."),
+    target: Optional[str] = typer.Option(None, "--target", help="Target type: local (default), openai, transformers, vllm."),
+    model: Optional[str] = typer.Option(None, "--model", "-m"),
+    base_url: Optional[str] = typer.Option(None, "--base-url"),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Name of the env var holding the key."),
+    system_prompt: Optional[str] = typer.Option(None, "--system-prompt"),
+    temperature: Optional[float] = typer.Option(None, "--temperature"),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens"),
+    extra_body: Optional[str] = typer.Option(None, "--extra-body", help="JSON merged into each request body."),
+    option: Optional[List[str]] = typer.Option(
+        None, "--option", help="Target option KEY=VALUE (repeatable), e.g. transport=raw, n_threads=2, "
+                               "chat_format=chatml, batch_size=8."),
+    defense: Optional[List[str]] = typer.Option(None, "--defense", help="Defense layer around the target "
+                                                "(babelsafe list defenses)."),
+    judge: Optional[List[str]] = typer.Option(None, "--judge", "-j", help="Judge name (repeatable)."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c", help="Requests in flight per target."),
+    rpm: Optional[float] = typer.Option(None, "--rpm", help="Requests per minute limit."),
+    tpm: Optional[float] = typer.Option(None, "--tpm", help="Tokens per minute limit."),
+    retries: Optional[int] = typer.Option(None, "--retries"),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds per request."),
+    out_dir: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Make fresh model calls even when cached."),
+    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Skip malformed dataset rows."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and exit."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write report.html at the end."),
+) -> None:
+    """Run datasets x transforms x targets, judge every answer, write the run dir."""
+    try:
+        settings = dict(
+            datasets=dataset or None, languages=languages, categories=categories, safety_config=safety_config,
+            limit=limit, seed=seed, transforms=transform or None, judges=judge or None, concurrency=concurrency,
+            rpm=rpm, tpm=tpm, retries=retries, timeout=timeout, out=out_dir, cache=False if no_cache else None,
+            skip_bad_rows=True if skip_bad_rows else None,
+            # the first target's settings
+            target=target, model=model, base_url=base_url, api_key_env=api_key_env, system_prompt=system_prompt,
+            temperature=temperature, max_tokens=max_tokens, extra_body=parse_json_object(extra_body, "--extra-body"),
+            options=parse_key_values(option), defenses=list(defense) if defense else None)
+        spec = api.resolve_spec(spec_file, **settings)
+        if dry_run:
+            p = api.plan(spec)
+            out.print_json(json.dumps(p))
+            out.print(render.plan_line(p))
+            return
+        result = _with_progress(lambda **cb: api.run(spec, **cb))
+        _finish(result, report)
+    except UsageError as e:
+        fail(e)
+
+
+@app.command()
+def resume(run_dir: Path = typer.Argument(..., help="A run directory made by `babelsafe run`."),
+           report: bool = typer.Option(True, "--report/--no-report")) -> None:
+    """Finish an interrupted run: finished work is kept, failed requests retried, nothing repeated."""
+    try:
+        result = _with_progress(lambda **cb: api.resume(run_dir, **cb))
+        _finish(result, report)
+    except UsageError as e:
+        fail(e)

@@ -1,0 +1,379 @@
+"""Typed, read-only access to a run's store: the queries metrics, comparisons, reports and the defense
+export need, and nothing else. Every row type is a NamedTuple; the hot streams (label rows, export
+rows) come as batches of plain tuples in the NamedTuple's field order, because wrapping millions of
+rows costs more than the whole aggregation.
+
+    with RunReader(run_dir) as r:
+        spec = r.spec()
+        for batch in r.label_batches(ordered=True): ...
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterator, NamedTuple
+
+from .schema import Columns, connect, store_path, store_version
+
+BATCH = 20_000
+
+
+class LabelRow(NamedTuple):
+    """One generation seen by one judge (judge None when the run has no verdicts at all)."""
+
+    target: str
+    judge: str | None
+    dataset: str
+    item_id: str
+    language: str  # the probe's language
+    category: str | None
+    transform: str
+    prompt_label: str  # lower-cased dataset label of the prompt ('' when none)
+    label: str  # the verdict label, or error | content_filter | unjudged
+
+
+class PairRow(NamedTuple):
+    """A judged answer to one side of a paired prompt (PCJailbreak)."""
+
+    target: str
+    language: str
+    dataset: str
+    item_id: str
+    pair_id: str | None
+    pair_role: str
+    label: str
+
+
+class CosaRow(NamedTuple):
+    """An answered generation with the judge's label and extra fields (label None when unjudged)."""
+
+    language: str
+    category: str | None
+    prompt_label: str
+    label: str | None
+    extra: dict[str, Any] | None
+
+
+class CompareRow(NamedTuple):
+    key: tuple[str, str, str, str, str]  # dataset, item_id, language, transform, target role
+    prompt_label: str
+    label: str
+
+
+class CandidateRow(NamedTuple):
+    """An answered generation for the defense export (training examples)."""
+
+    messages: list[dict[str, Any]]
+    language: str
+    category: str | None
+    dataset: str
+    item_id: str
+    prompt_label: str | None  # as the dataset gave it
+    target: str
+    text: str | None
+    decoded: str | None
+    outcome: str
+    label: str | None
+
+
+class TargetUsage(NamedTuple):
+    target: str
+    generations: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cached: int | None
+    mean_latency_s: float | None
+
+
+class CallUsage(NamedTuple):
+    component: str
+    purpose: str
+    calls: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+class DatasetSize(NamedTuple):
+    name: str
+    samples: int
+    languages: int
+
+
+class ExportQuery(NamedTuple):
+    """The export SELECT (picklable: export helper processes run it on their own connection)."""
+
+    sql: str
+    params: list[Any]
+
+
+def loads(text: str | None) -> Any:
+    """A stored JSON value (specs written by older versions may be YAML); the text itself otherwise."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError):
+        try:
+            import yaml
+            return yaml.safe_load(text)
+        except Exception:
+            return text
+
+
+class RunReader:
+    """A read-only connection to one run's store (a run dir or a results.sqlite path)."""
+
+    def __init__(self, run: str | Path):
+        self.path = store_path(run)
+        self.con = connect(self.path, readonly=True)
+        try:
+            self.version = store_version(self.con, self.path)
+        except Exception:
+            self.con.close()
+            raise
+        self.cols = Columns.for_version(self.version)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "RunReader":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- run-level facts -----------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        return dict(self.con.execute("SELECT key, value FROM meta"))
+
+    def meta_value(self, key: str) -> Any:
+        row = self.con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return loads(row[0]) if row else None
+
+    def spec(self) -> dict[str, Any]:
+        """The run's spec as stored ({} when absent or unreadable)."""
+        spec = self.meta_value("spec")
+        return spec if isinstance(spec, dict) else {}
+
+    def spec_judges(self) -> list[str]:
+        return [j.get("name") for j in self.spec().get("judges", []) if isinstance(j, dict)]
+
+    def components(self) -> dict[str, dict[str, Any]]:
+        """kind -> name -> config (as stored: callers scrub before showing)."""
+        out: dict[str, dict[str, Any]] = {}
+        for kind, name, config in self.con.execute("SELECT kind, name, config FROM components ORDER BY kind, name"):
+            out.setdefault(kind, {})[name] = loads(config)
+        return out
+
+    def dataset_sizes(self) -> list[DatasetSize]:
+        return [DatasetSize(*r) for r in self.con.execute(
+            "SELECT dataset, count(*), count(DISTINCT language) FROM samples GROUP BY dataset ORDER BY dataset")]
+
+    def dataset_taxonomies(self) -> dict[str, str]:
+        """dataset -> the category taxonomy it declared when the run was made (v2 stores)."""
+        if not self.cols.has_datasets:
+            return {}
+        return {n: t for n, t in self.con.execute("SELECT name, taxonomy FROM datasets") if t}
+
+    def datasets(self) -> list[str]:
+        return [r[0] for r in self.con.execute("SELECT DISTINCT dataset FROM samples ORDER BY dataset")]
+
+    def generation_span(self) -> tuple[float | None, float | None]:
+        return tuple(self.con.execute("SELECT min(created), max(created) FROM generations").fetchone())  # type: ignore[return-value]
+
+    def target_usage(self) -> list[TargetUsage]:
+        return [TargetUsage(*r) for r in self.con.execute(
+            "SELECT target, count(*), sum(prompt_tokens), sum(completion_tokens), sum(cached), avg(latency_s) "
+            "FROM generations GROUP BY target ORDER BY target")]
+
+    def call_usage(self) -> list[CallUsage]:
+        return [CallUsage(*r) for r in self.con.execute(
+            "SELECT component, purpose, count(*), sum(prompt_tokens), sum(completion_tokens) FROM calls "
+            "GROUP BY 1, 2 ORDER BY 1, 2")]
+
+    def n_samples(self) -> int:
+        return self.con.execute("SELECT count(*) FROM samples").fetchone()[0]
+
+    def n_probes(self) -> int:
+        return self.con.execute("SELECT count(*) FROM probes").fetchone()[0]
+
+    def several_languages(self) -> bool:
+        """Do the probes use more than one language?"""
+        return self.con.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT language FROM probes LIMIT 2)").fetchone()[0] > 1
+
+    def languages(self) -> list[str]:
+        return [r[0] for r in self.con.execute("SELECT DISTINCT language FROM probes")]
+
+    def error_kinds(self) -> dict[str, int]:
+        """error kind -> generations that failed with it, most frequent first."""
+        return dict(self.con.execute("SELECT coalesce(error_kind, 'unknown'), count(*) FROM generations "
+                                     "WHERE outcome = 'error' GROUP BY 1 ORDER BY 2 DESC").fetchall())
+
+    def targets(self) -> list[str]:
+        return [r[0] for r in self.con.execute("SELECT DISTINCT target FROM generations ORDER BY target")]
+
+    def judges(self) -> list[str]:
+        return [r[0] for r in self.con.execute("SELECT DISTINCT judge FROM verdicts ORDER BY judge")]
+
+    def judge_labels(self) -> dict[str, set[str]]:
+        """judge -> every label it gave."""
+        out: dict[str, set[str]] = {}
+        for j, label in self.con.execute("SELECT DISTINCT judge, label FROM verdicts"):
+            out.setdefault(j, set()).add(label)
+        return out
+
+    # -- streams -------------------------------------------------------------------------------
+    def _batches(self, sql: str, params: Any = ()) -> Iterator[list[tuple]]:
+        cur = self.con.execute(sql, params)
+        while True:
+            rows = cur.fetchmany(BATCH)
+            if not rows:
+                return
+            yield rows
+
+    def label_batches(self, ordered: bool = False) -> Iterator[list[tuple]]:
+        """Every generation x every judge as LabelRow-ordered tuples, in batches. ordered: sorted by
+        (target, judge, dataset, item_id, language, transform), so one prompt's rows are adjacent."""
+        sql = f"""
+        WITH j(judge) AS (SELECT DISTINCT judge FROM verdicts UNION ALL
+                          SELECT NULL WHERE NOT EXISTS (SELECT 1 FROM verdicts))
+        SELECT g.target, j.judge, s.dataset, s.item_id, p.language, s.category, p.transform,
+          lower(coalesce({self.cols.prompt_label}, '')),
+          CASE WHEN g.outcome = 'error' THEN 'error' WHEN g.outcome = 'content_filter' THEN 'content_filter'
+               WHEN v.label IS NULL THEN 'unjudged' ELSE v.label END
+        FROM j CROSS JOIN generations g
+        JOIN probes p ON p.probe_key = g.probe_key
+        JOIN samples s ON s.sample_key = p.sample_key
+        LEFT JOIN verdicts v ON v.probe_key = g.probe_key AND v.target = g.target AND v.judge = j.judge
+        """
+        return self._batches(sql + (" ORDER BY 1, 2, 3, 4, 5, 7" if ordered else ""))
+
+    def pair_rows(self, judge: str | None) -> list[PairRow] | None:
+        """Judged, answered probes that are one side of a pair; None when a v1 store cannot be read
+        so (SQLite without JSON1)."""
+        c = self.cols
+        sql = f"""
+        SELECT g.target, p.language, s.dataset, s.item_id, {c.pair_id}, {c.pair_role}, v.label
+        FROM probes p JOIN samples s USING(sample_key)
+        JOIN generations g ON g.probe_key = p.probe_key AND g.outcome != 'error'
+        JOIN verdicts v ON v.probe_key = g.probe_key AND v.target = g.target AND v.judge = ?
+        WHERE {c.pair_role} IS NOT NULL"""
+        try:
+            return [PairRow(*r) for r in self.con.execute(sql, (judge,))]
+        except sqlite3.OperationalError:
+            return None
+
+    def has_pairs(self) -> bool:
+        try:
+            return self.con.execute(
+                f"SELECT 1 FROM probes p WHERE {self.cols.pair_role} IS NOT NULL LIMIT 1").fetchone() is not None
+        except sqlite3.OperationalError:
+            return False
+
+    def cosa_rows(self, judge: str | None) -> Iterator[CosaRow]:
+        """Every answered generation (errors left out) with `judge`'s label and extra."""
+        sql = (f"SELECT p.language, s.category, lower(coalesce({self.cols.prompt_label}, '')), "
+               "CASE WHEN g.outcome = 'content_filter' THEN 'content_filter' ELSE v.label END, v.extra "
+               "FROM generations g JOIN probes p ON p.probe_key = g.probe_key "
+               "JOIN samples s ON s.sample_key = p.sample_key "
+               "LEFT JOIN verdicts v ON v.probe_key = g.probe_key AND v.target = g.target AND v.judge = ? "
+               "WHERE g.outcome != 'error'")
+        for batch in self._batches(sql, (judge,)):
+            for lang, cat, plabel, label, extra in batch:
+                ex = loads(extra) if extra else None
+                yield CosaRow(lang, cat, plabel, label, ex if isinstance(ex, dict) else None)
+
+    def compare_rows(self, judge: str, roles: dict[str, str]) -> Iterator[CompareRow]:
+        """`judge`'s label per generation of the targets in `roles` (target -> role), sorted by key."""
+        if not roles:
+            return
+        sql = f"""
+        SELECT dataset, item_id, language, transform, CASE target {" ".join("WHEN ? THEN ?" for _ in roles)}
+          END AS role, plabel, lab FROM (
+          SELECT CAST(s.dataset AS TEXT) AS dataset, CAST(s.item_id AS TEXT) AS item_id,
+            p.language AS language, p.transform AS transform, g.target AS target,
+            lower(coalesce({self.cols.prompt_label}, '')) AS plabel,
+            CASE WHEN g.outcome = 'error' THEN 'error' WHEN g.outcome = 'content_filter' THEN 'content_filter'
+                 WHEN v.label IS NULL THEN 'unjudged' ELSE v.label END AS lab
+          FROM generations g JOIN probes p ON p.probe_key = g.probe_key
+          JOIN samples s ON s.sample_key = p.sample_key
+          LEFT JOIN verdicts v ON v.probe_key = g.probe_key AND v.target = g.target AND v.judge = ?)
+        WHERE role IS NOT NULL ORDER BY dataset, item_id, language, transform, role
+        """
+        params: list[Any] = []
+        for t, r in roles.items():  # the CASE pairs come first in the text, then the judge
+            params += [t, r]
+        for batch in self._batches(sql, params + [judge]):
+            for d, i, lang, tr, role, plabel, lab in batch:
+                yield CompareRow((str(d), str(i), str(lang), str(tr), str(role)), plabel, lab)
+
+    def candidate_rows(self, judge: str) -> list[CandidateRow]:
+        """Answered generations (errors left out) with `judge`'s label, ordered by dataset, language,
+        item and target."""
+        rows = self.con.execute(
+            f"SELECT p.messages, p.language, s.category, s.dataset, s.item_id, {self.cols.prompt_label}, "
+            "g.target, g.text, g.decoded, g.outcome, v.label FROM generations g "
+            "JOIN probes p ON p.probe_key = g.probe_key JOIN samples s ON s.sample_key = p.sample_key "
+            "LEFT JOIN verdicts v ON v.probe_key = g.probe_key AND v.target = g.target AND v.judge = ? "
+            "WHERE g.outcome != 'error' ORDER BY s.dataset, s.language, s.item_id, g.target", (judge,)).fetchall()
+        return [CandidateRow(json.loads(r[0]), *r[1:]) for r in rows]
+
+    # -- exports -------------------------------------------------------------------------------
+    def export_query(self, judges: list[str], tiers: dict[str, str], primary: int | None) -> ExportQuery:
+        """One row per generation: the report exports' columns (report.exports.BASE_COLS), one
+        label/score pair per judge, then two helper columns for the examples sampler: the primary
+        label (or outcome) and a hash of the row."""
+        cols = "".join(f", v{i}.label, v{i}.score" for i in range(len(judges)))
+        joins = " ".join(
+            f"LEFT JOIN verdicts v{i} ON v{i}.probe_key = g.probe_key AND v{i}.target = g.target "
+            f"AND v{i}.judge = ?" for i in range(len(judges)))
+        params: list[Any] = []
+        if tiers:
+            tier_sql = "CASE p.language " + " ".join("WHEN ? THEN ?" for _ in tiers) + " ELSE 'unknown' END"
+            for code, t in tiers.items():
+                params += [code, t]
+        else:
+            tier_sql = "'unknown'"
+        plabel = f"coalesce(v{primary}.label, 'unjudged')" if primary is not None else "'unjudged'"
+        sql = (
+            "SELECT s.dataset, s.item_id, s.language, p.language, " + tier_sql + ", s.category, "
+            f"{self.cols.prompt_label}, p.transform, g.target, "
+            "g.outcome, g.finish_reason, g.error_kind, g.prompt_tokens, g.completion_tokens, g.latency_s, "
+            "g.cached, s.prompt, CASE WHEN p.transform = 'none' OR NOT json_valid(p.messages) THEN NULL "
+            "ELSE json_extract(p.messages, '$[#-1].content') END, g.text, g.decoded, g.probe_key" + cols +
+            f", CASE WHEN g.outcome != 'ok' THEN g.outcome ELSE {plabel} END, "
+            "(g.rowid * 2654435761) % 4294967291"
+            " FROM generations g JOIN probes p ON p.probe_key = g.probe_key "
+            "JOIN samples s ON s.sample_key = p.sample_key " + joins)
+        return ExportQuery(sql, params + list(judges))
+
+    def rowid_range(self) -> tuple[int | None, int | None]:
+        """The generations' rowid range (export helpers split it)."""
+        return tuple(self.con.execute("SELECT min(rowid), max(rowid) FROM generations").fetchone())  # type: ignore[return-value]
+
+    def export_batches(self, q: ExportQuery, lo: int | None = None, hi: int | None = None,
+                       raw_text: bool = False, size: int = 50_000) -> Iterator[list[tuple]]:
+        """Rows of an export query (generations with rowid in [lo, hi], all when None). raw_text: text
+        columns as UTF-8 bytes (no decode/re-encode on the way into Arrow)."""
+        sql, params = q
+        if lo is not None:
+            sql, params = sql + " WHERE g.rowid BETWEEN ? AND ?", params + [lo, hi]
+        if raw_text:
+            self.con.text_factory = bytes
+        cur = self.con.execute(sql, params)
+        while True:
+            rows = cur.fetchmany(size)
+            if not rows:
+                return
+            yield rows
+
+    def verdict_detail(self, probe_key: str, target: str, judge: str) -> tuple[str | None, str | None, str | None] | None:
+        """(rationale, extra JSON, error) of one verdict."""
+        return self.con.execute("SELECT rationale, extra, error FROM verdicts WHERE probe_key = ? AND target = ? "
+                                "AND judge = ?", (probe_key, target, judge)).fetchone()
+
+    def probe_detail(self, probe_key: str) -> tuple[str | None, str | None] | None:
+        """(meta JSON, chain JSON) of one probe."""
+        return self.con.execute("SELECT meta, chain FROM probes WHERE probe_key = ?", (probe_key,)).fetchone()

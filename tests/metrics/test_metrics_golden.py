@@ -1,0 +1,69 @@
+"""The reshaping of results/ and metrics/ changed no figure: everything computed from the fixture run
+(tests/fixture_run.py) equals what the code before it computed (tests/data/golden/, made by running
+tests/golden_capture.py on commit 81caf6f). Checked on a store written by today's Store (schema v2)
+and on the store the old code wrote (schema v1), read as is and after its upgrade."""
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+from pathlib import Path
+
+
+from babelsafe.results import RunReader, Store
+from fixture_run import write_fixture_run
+from golden_capture import capture
+
+GOLDEN = Path(__file__).parent.parent / "data" / "golden"
+
+
+def _golden() -> dict:
+    with gzip.open(GOLDEN / "fixture_outputs.json.gz", "rt", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _canon(obj: object) -> object:
+    return json.loads(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def _assert_same(got: dict, want: dict) -> None:
+    got = _canon(got)
+    for key in want:  # one key at a time: a failure names the part that moved
+        assert got[key] == want[key], f"{key} differs from the golden output"
+    assert set(got) == set(want)
+
+
+def _v1_run(tmp: Path, name: str) -> Path:
+    run = tmp / name
+    run.mkdir()
+    con = sqlite3.connect(run / "results.sqlite")
+    with gzip.open(GOLDEN / f"fixture_store_v1_{name}.sql.gz", "rt", encoding="utf-8") as f:
+        con.executescript(f.read())
+    con.close()
+    return run
+
+
+def test_todays_store_gives_the_golden_outputs(tmp_path: Path):
+    for name, seed in (("a", 11), ("b", 12)):
+        (tmp_path / name).mkdir()
+        with Store(tmp_path / name / "results.sqlite") as st:
+            write_fixture_run(st, seed=seed)
+    with RunReader(tmp_path / "a") as r:
+        assert r.version == 2
+    _assert_same(capture(tmp_path / "a", tmp_path / "b"), _golden())
+
+
+def test_old_store_read_as_is_gives_the_golden_outputs(tmp_path: Path):
+    a, b = _v1_run(tmp_path, "a"), _v1_run(tmp_path, "b")
+    with RunReader(a) as r:
+        assert r.version == 1
+    _assert_same(capture(a, b), _golden())
+
+
+def test_old_store_upgraded_gives_the_golden_outputs(tmp_path: Path):
+    a, b = _v1_run(tmp_path, "a"), _v1_run(tmp_path, "b")
+    Store(a / "results.sqlite").close()  # opening for writing upgrades in place
+    with RunReader(a) as r:
+        assert r.version == 2
+        assert r.has_pairs()
+    _assert_same(capture(a, b), _golden())
