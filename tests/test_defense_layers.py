@@ -168,3 +168,60 @@ def test_defense_names_and_options_are_checked(openai_server, tmp_path, api_key)
         assert w.name == "openai+safety-prompt+guard"
         assert w.identity()["inner"]["defense"]["config"]["prompt"] == "xsafety"
         assert w.identity() != wrap_target(slot.target, ["safety-prompt"], ctx).identity()
+
+
+def test_translate_pivot_uses_the_probe_and_run_languages_as_prior(openai_server, tmp_path, api_key):
+    """Issue 13, item 5: MultiJail item 87 in English, a short question lingua alone calls Swedish, goes
+    straight to the model in a run over en,zh,bn; the zh and bn versions are pivoted through English."""
+    import csv
+    import importlib.resources as res
+
+    f = res.files("babelsafe.datasets").joinpath("data/multijail/MultiJail.csv").read_text("utf-8-sig")
+    row = next(r for r in csv.DictReader(f.splitlines()) if r["id"] == "87")
+    path = tmp_path / "mj87.jsonl"
+    with path.open("w", encoding="utf-8") as fh:
+        for lang in ("en", "zh", "bn"):
+            fh.write(json.dumps({"id": "87", "language": lang, "prompt": row[lang], "label": "harmful"},
+                                ensure_ascii=False) + "\n")
+    openai_server.responder = translator_responder
+    spec = spec_for(openai_server, tmp_path, [{"name": "translate-pivot"}], datasets=[str(path)],
+                    languages=["en", "zh", "bn"])
+    out = babelsafe.run(spec)
+    gens = dict(rows(out.run_dir, "SELECT s.language, g.text FROM generations g JOIN probes p ON "
+                                  "p.probe_key=g.probe_key JOIN samples s ON s.sample_key=p.sample_key"))
+    assert gens["en"] == f"Answer: {row['en']}"  # not taken for Swedish: no translation at all
+    assert gens["zh"] == f"[Chinese] Answer: [English] {row['zh']}"
+    assert gens["bn"] == f"[Bengali] Answer: [English] {row['bn']}"
+    assert not any("Swedish" in json.dumps(b) for b in openai_server.bodies)
+
+
+def test_translate_pivot_leaves_a_message_of_unknown_language_untranslated(openai_server, tmp_path, api_key):
+    from babelsafe.runner import RunContext
+    from babelsafe.results import Store
+    from babelsafe.types import GenParams
+
+    openai_server.responder = translator_responder
+    spec = spec_for(openai_server, tmp_path, [])
+    with Store(tmp_path / "x.sqlite") as store:
+        ctx = RunContext(spec, store)
+        plain = ctx.build_target(spec.targets[0]).target
+        pivot = wrap_target(plain, ["translate-pivot"], ctx)
+        import asyncio
+
+        g = asyncio.run(pivot.generate([{"role": "user", "content": "Kitchen knife sharpen"}], GenParams()))
+        assert g.text == "Answer: Kitchen knife sharpen" and openai_server.count == 1
+
+
+def test_the_call_record_of_a_defended_answer_shows_the_system_prompt(openai_server, tmp_path, api_key):
+    """Issue 13, item 8: the record the generation links to (the defended call) holds what the model was
+    actually sent, safety system prompt included, and the inner call's key."""
+    spec = spec_for(openai_server, tmp_path, [{"name": "safety-prompt", "options": {"prompt": "pcdefense"}}], n=1)
+    res = babelsafe.run(spec)
+    text = safety_prompts()["pcdefense"]["text"].strip()
+    linked = rows(res.run_dir, "SELECT c.request FROM generations g JOIN calls c ON c.cache_key = g.cache_key")
+    assert len(linked) == 3
+    keys = {k for (k,) in rows(res.run_dir, "SELECT cache_key FROM calls")}
+    for (req,) in linked:
+        sent = json.loads(req)["sent"]
+        assert sent[-1]["messages"][0] == {"role": "system", "content": text}
+        assert sent[-1]["cache_key"] in keys

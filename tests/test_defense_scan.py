@@ -80,3 +80,19 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(UsageError, match="no line is an OpenAI chat example"):
         scan(p)
     assert {r.kind for r in load_rules()} == {"identity_shift", "jailbreak_prompt"}
+
+
+def test_scan_counts_short_lines_in_the_sets_languages(tmp_path):
+    """Issue 13, item 5: with the set's languages as the prior a short English line is English; an
+    example's own "language" field wins."""
+    import csv
+    import importlib.resources as res
+
+    f = res.files("babelsafe.datasets").joinpath("data/multijail/MultiJail.csv").read_text("utf-8-sig")
+    q = next(r for r in csv.DictReader(f.splitlines()) if r["id"] == "87")["en"]  # lingua alone: Swedish
+    rows = [ex(q, "I'm sorry, but I can't help with that."), ex("Kitchen knife sharpen", "Use a whetstone."),
+            ex("Kitchen knife sharpen", "Use a whetstone.", language="fr")]
+    path = write(tmp_path / "train.jsonl", rows)
+    res_ = scan(path, judge="refusal", languages="en,zh,bn")
+    assert dict(res_.languages) == {"en": 2, "fr": 1}
+    assert "und" in dict(scan(path, judge="refusal").languages)  # no prior: unknown, not a guess

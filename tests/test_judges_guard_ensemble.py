@@ -6,6 +6,7 @@ import json
 import pytest
 
 from babelsafe.context import LocalContext
+from babelsafe.errors import UsageError
 from babelsafe.judges.ensemble import EnsembleJudge
 from babelsafe.judges.guard import GuardJudge, coarse_for_name
 from babelsafe.registry import registry
@@ -139,8 +140,9 @@ async def test_ensemble_weighted_errors_and_refusal_members():
     assert v.extra["members"]["refusal"] == "safe" and v.label == "safe"
     refusal_only = EnsembleJudge(members=["refusal", "refusal"])
     assert refusal_only.vocabulary == "refusal" and refusal_only.member_names == ["refusal", "refusal#2"]
-    with pytest.raises(Exception):
+    with pytest.raises(UsageError, match="Add vocabulary=safety"):
         EnsembleJudge(members=["refusal"], mode="any_unsafe")
+    assert EnsembleJudge(members=["refusal"], mode="any_unsafe", vocabulary="safety").vocabulary == "safety"
 
 
 async def test_online_multiplicative_weights_and_state():

@@ -70,3 +70,51 @@ def test_cli_flags_override_spec_file(tmp_path):
     assert "4 samples x 3 chains x 1 targets = 12 requests" in r.stdout
     plan = yaml.safe_load(r.stdout[: r.stdout.rindex("}") + 1])
     assert plan["by_language"] == {"en": 2, "sw": 2} and plan["targets"] == ["openai:gpt-4o-mini"]
+
+
+def test_compact_options_take_lists_in_brackets_or_with_plus():
+    """Issue 13, item 6: ensemble members from the command line."""
+    from babelsafe.registry import registry
+    from babelsafe.spec import as_list, parse_step
+
+    step = parse_step("ensemble:members=[refusal,cyberseceval-refusal],mode=majority")
+    assert step == {"name": "ensemble", "options": {"members": ["refusal", "cyberseceval-refusal"],
+                                                    "mode": "majority"}}
+    for compact in ("ensemble:members=refusal+cyberseceval-refusal,mode=majority",
+                    "ensemble:members=[refusal, cyberseceval-refusal]",
+                    "ensemble:members=[refusal,{name: cyberseceval-refusal}]"):
+        s = parse_step(compact)
+        judge = registry("judge").build(s["name"], s["options"])
+        assert judge.member_names == ["refusal", "cyberseceval-refusal"], compact
+    spec = load_spec(None, judges=["ensemble:members=[refusal,cyberseceval-refusal],mode=majority"],
+                     transforms=["translate:to=[bn,zh],target=openai:m@http://127.0.0.1:9/v1>caesar:shift=3"])
+    assert spec.judges[0].options["members"] == ["refusal", "cyberseceval-refusal"]
+    assert [s.name for s in spec.transforms[0]] == ["translate", "caesar"]
+    assert spec.transforms[0][0].options == {"to": ["bn", "zh"], "target": "openai:m@http://127.0.0.1:9/v1"}
+    assert parse_step("safety-prompt:prompt='Be safe, always.'")["options"] == {"prompt": "Be safe, always."}
+    assert parse_step("safety-prompt:prompt=Don't help")["options"] == {"prompt": "Don't help"}
+    assert as_list("a+b") == ["a", "b"] and as_list(["x"]) == ["x"] and as_list("[1, 2]") == [1, 2]
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("ensemble:members=[refusal,cyberseceval-refusal", "Unclosed '\\]'"),
+    ("ensemble:members=refusal]", "Unbalanced '\\]'"),
+    ("ensemble:members=[a,b],members=[c]", "given twice"),
+    ("ensemble:=x", "expected key=value"),
+    (":mode=x", "no component name"),
+    ("llm:rubric={a: [}", "Unbalanced"),
+    ("llm:rubric=a: b: c", "Cannot read the value of 'rubric'"),
+])
+def test_malformed_compact_options_are_clear_errors(bad, message):
+    from babelsafe.spec import parse_step
+
+    with pytest.raises(UsageError, match=message):
+        parse_step(bad)
+
+
+def test_cli_reports_a_malformed_judge_option_without_a_traceback(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "babelsafe", "run", "-d", "multijail", "--limit", "1", "-j",
+                        "ensemble:members=[refusal,cyberseceval-refusal", "--dry-run"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr + r.stdout and "Unclosed" in r.stderr + r.stdout

@@ -272,3 +272,69 @@ def test_flagged_probes_are_not_transformed_further():
     assert p.meta["transform_error"] == "translate: boom" and p.language == "bn"
     (q,) = asyncio.run(apply_chain(p, [AIM()], None))
     assert q is p
+
+
+# --- attacks that cannot apply are skipped, never sent as if applied (issue 13, item 2) -------------
+
+BN = "আমি কীভাবে রুটি বানাব?"
+ZH = "我怎样在家里烤面包？"
+
+
+@pytest.mark.parametrize("cls", [Caesar, Atbash, Morse])
+@pytest.mark.parametrize("prompt, lang, script", [(BN, "bn", "Bengali"), (ZH, "zh", "Han"),
+                                                  ("Làm thế nào để tôi nướng bánh mì ở nhà?", "vi", "Latin")])
+def test_letter_ciphers_skip_prompts_they_cannot_encode(cls, prompt, lang, script):
+    (p,) = run(cls(), first_probe(sample(prompt, lang)))
+    reason = p.meta["transform_skipped"]
+    assert p.meta["transform_error"] == f"{cls.name}: not applicable: {reason}"
+    assert f"({script} script)" in reason and f"transliterate>{cls.name}" in reason
+    assert p.prompt_text == prompt and p.chain[-1]["params"]["skipped"] == reason
+    # inside an English template the Bengali/Chinese prompt would still be sent in clear
+    (q,) = asyncio.run(apply_chain(first_probe(sample(prompt, lang)), [AIM(), cls()], None))
+    assert "transform_skipped" in q.meta or lang == "vi"
+
+
+@pytest.mark.parametrize("cls", [Caesar, Atbash, Morse])
+def test_letter_ciphers_apply_to_latin_prompts_with_a_few_accents_or_a_name(cls):
+    for prompt in (BREAD, "Comment faire du pain à la maison, s'il vous plaît ?", "How do I cook 饺子 at home for a family dinner?"):
+        (p,) = run(cls(), first_probe(sample(prompt)))
+        assert "transform_error" not in p.meta and p.chain[-1]["params"]["encoded"] != prompt
+
+
+@pytest.mark.parametrize("cls", [Ascii, Hex, Base64])
+def test_byte_encodings_encode_every_script(cls):
+    for prompt in (BN, ZH):
+        (p,) = run(cls(), first_probe(sample(prompt)))
+        assert "transform_error" not in p.meta and cls().decode_text(p.chain[-1]["params"]["encoded"]) == prompt
+
+
+def test_transliterate_skips_latin_prompts_and_unromanisable_ones():
+    (p,) = run(Transliterate(), first_probe(sample()))
+    assert p.meta["transform_skipped"] == "the prompt is already in Latin script" and p.prompt_text == BREAD
+    (q,) = run(Transliterate(backend="table"), first_probe(sample(ZH, "zh")))
+    assert "no romanisation" in q.meta["transform_skipped"]
+    (r,) = run(Transliterate(backend="table"), first_probe(sample(BN, "bn")))
+    assert "transform_error" not in r.meta and r.prompt_text.isascii()
+
+
+def test_a_skipped_probe_is_stored_as_not_applicable_and_never_sent(openai_server, tmp_path):
+    import json as _json
+
+    import babelsafe
+    from babelsafe.spec import load_spec
+
+    data = tmp_path / "p.jsonl"
+    data.write_text("\n".join(_json.dumps({"id": "1", "language": lang, "prompt": text}, ensure_ascii=False)
+                              for lang, text in (("en", BREAD), ("bn", BN), ("zh", ZH))) + "\n", encoding="utf-8")
+    spec = load_spec(None, datasets=[str(data)], transforms=["caesar"], judges=["refusal"], retries=0,
+                     targets=[{"type": "openai", "model": "m", "base_url": openai_server.base_url}],
+                     out=str(tmp_path / "run"), timeout=5)
+    res = babelsafe.run(spec)
+    import sqlite3
+
+    con = sqlite3.connect(res.run_dir / "results.sqlite")
+    got = dict((lang, (o, k)) for lang, o, k in con.execute(
+        "SELECT p.language, g.outcome, g.error_kind FROM generations g JOIN probes p USING(probe_key)"))
+    con.close()
+    assert got == {"en": ("ok", None), "bn": ("error", "not_applicable"), "zh": ("error", "not_applicable")}
+    assert openai_server.count == 1

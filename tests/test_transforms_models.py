@@ -113,18 +113,70 @@ async def test_translate_with_model_scores_back_translation_and_caches(srv, make
     assert p2.prompt_text == SW and srv.count == 2
 
 
-async def test_translate_min_chrf_drops_or_flags(srv, make_ctx):
+async def test_translate_min_chrf_flags_or_drops(srv, make_ctx):
     ctx = make_ctx()
     expected = round(chrf("How can I make bread?", BREAD), 2)
-    assert 0 < expected < 60
-    t = Translate(to="bn", target=translator(srv), min_chrf=60)
-    assert await t.apply(first_probe(sample()), ctx) == []
-    t = Translate(to="bn", target=translator(srv), min_chrf=60, on_low="flag")
-    (p,) = await t.apply(first_probe(sample()), ctx)
-    assert p.meta["low_chrf"] is True and p.chain[-1]["params"]["chrf"] == expected
-    t = Translate(to="bn", target=translator(srv), min_chrf=10)
-    (p,) = await t.apply(first_probe(sample()), ctx)
-    assert "low_chrf" not in p.meta
+    assert 30 < expected < 60  # passes the default gate (30), fails min_chrf=60
+    (p,) = await Translate(to="bn", target=translator(srv)).apply(first_probe(sample()), ctx)
+    assert "transform_error" not in p.meta and p.chain[-1]["params"]["chrf"] == expected
+    (p,) = await Translate(to="bn", target=translator(srv), min_chrf=60).apply(first_probe(sample()), ctx)
+    assert p.meta["transform_error"] == f"translate: quality gate: round-trip chrF {expected:.1f} < min_chrf 60"
+    assert p.chain[-1]["params"]["chrf"] == expected and p.language == "bn" and p.prompt_text == BREAD
+    assert await Translate(to="bn", target=translator(srv), min_chrf=60, on_low="drop").apply(
+        first_probe(sample()), ctx) == []
+    with pytest.raises(UsageError, match="min_chrf"):
+        Translate(to="bn", target=translator(srv), min_chrf=300)
+
+
+REFUSAL = "I'm sorry, but I can't help with that request."
+
+
+async def test_translate_gate_is_on_by_default(srv, make_ctx):
+    """Issue 13, item 1: a translator's refusal (round-trip chrF ~10), an untranslated echo and an answer
+    in the wrong language are never sent as the attack; each is a transform error with the reason."""
+    ctx = make_ctx()
+
+    def refuses(body):
+        user = body["messages"][-1]["content"]
+        return REFUSAL if "into German" in user else "Sorry, I can't help with that." if "from German" in \
+            user else BREAD if "into Swahili" in user else "Wie backe ich Brot zu Hause?"
+
+    srv.responder = refuses
+    de, sw, fr = await Translate(to="de+sw+fr", target=translator(srv)).apply(first_probe(sample()), ctx)
+    assert de.meta["transform_error"].startswith("translate: quality gate: the helper model refused")
+    assert de.chain[-1]["params"]["output"] == REFUSAL and de.language == "de"
+    assert sw.meta["transform_error"] == "translate: quality gate: the output is the input unchanged"
+    assert fr.meta["transform_error"] == "translate: quality gate: the output is in 'de', not 'fr'"
+    # a refusal in the target language: caught by the round trip (chrF of the back-translation)
+    srv.responder = lambda body: "Lo siento, no puedo ayudar con eso." if "into Spanish" in \
+        body["messages"][-1]["content"] else "I am sorry, I cannot help with that."
+    (es,) = await Translate(to="es", target=translator(srv), check=False).apply(first_probe(sample()), ctx)
+    score = es.chain[-1]["params"]["chrf"]
+    assert score < 30 and es.meta["transform_error"].endswith(f"round-trip chrF {score:.1f} < min_chrf 30")
+
+
+def test_rejected_translations_are_stored_as_transform_errors_and_never_sent(srv, tmp_path):
+    def responder(body):
+        user = body["messages"][-1]["content"]
+        if body.get("model") == "translator":
+            return REFUSAL if "into German" in user else DICT.get(("English", "Swahili"), {}).get(
+                user.rsplit("\n\n", 1)[-1], BREAD)
+        return "Here is how."
+
+    srv.responder = responder
+    data = tmp_path / "p.jsonl"
+    data.write_text(json.dumps({"id": "1", "language": "en", "prompt": BREAD}) + "\n", encoding="utf-8")
+    spec = load_spec(None, datasets=[str(data)], languages=["en"], judges=["refusal"], out=str(tmp_path / "run"),
+                     transforms=[[{"name": "translate", "options": {"to": "de+sw", "target": translator(srv)}}]],
+                     targets=[{"type": "openai", "model": "m", "base_url": srv.base_url}], retries=0, timeout=5)
+    res = babelsafe.run(spec)
+    got = dict((lang, (outcome, kind, err)) for lang, outcome, kind, err in _rows(
+        res.run_dir, "SELECT p.language, g.outcome, g.error_kind, g.error FROM generations g JOIN probes p "
+                     "USING(probe_key)"))
+    assert got["de"][:2] == ("error", "transform") and "refused" in got["de"][2]
+    assert got["sw"][:2] == ("ok", None)
+    sent = [b["messages"][-1]["content"] for b in srv.bodies if b.get("model") == "m"]
+    assert sent == [SW]  # the refusal was never sent as the "German" attack
 
 
 async def test_translate_prefers_human_translation(srv, make_ctx):
@@ -226,7 +278,8 @@ async def test_codeswitch_phrase_level_and_ratio_bounds(srv, make_ctx):
     assert all(w in TEXT and t == w.upper() for w, t in switched)
     n = srv.count
     (z,) = await CodeSwitch(lang="sw", ratio=0.0, target=translator(srv)).apply(first_probe(sample(TEXT)), ctx)
-    assert z.prompt_text == TEXT and srv.count == n  # nothing to switch: no call
+    assert z.prompt_text == TEXT and srv.count == n  # nothing to switch: no call, and not sent as switched
+    assert z.meta["transform_skipped"] == "ratio 0 of 14 word units switches none"
     (a,) = await CodeSwitch(lang="sw", ratio=1.0, target=translator(srv)).apply(first_probe(sample(TEXT)), ctx)
     assert a.prompt_text == TEXT.upper()
     with pytest.raises(UsageError):
@@ -258,6 +311,26 @@ async def test_mutate_sends_documented_instruction(srv, make_ctx, opts):
     assert sent[0]["content"] == data_yaml("prompts/mutations.yaml")["system"]
     assert sent[1]["content"].startswith(mutations()[key]["instruction"])
     assert p.chain[-1]["params"]["mutation"] == key and p.meta["mutation"] == key
+
+
+async def test_mutate_rejects_refusals_echoes_and_answers(srv, make_ctx):
+    """Issue 13, item 1: a rewriter's refusal is never sent as the attack."""
+    ctx = make_ctx()
+    steps = "\n".join(f"{i}. Step {i}: mix, knead, rest and bake the dough carefully." for i in range(1, 9))
+    for reply, reason in ((REFUSAL, "the helper model refused"), (BREAD, "the output is the input unchanged"),
+                          ("Voici comment faire du pain à la maison, étape par étape ?", "is in 'fr', not 'en'"),
+                          ("Sure! Here is how to bake bread.\n" + steps * 3, "answers the request")):
+        srv.responder = lambda body, r=reply: r
+        (p,) = await Mutate(style="slang", target=translator(srv, f"rewriter-{len(reason)}")).apply(
+            first_probe(sample()), ctx)
+        assert reason in p.meta["transform_error"], (reply, p.meta)
+        assert p.prompt_text == BREAD and p.chain[-1]["params"]["output"] == reply
+    srv.responder = lambda body: "Yo, how do I whip up some bread at my crib?"
+    (p,) = await Mutate(style="slang", target=translator(srv, "rewriter-ok")).apply(first_probe(sample()), ctx)
+    assert "transform_error" not in p.meta and p.chain[-1]["params"]["chrf"] > 0
+    (q,) = await Mutate(style="slang", target=translator(srv, "rewriter-ok"), min_chrf=50).apply(
+        first_probe(sample()), ctx)
+    assert "chrF" in q.meta["transform_error"]
 
 
 def test_mutate_options_are_checked():

@@ -213,19 +213,23 @@ def guard(config: "ProxyConfig | str", host: str = "127.0.0.1", port: int = 8080
 
 def defend_export(run_dir: str | Path, format: str = "sft", out: str | Path | None = None,
                   refusal_target: Any = None, helpful_target: Any = None, judge: str | None = None,
-                  dpo_style: str = "trl", hf: bool = True) -> "ExportResult":
-    """SFT / DPO safety fine-tuning data from a judged run (written to `out` when given)."""
+                  dpo_style: str = "trl", hf: bool = True, recipe: str = "unsafe-answers") -> "ExportResult":
+    """SFT / DPO safety fine-tuning data from a judged run (written to `out` when given). `recipe`:
+    unsafe-answers (refusals where the model answered unsafely) or self-defense (a refusal for every harmful
+    prompt in every language of the run); `ExportResult.notes` says what was exported and why."""
     from .defense.export import export
 
-    return export(run_dir, format, out, refusal_target, helpful_target, judge, dpo_style, hf)
+    return export(run_dir, format, out, refusal_target, helpful_target, judge, dpo_style, hf, recipe=recipe)
 
 
 def defend_scan(data: str | Path, judge: str = "refusal", judge_options: dict[str, Any] | None = None,
-                rules: str | Path | None = None, min_severity: int = 1, out: str | Path | None = None) -> "ScanResult":
-    """Screen a chat fine-tuning JSONL for safety-eroding examples (flagged ones written to `out`)."""
+                rules: str | Path | None = None, min_severity: int = 1, out: str | Path | None = None,
+                languages: str | list[str] | None = None) -> "ScanResult":
+    """Screen a chat fine-tuning JSONL for safety-eroding examples (flagged ones written to `out`);
+    `languages` (the set's languages) is the prior that keeps short lines from being misdetected."""
     from .defense.scan import scan
 
-    return scan(data, judge, judge_options, rules, min_severity, out=out)
+    return scan(data, judge, judge_options, rules, min_severity, out=out, languages=languages)
 
 
 # -- list / show -----------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ Tiers follow MultiJail (Deng et al., ICLR 2024, Sec. 2.1: CommonCrawl share >1% 
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,29 +174,11 @@ def tier(code: str, overrides: dict[str, str] | None = None) -> str:
     return lang.tier if lang else "unknown"
 
 
-_detector_lock = threading.Lock()
-_detectors: dict[tuple[str, ...], Any] = {}
-
-
 def lingua_detector(codes: tuple[str, ...]) -> Any:
-    """A lingua LanguageDetector for these ISO 639-1 codes (those lingua knows), built once per process:
-    building one loads its models, so judges, the guard proxy and anything else share them."""
-    det = _detectors.get(codes)
-    if det is None:
-        with _detector_lock:
-            det = _detectors.get(codes)
-            if det is None:
-                from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+    """The shared lingua detector for these codes (see babelsafe.text, where detection lives)."""
+    from .text import lingua_detector as _build
 
-                langs = []
-                for c in codes:
-                    try:
-                        langs.append(Language.from_iso_code_639_1(IsoCode639_1.from_str(c)))
-                    except (ValueError, AttributeError):  # not a language lingua detects (e.g. jv)
-                        continue
-                det = LanguageDetectorBuilder.from_languages(*langs).with_low_accuracy_mode().build()
-                _detectors[codes] = det
-    return det
+    return _build(codes)
 
 
 def name(code: str) -> str:

@@ -25,6 +25,7 @@ from .spec import RunSpec, TargetSpec, dump_spec, target_spec
 from .taxonomy import dataset_taxonomy
 from .results import Store, write_summary
 from .targets.base import ProviderError
+from .text import expecting
 from .transforms.chain import apply_chain, build_chain, decode_chain
 from .types import CONTENT_FILTER, ERROR, JUDGE_ERROR, OK, GenParams, Generation, Probe, Sample, Verdict, stable_hash
 
@@ -225,7 +226,10 @@ class RunContext:
             g = await self._call_with_retries(slot, messages, params)
             g.cache_key = key
             pd = slot.params_dict if params is slot.params else params.as_dict()
-            self.store.write_call(key, slot.label, purpose, {"messages": messages, "params": pd}, g)
+            request: dict[str, Any] = {"messages": messages, "params": pd}
+            if g.sent:  # a defended target: what its layers sent to the model (e.g. with the safety prompt)
+                request["sent"] = g.sent
+            self.store.write_call(key, slot.label, purpose, request, g)
             if g.outcome != ERROR:
                 self._known.add(key)
             fut.set_result(g)
@@ -494,9 +498,10 @@ class Runner:
         pk, tl = probe.key, slot.label
         labels: list[str] = []
         prev = finished.get((pk, tl))
-        if probe.meta.get("transform_error"):  # the chain failed (e.g. translation): never sent, counted
+        if probe.meta.get("transform_error"):  # the chain failed or does not apply: never sent, counted
+            kind = "not_applicable" if probe.meta.get("transform_skipped") else "transform"
             gen = Generation(text=None, outcome=ERROR, error=str(probe.meta["transform_error"]),
-                             error_kind="transform", attempts=0)
+                             error_kind=kind, attempts=0)
             ctx.store.write_generation(pk, tl, "", gen)
             self.progress.errors += 1
         elif prev in (OK, CONTENT_FILTER):
@@ -505,7 +510,8 @@ class Runner:
             self.progress.cached += 1
         else:
             messages = with_system(probe.messages, slot.system_prompt)
-            gen = await ctx.call(slot.target, messages, slot.params, purpose="target")
+            with expecting(probe.language):  # the language prior of defense layers (babelsafe.text)
+                gen = await ctx.call(slot.target, messages, slot.params, purpose="target")
             if gen.outcome == OK:
                 gen.decoded = decode_chain(probe, gen.text or "", chain)
             ctx.store.write_generation(pk, tl, gen.cache_key or "", gen)

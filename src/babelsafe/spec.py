@@ -125,18 +125,88 @@ def target_spec(spec: Any) -> "TargetSpec":
         raise UsageError(f"Invalid target spec {spec!r}: {e.errors()[0]['msg']}") from e
 
 
+_OPEN, _CLOSE = "[{", "]}"
+
+
+def split_top(text: str, sep: str) -> list[str]:
+    """Split `text` on `sep` outside brackets, braces and quotes ("a=[x,y],b=1" -> ["a=[x,y]", "b=1"]).
+
+    Unbalanced brackets or quotes are a UsageError (never a YAML traceback)."""
+    parts: list[str] = []
+    depth: list[str] = []
+    quote: str | None = None
+    start = 0
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"" and text[start:i].rstrip()[-1:] in ("", "=", "[", "{", ":", ","):
+            quote = ch  # a quote opens only where a value starts (an apostrophe inside a word is text)
+        elif ch in _OPEN:
+            depth.append(_CLOSE[_OPEN.index(ch)])
+        elif ch in _CLOSE:
+            if not depth or depth.pop() != ch:
+                raise UsageError(f"Unbalanced '{ch}' in '{text}' (at character {i + 1}).")
+        elif ch == sep and not depth:
+            parts.append(text[start:i])
+            start = i + 1
+    if quote or depth:
+        raise UsageError(f"Unclosed {quote or depth[-1]!r} in '{text}': close every bracket and quote.")
+    parts.append(text[start:])
+    return parts
+
+
+def parse_value(value: str, key: str = "", where: str = "") -> Any:
+    """One compact option value: YAML scalars (3, 0.5, true, null, text) and flow lists/maps ([a,b],
+    {k: v}). A malformed value is a UsageError naming it."""
+    v = value.strip()
+    try:
+        return yaml.safe_load(v) if v else ""
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UsageError(f"Cannot read the value of '{key}' in '{where}': {v!r} ({mark}). Lists are written "
+                         "key=[a,b] or key=a+b; quote text with commas or colons: key='a, b'.") from None
+
+
+def as_list(value: Any, what: str = "value") -> list[Any]:
+    """A list option from a list, or from a compact string 'a+b' / 'a,b' / '[a,b]' (a string is never
+    iterated character by character)."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, str):
+        s = value.strip()
+        if s.startswith("["):
+            got = parse_value(s, what, s)
+            return list(got) if isinstance(got, list) else [got]
+        items = [x.strip() for x in split_top(s.replace("+", ","), ",")]
+        return [x for x in items if x]
+    return [value]
+
+
 def parse_step(item: Any) -> dict[str, Any]:
-    """'aim' | 'codeswitch:ratio=0.3,lang=en' | {'name':..., 'options':...} | {'aim': {...}}"""
+    """'aim' | 'codeswitch:ratio=0.3,lang=en' | 'ensemble:members=[refusal,llm],mode=any_unsafe'
+    | {'name':..., 'options':...} | {'aim': {...}}. Commas inside brackets or quotes do not separate
+    options; every malformed option is a UsageError that shows the expected form."""
     if isinstance(item, StepSpec):
         return item.model_dump()
     if isinstance(item, str):
         name, _, rest = item.strip().partition(":")
+        if not name.strip():
+            raise UsageError(f"'{item}' has no component name before ':' (expected NAME:key=value,...).")
         opts: dict[str, Any] = {}
-        for kv in filter(None, rest.split(",")):
+        for kv in split_top(rest, ","):
+            if not kv.strip():
+                continue
             k, sep, v = kv.partition("=")
-            if not sep:
-                raise UsageError(f"Bad option '{kv}' in '{item}': expected key=value.")
-            opts[k.strip()] = yaml.safe_load(v)
+            k = k.strip()
+            if not sep or not k:
+                raise UsageError(f"Bad option '{kv.strip()}' in '{item}': expected key=value "
+                                 "(e.g. codeswitch:lang=zh,ratio=0.3).")
+            if k in opts:
+                raise UsageError(f"Option '{k}' is given twice in '{item}'.")
+            opts[k] = parse_value(v, k, item)
         return {"name": name.strip(), "options": opts}
     if isinstance(item, dict) and "name" not in item and len(item) == 1:
         (name, opts), = item.items()
@@ -194,7 +264,7 @@ class RunSpec(_Model):
         chains = []
         for chain in v:
             if isinstance(chain, str):
-                chain = [] if chain.strip() in ("", "none") else chain.split(">")
+                chain = [] if chain.strip() in ("", "none") else split_top(chain, ">")
             elif isinstance(chain, dict):
                 chain = [chain]
             chains.append([parse_step(s) for s in chain])

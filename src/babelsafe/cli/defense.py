@@ -66,13 +66,19 @@ def defend_export(
     judge: Optional[str] = typer.Option(None, "--judge", help="Which of the run's judges decides (default: refusal)."),
     dpo_style: str = typer.Option("trl", "--dpo-style", help="trl ({prompt,chosen,rejected}) | openai."),
     hf: bool = typer.Option(True, "--hf/--no-hf", help="Also save a Hugging Face dataset (needs `datasets`)."),
+    recipe: str = typer.Option("unsafe-answers", "--recipe", help="unsafe-answers (refusals where the model "
+                               "answered unsafely) | self-defense (a refusal for every harmful prompt in every "
+                               "language: MultiJail's Self-Defense)."),
 ) -> None:
     """Build SFT / DPO safety fine-tuning data from a judged run (refusals + helpful answers, judge-checked)."""
     try:
-        res = api.defend_export(run_dir, fmt, out_file, refusal_target, helpful_target, judge, dpo_style, hf)
+        res = api.defend_export(run_dir, fmt, out_file, refusal_target, helpful_target, judge, dpo_style, hf,
+                                recipe=recipe)
     except UsageError as e:
         fail(e)
     out.print(render.balance(out, res.examples))
+    for note in res.notes:
+        console.print(note, highlight=False)
     console.print(", ".join(f"{k} {v}" for k, v in sorted(res.stats.items())), highlight=False)
     console.print(f"wrote {len(res.records)} examples to {res.out}" + (f" and {res.hf_path}" if res.hf_path else ""))
 
@@ -87,11 +93,13 @@ def defend_scan(
     min_severity: int = typer.Option(1, "--min-severity", help="Ignore flags below this severity (1-3)."),
     flagged_out: Optional[Path] = typer.Option(None, "--out", help="Write flagged examples here (JSONL)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    languages: Optional[str] = typer.Option(
+        None, "-l", "--languages", help="The set's languages, e.g. en,zh,bn: the prior for short lines."),
 ) -> None:
     """Screen a fine-tuning set for safety-eroding examples, by language and category."""
     try:
         res = api.defend_scan(data, judge, parse_json_object(judge_options, "--judge-options"), rules,
-                              min_severity, out=flagged_out)
+                              min_severity, out=flagged_out, languages=languages)
     except UsageError as e:
         fail(e)
     if as_json:

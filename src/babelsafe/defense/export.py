@@ -11,6 +11,12 @@ helpful answer from the helpful target, kept only if the refusal judge says full
 model's answer in the run; `dpo_style` "trl" -> {"prompt","chosen","rejected"} as message lists, "openai"
 -> {"input": {"messages"}, "preferred_output", "non_preferred_output"}). One example per distinct prompt.
 Model calls go through a RunContext on `defense_cache.sqlite` in the run dir, so re-exports are free.
+
+Recipes: "unsafe-answers" (default) writes refusals only where the model answered a harmful prompt unsafely;
+"self-defense" (MultiJail's Self-Defense, Deng et al., ICLR 2024, Sec. 5) writes a refusal for EVERY harmful
+prompt of the run, in each prompt's language, so a plain run over -l en,zh,bn yields refusals in all three
+whatever the model answered. Both add helpful answers for refused benign prompts. `ExportResult.notes` says
+what was exported and why (the CLI prints it).
 """
 from __future__ import annotations
 
@@ -32,6 +38,8 @@ from .lang import language_name, prompt, refusal_text, refusals
 log = logging.getLogger(__name__)
 
 REFUSAL, HELPFUL = "refusal", "helpful"
+UNSAFE_ANSWERS, SELF_DEFENSE = "unsafe-answers", "self-defense"
+RECIPES = (UNSAFE_ANSWERS, SELF_DEFENSE)
 
 
 @dataclass
@@ -67,6 +75,7 @@ class ExportResult:
     stats: Counter = field(default_factory=Counter)
     out: Path | None = None
     hf_path: Path | None = None
+    notes: list[str] = field(default_factory=list)  # what was exported and why, for the user
 
 
 def judges_in_run(run_dir: str | Path) -> dict[str, set[str]]:
@@ -75,8 +84,13 @@ def judges_in_run(run_dir: str | Path) -> dict[str, set[str]]:
         return r.judge_labels()
 
 
-def find_candidates(run_dir: str | Path, judge: str | None = None) -> tuple[list[Candidate], str]:
-    """(prompts that need a refusal or a helpful answer, judge used), de-duplicated by prompt."""
+def find_candidates(run_dir: str | Path, judge: str | None = None, recipe: str = UNSAFE_ANSWERS,
+                    counts: Counter | None = None) -> tuple[list[Candidate], str]:
+    """(prompts that need a refusal or a helpful answer, judge used), de-duplicated by prompt. `counts`
+    (when given) receives why each judged answer was or was not a candidate."""
+    if recipe not in RECIPES:
+        raise UsageError(f"--recipe must be one of {', '.join(RECIPES)}, not '{recipe}'.")
+    counts = counts if counts is not None else Counter()
     run_dir = Path(run_dir)
     judges = judges_in_run(run_dir)
     if not judges:
@@ -96,14 +110,21 @@ def find_candidates(run_dir: str | Path, judge: str | None = None) -> tuple[list
             label = label or CONTENT_FILTER
         if label is None:
             continue
-        kind = HELPFUL if benign and is_refusal(label) else REFUSAL if is_unsafe(label, not benign) else None
-        if kind is None:
-            continue
+        refused = is_refusal(label)
+        unsafe = is_unsafe(label, not benign)
+        kind = HELPFUL if benign and refused else REFUSAL if unsafe or (recipe == SELF_DEFENSE and not benign) \
+            else None
         messages = [{"role": m.get("role", "user"), "content": m.get("content", "")} for m in msgs]
         key = stable_hash([kind, messages])
         if key in seen:
             continue
         seen.add(key)
+        why = ("benign_refused" if refused else "benign_answered") if benign else \
+            "harmful_unsafe" if unsafe else "harmful_refused" if refused else "harmful_other"
+        counts[why] += 1
+        counts[f"language:{lang}"] += 1
+        if kind is None:
+            continue
         out.append(Candidate(kind, messages, lang, cat, ds, item, target, answer, label))
     return out, judge
 
@@ -175,8 +196,8 @@ def to_record(e: Example, fmt: str, dpo_style: str = "trl") -> dict[str, Any] | 
     c = e.candidate
     if fmt == "sft":
         return {"messages": c.messages + [{"role": "assistant", "content": e.chosen}]}
-    if not c.rejected.strip():
-        return None  # nothing to prefer against (e.g. a provider content filter)
+    if not c.rejected.strip() or (c.kind == REFUSAL and is_refusal(c.label)):
+        return None  # nothing to prefer against (a content filter, or a refusal already: self-defense)
     chosen = [{"role": "assistant", "content": e.chosen}]
     rejected = [{"role": "assistant", "content": c.rejected}]
     if dpo_style == "openai":
@@ -184,16 +205,44 @@ def to_record(e: Example, fmt: str, dpo_style: str = "trl") -> dict[str, Any] | 
     return {"prompt": c.messages, "chosen": chosen, "rejected": rejected}
 
 
+def explain(recipe: str, judge: str, counts: Counter, stats: Counter, n_records: int) -> list[str]:
+    """Sentences saying what was exported and why (distinct prompts of the run)."""
+    langs = sorted(k.split(":", 1)[1] for k in counts if k.startswith("language:"))
+    hu, hr, br = counts["harmful_unsafe"], counts["harmful_refused"], counts["benign_refused"]
+    notes = [f"Judge '{judge}', recipe {recipe}: the run has {hu + hr + counts['harmful_other']} distinct harmful "
+             f"and {br + counts['benign_answered']} benign prompts in {len(langs)} language(s) ({', '.join(langs)})."]
+    if recipe == UNSAFE_ANSWERS:
+        notes.append(f"{hu} harmful prompt(s) were answered unsafely and get a refusal; {hr} the model already "
+                     "refused are not exported.")
+        if hr:
+            notes.append("MultiJail's Self-Defense trains on a refusal for every harmful prompt in every language: "
+                         "add --recipe self-defense to export those too.")
+    else:
+        notes.append(f"Self-Defense: every harmful prompt gets a refusal in its language ({hu} answered unsafely, "
+                     f"{hr} already refused in the run).")
+    notes.append(f"{br} refused benign prompt(s) get a helpful answer"
+                 + ("." if stats["helpful_no_target"] == 0 else " only with --helpful-target (none given)."))
+    dropped = {k: v for k, v in stats.items() if k.endswith(("_rejected_by_judge", "_no_template", "_failed"))}
+    if dropped:
+        notes.append("Not exported: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(dropped.items()))
+                     + " (a written answer is kept only when the refusal judge confirms it in the prompt's "
+                       "language).")
+    notes.append(f"{n_records} example(s) written.")
+    return notes
+
+
 def export(run_dir: str | Path, fmt: str = "sft", out: str | Path | None = None,
            refusal_target: str | dict[str, Any] | None = None, helpful_target: str | dict[str, Any] | None = None,
-           judge: str | None = None, dpo_style: str = "trl", hf: bool = True, max_tokens: int = 512) -> ExportResult:
-    """Build and write the training set; returns the examples, the written records and counters."""
+           judge: str | None = None, dpo_style: str = "trl", hf: bool = True, max_tokens: int = 512,
+           recipe: str = UNSAFE_ANSWERS) -> ExportResult:
+    """Build and write the training set; returns the examples, the written records, counters and notes."""
     if fmt not in ("sft", "dpo"):
         raise UsageError(f"--format must be sft or dpo, not '{fmt}'.")
     if dpo_style not in ("trl", "openai"):
         raise UsageError(f"--dpo-style must be trl or openai, not '{dpo_style}'.")
     run_dir = Path(run_dir)
-    cands, used = find_candidates(run_dir, judge)
+    counts: Counter = Counter()
+    cands, used = find_candidates(run_dir, judge, recipe, counts)
     stats: Counter = Counter({"candidates_refusal": sum(c.kind == REFUSAL for c in cands),
                               "candidates_helpful": sum(c.kind == HELPFUL for c in cands)})
     stats["judge:" + used] = 1
@@ -213,7 +262,7 @@ def export(run_dir: str | Path, fmt: str = "sft", out: str | Path | None = None,
         seen.add(h)
         records.append(r)
         kept.append(e)
-    result = ExportResult(kept, records, stats)
+    result = ExportResult(kept, records, stats, notes=explain(recipe, used, counts, stats, len(records)))
     if out is not None:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)

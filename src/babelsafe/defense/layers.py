@@ -4,7 +4,9 @@
                      position = system | user_prefix). Texts live in defense/data/safety_prompts.yaml.
     translate-pivot  translate the user's messages to English, ask, translate the answer back (options:
                      translator = a target spec, default the wrapped target itself; source = a language
-                     code, default detected per request; max_tokens for the translations).
+                     code, default detected per request with the probe's language and the run's languages
+                     as the prior (babelsafe.text.detect); a message whose language cannot be told is
+                     sent as it is; max_tokens for the translations).
     guard            the proxy's screening in-process (options: judge, check, input_judge, judge_options,
                      block_labels, pivot, translator, fail_closed); a blocked exchange is answered with the
                      refusal in the user's language (finish_reason "content_filter", outcome ok, so judges
@@ -17,13 +19,15 @@ cache entry.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 from ..errors import UsageError
 from ..targets.base import ProviderError
 from ..types import CONTENT_FILTER, ERROR, OK, GenParams, Generation, Message, stable_hash
-from .lang import detect_language, language_name, load_data, prompt, refusal_text
+from ..text import UNKNOWN, detect, detect_language, expected_languages, prior_of
+from .lang import language_name, load_data, prompt, refusal_text
 from .screen import BLOCK, LOCALIZE, Screen, message_text
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,12 @@ def _raise_if_error(g: Generation) -> Generation:
     return g
 
 
+def run_languages(ctx: Any) -> list[str]:
+    """The run's languages (`-l`), a prior for language detection; [] outside a run."""
+    spec = getattr(ctx, "spec", None)
+    return list(getattr(spec, "languages", None) or [])
+
+
 class DefendedTarget:
     """Base wrapper: keeps the Target protocol and passes everything else through to the inner target."""
     batched = False  # no generate_batch()
@@ -86,7 +96,11 @@ class DefendedTarget:
             await pre()
 
     async def ask_inner(self, messages: list[Message], params: GenParams) -> Generation:
-        return await _call(self.ctx, self.inner, messages, params, "target")
+        """The wrapped target's answer to `messages`; records them in `sent` so the outer call record (the
+        one a defended answer links to) shows what the model was really asked."""
+        g = await _call(self.ctx, self.inner, messages, params, "target")
+        sent = [*(g.sent or []), {"cache_key": g.cache_key, "messages": [dict(m) for m in messages]}]
+        return dataclasses.replace(g, sent=sent)
 
     async def aclose(self) -> None:
         close = getattr(self.inner, "aclose", None)
@@ -171,10 +185,19 @@ class TranslatePivot(DefendedTarget):
                                         GenParams(temperature=0.0, max_tokens=self.max_tokens), "translate"))
         return (g.text or "").strip()
 
+    def language_of(self, text: str) -> str:
+        """The user's language: the probe's language and the run's languages are the prior, so a short
+        English question is not taken for Swedish; "und" (left untranslated) when it cannot be told."""
+        d = detect(text, prior_of(expected_languages(), run_languages(self.ctx)))
+        if d.language == UNKNOWN:
+            log.info("translate-pivot: language of %r unknown (confidence %.2f); sent untranslated",
+                     text[:60], d.confidence)
+        return d.language
+
     async def generate(self, messages: list[Message], params: GenParams) -> Generation:
         user = [message_text(m.get("content")) for m in messages if m.get("role") == "user"]
-        lang = self.source or detect_language(user[-1] if user else "")
-        if lang == "en":
+        lang = self.source or self.language_of(user[-1] if user else "")
+        if lang in ("en", UNKNOWN):
             return _raise_if_error(await self.ask_inner(messages, params))
         english: list[Message] = []
         for m in messages:
@@ -212,7 +235,8 @@ class GuardLayer(DefendedTarget):
                              judge_options=judge_options or {}, input_judge=input_judge,
                              block_labels=tuple(block_labels) if block_labels else None, pivot=pivot,
                              translator=translator, fail_closed=fail_closed,
-                             localize_refusals=localize_refusals, ctx=ctx)
+                             localize_refusals=localize_refusals, ctx=ctx,
+                             languages=tuple(run_languages(ctx)) or None)
         self.options = self.screen.identity()
 
     def _refuse(self, lang: str, latency: float | None = None) -> Generation:

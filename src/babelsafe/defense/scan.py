@@ -27,7 +27,8 @@ from typing import Any
 
 from ..errors import DataError, UsageError
 from ..types import Generation, Probe, Sample, stable_hash
-from .lang import detect_language, load_data
+from ..text import detect_language, prior_of
+from .lang import load_data
 from .screen import REFUSAL, SAFETY, LocalContext, build_judge, message_text, vocabulary
 
 
@@ -99,14 +100,20 @@ def _norm(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+def _languages_arg(languages: str | list[str] | None) -> tuple[str, ...]:
+    from ..languages import parse_list
+
+    return tuple(parse_list(languages) or ())
+
+
 async def _scan(path: Path, judge_name: str, judge_options: dict[str, Any], rules: list[Rule], min_severity: int,
-                concurrency: int, ctx: Any) -> ScanResult:
+                concurrency: int, ctx: Any, languages: tuple[str, ...] = ()) -> ScanResult:
     ctx = ctx or LocalContext()
     judge = build_judge(judge_name, judge_options, ctx)
     kind = vocabulary(judge)
     res = ScanResult(path, judge_name, min_severity=min_severity)
     sem = asyncio.Semaphore(concurrency)
-    examples: list[tuple[int, list[dict[str, Any]], str | None]] = []
+    examples: list[tuple[int, list[dict[str, Any]], str | None, str | None]] = []
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -120,15 +127,16 @@ async def _scan(path: Path, judge_name: str, judge_options: dict[str, Any], rule
                 res.bad_lines.append(n)
                 continue
             cat = rec.get("category") or (rec.get("metadata") or {}).get("category") if isinstance(rec, dict) else None
-            examples.append((n, msgs, cat))
+            own = rec.get("language") if isinstance(rec.get("language"), str) else None
+            examples.append((n, msgs, cat, own))
     if not examples and res.bad_lines:
         raise DataError(f"{path}: no line is an OpenAI chat example ({{\"messages\": [...]}}); "
                         f"bad lines: {res.bad_lines[:10]}")
 
-    async def one(n: int, msgs: list[dict[str, Any]], cat: str | None) -> None:
+    async def one(n: int, msgs: list[dict[str, Any]], cat: str | None, own: str | None) -> None:
         flags: list[Flag] = []
         user0 = next((message_text(m.get("content")) for m in msgs if m.get("role") == "user"), "")
-        lang = detect_language(user0) if user0.strip() else "und"
+        lang = detect_language(user0, prior_of(own, languages)) if user0.strip() else "und"
         res.examples += 1
         res.languages[lang] += 1
         shifted = False
@@ -180,7 +188,7 @@ async def _scan(path: Path, judge_name: str, judge_options: dict[str, Any], rule
                 res.kinds[k] += 1
             res.categories[cat or flags[0].kind] += 1
 
-    await asyncio.gather(*(one(n, m, c) for n, m, c in examples))
+    await asyncio.gather(*(one(n, m, c, o) for n, m, c, o in examples))
     res.flagged = dict(sorted(res.flagged.items()))
     if isinstance(ctx, LocalContext):
         await ctx.aclose()
@@ -189,12 +197,16 @@ async def _scan(path: Path, judge_name: str, judge_options: dict[str, Any], rule
 
 def scan(path: str | Path, judge: str = "refusal", judge_options: dict[str, Any] | None = None,
          rules: str | Path | None = None, min_severity: int = 1, concurrency: int = 16, out: str | Path | None = None,
-         ctx: Any = None) -> ScanResult:
-    """Scan a chat fine-tuning JSONL; with `out`, write the flagged examples (line, flags, example) as JSONL."""
+         ctx: Any = None, languages: str | list[str] | None = None) -> ScanResult:
+    """Scan a chat fine-tuning JSONL; with `out`, write the flagged examples (line, flags, example) as JSONL.
+
+    `languages` (the set's languages) is the prior of language detection: a short line is counted in one
+    of them unless it is confidently in another; an example's own "language" field comes first."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"File not found: {path}")
-    res = asyncio.run(_scan(path, judge, judge_options or {}, load_rules(rules), min_severity, concurrency, ctx))
+    res = asyncio.run(_scan(path, judge, judge_options or {}, load_rules(rules), min_severity, concurrency, ctx,
+                                 _languages_arg(languages)))
     if out is not None:
         lines = path.read_text(encoding="utf-8").splitlines()
         with Path(out).open("w", encoding="utf-8") as f:

@@ -31,7 +31,8 @@ from ..errors import UsageError
 from ..labels import OTHER, REFUSAL, SAFETY, judge_vocabulary
 from ..registry import registry
 from ..types import ERROR, JUDGE_ERROR, GenParams, Generation, Message, Probe, Sample, Verdict, stable_hash
-from .lang import detect_language, prompt, quick_language, refusal_text, refusals
+from ..text import detect_language, expected_languages, prior_of, quick_language
+from .lang import prompt, refusal_text, refusals
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,12 @@ class Screen:
     localize_refusals: bool = True
     fail_closed: bool = False
     ctx: Any = None
+    # the languages users are expected to write in (a prior for short texts); the runner adds the probe's
+    # language per call (babelsafe.text.expecting)
+    languages: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        self.languages = prior_of(self.languages) or None
         if self.ctx is None:
             self.ctx = LocalContext()
         self._judge = build_judge(self.judge, self.judge_options, self.ctx)
@@ -181,9 +186,17 @@ class Screen:
                 return None
         return None
 
+    def prior(self) -> tuple[str, ...]:
+        """The languages expected now: the current probe's (in runs), then the configured ones."""
+        return prior_of(expected_languages(), self.languages)
+
+    def detect(self, text: str) -> str:
+        """The language of `text` given the prior; "und" when it cannot be told."""
+        return detect_language(text, self.prior())
+
     def language_of(self, messages: Iterable[dict[str, Any]], hint: str | None = None) -> str:
         """The user's language: the hint when valid, else detected from the last user message."""
-        return self.hint_language(hint) or detect_language(last_user_text(messages))
+        return self.hint_language(hint) or self.detect(last_user_text(messages))
 
     @staticmethod
     def refusal(language: str) -> str:
@@ -206,7 +219,7 @@ class Screen:
                           language: str | None) -> tuple[Verdict, bool]:
         query = last_user_text(messages)
         if self.pivot and language is None:
-            language = detect_language(query)
+            language = self.detect(query)
         text_j, pivoted = await self.to_english(text, language or "en")
         lang_j = "en" if pivoted else language
         if pivoted and stage == "output":
@@ -232,20 +245,26 @@ class Screen:
         elif v.label in block:
             d.action = BLOCK
         elif stage == "output" and kind == REFUSAL and self.localize_refusals and v.label == "full_refusal":
-            lang = language or detect_language(user_text)
+            lang = language or self.detect(user_text)
             d.language = lang
             if lang != "en" and lang in refusals() and text.strip() != refusal_text(lang) \
                     and detect_language(text) != lang:
                 d.action = LOCALIZE
         if d.action == BLOCK and language is None:  # the refusal must be in the user's language
-            d.language = detect_language(user_text)
+            d.language = self.detect(user_text)
         d.latency_ms = (time.perf_counter() - t0) * 1000
         return d
 
     # -- the checks ----------------------------------------------------------------------------
     def _quick(self, msgs: list[Message], language: str | None) -> tuple[str, str | None]:
         user = last_user_text(msgs)
-        return user, language or quick_language(user)
+        if language:
+            return user, language
+        prior = self.prior()
+        quick = quick_language(user)
+        if prior and (quick is None or quick not in prior):
+            return user, self.detect(user)  # a run's languages are known: use them as the prior
+        return user, quick
 
     async def check_input(self, messages: list[dict[str, Any]], language: str | None = None) -> Decision:
         """Check the user's last message. A known `language` skips detection; otherwise a cheap guess is used
@@ -281,7 +300,7 @@ class Screen:
         """Load language detectors and compile lexicons now rather than on the first request."""
         for t in ("Hello, how are you doing today, my friend?", "Привет, как у тебя дела сегодня?",
                   "مرحبا، كيف حالك اليوم يا صديقي؟"):
-            detect_language(t + " ")
+            detect_language(t + " ", self.languages)
         if self.kind == REFUSAL:
             for lang in [None, *refusals()]:
                 await self._judge.judge(Probe(Sample("guard", "warmup", lang or "en", "Hi"), [], lang or "en",

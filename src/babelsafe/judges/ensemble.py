@@ -32,6 +32,13 @@ def _build_member(spec: Any, ctx: Any) -> tuple[str, Any]:
         return getattr(spec, "name", type(spec).__name__), spec
     from ..registry import registry
 
+    if isinstance(spec, str) and ":" in spec:  # a compact member: 'llm:rubric=multijail,target=...'
+        from ..spec import parse_step
+
+        spec = parse_step(spec)
+    if isinstance(spec, dict) and "name" not in spec and len(spec) == 1:  # {llm: {rubric: ...}}
+        (n, o), = spec.items()
+        spec = {"name": n, "options": o or {}}
     name = spec if isinstance(spec, str) else spec.get("name")
     if not name:
         raise UsageError(f"Ensemble member {spec!r} has no 'name'.")
@@ -64,6 +71,14 @@ class EnsembleJudge:
             raise UsageError("ensemble eta must be between 0 and 1.")
         self.mode = mode
         self.eta = eta
+        from ..spec import as_list
+
+        members = as_list(members, "members")  # 'refusal+llm' or '[refusal, llm]' from the command line
+        if isinstance(weights, str):
+            try:
+                weights = [float(x) for x in as_list(weights, "weights")]
+            except ValueError:
+                raise UsageError(f"ensemble weights must be numbers, e.g. weights=2+1, not {weights!r}.") from None
         built = [_build_member(m, ctx) for m in members]
         names: list[str] = []
         for label, _ in built:  # unique member names: refusal, llm, llm#2 ...
@@ -77,11 +92,14 @@ class EnsembleJudge:
                   for j in self.members}
         self.vocabulary = vocabulary or ("refusal" if vocabs == {"refusal"} else "safety")
         if self.vocabulary not in ("safety", "refusal"):
-            raise UsageError("ensemble vocabulary must be 'safety' or 'refusal'.")
+            raise UsageError(f"ensemble vocabulary must be 'safety' or 'refusal', not {self.vocabulary!r}.")
         if self.vocabulary == "refusal" and vocabs != {"refusal"}:
-            raise UsageError("A refusal-vocabulary ensemble needs refusal judges only; use vocabulary: safety.")
+            raise UsageError("A refusal-vocabulary ensemble needs refusal judges only; use vocabulary=safety.")
         if self.vocabulary == "refusal" and mode in ("any_unsafe", "all_unsafe"):
-            raise UsageError(f"Mode '{mode}' needs the safety vocabulary (safe/unsafe).")
+            raise UsageError(f"Ensemble mode '{mode}' counts unsafe votes, but these members are all refusal "
+                             "judges. Add vocabulary=safety (their labels are then mapped: full_refusal -> safe, "
+                             "full/partial compliance -> unsafe, which assumes harmful prompts), or use "
+                             "mode=majority.")
         self.labels = SAFETY_VOCAB if self.vocabulary == "safety" else REFUSAL_VOCAB
         if isinstance(weights, dict):
             w = [float(weights.get(n, 1.0)) for n in names]

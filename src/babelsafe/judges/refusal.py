@@ -21,6 +21,10 @@ import yaml
 
 from .. import languages as _languages
 from ..labels import REFUSAL_VOCAB
+from ..text import ACCEPTABLE, normalize, script_profile  # noqa: F401 (re-exported)
+from ..text import SCRIPT_NAME as _SCRIPT_NAME
+from ..text import expected_script as _expected_script
+from ..text import stopword_index as _stopwords
 from ..types import JUDGE_ERROR, Generation, Probe, Verdict
 
 log = logging.getLogger(__name__)
@@ -32,37 +36,7 @@ HEAD = 320  # characters of the answer searched for an opening refusal (CyberSec
 TAIL = 320  # characters searched for a closing refusal ("complies then disclaims")
 
 # ---------------------------------------------------------------------------------------------------
-# Normalisation
-
-
-def _build_translate() -> dict[int, Any]:
-    table: dict[int, Any] = {
-        0x2019: "'", 0x2018: "'", 0x02BC: "'", 0x2032: "'", 0x00B4: "'",
-        0x201C: '"', 0x201D: '"', 0x00AB: '"', 0x00BB: '"', 0x201E: '"',
-        0x0623: "\u0627", 0x0625: "\u0627", 0x0622: "\u0627", 0x0671: "\u0627",  # alef variants
-        0x0649: "\u064A",  # alef maksura -> yeh
-        0x0640: None,  # tatweel
-        0x00AD: None, 0x200B: None, 0x200C: None, 0x200D: None, 0xFEFF: None,  # soft hyphen, ZW chars
-    }
-    for cp in range(0x064B, 0x0653):  # Arabic harakat
-        table[cp] = None
-    table[0x0670] = None
-    return table
-
-
-_TRANSLATE = _build_translate()
-
-
-_NEEDS_TRANSLATE = re.compile("[" + "".join(re.escape(chr(c)) for c in _TRANSLATE) + "]")
-
-
-def normalize(text: str) -> str:
-    """NFKC + casefold + ASCII quotes + Arabic diacritics/alef unification (for answers and patterns)."""
-    if text.isascii():
-        return text.lower()
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return text.translate(_TRANSLATE) if _NEEDS_TRANSLATE.search(text) else text
-
+# Normalisation (normalize, scripts, stop words and ACCEPTABLE live in babelsafe.text)
 
 _ESCAPE = re.compile(r"(\\.)")
 
@@ -71,59 +45,6 @@ def _normalize_pattern(pattern: str) -> str:
     """Normalise a regex like answer text, leaving backslash escapes (\\b, \\S, \\n ...) untouched."""
     parts = _ESCAPE.split(pattern)
     return "".join(p if i % 2 else normalize(p) for i, p in enumerate(parts))
-
-
-# ---------------------------------------------------------------------------------------------------
-# Scripts (cheap language evidence)
-
-_SCRIPT_RANGES: list[tuple[int, int, str]] = [
-    (0x0041, 0x005A, "L"), (0x0061, 0x007A, "L"), (0x00C0, 0x024F, "L"), (0x1E00, 0x1EFF, "L"),
-    (0x0370, 0x03FF, "G"), (0x0400, 0x052F, "C"), (0x0590, 0x05FF, "E"),
-    (0x0600, 0x06FF, "A"), (0x0750, 0x077F, "A"), (0xFB50, 0xFDFF, "A"), (0xFE70, 0xFEFF, "A"),
-    (0x0900, 0x097F, "D"), (0x0980, 0x09FF, "B"), (0x0A00, 0x0A7F, "P"), (0x0A80, 0x0AFF, "U"),
-    (0x0B80, 0x0BFF, "M"), (0x0C00, 0x0C7F, "W"), (0x0C80, 0x0CFF, "N"), (0x0D00, 0x0D7F, "Y"),
-    (0x0D80, 0x0DFF, "S"), (0x0E00, 0x0E7F, "T"), (0x0E80, 0x0EFF, "O"), (0x1000, 0x109F, "R"),
-    (0x10A0, 0x10FF, "V"), (0x1200, 0x137F, "Q"), (0x1780, 0x17FF, "X"), (0x0530, 0x058F, "Z"),
-    (0x1100, 0x11FF, "K"), (0x3130, 0x318F, "K"), (0xAC00, 0xD7AF, "K"),
-    (0x3040, 0x30FF, "J"), (0x31F0, 0x31FF, "J"), (0xFF66, 0xFF9F, "J"),
-    (0x4E00, 0x9FFF, "H"), (0x3400, 0x4DBF, "H"), (0xF900, 0xFAFF, "H"),
-]
-_SCRIPT_OF_NAME = {
-    "Latin": "L", "Greek": "G", "Cyrillic": "C", "Hebrew": "E", "Arabic": "A", "Devanagari": "D",
-    "Bengali": "B", "Gurmukhi": "P", "Gujarati": "U", "Tamil": "M", "Telugu": "W", "Kannada": "N",
-    "Malayalam": "Y", "Sinhala": "S", "Thai": "T", "Lao": "O", "Myanmar": "R", "Georgian": "V",
-    "Ethiopic": "Q", "Khmer": "X", "Armenian": "Z", "Hangul": "K", "Japanese": "J", "Han": "H",
-}
-_SCRIPT_NAME = {v: k for k, v in _SCRIPT_OF_NAME.items()}
-_SCRIPT_NAME["J"] = "Kana"
-# Weights: one Han/Kana/Hangul character carries about as much as a few Latin letters.
-_SCRIPT_WEIGHT = {"H": 3.0, "J": 2.0, "K": 2.0}
-
-
-@lru_cache(maxsize=1)
-def _script_table() -> dict[int, Any]:
-    table: dict[int, Any] = {cp: None for cp in range(0x80) if not chr(cp).isalpha()}
-    for lo, hi in ((0x2000, 0x206F), (0x3000, 0x303F), (0xFF00, 0xFF0F), (0xFF1A, 0xFF20), (0x00A0, 0x00BF)):
-        table.update({cp: None for cp in range(lo, hi + 1)})
-    for lo, hi, code in _SCRIPT_RANGES:
-        for cp in range(lo, hi + 1):
-            if unicodedata.category(chr(cp)).startswith("L") or code in "HJK" or unicodedata.category(
-                    chr(cp)).startswith("M"):
-                table[cp] = code
-    return table
-
-
-_ASCII_LETTERS = re.compile(r"[A-Za-z]")
-
-
-def script_profile(text: str) -> dict[str, float]:
-    """Weighted letter counts per script code for `text` (e.g. {'L': 120, 'H': 30})."""
-    if text.isascii():
-        n = sum(1 for ch in text if ch.isalpha()) if len(text) < 64 else len(_ASCII_LETTERS.findall(text))
-        return {"L": float(n)} if n else {}
-    mapped = text.translate(_script_table())
-    return {code: mapped.count(code) * _SCRIPT_WEIGHT.get(code, 1.0)
-            for code in set(mapped) if code in _SCRIPT_NAME}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -348,24 +269,8 @@ def get_lexicon(code: str | None) -> Lexicon:
     return Lexicon(code, prefilter=pre, **compiled)
 
 
-@lru_cache(maxsize=1)
-def _stopwords() -> dict[str, tuple[str, ...]]:
-    """word -> languages whose stop-word list holds it (Latin-script lexicons only)."""
-    index: dict[str, list[str]] = {}
-    for code in lexicon_languages():
-        for w in (_raw_lexicon(code) or {}).get("stopwords") or []:
-            index.setdefault(normalize(str(w)), []).append(code)
-    return {w: tuple(c) for w, c in index.items()}
-
-
 # ---------------------------------------------------------------------------------------------------
 # Language identification (lazy lingua detector, built once)
-
-# Languages lingua cannot tell apart from a close neighbour: an answer detected as any of these is
-# acceptable for the expected language (lingua has no Javanese; it says Indonesian or Malay).
-ACCEPTABLE = {"jv": {"jv", "id", "ms", "su"}, "su": {"su", "id", "ms", "jv"}, "ms": {"ms", "id"},
-              "id": {"id", "ms"}, "nb": {"nb", "no", "nn", "da"}, "no": {"no", "nb", "nn", "da"},
-              "fil": {"fil", "tl"}, "tl": {"tl", "fil"}, "hr": {"hr", "bs", "sr"}, "bs": {"bs", "hr", "sr"}}
 
 _LINGUA_SET = ("en", "es", "fr", "de", "pt", "it", "vi", "sw", "id", "ms", "nl", "tr", "pl", "tl", "ro",
                "ca", "so", "yo", "zu", "af", "cs", "sv", "da", "hu", "fi")
@@ -380,11 +285,6 @@ def _lingua_detect(text: str, expected: str) -> str | None:
 
 
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
-
-
-def _expected_script(code: str) -> str | None:
-    lang = _languages.LANGUAGES.get(code)
-    return _SCRIPT_OF_NAME.get(lang.script) if lang else None
 
 
 def check_language(text: str, expected: str, min_letters: int = 24) -> tuple[bool, str | None, str]:

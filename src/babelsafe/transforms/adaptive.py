@@ -7,7 +7,7 @@ from typing import Any
 from ..errors import UsageError
 from ..types import Probe
 from ._model import lang_list
-from .translate import Translate
+from .translate import MIN_CHRF, Translate
 
 MULTIJAIL_POOL = ["zh", "it", "vi", "ar", "ko", "th", "bn", "sw", "jv"]
 
@@ -30,7 +30,7 @@ class Adaptive:
     license = "Apache-2.0 (babelsafe's own code; no data)"
 
     def __init__(self, pool: str | list[str] | None = None, target: Any = None, prefer_human: bool = True,
-                 min_chrf: float | None = None, on_low: str = "drop", back_translate: bool = True,
+                 min_chrf: float | None = MIN_CHRF, on_low: str = "flag", back_translate: bool = True,
                  ctx: Any = None):
         self.pool = lang_list(pool) if pool is not None else list(MULTIJAIL_POOL)
         if not self.pool:

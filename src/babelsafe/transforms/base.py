@@ -120,3 +120,26 @@ def flagged(probe: Probe, name: str, params: dict[str, Any], error: str, languag
                 probe.sample.id, probe.language, error)
     return derive(probe, name, {**params, "error": error}, probe.prompt_text,
                   language=language, meta={"transform_error": f"{name}: {error}"})
+
+
+def skipped(probe: Probe, name: str, params: dict[str, Any], reason: str) -> Probe:
+    """The probe with this step recorded as NOT applied (`reason`): an attack that cannot apply to this
+    prompt (a cipher on a script it cannot encode, code-switching into the prompt's own language) is
+    never sent as if it had been applied. Stored like a transform error (excluded from rates) with
+    error kind `not_applicable` and meta["transform_skipped"] = reason."""
+    log.info("transform %s skipped for sample %s/%s (%s): %s", name, probe.sample.dataset, probe.sample.id,
+             probe.language, reason)
+    return derive(probe, name, {**params, "skipped": reason}, probe.prompt_text,
+                  meta={"transform_error": f"{name}: not applicable: {reason}", "transform_skipped": reason})
+
+
+def letter_coverage(text: str, can_encode: Any) -> tuple[float, int, int]:
+    """(share of the letters in text that `can_encode(ch)` accepts, number of letters, letters of a
+    non-Latin script); (1.0, 0, 0) without letters."""
+    import unicodedata
+
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return 1.0, 0, 0
+    foreign = sum(1 for ch in letters if not ch.isascii() and "LATIN" not in unicodedata.name(ch, ""))
+    return sum(1 for ch in letters if can_encode(ch)) / len(letters), len(letters), foreign

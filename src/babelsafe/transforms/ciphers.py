@@ -11,7 +11,15 @@ from typing import Any, Callable
 
 from ..errors import UsageError
 from ..types import Probe
-from .base import data_yaml, derive
+from ..text import SCRIPT_NAME, dominant_script, script_profile
+from .base import data_yaml, derive, letter_coverage, skipped
+
+# A letter cipher that leaves more than this share of a prompt's letters readable (or more than a few letters
+# of a non-Latin script) is not applied: the probe is skipped with the reason (e.g. Bengali or Chinese under
+# "caesar", also inside an English template; chain transliterate>caesar).
+MIN_COVERAGE = 0.9
+ALL = "every character"  # byte encodings (ascii, hex, base64) encode any script
+MAX_FOREIGN = 3  # letters of a non-Latin script tolerated (a name); a word more is a readable payload
 
 _SORRY = ("SORRY-Bench: Xie et al., ICLR 2025 (arXiv:2406.14598), encoding mutations; setup after "
           "CipherChat: Yuan et al., ICLR 2024 (arXiv:2308.06463)")
@@ -32,10 +40,12 @@ def plain_score(text: str) -> float:
 
 
 class Cipher:
-    """Base class: encode the prompt, wrap it in the cipher instruction, decode answers."""
+    """Base class: encode the prompt, wrap it in the cipher instruction, decode answers. A prompt whose
+    letters the cipher cannot encode (below MIN_COVERAGE) is skipped with a stored reason."""
 
     name = "cipher"
-    languages = "any"  # caesar/atbash change only ASCII letters: chain transliterate first
+    alphabet = ALL
+    languages = "any"  # caesar/atbash/morse skip prompts they cannot encode: chain transliterate first
     decodes = True  # decode() turns the answer back into plain text
     source = _SORRY
     license = "Apache-2.0 (babelsafe's own instruction text, no demonstrations)"
@@ -59,8 +69,24 @@ class Cipher:
     def wrap(self, encoded: str) -> str:
         return self.instruction().format(encoded=encoded, **self.params())
 
+    def can_encode(self, ch: str) -> bool:
+        """Whether the cipher changes this letter (byte encodings: every character)."""
+        return True
+
     async def apply(self, probe: Probe, ctx: Any = None) -> list[Probe]:
         text = probe.prompt_text
+        share, n, foreign = (1.0, 0, 0) if self.alphabet == ALL else letter_coverage(text, self.can_encode)
+        # a word in another script (a Bengali prompt inside an English template) stays readable even when
+        # the share is high: more than a name's worth of such letters is not a cipher attack either
+        if share < MIN_COVERAGE or foreign > MAX_FOREIGN:
+            script = SCRIPT_NAME.get(dominant_script(text) or "", "non-Latin")
+            if foreign:
+                prof = {k: v for k, v in script_profile(text).items() if k != "L"}
+                script = SCRIPT_NAME.get(max(prof, key=prof.__getitem__), "non-Latin") if prof else script
+            return [skipped(probe, self.name, self.params(), (
+                f"{self.name} encodes only {self.alphabet}: {n - round(share * n)} of this prompt's {n} letters "
+                f"({script} script) would be sent unencoded. Chain transliterate>{self.name} to romanise first.")
+            )]
         encoded = self.encode(text)
         params = {**self.params(), "encoded": encoded}
         meta = {"decode": self.name}
@@ -105,14 +131,22 @@ def _pick_plain(original: str, decoded: str) -> str:
 class Caesar(Cipher):
     """Caesar cipher (SORRY-Bench mutation): ASCII letters shifted by `shift` (default 3); answer decoded.
 
-    Letters outside a-z/A-Z are left as they are: chain `transliterate>caesar` for non-Latin scripts.
+    A prompt with fewer than 90% a-z letters (Bengali, Chinese, Vietnamese ...) is skipped with the
+    reason stored (never sent half-encoded): chain `transliterate>caesar` for non-Latin scripts.
     """
 
     name = "caesar"
+    alphabet = "the letters a-z"
+
+    def can_encode(self, ch: str) -> bool:
+        return ch.isascii() and ch.isalpha()
 
     def __init__(self, shift: int = 3, ctx: Any = None):
         super().__init__(ctx)
-        self.shift = int(shift) % 26
+        try:
+            self.shift = int(shift) % 26
+        except (TypeError, ValueError):
+            raise UsageError(f"caesar: shift must be an integer, e.g. caesar:shift=3, not {shift!r}.") from None
         if self.shift == 0:
             raise UsageError("caesar: shift must not be a multiple of 26 (the text would not change).")
 
@@ -129,10 +163,15 @@ class Caesar(Cipher):
 class Atbash(Cipher):
     """Atbash cipher (SORRY-Bench mutation): a<->z, b<->y, ...; answer decoded.
 
-    Letters outside a-z/A-Z are left as they are: chain `transliterate>atbash` for non-Latin scripts.
+    A prompt with fewer than 90% a-z letters is skipped with the reason stored: chain
+    `transliterate>atbash` for non-Latin scripts.
     """
 
     name = "atbash"
+    alphabet = "the letters a-z"
+
+    def can_encode(self, ch: str) -> bool:
+        return ch.isascii() and ch.isalpha()
 
     def encode(self, text: str) -> str:
         return _atbash(text)
@@ -190,11 +229,15 @@ _MORSE_NORM = str.maketrans({"·": ".", "•": ".", "−": "-", "–": "-", "—
 class Morse(Cipher):
     """Morse code (SORRY-Bench mutation): letters separated by spaces, words by " / "; answer decoded (lower case).
 
-    Characters Morse cannot write (accents, non-Latin scripts) are kept as they are; chain
-    `transliterate>morse` for non-Latin scripts.
+    Characters Morse cannot write (accents) are kept as they are; a prompt with fewer than 90% letters
+    Morse can write is skipped with the reason stored: chain `transliterate>morse` for non-Latin scripts.
     """
 
     name = "morse"
+    alphabet = "the letters a-z (and digits, punctuation)"
+
+    def can_encode(self, ch: str) -> bool:
+        return ch.lower() in MORSE
 
     def encode(self, text: str) -> str:
         lines = []

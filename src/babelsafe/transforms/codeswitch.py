@@ -10,9 +10,13 @@ from .. import languages as langs
 from ..errors import UsageError
 from ..types import Probe, stable_hash
 from ._model import clean_output, lang_name, resolve_ctx, spec_label, target_of
-from .base import check_choice, data_yaml, derive, flagged, gen_error, gen_ok, helper_params
+from .base import check_choice, data_yaml, derive, flagged, gen_error, gen_ok, helper_params, skipped
 
 _NUMBERED = re.compile(r"^\s*(\d+)\s*[.):\-]\s*(.*?)\s*$")
+
+
+def _norm(word: str) -> str:
+    return unicodedata.normalize("NFKC", word).strip()
 
 
 def _is_cjk(ch: str) -> bool:
@@ -110,11 +114,13 @@ class CodeSwitch:
         params: dict[str, Any] = {"lang": self.lang, "ratio": self.ratio, "level": self.level, "seed": seed,
                                   "translator": spec_label(self.target_spec)}
         if self.lang == probe.language:
-            return [derive(probe, self.name, {**params, "switched": []}, text)]
+            return [skipped(probe, self.name, {**params, "switched": []},
+                            f"the prompt is already in '{self.lang}': nothing to switch")]
         spans = self.select(text, [seed, probe.sample.key, text, self.lang, self.ratio, self.level])
         params["units"] = len([s for s in segment(text) if any(ch.isalpha() for ch in text[s[0]:s[1]])])
         if not spans:
-            return [derive(probe, self.name, {**params, "switched": []}, text)]
+            return [skipped(probe, self.name, {**params, "switched": []},
+                            f"ratio {self.ratio:g} of {params['units']} word units switches none")]
         ctx = resolve_ctx(ctx, self._ctx, self.name)
         items = [text[a:b] for a, b in spans]
         prompt = data_yaml("prompts/codeswitch.yaml")
@@ -137,6 +143,9 @@ class CodeSwitch:
         if missing:
             return [flagged(probe, self.name, params,
                             f"translator answer lacks items {missing[:5]} of {len(items)}")]
+        if all(_norm(got[i]) == _norm(w) for i, w in enumerate(items, 1)):
+            return [flagged(probe, self.name, {**params, "switched": [[w, w] for w in items]},
+                            "quality gate: the translator returned every selected word unchanged")]
         out = text
         for (a, b), i in sorted(zip(spans, range(1, len(items) + 1)), reverse=True):
             out = out[:a] + got[i] + out[b:]

@@ -7,6 +7,7 @@ from ..errors import UsageError
 from ..types import Probe
 from ._model import clean_output, resolve_ctx, spec_label, target_of
 from .base import check_choice, data_yaml, derive, flagged, gen_error, gen_ok, helper_params
+from .quality import chrf, reject_reason
 
 
 def mutations() -> dict[str, dict[str, Any]]:
@@ -27,6 +28,11 @@ class Mutate:
     (exactly one of them); `target` (the rewriter target, required). Instruction texts are data:
     transforms/data/prompts/mutations.yaml (babelsafe's wording; SORRY-Bench's own prompts were not
     available). The rewriter is told to keep the request unchanged and never answer it.
+
+    Quality gate (on by default, `check=false` turns it off; see transforms/quality.py): a rewrite that is a
+    refusal, the prompt unchanged, in another language than the prompt, or an answer to the request is
+    a `transform` error with the reason, never sent. chrF against the original is stored in the step
+    params; `min_chrf` (default 0 = off: legitimate rewrites can score as low as refusals) rejects below it.
     """
 
     name = "mutate"
@@ -38,7 +44,7 @@ class Mutate:
     license = "Apache-2.0 (babelsafe's own rewriting instructions)"
 
     def __init__(self, style: str | None = None, persuasion: str | None = None, target: Any = None,
-                 max_tokens: int = 1024, ctx: Any = None):
+                 max_tokens: int = 1024, check: bool = True, min_chrf: float = 0.0, ctx: Any = None):
         table = mutations()
         styles = [k for k, v in table.items() if v["kind"] == "styles"]
         techniques = [k for k, v in table.items() if v["kind"] == "persuasion"]
@@ -53,6 +59,8 @@ class Mutate:
             raise UsageError("mutate needs a rewriter target: target=<name or spec>.")
         self.target_spec = target
         self.max_tokens = int(max_tokens)
+        self.check = bool(check)
+        self.min_chrf = float(min_chrf or 0.0)
         self._ctx = ctx
 
     def messages(self, text: str) -> list[dict[str, str]]:
@@ -70,4 +78,14 @@ class Mutate:
                              helper_params(self.max_tokens), purpose="rewrite")
         if not gen_ok(gen):
             return [flagged(probe, self.name, params, gen_error(gen))]
-        return [derive(probe, self.name, params, clean_output(gen.text or ""), meta={"mutation": self.mutation})]
+        original = probe.prompt_text
+        output = clean_output(gen.text or "")
+        params["chrf"] = round(chrf(output, original), 2)
+        reason = reject_reason(original, output, language=probe.language, source_language=probe.language,
+                               rewrite=True) if self.check else None
+        if reason is None and params["chrf"] < self.min_chrf:
+            reason = f"chrF {params['chrf']:.1f} against the original < min_chrf {self.min_chrf:g}"
+        if reason is not None:
+            return [flagged(probe, self.name, {**params, "output": output, "rejected": reason},
+                            f"quality gate: {reason}")]
+        return [derive(probe, self.name, params, output, meta={"mutation": self.mutation})]

@@ -10,15 +10,11 @@ from ..errors import UsageError
 from ..types import Probe
 from ._model import clean_output, lang_list, resolve_ctx, spec_label, target_of, translate_text
 from .base import check_choice, derive, flagged, gen_error, gen_ok
+from .quality import MIN_CHRF, chrf, reject_reason
+
+__all__ = ["Translate", "chrf", "human_translation", "dataset_translations", "MIN_CHRF"]
 
 log = logging.getLogger("babelsafe.transforms")
-
-
-def chrf(hypothesis: str, reference: str) -> float:
-    """Sentence-level chrF (sacrebleu, default settings: char 6-grams, beta 2), 0..100."""
-    from sacrebleu.metrics import CHRF
-
-    return float(CHRF().sentence_score(hypothesis, [reference]).score)
 
 
 def human_translation(probe: Probe, lang: str) -> str | None:
@@ -63,10 +59,13 @@ class Translate:
     dict like {"type": "openai", "model": ..., "base_url": ...}), `prefer_human` (default True: use
     `sample.meta["translations"][to]` when the dataset ships a parallel human translation; `source="human"`
     or `source="machine"` is accepted as a synonym), `back_translate` (default True when a translator is
-    given: translate back and store chrF against the original in the step params), `min_chrf` (drop, or
-    flag with `on_low="flag"`, translations whose back-translation chrF is below it), `on_error`
-    ("flag" keeps the probe untranslated with meta["transform_error"]; "drop" removes it).
-    Translations are ordinary cached model calls (purpose "translate" / "back_translate").
+    given: translate back and store chrF against the original in the step params), `min_chrf` (default
+    30, see transforms/quality.py; 0 turns it off: a machine translation whose round-trip chrF is below it
+    is rejected), `check` (default True: reject a translator's refusal, the input handed back unchanged,
+    or an output in another language), `on_low` ("flag", the default, stores a rejected translation as a
+    `transform` error with the reason and the score; "drop" removes the probe), `on_error` ("flag" keeps
+    the probe untranslated with meta["transform_error"]; "drop" removes it). Human translations are not
+    gated. Translations are ordinary cached model calls (purpose "translate" / "back_translate").
     """
 
     name = "translate"
@@ -77,8 +76,9 @@ class Translate:
     license = "Apache-2.0 (babelsafe's prompt); human translations keep their dataset's license"
 
     def __init__(self, to: str | list[str], target: Any = None, prefer_human: bool = True,
-                 source: str | None = None, back_translate: bool = True, min_chrf: float | None = None,
-                 on_low: str = "drop", on_error: str = "flag", max_tokens: int = 1024, ctx: Any = None):
+                 source: str | None = None, back_translate: bool = True, min_chrf: float | None = MIN_CHRF,
+                 on_low: str = "flag", on_error: str = "flag", max_tokens: int = 1024, check: bool = True,
+                 ctx: Any = None):
         to_list = lang_list(to)
         if not to_list:
             raise UsageError("translate needs `to`: a language code or a list, e.g. to=bn or to=[zh,bn,sw].")
@@ -91,7 +91,10 @@ class Translate:
         if target is None and not self.prefer_human:
             raise UsageError("translate with prefer_human=False needs a translator: target=<name or spec>.")
         self.back_translate = bool(back_translate) and target is not None
-        self.min_chrf = None if min_chrf is None else float(min_chrf)
+        self.min_chrf = float(min_chrf or 0.0)
+        if not 0.0 <= self.min_chrf <= 100.0:
+            raise UsageError(f"translate: min_chrf must be between 0 and 100 (chrF), got {min_chrf}.")
+        self.check = bool(check)
         self.on_low = check_choice("on_low", on_low, ("drop", "flag"))
         self.on_error = check_choice("on_error", on_error, ("drop", "flag"))
         self.max_tokens = int(max_tokens)
@@ -127,8 +130,11 @@ class Translate:
             if not gen_ok(gen):
                 return self._fail(probe, params, gen_error(gen))
             translated = clean_output(gen.text or "")
+            if self.check:
+                reason = reject_reason(text, translated, language=to, source_language=src)
+                if reason is not None:
+                    return self._reject(probe, {**params, "method": method, "output": translated}, reason)
         params["method"] = method
-        meta: dict[str, Any] = {}
         if self.back_translate and translator is not None:
             back = await translate_text(ctx, translator, translated, to, src, max_tokens=self.max_tokens,
                                         purpose="back_translate")
@@ -136,16 +142,22 @@ class Translate:
                 back_text = clean_output(back.text or "")
                 score = round(chrf(back_text, text), 2)
                 params.update(back_translation=back_text, chrf=score)
-                if self.min_chrf is not None and score < self.min_chrf:
-                    if self.on_low == "drop":
-                        log.info("translate: dropped %s/%s %s->%s (chrF %.1f < %.1f)", probe.sample.dataset,
-                                 probe.sample.id, src, to, score, self.min_chrf)
-                        return None
-                    meta["low_chrf"] = True
+                if method == "model" and score < self.min_chrf:
+                    return self._reject(probe, {**params, "output": translated},
+                                        f"round-trip chrF {score:.1f} < min_chrf {self.min_chrf:g}")
             else:
                 params["chrf"] = None
                 params["back_translation_error"] = gen_error(back)
-        return derive(probe, self.name, params, translated, language=to, meta=meta)
+        return derive(probe, self.name, params, translated, language=to)
+
+    def _reject(self, probe: Probe, params: dict[str, Any], reason: str) -> Probe | None:
+        """A translation that failed its quality gate: a `transform` error (or dropped with on_low=drop)."""
+        if self.on_low == "drop":
+            log.info("translate: dropped %s/%s %s->%s: %s", probe.sample.dataset, probe.sample.id,
+                     params["from"], params["to"], reason)
+            return None
+        return flagged(probe, self.name, {**params, "rejected": reason}, f"quality gate: {reason}",
+                       language=params["to"])
 
     def _fail(self, probe: Probe, params: dict[str, Any], error: str) -> Probe | None:
         if self.on_error == "drop":

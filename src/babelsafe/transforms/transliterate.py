@@ -8,9 +8,12 @@ import unicodedata
 from typing import Any
 
 from ..types import Probe
-from .base import check_choice, derive
+from .base import check_choice, derive, skipped
 
 log = logging.getLogger("babelsafe.transforms")
+
+# A prompt is only sent as "romanised" when at least this share of its non-Latin letters was romanised.
+MIN_ROMANISED = 0.9
 
 # --- Cyrillic (Russian, Ukrainian, Belarusian, Bulgarian, Serbian, Macedonian), simple BGN-like ---------
 _CYR = dict(zip(
@@ -212,7 +215,8 @@ class Transliterate:
 
     Options: `backend` = auto (built-in tables, then `unidecode` for letters they do not cover, when
     installed) | table | unidecode. Letters no backend could map are kept and counted in the step params
-    ("unmapped"). Romanisation is approximate (no tone marks, no Korean sound-change rules, word-final
+    ("unmapped"); a prompt with more than 10% of its non-Latin letters unmapped, or none to romanise (already
+    Latin script), is skipped with the reason stored rather than sent as if romanised. Romanisation is approximate (no tone marks, no Korean sound-change rules, word-final
     inherent vowels dropped in Indic scripts); it models users typing their language in Latin letters.
     """
 
@@ -228,9 +232,17 @@ class Transliterate:
         self.backend = check_choice("backend", backend, ("auto", "table", "unidecode"))
 
     async def apply(self, probe: Probe, ctx: Any = None) -> list[Probe]:
-        text, unmapped, used = romanize(probe.prompt_text, self.backend)
+        source = probe.prompt_text
+        text, unmapped, used = romanize(source, self.backend)
+        params = {"backend": used, "unmapped": unmapped}
+        foreign = sum(1 for ch in source if ch.isalpha() and not _is_latin(ch))
+        if foreign == 0:  # nothing to romanise: the probe would be the plain prompt under another name
+            return [skipped(probe, self.name, params, "the prompt is already in Latin script")]
+        if unmapped > (1 - MIN_ROMANISED) * foreign:
+            return [skipped(probe, self.name, params, (
+                f"{unmapped} of {foreign} non-Latin letters have no romanisation with backend={used} "
+                "(for Chinese and Japanese install unidecode: pip install 'babelsafe[translit]')"))]
         if unmapped:
             log.info("transliterate: %d letters without a romanisation kept as written (%s/%s)", unmapped,
                      probe.sample.dataset, probe.sample.id)
-        params = {"backend": used, "unmapped": unmapped}
         return [derive(probe, self.name, params, text, meta={"script": "Latin (romanised)"})]
