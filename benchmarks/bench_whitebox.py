@@ -133,6 +133,7 @@ def bench_ranker(rounds: int) -> dict:
             llm.reset()
             llm.eval(llm.tokenize(p.encode()))
             f.append(time.perf_counter() - t0)
+    enc.close()
     return {"ms_per_text": round(1000 * statistics.mean(e), 3), "plain_forward_ms": round(1000 * statistics.mean(f), 3),
             "ratio": round(statistics.mean(e) / statistics.mean(f), 2)}
 

@@ -59,6 +59,7 @@ def test_language_ranker_llamacpp_embeddings():
     assert a["backend"] == "llamacpp" and a["layers_used"] == "final"
     assert set(a["ranking"]) == {"zh", "sw"} and a["scores"] == b["scores"]
     assert all(-1.0 <= s <= 1.0 for s in a["scores"].values())
-    same = ranker.rank_from_encoder(ranker.llama_encoder(LlamaCppTarget().model_path, 1),
-                                    {"1": {"en": "Hello world", "xx": "Hello world"}})
+    enc = ranker.llama_encoder(LlamaCppTarget().model_path, 1)
+    same = ranker.rank_from_encoder(enc, {"1": {"en": "Hello world", "xx": "Hello world"}})
+    enc.close()
     assert abs(same["scores"]["xx"] - 1.0) < 1e-6

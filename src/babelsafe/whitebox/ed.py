@@ -25,6 +25,7 @@ Backends: transformers (CPU/CUDA, KV-cached, one conversation at a time) and lla
 from __future__ import annotations
 
 import asyncio
+import atexit
 import inspect
 import logging
 import threading
@@ -148,6 +149,18 @@ class HFLogits:
 
 _LLAMA: dict[tuple, Any] = {}
 _LLAMA_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_llamas() -> None:
+    """Free llama.cpp contexts before interpreter teardown (their __del__ fails once modules are gone)."""
+    with _LLAMA_LOCK:
+        for llm in _LLAMA.values():
+            try:
+                llm.close()
+            except Exception:  # noqa: BLE001 - best effort at exit
+                pass
+        _LLAMA.clear()
 
 
 class LlamaLogits:

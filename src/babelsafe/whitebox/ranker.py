@@ -77,6 +77,7 @@ def llama_encoder(model_path: Path, n_threads: int | None = None) -> Callable[[s
 
     def encode(text: str) -> list[Any]:
         return [np.asarray(llm.embed(text), dtype=np.float64)]
+    encode.close = llm.close  # type: ignore[attr-defined]  # free the context when done
     return encode
 
 
@@ -136,7 +137,11 @@ def rank_languages(model: str, dataset: str = "multijail", languages: list[str] 
 
         t = LlamaCppTarget(model=model)
         ident = t.identity()
-        result = rank_from_encoder(llama_encoder(t.model_path, n_threads), items, None)
+        encode = llama_encoder(t.model_path, n_threads)
+        try:
+            result = rank_from_encoder(encode, items, None)
+        finally:
+            encode.close()  # type: ignore[attr-defined]
         result["layers_used"] = "final"
     elif backend == "transformers":
         from ..targets.hf_transformers import TransformersTarget
