@@ -12,6 +12,10 @@ Deterministic answers, switchable latency and faults, and request counters:
     srv.count, srv.seen[key]            # total requests; requests per messages-hash
     srv.stop()
 
+Tool calling: a responder may return a dict {"content": str, "tool_calls": [...]} (see `tool_call`), answered
+with finish_reason "tool_calls"; `ScriptedAgent(turns)` plays an agent over several turns (turn i answers
+a request holding i assistant messages), e.g. ScriptedAgent([[tool_call("list_files", {})], "Done."]).
+
 Faults: "429" (Retry-After: srv.retry_after), "500", "503", "hang" (sleeps srv.hang_s), "reset" (drops the
 connection), "malformed" (200 with a broken JSON body), "content_filter" (finish_reason content_filter),
 "400" (bad request), "empty_stream" (an SSE stream with no event, only [DONE]). Default answer: prompts containing "[refuse]" get a refusal; others "Echo: <prompt>".
@@ -44,11 +48,35 @@ def default_responder(body: dict[str, Any]) -> str:
     return f"Echo: {last}"
 
 
+def tool_call(name: str, arguments: Any, id: str | None = None) -> dict[str, Any]:
+    """One OpenAI tool call; `arguments` as a dict (sent as JSON text) or a raw string (to send bad JSON)."""
+    args = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {"id": id or f"call_{name}", "type": "function", "function": {"name": name, "arguments": args}}
+
+
+class ScriptedAgent:
+    """A responder that plays a scripted agent: turn i answers requests holding i assistant messages.
+    A turn is a text (the final answer), a list of tool calls, or a callable(body) -> either.
+    Past the end of the script the last turn repeats (a looping agent: script one tool-call turn)."""
+
+    def __init__(self, turns: list[Any]):
+        self.turns = turns
+
+    def __call__(self, body: dict[str, Any]) -> str | dict[str, Any]:
+        depth = sum(1 for m in body.get("messages") or [] if m.get("role") == "assistant")
+        turn = self.turns[min(depth, len(self.turns) - 1)]
+        if callable(turn):
+            turn = turn(body)
+        if isinstance(turn, list):
+            return {"content": "", "tool_calls": turn}
+        return turn
+
+
 class FakeOpenAI:
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.host = host
         self.port = port or _free_port()
-        self.responder: Callable[[dict[str, Any]], str] = default_responder
+        self.responder: Callable[[dict[str, Any]], str | dict[str, Any]] = default_responder
         self.latency = 0.0
         self.faults: list[str] = []
         self.fault_rule: Callable[[dict[str, Any], int], str | None] | None = None
@@ -164,8 +192,13 @@ class FakeOpenAI:
             return resp
         if fault == "malformed":
             return web.Response(status=200, body=b'{"id": "x", "choices": [', content_type="application/json")
-        text = self.responder(body)
-        finish = "content_filter" if fault == "content_filter" else "stop"
+        answer = self.responder(body)
+        tool_calls = None
+        if isinstance(answer, dict):  # an assistant message with tool calls
+            text, tool_calls = answer.get("content") or "", answer.get("tool_calls")
+        else:
+            text = answer
+        finish = "content_filter" if fault == "content_filter" else ("tool_calls" if tool_calls else "stop")
         if fault == "content_filter":
             text = ""
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
@@ -178,10 +211,14 @@ class FakeOpenAI:
         model = body.get("model", "fake-model")
         if body.get("stream") and self.streams:
             return await self._stream(request, model, text, finish, usage)
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+            message["content"] = text or None
         return web.json_response({
             "id": f"chatcmpl-{self.count}", "object": "chat.completion", "created": int(time.time()),
             "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": usage,
         })
 

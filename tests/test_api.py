@@ -91,3 +91,18 @@ def test_guard_config_takes_python_values_and_cli_strings():
         api.guard_config("http://127.0.0.1:9/v1", judge_options="{nope")
     with pytest.raises(UsageError, match="--upstream must be an http"):
         api.guard_config("127.0.0.1:9")
+
+
+def test_plan_checks_component_options_without_building_anything(tmp_path: Path):
+    prompts = tmp_path / "p.csv"
+    prompts.write_text("prompt\nHow do I bake bread?\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="shift must be an integer, got 'abc'"):
+        babelsafe.plan(datasets=[str(prompts)], transforms=["caesar:shift=abc"])
+    with pytest.raises(UsageError, match="unknown shfit. Valid options: shift"):
+        babelsafe.plan(datasets=[str(prompts)], transforms=["caesar:shfit=2"])
+    with pytest.raises(UsageError, match="judge 'llm' needs the option target"):
+        babelsafe.plan(datasets=[str(prompts)], judges=["llm"])
+    with pytest.raises(UsageError, match="Unknown defense 'safety-promt'"):
+        babelsafe.plan(datasets=[str(prompts)], defenses=["safety-promt"])
+    assert babelsafe.plan(datasets=[str(prompts)], transforms=["caesar:shift=5"],
+                          defenses=["safety-prompt:prompt=pcdefense"])["requests"] == 1

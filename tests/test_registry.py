@@ -8,9 +8,11 @@ from babelsafe.errors import UsageError
 from babelsafe.judges.base import Judge
 from babelsafe.registry import KINDS, install_hint, registry, reload
 from babelsafe.targets.base import Target
+from babelsafe.tasks import Task
 from babelsafe.transforms.base import Transform
 
-PROTOCOLS = {"dataset": Dataset, "transform": Transform, "target": Target, "judge": Judge, "defense": Target}
+PROTOCOLS = {"dataset": Dataset, "transform": Transform, "target": Target, "judge": Judge, "defense": Target,
+             "task": Task}
 ALL = [(kind, name) for kind in KINDS for name in registry(kind).names()]
 
 

@@ -51,6 +51,8 @@ def run_async(coro: Any) -> Any:
 def _execute(spec: RunSpec, on_progress: OnProgress | None, on_interrupt: OnInterrupt | None) -> "RunResult":
     """Run a spec. With `on_interrupt`, Ctrl-C stops the run cleanly (finished work is kept) and calls
     `on_interrupt(run_dir, presses)` for each press; what a second press does is the caller's choice."""
+    if spec.executor.name == "ray":
+        return _execute_ray(spec, on_progress, on_interrupt)
     from .runner import Runner
 
     runner = Runner(spec, on_progress)
@@ -81,6 +83,32 @@ def _execute(spec: RunSpec, on_progress: OnProgress | None, on_interrupt: OnInte
     return run_async(go())
 
 
+def _execute_ray(spec: RunSpec, on_progress: OnProgress | None, on_interrupt: OnInterrupt | None) -> "RunResult":
+    """Run a spec sharded across Ray actors (executors/ray.py); Ctrl-C stops every worker cleanly."""
+    from .executors.ray import RayExecution
+
+    execution = RayExecution(spec, on_progress)
+    if on_interrupt is None:
+        return execution.execute()
+    presses = 0
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            execution.request_stop()
+        on_interrupt(execution.run_dir, presses)
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # pragma: no cover - not the main thread
+        return execution.execute()
+    try:
+        return execution.execute()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run(spec: RunSpec | dict[str, Any] | str | Path | None = None, on_progress: OnProgress | None = None, *,
         on_interrupt: OnInterrupt | None = None, **overrides: Any) -> "RunResult":
     """Run a spec (a RunSpec, a dict, a YAML path, or None for the defaults) to completion.
@@ -94,10 +122,28 @@ def run(spec: RunSpec | dict[str, Any] | str | Path | None = None, on_progress: 
 
 
 def plan(spec: RunSpec | dict[str, Any] | str | Path | None = None, **overrides: Any) -> dict[str, Any]:
-    """What `run` would do, without calling a model: samples, chains, targets, requests, token estimates."""
+    """What `run` would do, without calling a model: samples, chains, targets, requests, token estimates.
+    Component names and options are checked first, so a bad option fails here as it would in `run`."""
     from .runner import plan as plan_run
 
-    return plan_run(resolve_spec(spec, **overrides))
+    spec = resolve_spec(spec, **overrides)
+    check_components(spec)
+    return plan_run(spec)
+
+
+def check_components(spec: RunSpec) -> None:
+    """UsageError for an unknown component or a bad option anywhere in `spec` (nothing is built)."""
+    from .registry import registry
+
+    for chain in spec.transforms:
+        for step in chain:
+            registry("transform").check(step.name, step.options)
+    for j in spec.judges:
+        registry("judge").check(j.name, j.options)
+    for t in spec.targets:
+        registry("target").get(t.type)
+        for d in t.defenses:
+            registry("defense").check(d.name, d.options)
 
 
 def spec_of_run(run_dir: str | Path, **overrides: Any) -> RunSpec:

@@ -35,6 +35,8 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "adversarialqa": "babelsafe.datasets.redeval:AdversarialQA",
         "catqa": "babelsafe.datasets.redeval:CatQA",
         "sorry-bench": "babelsafe.datasets.sorry_bench:SorryBench",
+        "agent-scenarios": "babelsafe.agents.dataset:AgentScenarios",
+        "agent-safetybench": "babelsafe.agents.dataset:AgentSafetyBench",
     },
     "transform": {
         "translate": "babelsafe.transforms.translate:Translate",
@@ -76,6 +78,13 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "llm": "babelsafe.judges.llm:LLMJudge",
         "guard": "babelsafe.judges.guard:GuardJudge",
         "ensemble": "babelsafe.judges.ensemble:EnsembleJudge",
+        "agent-rules": "babelsafe.agents.judges:AgentRulesJudge",
+        "agent-llm": "babelsafe.agents.judges:AgentLLMJudge",
+    },
+    # Tasks: probes whose sample sets meta["task"] are answered by a task (babelsafe.tasks.Task) instead
+    # of one model call; its model calls go through ctx.call.
+    "task": {
+        "agent": "babelsafe.agents.loop:AgentTask",
     },
     "defense": {  # layers around a target (`--defense NAME`); built with the target they wrap
         "safety-prompt": "babelsafe.defense.layers:SafetyPrompt",
@@ -202,6 +211,27 @@ class Registry:
     def _signature_required(self, name: str) -> list[str]:
         return [o["name"] for o in self.options(name) if "default" not in o]
 
+    def check(self, name: str, options: dict[str, Any] | None = None) -> None:
+        """Raise the UsageError that building `name` with `options` would, without building it (no model
+        is loaded or called): unknown name, wrong option types, unknown or missing options."""
+        cls = self.get(name)
+        opts = _check_types(self.kind, name, cls, dict(options or {}))
+        for req in self.required_options(name):
+            if not any(alt in opts for alt in req.split("|")):
+                raise UsageError(f"The {self.kind} '{name}' needs the option {' or '.join(req.split('|'))} "
+                                 f"(see `babelsafe show {self.kind} {name}`).")
+        try:
+            params = inspect.signature(cls).parameters
+        except (TypeError, ValueError):
+            return
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return  # it takes any option and checks them itself
+        valid = [o["name"] for o in self.options(name)]
+        unknown = [k for k in opts if k not in valid]
+        if unknown:
+            raise UsageError(f"Bad options for {self.kind} '{name}': unknown {', '.join(unknown)}. Valid options: "
+                             f"{', '.join(valid) or '(none)'}.")
+
     def build(self, name: str, options: dict[str, Any] | None = None, ctx: Any = None, *args: Any) -> Any:
         """An instance of `name` built with `options`; `ctx` is passed to constructors that take one
         (components that call models); `args` go first (a defense layer's inner target). Bad options
@@ -263,7 +293,7 @@ def reload() -> None:
 
 
 def registry(kind: str) -> Registry:
-    """The registry for 'dataset' | 'transform' | 'target' | 'judge' | 'defense'."""
+    """The registry for 'dataset' | 'transform' | 'target' | 'judge' | 'defense' | 'task'."""
     if kind not in _BUILTIN:
         raise UsageError(f"Unknown component kind '{kind}'. Valid: {', '.join(_BUILTIN)}.")
     return _load(kind)

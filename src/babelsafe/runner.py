@@ -122,9 +122,13 @@ def _accepts(cls: Any, kw: str) -> bool:
 class RunContext:
     """The ModelContext handed to transforms and judges, and the runner's own call path."""
 
-    def __init__(self, spec: RunSpec, store: Store):
+    def __init__(self, spec: RunSpec, store: Store,
+                 limiter_factory: Callable[[TargetSpec], RateLimiter] | None = None):
         self.spec = spec
         self.store = store
+        # who enforces RPM/TPM: a bucket per target here, or one shared by every worker of a cluster
+        self._limiter_factory = limiter_factory or (
+            lambda t: RateLimiter(t.rpm or self.spec.rpm, t.tpm or self.spec.tpm))
         self.seed = spec.seed
         self.use_cache = spec.cache
         self._slots: dict[int, _TargetSlot] = {}  # id(target) -> slot
@@ -152,7 +156,7 @@ class RunContext:
                            seed=tspec.seed if tspec.seed is not None else self.spec.seed, stop=tspec.stop,
                            extra_body=tspec.extra_body)
         return self._add_slot(target, tspec.display, params, conc, tspec.system_prompt,
-                              RateLimiter(tspec.rpm or self.spec.rpm, tspec.tpm or self.spec.tpm))
+                              self._limiter_factory(tspec))
 
     def _add_slot(self, target: Any, label: str, params: GenParams, concurrency: int,
                   system_prompt: str | None = None, limiter: RateLimiter | None = None) -> _TargetSlot:
@@ -352,8 +356,15 @@ def with_system(messages: list[dict[str, str]], system_prompt: str | None) -> li
 class Runner:
     """Runs a RunSpec into its output directory. `on_progress(progress)` is called as work finishes."""
 
-    def __init__(self, spec: RunSpec, on_progress: Callable[[Progress], None] | None = None):
+    def __init__(self, spec: RunSpec, on_progress: Callable[[Progress], None] | None = None, *,
+                 sample_filter: Callable[[Sample], bool] | None = None, summarize: bool = True,
+                 limiter_factory: Callable[[TargetSpec], RateLimiter] | None = None):
+        """sample_filter / summarize / limiter_factory: how an executor runs one shard of a run (only the
+        samples of the shard, no summary.json of its own, the cluster's shared RPM/TPM buckets)."""
         self.spec = spec
+        self.sample_filter = sample_filter
+        self.summarize = summarize
+        self.limiter_factory = limiter_factory
         self.run_dir = Path(spec.out)
         self.on_progress = on_progress or (lambda p: None)
         self.progress = Progress()
@@ -369,13 +380,15 @@ class Runner:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         handler = _attach_log(self.run_dir / "run.log")
         store = Store(self.run_dir / "results.sqlite")
-        ctx = RunContext(self.spec, store)
+        ctx = RunContext(self.spec, store, self.limiter_factory)
         slots: list[_TargetSlot] = []
         judges: list[tuple[str, Any]] = []
         try:
             (self.run_dir / "spec.yaml").write_text(dump_spec(self.spec), encoding="utf-8")
             taxonomies: dict[str, str] = {}
             samples = load_samples(self.spec, taxonomies)
+            if self.sample_filter is not None:
+                samples = [s for s in samples if self.sample_filter(s)]
             log.info("babelsafe %s: %d samples x %d chains x %d targets -> %s", __version__, len(samples),
                      len(self.spec.transforms), len(self.spec.targets), self.run_dir)
             store.write_meta("spec", self.spec.model_dump(mode="json"))
@@ -443,7 +456,8 @@ class Runner:
             store.close()
             log.removeHandler(handler)
             handler.close()
-        summary = finalize(self.run_dir, self.spec, interrupted=self.interrupted)
+        summary = (finalize(self.run_dir, self.spec, interrupted=self.interrupted) if self.summarize
+                   else {"interrupted": self.interrupted})
         return RunResult(self.run_dir, summary, self.progress, self.interrupted)
 
     async def _worker(self, units: Iterator[tuple[Sample, list]], ctx: RunContext, slots: list[_TargetSlot],
@@ -504,6 +518,11 @@ class Runner:
                              error_kind=kind, attempts=0)
             ctx.store.write_generation(pk, tl, "", gen)
             self.progress.errors += 1
+        elif probe.sample.meta.get("task"):  # a multi-step task (e.g. an agent loop): see run_task
+            gen = await run_task(probe, slot, ctx)
+            ctx.store.write_generation(pk, tl, gen.cache_key or "", gen)
+            if gen.outcome == ERROR:
+                self.progress.errors += 1
         elif prev in (OK, CONTENT_FILTER):
             gen = ctx.store.stored_generation(pk, tl)
             gen.cached = True
@@ -533,6 +552,13 @@ class Runner:
         self.progress.done += 1
         self.on_progress(self.progress)
         return labels
+
+
+async def run_task(probe: Probe, slot: _TargetSlot, ctx: RunContext) -> Generation:
+    """Answer a probe whose sample names a task (registry kind "task", babelsafe.tasks.Task, e.g. "agent"). Always run, also on resume: its model calls are cache hits there, so finished steps replay
+    from the store without a model call and the judges get the task's full trace again."""
+    task = registry("task").build(str(probe.sample.meta["task"]))
+    return await task.run(probe, slot, ctx)
 
 
 def _attach_log(path: Path) -> logging.Handler:

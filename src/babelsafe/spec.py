@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -214,6 +214,28 @@ def parse_step(item: Any) -> dict[str, Any]:
     return item
 
 
+class ExecutorSpec(_Model):
+    """Where a run executes: `local` (this process) or `ray` (shards across Ray actors; docs/distributed.md).
+
+    address: None starts a private local Ray cluster; "auto" or "ray://HOST:PORT" joins an existing one.
+    workers: Ray actors (shards); default 2. gpus_per_worker / cpus_per_worker: resources each actor holds."""
+
+    name: Literal["local", "ray"] = "local"
+    address: str | None = None
+    workers: int | None = None
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: float = 1.0
+    max_restarts: int = 3  # replacements of a dead worker per shard before the run fails
+
+    @model_validator(mode="after")
+    def _check(self) -> "ExecutorSpec":
+        if self.workers is not None and self.workers < 1:
+            raise ValueError("executor workers must be >= 1")
+        if self.gpus_per_worker < 0 or self.cpus_per_worker < 0:
+            raise ValueError("executor resources must be >= 0")
+        return self
+
+
 class RunSpec(_Model):
     """A whole run. `transforms` is a list of chains; each chain is applied to every sample
     (chain [] = the prompt as is), so `--transform none --transform aim` gives baseline and attack."""
@@ -236,6 +258,14 @@ class RunSpec(_Model):
     skip_bad_rows: bool = False
     tiers: dict[str, str] | None = None  # language -> tier overrides
     safety_config: list[str] | None = None  # harm categories allowed (CoSA-Score); None = no CoSA-Score
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _executor(cls, v: Any) -> Any:
+        if v is None:
+            return {}
+        return {"name": v} if isinstance(v, str) else v
 
     @field_validator("datasets", mode="before")
     @classmethod
@@ -307,6 +337,8 @@ def merge_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     (it belonged to the other backend)."""
     given = {k: v for k, v in overrides.items() if v is not None}
     tgt = {k: given.pop(k) for k in TARGET_OVERRIDES if k in given}
+    if isinstance(given.get("executor"), dict) and isinstance(data.get("executor"), dict):
+        given["executor"] = {**data["executor"], **given["executor"]}  # --workers keeps the file's address
     out = {**data, **given}
     if not tgt:
         return out

@@ -100,6 +100,7 @@ class Generation:
     cached: bool = False
     decoded: str | None = None  # text after the chain's post-processing (e.g. cipher decoding)
     cache_key: str | None = None  # set by the runner: the key of the stored call that produced this
+    trace: list[dict[str, Any]] | None = None  # a multi-step task's steps (agent loop), for the judges
     # what a wrapper (defense layer) actually sent to the model for this answer, innermost first:
     # [{"cache_key", "messages"}]; stored in the call record so it shows e.g. the safety system prompt
     sent: list[dict[str, Any]] | None = None

@@ -90,10 +90,19 @@ def run(
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Skip malformed dataset rows."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and exit."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html at the end."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="local (default) or ray."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster: auto or ray://HOST:PORT "
+                                                                  "(default: a local cluster)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Ray workers (shards of the run)."),
+    gpus_per_worker: Optional[float] = typer.Option(None, "--gpus-per-worker", help="GPUs each Ray worker holds."),
 ) -> None:
     """Run datasets x transforms x targets, judge every answer, write the run dir."""
     try:
-        settings = dict(
+        ex = {k: v for k, v in dict(name=executor, address=address, workers=workers,
+                                    gpus_per_worker=gpus_per_worker).items() if v is not None}
+        if ex and "name" not in ex:
+            ex["name"] = "ray"  # --workers / --address / --gpus-per-worker only mean something on Ray
+        settings = dict(executor=ex or None,
             datasets=dataset or None, languages=languages, categories=categories, safety_config=safety_config,
             limit=limit, seed=seed, transforms=transform or None, judges=judge or None, concurrency=concurrency,
             rpm=rpm, tpm=tpm, retries=retries, timeout=timeout, out=out_dir, cache=False if no_cache else None,
@@ -116,10 +125,15 @@ def run(
 
 @app.command()
 def resume(run_dir: Path = typer.Argument(..., help="A run directory made by `babelsafe run`."),
-           report: bool = typer.Option(True, "--report/--no-report")) -> None:
-    """Finish an interrupted run: finished work is kept, failed requests retried, nothing repeated."""
+           report: bool = typer.Option(True, "--report/--no-report"),
+           executor: Optional[str] = typer.Option(None, "--executor", help="Override the run's executor."),
+           address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (with ray).")) -> None:
+    """Finish an interrupted run: finished work is kept, failed requests retried, nothing repeated.
+    A run started with --executor ray resumes on Ray (each shard resumes its own store)."""
     try:
-        result = _with_progress(lambda **cb: api.resume(run_dir, **cb))
+        ex = {k: v for k, v in dict(name=executor, address=address).items() if v is not None}
+        overrides = {"executor": ex} if ex else {}
+        result = _with_progress(lambda **cb: api.resume(run_dir, **cb, **overrides))
         _finish(result, report)
     except UsageError as e:
         fail(e)

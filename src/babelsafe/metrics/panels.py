@@ -46,6 +46,7 @@ class Panel:
     applies: Callable[[RunView], bool]
     compute: Callable[[RunView], Any]
     empty: Any = None  # the value when the panel does not apply
+    optional: bool = False  # for a kind of run most runs are not: its key is left out when it does not apply
 
     def value(self, run: RunView) -> Any:
         return self.compute(run) if self.applies(run) else self.empty
@@ -54,13 +55,13 @@ class Panel:
 PANELS: list[Panel] = []
 
 
-def panel(key: str, applies: Callable[[RunView], bool] = lambda run: True,
-          empty: Any = None) -> Callable[[Callable[[RunView], Any]], Callable[[RunView], Any]]:
+def panel(key: str, applies: Callable[[RunView], bool] = lambda run: True, empty: Any = None,
+          optional: bool = False) -> Callable[[Callable[[RunView], Any]], Callable[[RunView], Any]]:
     """Register a panel computed by the decorated function."""
     def deco(fn: Callable[[RunView], Any]) -> Callable[[RunView], Any]:
         if any(p.key == key for p in PANELS):
             raise ValueError(f"panel '{key}' is registered twice")
-        PANELS.append(Panel(key, applies, fn, empty))
+        PANELS.append(Panel(key, applies, fn, empty, optional))
         return fn
     return deco
 
@@ -227,7 +228,21 @@ def pcjailbreak(run: RunView) -> dict[str, Any] | None:
     return pcjailbreak_gap(run.reader, run.primary)
 
 
-@panel("language_ranker", applies=lambda run: _ranker_file(run) is not None)
+def _has_agent_traces(run: RunView) -> bool:
+    from ..agents.metrics import has_traces
+
+    return has_traces(run.reader.con)
+
+
+@panel("agents", applies=_has_agent_traces, optional=True)
+def agents(run: RunView) -> dict[str, Any] | None:
+    """Agent runs: unsafe-action rate per language x risk category over the action traces."""
+    from ..agents.metrics import agent_panel
+
+    return agent_panel(run.reader.path)
+
+
+@panel("language_ranker", applies=lambda run: _ranker_file(run) is not None, optional=True)
 def language_ranker(run: RunView) -> dict[str, Any] | None:
     """Language Ranker scores (saved by `babelsafe whitebox rank-languages --run`) beside the unsafe
     rates per language, with their Spearman / Pearson correlation."""

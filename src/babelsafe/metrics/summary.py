@@ -96,7 +96,8 @@ class Summary(TypedDict, total=False):
     sorry_bench: dict[str, Any] | None
     cosa: dict[str, Any] | None
     pcjailbreak: dict[str, Any] | None
-    language_ranker: dict[str, Any] | None  # ... to here
+    agents: dict[str, Any]  # only in runs with agent traces (babelsafe.agents.metrics)
+    language_ranker: dict[str, Any]  # ... to here (only when `whitebox rank-languages --run` saved one)
     breakdown: list[dict[str, Any]]
     tokens: dict[str, Any]
     run: dict[str, Any]
@@ -272,6 +273,8 @@ def _summarize(reader: RunReader, spec_tiers: dict[str, str] | None, given_safet
         "by_judge": by_judge,
     }
     for p in PANELS:
+        if p.optional and not p.applies(run):
+            continue
         summary[p.key] = p.value(run)  # type: ignore[literal-required]
     summary.update({"breakdown": breakdown, "tokens": token_usage(reader), "run": run_metadata(reader),
                     "definitions": DEFINITIONS})

@@ -173,7 +173,7 @@ def write_report(run_dir: str | Path, compare_with: str | Path | None = None, su
         comparison = compare(run_dir, compare_with)
     html = render_html(summary, exp["examples"], comparison=comparison, run_name=run_dir.resolve().name,
                        exports={"csv": exp["csv"].name, "parquet": exp["parquet"].name if exp["parquet"] else None,
-                                "rows": exp["rows"]})
+                                "rows": exp["rows"]}, sections=run_sections(run_dir, summary))
     path = Path(out) if out else run_dir / REPORT
     _atomic_write(path, html)
     log.info("report written to %s in %.1fs (summary %.1fs, exports %.1fs, page %.1fs)", path,
@@ -196,8 +196,26 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+# Sections a kind of run adds to the page: "module:function(run_dir, summary) -> Markup | None".
+SECTIONS = ("babelsafe.agents.report:agent_section",)
+
+
+def run_sections(run_dir: Path, summary: dict[str, Any]) -> list[Markup]:
+    """The extra sections that apply to this run (each decides from the store, None when not)."""
+    import importlib
+
+    out = []
+    for path in SECTIONS:
+        module, _, attr = path.partition(":")
+        section = getattr(importlib.import_module(module), attr)(run_dir, summary)
+        if section is not None:
+            out.append(section)
+    return out
+
+
 def render_html(summary: dict[str, Any], examples: list[dict[str, Any]], comparison: dict[str, Any] | None = None,
-                run_name: str = "run", exports: dict[str, Any] | None = None) -> str:
+                run_name: str = "run", exports: dict[str, Any] | None = None,
+                sections: list[Markup] | None = None) -> str:
     """The report page as a string (pure function of its inputs)."""
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
@@ -212,6 +230,6 @@ def render_html(summary: dict[str, Any], examples: list[dict[str, Any]], compari
     return tpl.render(
         s=summary, run_name=run_name, charts=_charts(summary), meta=_metadata(summary),
         examples_json=json_for_script(examples), n_examples=len(examples), comparison=comparison,
-        exports=exports or {}, script=Markup(script), script_hash=digest,
+        exports=exports or {}, script=Markup(script), script_hash=digest, sections=sections or [],
         generated=_fmt_time(time.time()), version=__version__,
     )

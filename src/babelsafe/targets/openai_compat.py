@@ -22,6 +22,8 @@ from .base import ProviderError
 
 log = logging.getLogger(__name__)
 
+TOOL_CALLS_FINISH = "tool_calls"  # finish_reason of an answer whose text is {"content", "tool_calls"} JSON
+
 
 def _limits(max_connections: int) -> Any:
     try:
@@ -122,11 +124,16 @@ class OpenAITarget:
         latency = time.perf_counter() - t0
         try:
             choice = resp["choices"][0]
-            text = (choice.get("message") or {}).get("content")
+            message = choice.get("message") or {}
+            text = message.get("content")
             finish = choice.get("finish_reason")
             usage = resp.get("usage") or {}
         except (KeyError, IndexError, TypeError, AttributeError) as e:
             raise ProviderError("bad_response", f"response has no choices: {str(resp)[:200]}", retryable=True) from e
+        if message.get("tool_calls"):
+            # Tool calls travel in the text (as JSON) so the run's cache keeps them: see agents/protocol.py.
+            text = json.dumps({"content": text or "", "tool_calls": message["tool_calls"]}, ensure_ascii=False)
+            finish = TOOL_CALLS_FINISH
         outcome = CONTENT_FILTER if finish == "content_filter" else OK
         return Generation(text=text or "", outcome=outcome, finish_reason=finish,
                           prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),

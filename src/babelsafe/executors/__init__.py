@@ -1,0 +1,2 @@
+"""Where a run executes. `local` is the engine in this process (runner.py); `ray` shards a run across Ray
+actors that each run the same engine (executors/ray.py, docs/distributed.md). Chosen by `spec.executor`."""

@@ -1,0 +1,190 @@
+"""The Ray executor on a real local Ray cluster (started by the tests, bound to 127.0.0.1) against the
+loopback OpenAI-compatible server: same summary as a local run, a worker killed mid-run, the driver killed
+with kill -9 and resumed, and RPM limits shared by all workers."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+import babelsafe  # noqa: E402
+from babelsafe.executors.ray import RateBuckets, RayExecution, shard_of  # noqa: E402
+from babelsafe.spec import load_spec  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray.init(num_cpus=2, include_dashboard=False, namespace="babelsafe", log_to_driver=False,
+             _node_ip_address="127.0.0.1")
+    yield
+    ray.shutdown()
+
+
+def _dataset(path: Path, n: int) -> Path:
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(n):
+            lang = ("en", "sw")[i % 2]
+            prompt = f"Tell me about cheese {i}." + (" [refuse]" if i % 3 == 0 else "")
+            f.write(json.dumps({"id": str(i // 2), "language": lang, "prompt": prompt}) + "\n")
+    return path
+
+
+def _spec(srv, tmp_path: Path, name: str, n: int = 40, **kw):
+    data = {"datasets": [str(_dataset(tmp_path / "prompts.jsonl", n))],
+            "targets": [{"type": "openai", "model": "fake", "base_url": srv.base_url,
+                         "api_key_env": "BABELSAFE_TEST_KEY"}],
+            "judges": ["refusal"], "out": str(tmp_path / name), "retries": 2, "timeout": 10}
+    data.update(kw)
+    return load_spec(None, **data)
+
+
+def _generations(run_dir: Path) -> list[tuple]:
+    con = sqlite3.connect(run_dir / "results.sqlite")
+    try:
+        return con.execute("SELECT probe_key, outcome, text FROM generations ORDER BY probe_key").fetchall()
+    finally:
+        con.close()
+
+
+def _comparable(summary: dict) -> dict:
+    """The summary without what differs between any two runs (times, latencies, the run dir)."""
+    drop = {"run_dir", "created", "started", "finished", "duration_s", "latency", "latency_s", "tokens",
+            "run", "executor", "throughput", "compute_s", "generated_at"}
+
+    def clean(x):
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items() if k not in drop and "latency" not in k}
+        if isinstance(x, list):
+            return [clean(v) for v in x]
+        return x
+    return clean(summary)
+
+
+def test_ray_summary_equals_local(ray_cluster, openai_server, tmp_path, api_key):
+    local = babelsafe.run(_spec(openai_server, tmp_path, "local"))
+    openai_server.seen.clear()
+    remote = babelsafe.run(_spec(openai_server, tmp_path, "ray", executor={"name": "ray", "workers": 2}))
+    assert _comparable(remote.summary) == _comparable(local.summary)
+    assert remote.counts["completed"] == 40
+    # the cache is per run dir: the Ray run asked every prompt exactly once
+    assert sorted(openai_server.seen.values()) == [1] * 40
+    assert [g[:2] for g in _generations(remote.run_dir)] == [g[:2] for g in _generations(local.run_dir)]
+    # both shards did work, and every sample ran in the shard its key hashes to
+    for k in (0, 1):
+        shard = remote.run_dir / "shards" / str(k) / "results.sqlite"
+        con = sqlite3.connect(shard)
+        keys = [r[0] for r in con.execute("SELECT sample_key FROM samples")]
+        con.close()
+        assert keys and all(shard_of(key, 2) == k for key in keys)
+    assert (remote.run_dir / "summary.json").is_file()
+    assert api_key not in (remote.run_dir / "results.sqlite").read_bytes().decode("utf-8", "replace")
+
+
+def test_worker_killed_mid_run_is_replaced_and_the_run_completes(ray_cluster, openai_server, tmp_path, api_key):
+    n = 160
+    openai_server.latency = 0.05
+    spec = _spec(openai_server, tmp_path, "killed", n=n, concurrency=4, executor={"name": "ray", "workers": 2})
+    execution = RayExecution(spec)
+    killed: list[str] = []
+
+    def killer() -> None:
+        deadline = time.monotonic() + 60
+        while openai_server.count < 30 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        name = execution.actor_names().get(0)
+        if name:
+            ray.kill(ray.get_actor(name, namespace="babelsafe"), no_restart=True)
+            killed.append(name)
+
+    t = threading.Thread(target=killer)
+    t.start()
+    result = execution.execute()
+    t.join()
+    assert killed, "the test did not manage to kill a worker"
+    assert result.counts["completed"] == n and result.counts.get("errors", 0) == 0
+    assert len(_generations(result.run_dir)) == n
+    con = sqlite3.connect(result.run_dir / "results.sqlite")
+    meta = dict(con.execute("SELECT key, value FROM meta"))
+    con.close()
+    assert json.loads(meta["executor"])["restarts"] == {"0": 1}
+    # repeats only for what was in flight or not yet written when the worker died (its 2 slots and
+    # the writer's last batch window), never the shard's finished work
+    repeats = sum(openai_server.seen.values()) - n
+    assert 0 <= repeats <= 20
+
+
+def test_shared_rate_limit_holds_across_workers(ray_cluster, openai_server, tmp_path, api_key):
+    t0 = time.monotonic()
+    res = babelsafe.run(_spec(openai_server, tmp_path, "rpm", n=8, rpm=240,  # 4 per second cluster-wide
+                              executor={"name": "ray", "workers": 2}))
+    assert res.counts["completed"] == 8
+    # one shared bucket: 4 at once (one second's worth), then one per 0.25 s -> >= 1 s for 8 requests.
+    # Two private buckets would allow 8 at once.
+    assert time.monotonic() - t0 >= 1.0
+
+
+def test_rate_buckets_reserve_in_arrival_order():
+    b = RateBuckets()
+    waits = [b.reserve("t", 60, None, 1) for _ in range(4)]  # 1 per second, bucket of 1
+    assert waits[0] == 0
+    assert waits[1:] == pytest.approx([1, 2, 3], abs=0.05)
+    assert b.reserve("other", None, None, 10) == 0
+
+
+def test_driver_kill9_then_resume_repeats_no_finished_call(openai_server, tmp_path, api_key):
+    """The CLI driver (with its own local Ray cluster) killed with kill -9, then `babelsafe resume`."""
+    openai_server.latency = 0.1
+    n = 120
+    data = _dataset(tmp_path / "prompts.jsonl", n)
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "babelsafe", "run", "--dataset", str(data), "--target", "openai", "--model",
+           "fake", "--base-url", openai_server.base_url, "--api-key-env", "BABELSAFE_TEST_KEY", "--judge",
+           "refusal", "--concurrency", "4", "--out", str(out), "--no-report", "--executor", "ray",
+           "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while openai_server.count < 40 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(1.0)  # let the shard writers' last batches land (their processes outlive the driver briefly)
+    finished = _finished_in_shards(out)
+    assert finished, "nothing was finished before the kill"
+    before = dict(openai_server.seen)
+    res = subprocess.run([sys.executable, "-m", "babelsafe", "resume", str(out), "--no-report"],
+                         capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["completed"] == n
+    asked_again = [k for k in finished if openai_server.seen[k] > before.get(k, 0)]
+    assert asked_again == []
+
+
+def _finished_in_shards(out: Path) -> set[str]:
+    from fake_openai import messages_key
+
+    keys: set[str] = set()
+    for db in (out / "shards").glob("*/results.sqlite"):
+        con = sqlite3.connect(db)
+        try:
+            for (m,) in con.execute("SELECT p.messages FROM generations g JOIN probes p USING(probe_key) "
+                                    "WHERE g.outcome='ok'"):
+                keys.add(messages_key({"messages": json.loads(m)}))
+        except sqlite3.OperationalError:
+            pass
+        finally:
+            con.close()
+    return keys
