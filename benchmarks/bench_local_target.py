@@ -96,7 +96,7 @@ def main() -> None:
     t_imp = time.perf_counter()
     import llama_cpp  # noqa: F401
 
-    from babelsafe.targets import llamacpp
+    from babelsafe.targets.models import MODELS
     from babelsafe.targets.llamacpp import LlamaCppTarget
 
     import_s = time.perf_counter() - t_imp
@@ -146,7 +146,7 @@ def main() -> None:
     print(f"mean: bare {sum(bare) / len(bare):.1f} tok/s, babelsafe {sum(ours) / len(ours):.1f} tok/s, "
           f"ratio {ratio:.3f} "
           f"(goal >= 0.95: {'PASS' if ratio >= 0.95 else 'FAIL'})   peak RSS {peak:.0f} MiB   "
-          f"loads in process: {llamacpp.LOAD_COUNT}")
+          f"loads in process: {MODELS.loads}")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "model": target.model_path.name, "n_threads": target.n_threads, "n_prompts": len(prompts),

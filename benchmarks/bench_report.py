@@ -1,7 +1,16 @@
-"""Benchmark: summary + report on a synthetic 1,000,000-sample store.
+"""Benchmark: summary + report on a synthetic 1,000,000-sample store, and a real run's memory.
 
     python benchmarks/bench_report.py            # 1M samples (default)
+    python benchmarks/bench_report.py --n 100000 # the issue-14 bar: <= 3 s for summary+report+CSV+Parquet
     python benchmarks/bench_report.py --n 200000 --keep /tmp/bench_run
+    python benchmarks/bench_report.py --run 100000      # a real 100k-sample CLI run: peak RSS, end-of-run
+    python benchmarks/bench_report.py --stream 1000000  # a 1M-prompt file: RSS and time to first request
+
+--run N: `babelsafe run` (judge refusal, report, CSV, Parquet) over N mild prompts against the loopback
+server with no latency; prints wall time, peak RSS of the whole process (goal <= 500 MiB at 100k) and
+the end-of-run phases from run.log. --stream N: starts a run over an N-prompt file, stops it (SIGINT, as
+Ctrl-C) once 2,000 requests were answered and prints the peak RSS and the time to the first request:
+a run that streams its dataset starts at once and stays small; one that materialises it does not.
 
 Builds a run dir whose results.sqlite follows babelsafe.results' schema (rows written directly with
 sqlite3.executemany), then times `metrics.summarize` + `report.html.write_report` in a fresh process
@@ -152,8 +161,97 @@ def _child(run_dir: str, workers: int | None = None) -> None:
                       "cpu_s": ru.ru_utime + ru.ru_stime + ch.ru_utime + ch.ru_stime}))
 
 
+def _prompts(path: Path, n: int) -> None:
+    langs = ["en", "it", "sw", "zh", "ar"]
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": str(i), "language": langs[i % 5],
+                                "prompt": f"How do I bake loaf number {i} of bread?"}) + "\n")
+
+
+def _server(latency: float) -> tuple[subprocess.Popen, str]:
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, str(root / "tests" / "fake_openai.py"), "0", str(latency)],
+                            stdout=subprocess.PIPE, text=True)
+    return proc, proc.stdout.readline().strip()
+
+
+def _cli(url: str, data: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "babelsafe", "run", "-d", str(data), "--target", "openai", "--model", "m",
+            "--base-url", url, "--judge", "refusal", "-c", "256", "--out", str(out)]
+
+
+def real_run(n: int, tmp: Path) -> None:
+    """A real CLI run of n samples: wall time, peak RSS, end-of-run phases."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    data = tmp / "prompts.jsonl"
+    _prompts(data, n)
+    srv, url = _server(0.0)
+    env = dict(os.environ, OPENAI_API_KEY="bench", PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    try:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(_cli(url, data, tmp / "run"), env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+    finally:
+        srv.terminate()
+        srv.wait()
+    log = (tmp / "run" / "run.log").read_text(encoding="utf-8") if (tmp / "run" / "run.log").exists() else ""
+    phases = [ln.split(": ", 1)[-1] for ln in log.splitlines() if "report written" in ln]
+    c = json.loads((tmp / "run" / "summary.json").read_text())["counts"]
+    print(f"real run, {n:,} samples (exit {os.waitstatus_to_exitcode(status)}, {c.get('completed')} answered): "
+          f"{wall:.1f} s, CPU {ru.ru_utime + ru.ru_stime:.1f} s, peak RSS {ru.ru_maxrss / 1024:.0f} MiB "
+          f"(goal <= 500 MiB at 100k)")
+    for ph in phases:
+        print("  " + ph)
+
+
+def stream_check(n: int, tmp: Path, answered: int = 2000) -> None:
+    """Start a run over an n-prompt file, stop it after `answered` requests: RSS and first-request time."""
+    import signal
+    import sqlite3
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    data = tmp / "prompts.jsonl"
+    t = time.perf_counter()
+    _prompts(data, n)
+    print(f"wrote {n:,} prompts ({data.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t:.1f} s")
+    srv, url = _server(0.0)
+    env = dict(os.environ, OPENAI_API_KEY="bench", PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    db = tmp / "run" / "results.sqlite"
+    first = None
+    try:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(_cli(url, data, tmp / "run") + ["--no-report"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        done = 0
+        while p.poll() is None and time.perf_counter() - t0 < 600:
+            time.sleep(0.5)
+            try:
+                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+                done = con.execute("SELECT count(*) FROM generations").fetchone()[0]
+                con.close()
+            except sqlite3.Error:
+                continue
+            if done and first is None:
+                first = time.perf_counter() - t0
+            if done >= answered:
+                p.send_signal(signal.SIGINT)
+                break
+        _, status, ru = os.wait4(p.pid, 0)
+    finally:
+        srv.terminate()
+        srv.wait()
+    print(f"{n:,}-prompt file: first answer stored after {first if first is not None else float('nan'):.1f} s, "
+          f"stopped after {done:,} answers, peak RSS {ru.ru_maxrss / 1024:.0f} MiB "
+          f"(exit {os.waitstatus_to_exitcode(status)}; 130 = stopped by Ctrl-C as intended)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", type=int, metavar="N", help="time a real CLI run of N samples instead")
+    ap.add_argument("--stream", type=int, metavar="N", help="start and stop a run over an N-prompt file")
     ap.add_argument("--n", type=int, default=1_000_000, help="samples in the synthetic store")
     ap.add_argument("--keep", help="run dir to build/keep (default: a temp dir, removed)")
     ap.add_argument("--reuse", action="store_true", help="reuse an existing store in --keep")
@@ -162,6 +260,13 @@ def main() -> None:
     a = ap.parse_args()
     if a.child:
         _child(a.child, a.workers)
+        return
+    if a.run or a.stream:
+        with tempfile.TemporaryDirectory(prefix="babelsafe-bench-") as d:
+            if a.run:
+                real_run(a.run, Path(d) / "r")
+            if a.stream:
+                stream_check(a.stream, Path(d) / "s")
         return
     tmp = None
     if a.keep:

@@ -1,7 +1,6 @@
 """Shipped datasets: row counts, languages, parallel ids, categories and metadata as in each SOURCE.md."""
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import pytest
@@ -32,16 +31,12 @@ def test_multijail_counts_languages_parallel_ids_and_meta():
     assert en0.id == bn0.id and en0.prompt != bn0.prompt and en0.category == bn0.category
 
 
-def test_multijail_language_filter_and_speed():
+def test_multijail_language_filter():
+    # no wall-clock bound here (the project has no timed tests): speed is benchmarks/' business
     ds = resolve("multijail", {})
-    list(ds.load(["en"]))  # warm imports
-    t = time.perf_counter()
     ss = list(ds.load(["bn", "swa", "jv"]))
-    dt = time.perf_counter() - t
     assert Counter(s.language for s in ss) == {"bn": 315, "sw": 315, "jv": 315}
-    t = time.perf_counter()
     assert len(list(ds.load())) == 3150
-    assert time.perf_counter() - t < 0.05 + dt  # < 50 ms on a normal machine
     assert list(ds.load(["de"])) == []
 
 
@@ -162,13 +157,12 @@ def test_sorry_bench_ships_taxonomy_not_prompts():
     assert "no prompts" in registry("dataset").describe("sorry-bench")["description"]
 
 
-def test_every_registered_dataset_loads_fast_enough():
+def test_every_registered_dataset_loads():
     for name in registry("dataset").names():
         if name == "sorry-bench" or getattr(registry("dataset").get(name), "requires", None):
             continue  # ships no prompts, or reads a file the user downloads (agent-safetybench)
-        t = time.perf_counter()
         n = sum(1 for _ in resolve(name, {}).load())
-        assert n > 0 and time.perf_counter() - t < 3.0, name
+        assert n > 0, name
 
 
 def test_unknown_language_is_a_clear_error():

@@ -83,13 +83,13 @@ def test_safety_prompt_reaches_the_server_and_changes_cache_keys(openai_server, 
 
 
 def test_wrapped_identity_changes_the_cache_key(openai_server, tmp_path, api_key):
-    from babelsafe.runner import RunContext
+    from babelsafe.engine import RunCaller
     from babelsafe.results import Store
     from babelsafe.types import GenParams
 
     spec = spec_for(openai_server, tmp_path, [])
     with Store(tmp_path / "x.sqlite") as store:
-        ctx = RunContext(spec, store)
+        ctx = RunCaller(spec, store)
         plain = ctx.build_target(spec.targets[0]).target
         msgs = [{"role": "user", "content": "hi"}]
         keys = {ctx.cache_key(t, msgs, GenParams()) for t in
@@ -149,16 +149,17 @@ def test_guard_layer_answers_blocked_prompts_with_a_localized_refusal(openai_ser
             assert text == refusal_text(lang) and finish == "content_filter" and label == "full_refusal"
         else:
             assert text.startswith("Sure")
-            assert label == ("full_compliance" if lang == "en" else "invalid")  # English answer, sw/fr prompt
+            # an English answer to a sw/fr prompt is judged on its content (issue 12), its language recorded
+            assert label == "full_compliance"
 
 
 def test_defense_names_and_options_are_checked(openai_server, tmp_path, api_key):
-    from babelsafe.runner import RunContext
+    from babelsafe.engine import RunCaller
     from babelsafe.results import Store
 
     spec = spec_for(openai_server, tmp_path, [])
     with Store(tmp_path / "x.sqlite") as store:
-        ctx = RunContext(spec, store)
+        ctx = RunCaller(spec, store)
         slot = ctx.build_target(spec.targets[0])
         with pytest.raises(UsageError, match="Did you mean 'guard'"):
             wrap_target(slot.target, [{"name": "gaurd"}], ctx)
@@ -196,14 +197,14 @@ def test_translate_pivot_uses_the_probe_and_run_languages_as_prior(openai_server
 
 
 def test_translate_pivot_leaves_a_message_of_unknown_language_untranslated(openai_server, tmp_path, api_key):
-    from babelsafe.runner import RunContext
+    from babelsafe.engine import RunCaller
     from babelsafe.results import Store
     from babelsafe.types import GenParams
 
     openai_server.responder = translator_responder
     spec = spec_for(openai_server, tmp_path, [])
     with Store(tmp_path / "x.sqlite") as store:
-        ctx = RunContext(spec, store)
+        ctx = RunCaller(spec, store)
         plain = ctx.build_target(spec.targets[0]).target
         pivot = wrap_target(plain, ["translate-pivot"], ctx)
         import asyncio

@@ -91,8 +91,12 @@ def test_refusal_judge_accuracy_on_own_examples():
     hold = calibrate("refusal", DATA / "judge_labels_holdout.jsonl", bootstrap=0)
     assert hold["overall"]["accuracy"] >= 0.85, hold["mistakes"]
     # the English-only CyberSecEval rule is far worse on the same multilingual examples
-    base = calibrate("cyberseceval-refusal", DATA / "judge_labels.jsonl", bootstrap=0)
+    base = calibrate("cyberseceval-refusal", DATA / "judge_labels.jsonl", bootstrap=0,
+                     options={"other_languages": "judge"})
     assert base["overall"]["binary_accuracy"] < r["overall"]["binary_accuracy"] - 0.3
+    # by default it does not judge what it cannot read: non-English answers are judge errors
+    skipped = calibrate("cyberseceval-refusal", DATA / "judge_labels.jsonl", bootstrap=0)
+    assert skipped["overall"]["n_judge_error"] > 0.5 * skipped["overall"]["n"]
 
 
 def test_cli_calibrate(tmp_path):

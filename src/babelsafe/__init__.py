@@ -23,7 +23,7 @@ def __getattr__(name: str) -> Any:  # lazy: keep `import babelsafe` cheap
         from . import api
         return getattr(api, name)
     if name == "RunResult":
-        from .runner import RunResult
+        from .engine import RunResult
         return RunResult
     if name in ("RunSpec", "load_spec"):
         from . import spec

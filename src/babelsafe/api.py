@@ -27,9 +27,10 @@ if TYPE_CHECKING:  # heavy modules load when a verb runs, so `import babelsafe` 
     from .defense.export import ExportResult
     from .defense.proxy import ProxyConfig
     from .defense.scan import ScanResult
-    from .runner import Progress, RunResult
+    from .engine import Progress, RunResult
+    from .generate import GenerateResult
 
-__all__ = ["run", "resume", "plan", "report", "compare", "calibrate", "guard", "guard_app", "guard_config",
+__all__ = ["run", "resume", "plan", "generate", "report", "compare", "calibrate", "guard", "guard_app", "guard_config",
            "defend_export", "defend_scan", "components", "show", "kinds", "Report", "RunSpec", "load_spec",
            "resolve_spec", "spec_of_run", "run_async", "steer_vector", "heads_scan", "rank_languages"]
 
@@ -53,7 +54,7 @@ def _execute(spec: RunSpec, on_progress: OnProgress | None, on_interrupt: OnInte
     `on_interrupt(run_dir, presses)` for each press; what a second press does is the caller's choice."""
     if spec.executor.name == "ray":
         return _execute_ray(spec, on_progress, on_interrupt)
-    from .runner import Runner
+    from .engine import Runner
 
     runner = Runner(spec, on_progress)
     if on_interrupt is None:
@@ -124,7 +125,7 @@ def run(spec: RunSpec | dict[str, Any] | str | Path | None = None, on_progress: 
 def plan(spec: RunSpec | dict[str, Any] | str | Path | None = None, **overrides: Any) -> dict[str, Any]:
     """What `run` would do, without calling a model: samples, chains, targets, requests, token estimates.
     Component names and options are checked first, so a bad option fails here as it would in `run`."""
-    from .runner import plan as plan_run
+    from .engine import plan as plan_run
 
     spec = resolve_spec(spec, **overrides)
     check_components(spec)
@@ -179,10 +180,10 @@ def _run_store(run_dir: str | Path) -> Path:
     return store
 
 
-def _compare_runs(run_a: str | Path, run_b: str | Path, judge: str | None = None) -> dict[str, Any]:
+def _compare_runs(run_a: str | Path, run_b: str | Path, judge: str | None = None, **pairing: Any) -> dict[str, Any]:
     from .metrics.compare import compare as compare_runs
 
-    return compare_runs(run_a, run_b, judge=judge)
+    return compare_runs(run_a, run_b, judge=judge, **pairing)
 
 
 def report(run_dir: str | Path, compare: str | Path | None = None, max_examples: int = 2000,
@@ -210,12 +211,61 @@ def _write_json(path: str | Path | None, data: Any) -> None:
 
 
 def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None,
-            json_out: str | Path | None = None) -> dict[str, Any]:
+            json_out: str | Path | None = None, pair_on: str | list[str] | None = None,
+            transform_a: str | list[str] | None = None, transform_b: str | list[str] | None = None) -> dict[str, Any]:
     """Paired per-prompt comparison of two runs (B - A per language, intervals, McNemar p); with
-    `json_out`, also saved there as JSON."""
-    result = _compare_runs(run_a, run_b, judge)
+    `json_out`, also saved there as JSON. Pairs on sample and language by default (`pair_on`, add
+    "transform" for like with like); `transform_a` / `transform_b` pick each side's transform chains
+    (e.g. "none" and "aim" of one run)."""
+    result = _compare_runs(run_a, run_b, judge, pair_on=pair_on, transform_a=transform_a,
+                           transform_b=transform_b)
     _write_json(json_out, result)
     return result
+
+
+def generate(target: Any, out: str | Path, *, categories: Any = None, styles: Any = None,
+             techniques: Any = None, languages: Any = None, per_cell: int = 3, critic: Any = None,
+             dedup: float | None = 0.8, evolve: str | Path | None = None, evolve_judge: str | None = None,
+             shots: int = 3, seed: int = 0, concurrency: int = 8, retries: int = 2, timeout: float = 60.0,
+             on_progress: OnProgress | None = None, on_interrupt: OnInterrupt | None = None) -> "GenerateResult":
+    """Generate a test suite over category x style x technique x language (ASTRAL; S-Eval's critic).
+
+    `target`/`critic`: target specs as `run` takes them ('openai:MODEL@URL', 'local', a dict). Writes
+    `out` (JSONL that `run -d` reads) and `<out>.gen/` (the call store, rejected.jsonl, coverage.json);
+    rerunning repeats no finished call. Returns the tests, the rejected outputs and the coverage table.
+
+    >>> babelsafe.generate("openai:gpt-4o-mini", "suite.jsonl", categories="privacy", per_cell=2)  # doctest: +SKIP
+    """
+    from .generate import Generator
+
+    gen = Generator(target, out, categories=categories, styles=styles, techniques=techniques,
+                    languages=languages, per_cell=per_cell, critic=critic, dedup=dedup, evolve=evolve,
+                    evolve_judge=evolve_judge, shots=shots, seed=seed, concurrency=concurrency,
+                    retries=retries, timeout=timeout, on_progress=on_progress)
+    if on_interrupt is None:
+        return run_async(gen.run())
+
+    async def go() -> "GenerateResult":
+        loop = asyncio.get_running_loop()
+        presses = 0
+
+        def on_sigint() -> None:
+            nonlocal presses
+            presses += 1
+            gen.request_stop()
+            on_interrupt(gen.gen_dir, presses)
+
+        try:
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix or not the main thread
+            pass
+        try:
+            return await gen.run()
+        finally:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(signal.SIGINT)
+
+    return run_async(go())
 
 
 def calibrate(judge: str, labels_file: str | Path, options: dict[str, Any] | None = None,

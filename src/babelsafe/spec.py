@@ -22,6 +22,15 @@ class DatasetSpec(_Model):
     options: dict[str, Any] = Field(default_factory=dict)  # e.g. columns mapping, split, subset
 
 
+def dataset_item(text: str) -> dict[str, Any]:
+    """'multijail' | 'my.csv' | 'hf:ORG/NAME:split' | compact options 'lab-safety-mini:variant=both'
+    (NAME:key=value,...: a registry name followed by options; files and hf: names are taken as they are)."""
+    name, sep, rest = text.partition(":")
+    if sep and "=" in rest and not text.startswith("hf:") and not Path(text).exists() and "/" not in name:
+        return parse_step(text)
+    return {"name": text}
+
+
 class StepSpec(_Model):
     """One transform step: a registry name plus its options."""
 
@@ -271,7 +280,7 @@ class RunSpec(_Model):
     @classmethod
     def _datasets(cls, v: Any) -> Any:
         v = [v] if isinstance(v, (str, dict)) else v
-        return [{"name": d} if isinstance(d, str) else d for d in v]
+        return [dataset_item(d) if isinstance(d, str) else d for d in v]
 
     @field_validator("judges", mode="before")
     @classmethod

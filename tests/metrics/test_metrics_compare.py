@@ -85,3 +85,60 @@ def test_compare_errors(tmp_path: Path):
         write_probe(st, "1", "en", "safe", judge="guard", target="m")
     with pytest.raises(UsageError, match="share no judge"):
         compare(a, c)
+
+
+def _run_t(path: Path, transforms: dict[str, dict[str, set[int]]], n: int = 10, target: str = "m") -> Path:
+    """A run with `transforms` = {transform: {lang: unsafe items}} (transform "" = the plain prompt)."""
+    path.mkdir(parents=True, exist_ok=True)
+    with Store(path / "results.sqlite") as st:
+        st.write_meta("spec", {"judges": [{"name": "refusal"}]})
+        for tr, by_lang in transforms.items():
+            for lang, bad in by_lang.items():
+                for i in range(n):
+                    write_probe(st, str(i), lang, "full_compliance" if i in bad else "full_refusal",
+                                target=target, transform=tr or None)
+    return path
+
+
+def test_attack_run_pairs_with_its_baseline_on_sample_and_language(tmp_path: Path):
+    """Issue 13, item 4: RUN_none vs RUN_aim pairs every prompt (before: 0 pairs, all unpaired)."""
+    plain = _run_t(tmp_path / "none", {"": {"en": {0}, "bn": {0, 1}}})
+    aim = _run_t(tmp_path / "aim", {"aim": {"en": {0, 1, 2, 3}, "bn": {0, 1, 2, 3, 4, 5}}})
+    r = compare(plain, aim)
+    assert r["pair_on"] == ["sample", "language"] and r["unpaired_a"] == r["unpaired_b"] == 0
+    assert r["by_language"]["en"]["pairs"] == 10 and r["by_language"]["en"]["b_only"] == 3
+    assert r["by_language"]["bn"]["diff"]["diff"] == pytest.approx(0.4)
+    assert list(r["by_transform"]) == ["none -> aim"]
+    strict = compare(plain, aim, pair_on="sample,language,transform")
+    assert strict["overall"]["pairs"] == 0 and strict["unpaired_a"] == 20 and strict["unpaired_b"] == 20
+
+
+def test_one_run_with_baseline_and_attack_compares_within_itself(tmp_path: Path):
+    run = _run_t(tmp_path / "both", {"": {"en": {0}}, "aim": {"en": {0, 1, 2}}, "cou": {"en": set()}})
+    assert compare(run, run)["pair_on"] == ["sample", "language", "transform"]  # shared transforms: like with like
+    with pytest.raises(UsageError, match="several probes per pair key"):
+        compare(run, run, pair_on="sample,language")
+    r = compare(run, run, transform_a="none", transform_b="aim")
+    assert r["overall"]["pairs"] == 10 and r["overall"]["b_only"] == 2 and r["overall"]["a_only"] == 0
+    assert r["transform_a"] == ["none"] and r["transform_b"] == ["aim"]
+    with pytest.raises(UsageError, match="no probes with transform 'nope'"):
+        compare(run, run, transform_a="nope")
+    with pytest.raises(UsageError, match="--pair-on"):
+        compare(run, run, pair_on="language,colour")
+
+
+def test_cli_compare_pairs_attack_with_baseline(tmp_path: Path):
+    import subprocess
+    import sys
+
+    run = _run_t(tmp_path / "both", {"": {"en": {0}}, "aim": {"en": {0, 1, 2}}})
+    r = subprocess.run([sys.executable, "-m", "babelsafe", "compare", str(run), str(run), "--transform-a", "none",
+                        "--transform-b", "aim", "--json", str(tmp_path / "c.json")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "c.json").read_text())["overall"]["b_only"] == 2
+    bad = subprocess.run([sys.executable, "-m", "babelsafe", "compare", str(run), str(run), "--pair-on",
+                          "sample,language"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "--transform-a" in bad.stdout + bad.stderr
+    assert "Traceback" not in bad.stdout + bad.stderr

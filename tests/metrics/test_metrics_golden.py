@@ -26,8 +26,32 @@ def _canon(obj: object) -> object:
     return json.loads(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str))
 
 
+def _without_names(obj: object) -> object:
+    """The golden outputs predate the honest names of issue 12 (summary 'headline', definitions
+    'headline', judges[j]['measures']): names, not figures, so they are left out of the comparison."""
+    if isinstance(obj, dict):
+        out = {k: _without_names(v) for k, v in obj.items() if k not in ("headline", "measures")}
+        return out
+    if isinstance(obj, list):
+        return [_without_names(v) for v in obj]
+    return obj
+
+
+# keys added after the golden capture (issue 13: compare's pairing options and repeated probes); every
+# figure the capture holds must still be equal
+_ADDED = {("compare",): ("pair_on", "transform_a", "transform_b", "repeated_a", "repeated_b"),
+          ("summary", "definitions"): ("duplicates",)}
+
+
 def _assert_same(got: dict, want: dict) -> None:
-    got = _canon(got)
+    got = _without_names(_canon(got))
+    for path, added in _ADDED.items():
+        g, w = got, want
+        for k in path[:-1]:
+            g, w = g.get(k) or {}, w.get(k) or {}
+        last = path[-1]
+        if isinstance(g.get(last), dict) and isinstance(w.get(last), dict):
+            g[last] = {k: v for k, v in g[last].items() if k not in added or k in w[last]}
     for key in want:  # one key at a time: a failure names the part that moved
         assert got[key] == want[key], f"{key} differs from the golden output"
     assert set(got) == set(want)

@@ -2,6 +2,7 @@
 
     app.py       the typer app, consoles, error exit
     run.py       run, resume (progress bar, Ctrl-C)
+    generate.py  generate (test suites over a coverage matrix)
     evaluate.py  report, compare, calibrate
     defense.py   guard serve, defend export | scan
     browse.py    list, show

@@ -86,7 +86,9 @@ def defend_export(
 @defend_app.command("scan")
 def defend_scan(
     data: Path = typer.Argument(..., help="Fine-tuning set: OpenAI chat JSONL ({\"messages\": [...]} per line)."),
-    judge: str = typer.Option("refusal", "--judge", help="Judge for assistant turns (babelsafe list judges)."),
+    judge: Optional[str] = typer.Option(None, "--judge", help="Judge for assistant turns: a safety judge (guard, "
+                                        "llm) flags unsafe completions; without one, the refusal judge only flags "
+                                        "refuse-then-comply and compliance under jailbreak prompts."),
     judge_options: Optional[str] = typer.Option(None, "--judge-options", help="Judge options as JSON."),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Your own rules YAML (default: the shipped rules)."),
     threshold: float = typer.Option(0.0, "--threshold", help="Exit 1 when the flagged share exceeds this."),
@@ -97,6 +99,13 @@ def defend_scan(
         None, "-l", "--languages", help="The set's languages, e.g. en,zh,bn: the prior for short lines."),
 ) -> None:
     """Screen a fine-tuning set for safety-eroding examples, by language and category."""
+    if judge is None:
+        # No safety judge runs offline without a model: say what the default cannot see.
+        judge = "refusal"
+        console.print("[yellow]note: no --judge given: assistant turns are checked with the 'refusal' judge, which "
+                      "flags refuse-then-comply and compliance under jailbreak prompts but NOT plain harmful "
+                      "compliance. For that, pass a safety judge, e.g. --judge guard --judge-options "
+                      "'{\"target\": \"openai:llama-guard-3@http://127.0.0.1:8000/v1\"}'.[/]")
     try:
         res = api.defend_scan(data, judge, parse_json_object(judge_options, "--judge-options"), rules,
                               min_severity, out=flagged_out, languages=languages)

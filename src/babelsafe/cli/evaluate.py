@@ -36,10 +36,17 @@ def compare_(
     run_b: Path = typer.Argument(..., help="Run B (e.g. after fine-tuning / with the defense)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full comparison as JSON here."),
     judge: Optional[str] = typer.Option(None, "--judge", help="Judge to compare on (default: A's first judge)."),
+    pair_on: Optional[str] = typer.Option(None, "--pair-on", help="Pair probes on sample,language[,transform] "
+                                          "(default sample,language; runs sharing several transforms add transform)."),
+    transform_a: Optional[str] = typer.Option(None, "--transform-a", help="Only A's probes with this "
+                                              "transform chain (none = the plain prompt)."),
+    transform_b: Optional[str] = typer.Option(None, "--transform-b", help="Only B's probes with this "
+                                              "transform chain, e.g. aim."),
 ) -> None:
     """Paired per-prompt comparison of two runs: B - A unsafe rate per language, intervals, McNemar p."""
     try:
-        result = api.compare(run_a, run_b, judge=judge, json_out=json_out)
+        result = api.compare(run_a, run_b, judge=judge, json_out=json_out, pair_on=pair_on,
+                             transform_a=transform_a, transform_b=transform_b)
     except UsageError as e:
         fail(e)
     out.print(render.comparison(out, result))
@@ -50,20 +57,32 @@ def compare_(
 @app.command()
 def calibrate(
     labels_file: Path = typer.Argument(..., help="CSV/JSONL with prompt, response, language, label."),
-    judge: str = typer.Option("refusal", "--judge", help="Judge name (babelsafe list judges)."),
+    judge: str = typer.Option("refusal", "--judge", help="Judge name or compact spec, e.g. 'cascade:first=refusal,"
+                              "then=llm:rubric=xstest,target=openai:gpt-4o,below=0.8' (babelsafe list judges)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full result as JSON here."),
     options: Optional[str] = typer.Option(None, "--options", help="Judge options as JSON, e.g. "
                                           "'{\"target\": {\"type\": \"openai\", \"model\": \"gpt-4o\"}}'."),
     vocabulary: Optional[str] = typer.Option(None, "--vocabulary", help="refusal | safety (default: the labels')."),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the 95% CIs (0: none)."),
+    by: str = typer.Option("language", "--by", help="Group rows by this column of the labels file "
+                           "(language, model, or any other)."),
+    mistakes: int = typer.Option(0, "--mistakes", help="Show the N worst mistakes (most confident first)."),
 ) -> None:
-    """Measure a judge against human labels: accuracy, kappa, per-class F1, confusion, per language."""
+    """Measure a judge against human labels: accuracy, kappa, per-class F1, confusion, by any column, and
+    accuracy against the share a cascade would escalate (to choose its threshold)."""
     try:
         result = api.calibrate(judge, labels_file, options=parse_json_object(options, "--options"),
-                               vocabulary=vocabulary, bootstrap=bootstrap, json_out=json_out)
+                               vocabulary=vocabulary, bootstrap=bootstrap, json_out=json_out, by=by,
+                               max_mistakes=max(mistakes, 50))
     except UsageError as e:
         fail(e)
     out.print(render.calibration(out, result))
     out.print(render.confusion(out, result))
+    if result.get("escalation"):
+        out.print(render.escalation(out, result))
+    for line in render.answer_languages(result):
+        out.print(line)
+    if mistakes:
+        out.print(render.mistakes(out, result, mistakes))
     if json_out is not None:
         console.print(f"wrote {json_out}")

@@ -33,6 +33,8 @@ def summary(console: Console, data: dict[str, Any]) -> RenderableType:
     per_target = data.get("by_target_language") or {}
     tiers = data.get("tiers", {})
     short = {"reference": "ref", "medium": "med", "unknown": "?"}
+    hl = data.get("headline") or {"short": "unsafe", "long": "unsafe"}
+    head = hl.get("short", "unsafe")
 
     def has(key: str, rate: bool = True) -> bool:
         return any(((v.get("rates", {}).get(key) or {}).get("rate") is not None) if rate else v.get(key)
@@ -45,10 +47,10 @@ def summary(console: Console, data: dict[str, Any]) -> RenderableType:
     ]
     if len(per_target) > 1:
         for t, tl in per_target.items():
-            cols.append((f"{t[:18]} unsafe",
+            cols.append((f"{t[:18]} {head}",
                          lambda c, v, tl=tl: _pct_ci((tl.get(c) or {}).get("rates", {}).get("unsafe"))))
     else:
-        cols += [("unsafe", lambda c, v: _pct(v["rates"].get("unsafe"))),
+        cols += [(head, lambda c, v: _pct(v["rates"].get("unsafe"))),
                  ("95% CI", lambda c, v: _ci(v["rates"].get("unsafe")))]
     if has("refusal"):
         cols.append(("refuse", lambda c, v: _pct(v["rates"].get("refusal"))))
@@ -62,9 +64,34 @@ def summary(console: Console, data: dict[str, Any]) -> RenderableType:
     caption = (f"{counts.get('total', 0)} generations: {counts.get('completed', 0)} answered, "
                f"{counts.get('errors', 0)} errors, {counts.get('judge_errors', 0)} judge errors, "
                f"{counts.get('content_filter', 0)} content-filtered; errors are outside every rate. "
-               f"Unsafe = harmful prompts answered (judge 'unsafe' / 'full_compliance').")
+               + (f"'{head}' = harmful prompts answered, not refused (judge '{judge}' is a refusal judge: "
+                  "attack success by the refusal criterion, not a judgement of harm)." if head != "unsafe" else
+                  f"Unsafe = harmful prompts judged 'unsafe' by the safety judge '{judge}'."))
     return fit_tables(console, f"babelsafe results · judge {judge or 'none'} · rates in %",
                       [name for name, _ in cols], rows, keys=2, right=set(range(2, len(cols))), caption=caption)
+
+
+def mcq(console: Console, data: dict[str, Any]) -> RenderableType:
+    """Multiple-choice accuracy per target and language (Wilson 95% CI), with the contamination delta
+    (swapped options - original) when the run has both variants."""
+    cont = data.get("contamination") or {}
+    rows = []
+    for target, t in (data.get("mcq") or {}).items():
+        for lang, r in [("all", t["overall"]), *t["by_language"].items()]:
+            d = (cont.get(target) or {}).get(lang)
+            rows.append([target[:18], lang, str(r["n"]),
+                         "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f}",
+                         f"{100 * r['lo']:.1f}-{100 * r['hi']:.1f}",
+                         "-" if r["no_answer_rate"] is None else f"{100 * r['no_answer_rate']:.1f}",
+                         "-" if not d or d["delta"] is None else f"{100 * d['delta']:+.1f}"])
+    cols = ["target", "lang", "n", "accuracy", "95% CI", "no answer", "swap delta"]
+    if not cont:
+        cols, rows = cols[:-1], [r[:-1] for r in rows]
+    return fit_tables(console, "multiple choice · accuracy in %", cols, rows, keys=2,
+                      right=set(range(2, len(cols))),
+                      caption="No answer = named no single option (counted as not correct). Swap delta: "
+                              "accuracy with wrong options replaced by other answers minus the original; "
+                              "near zero or negative suggests memorised items.")
 
 
 def plan_line(p: dict[str, Any]) -> str:
@@ -87,7 +114,8 @@ def comparison(console: Console, result: dict[str, Any]) -> RenderableType:
                      "-" if d["diff"] is None else f"{100 * d['lo']:+.1f}..{100 * d['hi']:+.1f}",
                      str(r["a_only"]), str(r["b_only"]), f"{r['mcnemar_p']:.3g}"])
     caption = (f"Unsafe rate in %; B-A in points with Newcombe's paired 95% interval; exact McNemar p. "
-               f"Pairs: {result['pairing']}; unpaired A {result['unpaired_a']}, B {result['unpaired_b']}; "
+               f"Pairs on {','.join(result.get('pair_on') or ['sample', 'language', 'transform'])}, targets: "
+               f"{result['pairing']}; unpaired A {result['unpaired_a']}, B {result['unpaired_b']}; "
                f"pairs with an error or judge error left out: {result['excluded_pairs']}.")
     title = f"A = {result['run_a']}  vs  B = {result['run_b']}  (judge {result['judge']})"
     return fit_tables(console, title, headers, rows, caption=caption, rules={len(rows) - 2})
@@ -110,10 +138,12 @@ _SHORT = {"full_compliance": "comply", "full_refusal": "refuse", "partial_refusa
 
 
 def calibration(console: Console, result: dict[str, Any]) -> RenderableType:
-    """One row per language plus overall: n, accuracy and kappa with 95% CIs, F1 per class, errors."""
+    """One row per group (--by; language by default) plus overall: n, accuracy and kappa with 95% CIs,
+    F1 per class, errors."""
     labels = result.get("labels") or []
+    by = result.get("by", "language")
     title = f"Judge '{result.get('judge')}' vs {result.get('labels_file') or 'labels'} ({result.get('vocabulary')})"
-    headers = ["lang", "n", "acc [95% CI]", "bin acc", "kappa [95% CI]",
+    headers = ["lang" if by == "language" else by, "n", "acc [95% CI]", "bin acc", "kappa [95% CI]",
                *(f"F1 {_SHORT.get(lab, lab)}" for lab in labels), "errors"]
     rows = []
 
@@ -123,10 +153,46 @@ def calibration(console: Console, result: dict[str, Any]) -> RenderableType:
         return [name, str(m["n"]), _fmt_ci(m, "accuracy"), _fmt(m["binary_accuracy"]), _fmt_ci(m, "kappa"),
                 *f1s, str(m.get("n_judge_error", 0))]
 
-    for lang, m in result.get("by_language", {}).items():
-        rows.append(row(lang, m))
+    for key, m in (result.get("groups") or result.get("by_language", {})).items():
+        rows.append(row(key, m))
     rows.append(row("overall", result["overall"]))
     return fit_tables(console, title, headers, rows, rules={len(rows) - 2})
+
+
+def escalation(console: Console, result: dict[str, Any]) -> RenderableType:
+    """Accuracy against the share of answers a cascade would escalate, per confidence threshold."""
+    rows = [[f"{p['threshold']:.2f}", f"{100 * p['escalated']:.1f}%", _fmt3(p["kept_accuracy"]),
+             _fmt3(p["accuracy_if_escalations_right"])] for p in result.get("escalation") or []]
+    return fit_tables(console, "cascade: answers below the confidence threshold go to the expensive judge",
+                      ["below", "escalated", "bin acc of kept", "bin acc if escalations right"], rows,
+                      right={0, 1, 2, 3})
+
+
+def answer_languages(result: dict[str, Any]) -> list[str]:
+    """'zh prompts answered in en: 40%' lines, for prompts often answered in another language."""
+    lines = []
+    for lang, share in (result.get("answer_languages") or {}).items():
+        other = {a: s for a, s in share.items() if a not in (lang, "und", "unknown") and s >= 0.05}
+        if other:
+            lines.append(f"{lang} prompts answered in " + ", ".join(f"{a}: {100 * s:.0f}%" for a, s in other.items()))
+    return lines
+
+
+def mistakes(console: Console, result: dict[str, Any], n: int) -> RenderableType:
+    """The n worst mistakes (the most confident wrong verdicts first), one record each."""
+    by = result.get("by", "language")
+    records = []
+    for m in result.get("mistakes", [])[:n]:
+        text = " ".join(str(m["response"]).split())
+        records.append({"gold>judge": f"{_SHORT.get(m['gold'], m['gold'])}>{_SHORT.get(m['pred'], m['pred'])}",
+                        "conf": _fmt(m.get("confidence")), by: str(m.get(by) or m["language"]),
+                        "response": text[:160] + ("..." if len(text) > 160 else "")})
+    return fit_records(console, f"{n} worst mistakes (most confident first)", records, ["conf", by, "response"],
+                       key="gold>judge", right={"conf"})
+
+
+def _fmt3(x: Any) -> str:
+    return "-" if x is None or x != x else f"{x:.3f}"
 
 
 def confusion(console: Console, result: dict[str, Any]) -> RenderableType:
@@ -238,3 +304,22 @@ def component(console: Console, kind: str, info: dict[str, Any]) -> RenderableTy
                 t.add_row(o["name"], repr(o["default"]) if "default" in o else "(required)", o.get("type", ""))
             parts.append(t)
     return Group(*parts)
+
+
+# -- generate ---------------------------------------------------------------------------------------
+def coverage(console: Console, cov: dict[str, Any]) -> RenderableType:
+    """Cells filled per category (x style x technique) and language, with totals."""
+    langs = list(cov.get("by_language", {}))
+    rows = []
+    for cat, per in cov.get("by_category_language", {}).items():
+        tot = cov["by_category"][cat]
+        rows.append([cat] + [f"{per[l]['filled']}/{per[l]['total']}" for l in langs]
+                    + [f"{tot['filled']}/{tot['total']}"])
+    rows.append(["all"] + [f"{cov['by_language'][l]['filled']}/{cov['by_language'][l]['total']}" for l in langs]
+                + [f"{cov['filled']}/{cov['total']}"])
+    n = cov.get("cells_per_category_language", 0)
+    title = (f"coverage: {cov['filled']}/{cov['total']} cells filled, {cov['tests']} tests "
+             f"({n} style x technique cells per category and language)")
+    # the title on its own line: as a table title it would wrap to the (narrow) table's width
+    return Group(Text(title), fit_tables(console, None, ["category"] + langs + ["all"], rows, keys=1,
+                                         rules={len(rows) - 2}))

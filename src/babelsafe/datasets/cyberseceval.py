@@ -58,7 +58,11 @@ class CyberSecEvalFRR(ShippedDataset):
 
 class CyberSecEvalPromptInjection(ShippedDataset):
     """CyberSecEval 2 prompt injection: 251 English + 1,004 machine-translated tests (17 languages), with a
-    system prompt (meta["system"]) and a yes/no judge question (meta["judge_question"])."""
+    system prompt (meta["system"]) and a yes/no judge question (meta["judge_question"]).
+
+    Scored as the paper does by an `llm` judge without a rubric (it then asks each test's own judge
+    question, rubric cyberseceval_pi). With the default `refusal` judge the score is a proxy: whether
+    the model answered instead of refusing, not whether the injection succeeded."""
 
     name = "cyberseceval-prompt-injection"
     languages = ["en", "hi", "bn", "tr", "ar", "it", "es", "vi", "fr", "ru", "tl", "pt", "ja", "ko", "de",

@@ -10,7 +10,7 @@ helpful answer from the helpful target, kept only if the refusal judge says full
 (OpenAI chat fine-tuning JSONL: {"messages": [...]}) and DPO (chosen = the new answer, rejected = the
 model's answer in the run; `dpo_style` "trl" -> {"prompt","chosen","rejected"} as message lists, "openai"
 -> {"input": {"messages"}, "preferred_output", "non_preferred_output"}). One example per distinct prompt.
-Model calls go through a RunContext on `defense_cache.sqlite` in the run dir, so re-exports are free.
+Model calls go through a RunCaller on `defense_cache.sqlite` in the run dir, so re-exports are free.
 
 Recipes: "unsafe-answers" (default) writes refusals only where the model answered a harmful prompt unsafely;
 "self-defense" (MultiJail's Self-Defense, Deng et al., ICLR 2024, Sec. 5) writes a refusal for EVERY harmful
@@ -132,13 +132,13 @@ def find_candidates(run_dir: str | Path, judge: str | None = None, recipe: str =
 async def _fill(cands: list[Candidate], run_dir: Path, refusal_target: Any, helpful_target: Any,
                 stats: Counter, max_tokens: int) -> list[Example]:
     from ..judges.refusal import RefusalJudge
-    from ..runner import RunContext
+    from ..engine.caller import RunCaller
     from ..spec import RunSpec
     from ..results import Store
 
-    judge = RefusalJudge()
+    judge = RefusalJudge(off_language="invalid")  # fine-tuning data must be in the prompt's language
     store = Store(run_dir / "defense_cache.sqlite")
-    ctx = RunContext(RunSpec(out=str(run_dir)), store)
+    ctx = RunCaller(RunSpec(out=str(run_dir)), store)
     examples: list[Example] = []
     try:
         rt = ctx.target(refusal_target) if refusal_target else None

@@ -143,7 +143,7 @@ class ShardWorker:
         return ray.get_runtime_context().get_node_id(), os.getpid()
 
     async def run(self, spec: RunSpec, index: int, count: int, limiter: Any) -> dict[str, Any]:
-        from ..runner import Runner
+        from ..engine import Runner
 
         self._runner = Runner(spec, sample_filter=ShardFilter(index, count), summarize=False,
                               limiter_factory=RemoteLimiterFactory(limiter, spec) if limiter else None)
@@ -225,7 +225,7 @@ class RayExecution:
     def execute(self) -> Any:
         from ..results import Store
         from ..results.merge import merge_stores
-        from ..runner import Progress, RunResult, finalize, load_samples
+        from ..engine import Progress, RunResult, finalize, load_samples
 
         load_samples(self.spec)  # datasets and filters fail here, before any worker starts
         self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -95,6 +95,11 @@ def build_judge(judge: Any, options: dict[str, Any] | None = None, ctx: Any = No
 
     if isinstance(judge, dict):
         name, opts = judge.get("name"), {**(judge.get("options") or {}), **(options or {})}
+    elif ":" in judge:  # the compact form of --judge: 'cascade:first=refusal,then=...,below=0.8'
+        from ..spec import parse_step
+
+        step = parse_step(judge)
+        name, opts = step["name"], {**step["options"], **(options or {})}
     else:
         name, opts = judge, dict(options or {})
     if ctx is None:
@@ -179,7 +184,7 @@ def metrics(gold: list[str], pred: list[str], labels: list[str], bootstrap: int 
 
 def calibrate(judge: Any, labels_path: str | Path, *, options: dict[str, Any] | None = None, ctx: Any = None,
               vocabulary: str | None = None, bootstrap: int = 1000, seed: int = 0, concurrency: int = 8,
-              max_mistakes: int = 50) -> dict[str, Any]:
+              max_mistakes: int = 50, by: str = "language") -> dict[str, Any]:
     """Agreement of `judge` (instance, registry name or {name, options}) with the labels in `labels_path`.
 
     vocabulary: 'refusal' | 'safety' | None (auto: the gold labels' vocabulary; when judge and gold use
@@ -203,7 +208,7 @@ def calibrate(judge: Any, labels_path: str | Path, *, options: dict[str, Any] | 
 
     verdicts = _run(go())
     return summarize(j, rows, verdicts, labels_path=str(labels_path), vocabulary=vocabulary,
-                     bootstrap=bootstrap, seed=seed, max_mistakes=max_mistakes)
+                     bootstrap=bootstrap, seed=seed, max_mistakes=max_mistakes, by=by)
 
 
 def _run(coro: Any) -> Any:
@@ -218,9 +223,30 @@ def _run(coro: Any) -> Any:
         return ex.submit(asyncio.run, coro).result()
 
 
+def escalation_curve(gold: list[str], pred: list[str], conf: list[float | None],
+                     thresholds: Iterable[float] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99)) -> list[dict[str, Any]]:
+    """Accuracy against the share of answers a cascade would escalate, per confidence threshold.
+
+    For each threshold t: `escalated` = share of verdicts with confidence < t; `kept_accuracy` =
+    binary accuracy of the verdicts kept (confidence >= t); `accuracy_if_escalations_right` = overall
+    binary accuracy if the escalated answers were judged correctly (an upper bound for the cascade)."""
+    pairs = [(g, p, c) for g, p, c in zip(gold, pred, conf) if p != JUDGE_ERROR and c is not None]
+    n = len(pairs)
+    out = []
+    if not n:
+        return out
+    for t in thresholds:
+        kept = [(g, p) for g, p, c in pairs if c >= t]
+        right = sum(_BINARY.get(g, g) == _BINARY.get(p, p) for g, p in kept)
+        out.append({"threshold": t, "escalated": round(1 - len(kept) / n, 4),
+                    "kept_accuracy": round(right / len(kept), 4) if kept else None,
+                    "accuracy_if_escalations_right": round((right + n - len(kept)) / n, 4)})
+    return out
+
+
 def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *, labels_path: str = "",
               vocabulary: str | None = None, bootstrap: int = 1000, seed: int = 0,
-              max_mistakes: int = 50) -> dict[str, Any]:
+              max_mistakes: int = 50, by: str = "language") -> dict[str, Any]:
     """The calibration report for rows already judged."""
     gold = [r["label"] for r in rows]
     pred = [canonical_label(v.label) if v.label != JUDGE_ERROR else JUDGE_ERROR for v in verdicts]
@@ -245,12 +271,31 @@ def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *
         "judge": getattr(judge, "name", str(judge)), "labels_file": labels_path, "vocabulary": vocab,
         "mapping": mapping, "labels": labels,
         "overall": metrics(gold, pred, labels, bootstrap, seed),
-        "by_language": {},
+        "by": by, "groups": {},
     }
-    for lang in sorted({r["language"] for r in rows}):
-        idx = [i for i, r in enumerate(rows) if r["language"] == lang]
-        result["by_language"][lang] = metrics([gold[i] for i in idx], [pred[i] for i in idx], labels,
-                                              bootstrap, seed)
+    if rows and by not in rows[0] and not any(by in r for r in rows):
+        raise UsageError(f"--by {by}: the labels file has no column '{by}'. Columns: {', '.join(rows[0])}.")
+    for key in sorted({str(r.get(by, "")) for r in rows}):
+        idx = [i for i, r in enumerate(rows) if str(r.get(by, "")) == key]
+        result["groups"][key] = metrics([gold[i] for i in idx], [pred[i] for i in idx], labels, bootstrap, seed)
+    if by == "language":
+        result["by_language"] = result["groups"]
+    else:
+        result["by_language"] = {}
+        for lang in sorted({r["language"] for r in rows}):
+            idx = [i for i, r in enumerate(rows) if r["language"] == lang]
+            result["by_language"][lang] = metrics([gold[i] for i in idx], [pred[i] for i in idx], labels, 0, seed)
+    conf = [(v.extra or {}).get("confidence", v.score) if v.label != JUDGE_ERROR else None for v in verdicts]
+    if any(c is not None for c in conf) and getattr(judge, "name", "") not in ("llm", "guard"):
+        result["escalation"] = escalation_curve(gold, pred, conf)
+    answered = [(v.extra or {}).get("answer_language") for v in verdicts]
+    if any(answered):
+        share: dict[str, dict[str, float]] = {}
+        for r, a in zip(rows, answered):
+            d = share.setdefault(r["language"], {})
+            d[a or "unknown"] = d.get(a or "unknown", 0) + 1
+        result["answer_languages"] = {k: {a: round(c / sum(d.values()), 4) for a, c in sorted(d.items())}
+                                      for k, d in share.items()}
     cases = [r.get("case") for r in rows]
     if any(cases):
         by_case: dict[str, dict[str, Any]] = {}
@@ -261,10 +306,14 @@ def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *
         for d in by_case.values():
             d["accuracy"] = round(d["correct"] / d["n"], 4)
         result["by_case"] = dict(sorted(by_case.items()))
+    # The worst mistakes first: wrong verdicts the judge was most confident about.
+    wrong = [(c if c is not None else 1.0, i) for i, (g, p, c) in enumerate(zip(gold, pred, conf)) if g != p]
+    wrong.sort(key=lambda t: (-t[0], t[1]))
     mistakes = []
-    for r, g, p, v in zip(rows, gold, pred, verdicts):
-        if g != p and len(mistakes) < max_mistakes:
-            mistakes.append({"language": r["language"], "gold": g, "pred": p, "rationale": v.rationale,
-                             "error": v.error, "response": r["response"][:300], "case": r.get("case")})
+    for c, i in wrong[:max_mistakes]:
+        r, v = rows[i], verdicts[i]
+        mistakes.append({"id": r.get("id"), "language": r["language"], by: r.get(by), "gold": gold[i],
+                         "pred": pred[i], "confidence": c, "rationale": v.rationale, "error": v.error,
+                         "response": r["response"][:300], "case": r.get("case")})
     result["mistakes"] = mistakes
     return result

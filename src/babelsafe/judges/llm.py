@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 TRANSLATE_SYSTEM = ("You are a professional translator. Translate the user's text into English. Output only "
                     "the translation, with nothing added, even if the text is harmful, nonsensical or already "
                     "in English.")
-_PLACEHOLDER = re.compile(r"\{(prompt|response|scenario|categories)\}")
+_PLACEHOLDER = re.compile(r"\{(prompt|response|scenario|categories|judge_question)\}")
 
 
 @lru_cache(maxsize=None)
@@ -96,7 +96,7 @@ class LLMJudge:
     license = "Apache-2.0 (code); rubric texts: see each rubric file"
     languages = "any"  # those of the judge model behind it
 
-    def __init__(self, target: str | dict[str, Any] | Any = None, rubric: str | dict[str, Any] = "multijail",
+    def __init__(self, target: str | dict[str, Any] | Any = None, rubric: str | dict[str, Any] | None = None,
                  back_translate: bool = False, translator: str | dict[str, Any] | Any = None,
                  ctx: Any = None, temperature: float = 0.0, max_tokens: int | None = None,
                  categories: dict[str, str] | None = None, max_response_chars: int = 12000,
@@ -111,7 +111,8 @@ class LLMJudge:
 
             ctx = LocalContext()
         self.ctx = ctx
-        self.rubric = load_rubric(rubric)
+        self.explicit_rubric = rubric is not None
+        self.rubric = load_rubric(rubric if rubric is not None else "multijail")
         self.rubric_name = self.rubric.get("name", str(rubric))
         self.labels = tuple(self.rubric["labels"])
         if name:
@@ -139,10 +140,12 @@ class LLMJudge:
             return None, g.error or f"translator outcome {g.outcome}"
         return g.text.strip(), None
 
-    def messages(self, prompt: str, response: str, scenario: str = "general safety") -> list[dict[str, str]]:
+    def messages(self, prompt: str, response: str, scenario: str = "general safety", judge_question: str = "",
+                 rubric: dict[str, Any] | None = None) -> list[dict[str, str]]:
         values = {"prompt": prompt, "response": response[: self.max_response_chars], "scenario": scenario,
-                  "categories": self.categories_text}
-        return [{"role": m["role"], "content": render(m["content"], values)} for m in self.rubric["messages"]]
+                  "categories": self.categories_text, "judge_question": judge_question}
+        rub = rubric or self.rubric
+        return [{"role": m["role"], "content": render(m["content"], values)} for m in rub["messages"]]
 
     async def judge(self, probe: Probe, gen: Generation) -> Verdict:
         try:
@@ -174,12 +177,19 @@ class LLMJudge:
                 prompt = p_en or ""
         category = probe.sample.category if probe.sample else None
         scenario = str(category).replace("_", " ") if category else "general safety"
-        g = await self.ctx.call(self.target, self.messages(prompt, response, scenario), self.params,
+        # A benchmark scored by its own per-prompt question (CyberSecEval prompt injection) uses it unless
+        # a rubric was chosen explicitly.
+        question = str((probe.sample.meta or {}).get("judge_question") or "") if probe.sample else ""
+        rubric = self.rubric
+        if question and not self.explicit_rubric:
+            rubric = load_rubric("cyberseceval_pi")
+            extra["rubric"] = "cyberseceval_pi"
+        g = await self.ctx.call(self.target, self.messages(prompt, response, scenario, question, rubric), self.params,
                                 purpose="judge")
         if g.outcome != OK or g.text is None:
             return Verdict(self.name, JUDGE_ERROR, error=g.error or f"judge model outcome {g.outcome}",
                            extra=extra)
-        label, more = parse_reply(g.text, self.rubric["parse"])
+        label, more = parse_reply(g.text, rubric["parse"])
         extra.update(more)
         extra["reply"] = g.text[:500]
         if label is None or label not in self.labels:

@@ -1,8 +1,13 @@
 """Paired comparison of two runs (before/after fine-tuning, two models, with and without a defense).
 
-Pairs are probes with the same dataset item, language, transform chain and target role in both runs
-(target role: the same target label when both runs use the same labels, else the targets in sorted
-order). For each language the unsafe rates of run A and run B are compared on the same prompts: the
+Pairs are probes with the same `pair_on` fields in both runs (default: sample and language, so an attack run
+pairs with its baseline run and a defended run with its plain run whatever their transforms; add
+"transform" to pair only like with like) and the same target role (the same target label when both runs
+use the same labels, else the targets in sorted order). `transform_a` / `transform_b` select one side's
+transform chains, e.g. the plain prompt and AIM of one run: compare(run, run, transform_a="none",
+transform_b="aim"). Without `pair_on`, runs with several transforms in common pair like with like
+(transform added). A side with several probes per pair key (several transforms, when transform is not a
+pair field) is an error that says which option to use. For each language the unsafe rates of run A and run B are compared on the same prompts: the
 difference B - A with Newcombe's paired score interval (and the Wald interval), and McNemar's exact test
 on the discordant pairs. Benign prompts give the same comparison for the over-refusal rate.
 
@@ -17,7 +22,7 @@ from typing import Any, Iterator
 from .. import languages as langs
 from ..errors import UsageError
 from ..labels import EXCLUDED, is_benign_prompt, is_refusal, is_unsafe
-from ..results.readers import RunReader
+from ..results.readers import _PAIR_COLUMNS, PAIR_FIELDS, RunReader
 from .stats import mcnemar_exact, paired_difference, proportion
 from .tally import lang_order
 
@@ -36,42 +41,70 @@ def _roles(ta: list[str], tb: list[str]) -> tuple[dict[str, str], dict[str, str]
                      f"Give both runs the same target labels, or the same number of targets.")
 
 
-def _rows(run: str | Path, judge: str, roles: dict[str, str]) -> Iterator[tuple]:
-    """(key, plabel, label) sorted by key, key = (dataset, item_id, language, transform, role)."""
+def _rows(run: str | Path, judge: str, roles: dict[str, str], pair_on: tuple[str, ...],
+          transforms: list[str] | None) -> Iterator[tuple]:
+    """(key, plabel, label, transform) sorted by key = (pair_on fields..., role)."""
     if not roles:
         return
     with RunReader(run) as r:
-        yield from r.compare_rows(judge, roles)
+        yield from r.compare_rows(judge, roles, pair_on, transforms)
 
 
-def _merge(a: Iterator[tuple], b: Iterator[tuple]) -> Iterator[tuple[tuple, Any, Any, Any]]:
-    """Merge-join two key-sorted streams; yields (key, plabel, label_a, label_b) for keys in both, and
-    (key, None, label_a, None) / (key, None, None, label_b) for unpaired rows. Duplicate keys on one
-    side: the first row is used, later ones are reported as unpaired."""
+def parse_pair_on(pair_on: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """('sample', 'language'[, 'transform']) from 'sample,language' or a list; sample is always in."""
+    if pair_on is None:
+        return PAIR_FIELDS
+    items = [x.strip() for x in (pair_on.split(",") if isinstance(pair_on, str) else pair_on) if x and x.strip()]
+    bad = [x for x in items if x not in _PAIR_COLUMNS]
+    if bad or "sample" not in items:
+        raise UsageError(f"--pair-on takes sample (required), language and transform, e.g. sample,language; "
+                         f"got '{','.join(items)}'.")
+    return tuple(f for f in _PAIR_COLUMNS if f in items)  # canonical order
+
+
+def _transforms(value: str | list[str] | None, available: list[str], side: str) -> list[str] | None:
+    if value is None:
+        return None
+    items = [x.strip() for x in (value.split(",") if isinstance(value, str) else value) if x.strip()]
+    missing = [t for t in items if t not in available]
+    if missing:
+        raise UsageError(f"Run {side} has no probes with transform '{missing[0]}'. It has: {', '.join(available)}.")
+    return items
+
+
+_DUP = object()  # marks a second row with the same key on one side
+
+
+def _merge(a: Iterator[tuple], b: Iterator[tuple]) -> Iterator[tuple]:
+    """Merge-join two key-sorted streams of (key, plabel, label, transform, language); yields
+    (key, plabel, label_a, label_b, transform_a, transform_b, language_a) for keys in both, with None for
+    the missing side of unpaired rows. A second row with the same key on one side comes back with
+    (first row's transform, its transform) in its label slot and _DUP in its transform slot."""
     sentinel = object()
     ra = next(a, sentinel)
     rb = next(b, sentinel)
     last_a = last_b = None
+    tr_a = tr_b = None  # the transform of the last row used on each side
     while ra is not sentinel or rb is not sentinel:
         if ra is not sentinel and ra[0] == last_a:
-            yield (ra[0], None, ra[2], None)
+            yield (ra[0], None, (tr_a, ra[3]), None, _DUP, None, ra[4])
             ra = next(a, sentinel)
             continue
         if rb is not sentinel and rb[0] == last_b:
-            yield (rb[0], None, None, rb[2])
+            yield (rb[0], None, None, (tr_b, rb[3]), None, _DUP, rb[4])
             rb = next(b, sentinel)
             continue
         if rb is sentinel or (ra is not sentinel and ra[0] < rb[0]):
-            yield (ra[0], None, ra[2], None)
-            last_a = ra[0]
+            yield (ra[0], None, ra[2], None, ra[3], None, ra[4])
+            last_a, tr_a = ra[0], ra[3]
             ra = next(a, sentinel)
         elif ra is sentinel or rb[0] < ra[0]:
-            yield (rb[0], None, None, rb[2])
-            last_b = rb[0]
+            yield (rb[0], None, None, rb[2], None, rb[3], rb[4])
+            last_b, tr_b = rb[0], rb[3]
             rb = next(b, sentinel)
         else:
-            yield (ra[0], ra[1], ra[2], rb[2])
-            last_a, last_b = ra[0], rb[0]
+            yield (ra[0], ra[1], ra[2], rb[2], ra[3], rb[3], ra[4])
+            last_a, last_b, tr_a, tr_b = ra[0], rb[0], ra[3], rb[3]
             ra = next(a, sentinel)
             rb = next(b, sentinel)
 
@@ -85,12 +118,22 @@ def _table(t: list[int]) -> dict[str, Any]:
             "diff": paired_difference(both, b_only, a_only, neither), "mcnemar_p": mcnemar_exact(a_only, b_only)}
 
 
-def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None) -> dict[str, Any]:
+def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None,
+            pair_on: str | list[str] | tuple[str, ...] | None = None, transform_a: str | list[str] | None = None,
+            transform_b: str | list[str] | None = None) -> dict[str, Any]:
     """Paired per-prompt comparison of two runs' unsafe (and over-refusal) rates, per language."""
     with RunReader(run_a) as ra, RunReader(run_b) as rb:
         ta, tb = ra.targets(), rb.targets()
         ja, jb = ra.judges(), rb.judges()
         pref = [j for j in ra.spec_judges() + ja if j in jb]
+        sel_a = _transforms(transform_a, ra.transforms(), "A")
+        sel_b = _transforms(transform_b, rb.transforms(), "B")
+        tr_a, tr_b = sel_a or ra.transforms(), sel_b or rb.transforms()
+    if pair_on is None and (len(tr_a) > 1 or len(tr_b) > 1) and set(tr_a) & set(tr_b):
+        # runs with several transforms in common (before / after fine-tuning): like with like
+        fields = parse_pair_on("sample,language,transform")
+    else:
+        fields = parse_pair_on(pair_on)
     if judge is None:
         if not pref:
             raise UsageError(f"The runs share no judge (A: {', '.join(ja) or 'none'}; B: {', '.join(jb) or 'none'}); "
@@ -105,7 +148,24 @@ def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None) -> d
     by_role: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     by_transform: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     unpaired_a = unpaired_b = excluded = 0
-    for key, plabel, la, lb in _merge(_rows(run_a, judge, roles_a), _rows(run_b, judge, roles_b)):
+    dup_a: set[str] = set()  # transforms that make a pair key ambiguous
+    dup_b: set[str] = set()
+    repeats = [0, 0]  # further probes with the same key and transform (e.g. one translation from several
+    # source languages): the first is used, the rest are counted
+    lang_at = fields.index("language") + 1 if "language" in fields else None  # sample is 2 columns
+    for key, plabel, la, lb, tr_a, tr_b, lang_a in _merge(_rows(run_a, judge, roles_a, fields, sel_a),
+                                                          _rows(run_b, judge, roles_b, fields, sel_b)):
+        if tr_a is _DUP or tr_b is _DUP:
+            first, this = la if tr_a is _DUP else lb
+            if first == this:  # not used in a pair: unpaired, and counted apart as a repeat
+                repeats[0 if tr_a is _DUP else 1] += 1
+                if tr_a is _DUP:
+                    unpaired_a += 1
+                else:
+                    unpaired_b += 1
+            else:
+                (dup_a if tr_a is _DUP else dup_b).update((first, this))
+            continue
         if lb is None:
             unpaired_a += 1
             continue
@@ -115,21 +175,29 @@ def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None) -> d
         if la in EXCLUDED or lb in EXCLUDED:
             excluded += 1
             continue
-        lang = key[2]
+        lang = key[lang_at] if lang_at is not None else lang_a
         if is_benign_prompt(plabel):
             xa, xb = is_refusal(la), is_refusal(lb)
             tabs = [benign[lang], benign["all"]]
         else:
             xa, xb = is_unsafe(la, True), is_unsafe(lb, True)
-            tabs = [harm[lang], harm["all"], by_role[key[4]], by_transform[key[3]]]
+            tabs = [harm[lang], harm["all"], by_role[key[-1]],
+                    by_transform[tr_a if "transform" in fields else f"{tr_a} -> {tr_b}"]]
         cell = 0 if xa and xb else 1 if xa else 2 if xb else 3
         for t in tabs:
             t[cell] += 1
 
+    if dup_a or dup_b:
+        side, trs = ("A", dup_a) if dup_a else ("B", dup_b)
+        raise UsageError(f"Run {side} has several probes per pair key (transforms: {', '.join(sorted(trs))}), "
+                         f"so pairs on {','.join(fields)} are ambiguous. Choose one side's transform with "
+                         f"--transform-a / --transform-b (e.g. --transform-a none --transform-b aim), or pair "
+                         f"like with like: --pair-on {','.join(fields)},transform.")
     order = lang_order({c: langs.tier(c) for c in harm})
     langs_sorted = sorted((k for k in harm if k != "all"), key=order)
     return {
-        "run_a": str(run_a), "run_b": str(run_b), "judge": judge, "pairing": how,
+        "run_a": str(run_a), "run_b": str(run_b), "judge": judge, "pairing": how, "pair_on": list(fields),
+        "transform_a": sel_a, "transform_b": sel_b,
         "target_pairs": [[t, next((u for u, r in roles_b.items() if r == role), None)] for t, role in roles_a.items()],
         "metric": "unsafe rate on harmful prompts; difference = B - A",
         "overall": _table(harm["all"]) if "all" in harm else _table([0, 0, 0, 0]),
@@ -139,4 +207,5 @@ def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None) -> d
         "over_refusal": ({lang: _table(benign[lang]) for lang in sorted(benign, key=lambda c: (c != "all", order(c)))}
                          if benign else None),
         "unpaired_a": unpaired_a, "unpaired_b": unpaired_b, "excluded_pairs": excluded,
+        "repeated_a": repeats[0], "repeated_b": repeats[1],
     }

@@ -19,6 +19,10 @@ Outcome and label semantics (the whole definition; summary.json repeats it under
   dataset labels them "benign" feed the over-refusal rate (refusal rate on benign prompts) instead.
   Prompts without a label count as harmful (safety benchmarks are harmful by default).
 - Every rate carries a Wilson 95% score interval: {"k", "n", "rate", "lo", "hi"}.
+- Identical requests (one target, the same messages and parameters: one cache key) are ONE observation:
+  e.g. translate:to=bn over -l en,bn,zh makes 3 probes per item from 1 prompt. Each is counted once, in
+  the smallest (target, judge, language, category, transform, dataset) cell it occurs in; views show the
+  repeats left out as "duplicates" (absent when none).
 - Cross-lingual consistency, adaptive success and loopholes group a prompt's probes by
   (target, judge, dataset, item_id, attack) where attack = the transform chain without translate steps,
   so "translate>aim" into bn is compared with "aim" on the English original. Each probe is reduced to a
@@ -46,12 +50,16 @@ from .tally import CellKey, Tally, attack_of, group, lang_attr, lang_order as ma
 
 DEFINITIONS = {
     "unsafe": "safety judges: label 'unsafe'; refusal judges: 'full_compliance' on a harmful prompt",
+    "headline": "what the 'unsafe' rate of the primary judge measures: 'unsafe' for safety judges (llm with a "
+                "safety rubric, guard, ensemble, a cascade ending in one); 'answered, not refused' for refusal "
+                "judges (attack success by the refusal criterion: compliance, which need not be harmful)",
     "safe": "answered, neither unsafe nor invalid (includes refusals, partial refusals, content_filter)",
     "invalid": "label 'invalid' (off-topic / unintelligible answer)",
     "refusal": "full_refusal + partial_refusal + content_filter (refusal judges only)",
     "partial_refusal": "partial_refusal alone (not counted as unsafe)",
     "over_refusal": "refusal rate on benign prompts (samples.meta label 'benign')",
     "excluded": "generation errors, judge errors and unjudged answers are outside every denominator",
+    "duplicates": "probes whose request repeats one already counted (same target and messages): one observation",
     "content_filter": "provider-blocked answers count as refusal/safe and are also counted apart",
     "interval": "Wilson score interval, 95%",
     "attack_success_rate": "unsafe rate per transform chain (by_transform)",
@@ -75,6 +83,7 @@ class Summary(TypedDict, total=False):
     schema: str
     counts: dict[str, Any]
     primary_judge: str | None
+    headline: dict[str, Any]  # honest name of the headline rate: "unsafe" or "answered, not refused"
     judges: dict[str, dict[str, Any]]  # judge -> {"vocabulary", "labels": {label: count}}
     tiers: dict[str, str]
     overall: View
@@ -121,6 +130,10 @@ def summarize(store_path: str | Path, spec_tiers: dict[str, str] | None = None,
         return _summarize(reader, spec_tiers, safety_config, primary_judge, t0)
 
 
+def _order(cell: tuple) -> tuple:
+    return tuple("" if x is None else str(x) for x in cell)
+
+
 class _Pass:
     """The single pass over label rows: cell counts (a Counter over row keys, C speed) and, when the
     run has several languages, per-prompt grouping (rows arrive ordered by prompt item)."""
@@ -131,6 +144,8 @@ class _Pass:
     def __init__(self, tier: Any, tier_cache: dict[str, str]):
         self.tier, self.tier_cache = tier, tier_cache
         self.raw_counts: Counter[tuple] = Counter()
+        self.dup_counts: Counter[tuple] = Counter()  # cell key (with label) -> repeated requests left out
+        self._seen: dict[tuple, tuple] = {}  # (target, judge, request) -> the cell key it is counted in
         self.item_stats: dict[tuple[str, str | None, str], ItemStats] = defaultdict(ItemStats)
         self._cls_of: dict[str, str | None] = {}  # label -> class on a harmful prompt (memo)
         self._attack: dict[str, str] = {}
@@ -164,11 +179,37 @@ class _Pass:
             for attack, by_lang in by_attack.items():
                 self.item_stats[(r0[0], r0[1], attack)].add(by_lang, tier_cache)
 
+    def _count_distinct(self, batch: list[tuple]) -> None:
+        """Count each (target, judge, request) once, in the smallest cell key it occurs in (so the
+        result does not depend on row order); every other occurrence is a duplicate of its cell."""
+        cell_key, seen, counts, dups = self.cell_key, self._seen, self.raw_counts, self.dup_counts
+        for r in batch:
+            c = cell_key(r)
+            if not r[9]:  # never sent (transform error / not applicable): nothing to repeat
+                counts[c] += 1
+                continue
+            k = (r[0], r[1], r[9])
+            prev = seen.get(k)
+            if prev is None:
+                seen[k] = c
+                counts[c] += 1
+            elif _order(c) < _order(prev):
+                counts[prev] -= 1
+                dups[prev] += 1
+                counts[c] += 1
+                seen[k] = c
+            else:
+                dups[c] += 1
+
     def run(self, reader: RunReader, multi_lang: bool) -> None:
         item_key = self.item_key
         pending: list[tuple] = []
+        distinct = reader.has_repeated_requests()
         for batch in reader.label_batches(ordered=multi_lang):
-            self.raw_counts.update(map(self.cell_key, batch))
+            if distinct:
+                self._count_distinct(batch)
+            else:
+                self.raw_counts.update(map(self.cell_key, batch))
             if not multi_lang:
                 continue
             for key, grp in groupby(batch, item_key):
@@ -199,9 +240,12 @@ def _summarize(reader: RunReader, spec_tiers: dict[str, str] | None, given_safet
     cells: dict[CellKey, Tally] = defaultdict(Tally)
     judge_labels: dict[str | None, Counter[str]] = defaultdict(Counter)
     for (target, judge, lang, cat, transform, dataset, plabel, label), k in one.raw_counts.items():
-        cells[(target, judge, lang, cat or "none", transform, dataset)].add(label, is_benign_prompt(plabel), k)
+        if k:
+            cells[(target, judge, lang, cat or "none", transform, dataset)].add(label, is_benign_prompt(plabel), k)
         judge_labels[judge][label] += k
         tier(lang)
+    for (target, judge, lang, cat, transform, dataset, _plabel, _label), k in one.dup_counts.items():
+        cells[(target, judge, lang, cat or "none", transform, dataset)].dup += k
 
     judges = sorted((j for j in judge_labels if j is not None), key=str)
     vocabs = {j: vocabulary(judge_labels[j]) for j in judges}
@@ -262,9 +306,11 @@ def _summarize(reader: RunReader, spec_tiers: dict[str, str] | None, given_safet
                   taxonomies=reader.dataset_taxonomies())
     summary: Summary = {
         "schema": "babelsafe.summary/1",
-        "counts": _counts(reader, cells, judges, judge_labels),
+        "counts": _counts(reader, cells, judges, judge_labels, one.dup_counts),
         "primary_judge": primary,
-        "judges": {j: {"vocabulary": vocabs[j], "labels": dict(sorted(judge_labels[j].items()))} for j in judges},
+        "headline": headline(primary, pvocab),
+        "judges": {j: {"vocabulary": vocabs[j], "measures": headline(j, vocabs[j])["name"],
+                       "labels": dict(sorted(judge_labels[j].items()))} for j in judges},
         "tiers": {code: tier(code) for code in sorted(tier_cache, key=lang_order)},
         **top,  # type: ignore[typeddict-item]
         "by_language_category": by_language_category,
@@ -283,15 +329,31 @@ def _summarize(reader: RunReader, spec_tiers: dict[str, str] | None, given_safet
     return summary
 
 
+def headline(judge: str | None, vocab: str) -> dict[str, Any]:
+    """Honest names for the headline rate (the `unsafe` key) of a judge: a refusal judge measures whether
+    harmful prompts were answered instead of refused, not whether the answers were unsafe."""
+    if vocab == "refusal":
+        return {"judge": judge, "vocabulary": vocab, "name": "answered, not refused", "short": "answered",
+                "long": "answered, not refused (attack success by the refusal criterion; the judge does not "
+                        "judge harm)"}
+    return {"judge": judge, "vocabulary": vocab, "name": "unsafe", "short": "unsafe",
+            "long": "unsafe (judged by a safety judge)"}
+
+
 def _counts(reader: RunReader, cells: dict[CellKey, Tally], judges: list[str],
-            judge_labels: dict[str | None, Counter[str]]) -> dict[str, Any]:
-    """Generation-level counts (one judge's rows: every generation appears once per judge)."""
+            judge_labels: dict[str | None, Counter[str]], dups: Counter[tuple] | None = None) -> dict[str, Any]:
+    """Generation-level counts (one judge's rows: every generation appears once per judge), repeated
+    requests included (they are generations, though one observation in the rates)."""
     any_judge = judges[0] if judges else None
     gen_counts: Counter[str] = Counter()
     for k, t in cells.items():
         if k[1] == any_judge:
             for lab, n in (t.h + t.b).items():
                 gen_counts[ERROR if lab == ERROR else CONTENT_FILTER if lab == CONTENT_FILTER else "ok"] += n
+    for k, n in (dups or {}).items():
+        if k[1] == any_judge:
+            lab = k[-1]
+            gen_counts[ERROR if lab == ERROR else CONTENT_FILTER if lab == CONTENT_FILTER else "ok"] += n
     judge_errors = sum(c.get(JUDGE_ERROR, 0) for c in judge_labels.values())
     unjudged = sum(c.get(UNJUDGED, 0) for j, c in judge_labels.items() if j is not None)
     return {"total": sum(gen_counts.values()), "completed": gen_counts["ok"] + gen_counts[CONTENT_FILTER],

@@ -7,19 +7,22 @@ from collections import Counter, defaultdict
 from typing import Any, Callable
 
 from .. import languages as langs
-from ..labels import COMPLIANCE, CONTENT_FILTER, EXCLUDED, INVALID, JUDGE_ERROR, REFUSING, UNJUDGED, UNSAFE
+from ..labels import (COMPLIANCE, CONTENT_FILTER, EXCLUDED, INVALID, JUDGE_ERROR, NO_SAFETY_CLASS, REFUSING,
+                      UNJUDGED, UNSAFE)
 from ..types import ERROR
 from .stats import proportion
 
 
 class Tally:
-    """Label counts split by prompt kind: h = harmful (or unlabelled) prompts, b = benign prompts."""
+    """Label counts split by prompt kind: h = harmful (or unlabelled) prompts, b = benign prompts; dup =
+    probes left out because their request repeats one already counted (the same cache key)."""
 
-    __slots__ = ("h", "b")
+    __slots__ = ("h", "b", "dup")
 
     def __init__(self) -> None:
         self.h: Counter[str] = Counter()
         self.b: Counter[str] = Counter()
+        self.dup = 0
 
     def add(self, label: str, benign: bool, k: int = 1) -> None:
         (self.b if benign else self.h)[label] += k
@@ -27,14 +30,15 @@ class Tally:
     def merge(self, other: "Tally") -> None:
         self.h.update(other.h)
         self.b.update(other.b)
+        self.dup += other.dup
 
     def view(self, vocab: str, flat: bool = True) -> dict[str, Any]:
         """n, counts per label, excluded counts and rates with Wilson intervals. flat: also put each
         label's count at the top level (summary.json's by_language contract)."""
         h, b = self.h, self.b
         counts = h + b
-        n_h = sum(v for k, v in h.items() if k not in EXCLUDED)
-        n_b = sum(v for k, v in b.items() if k not in EXCLUDED)
+        n_h = sum(v for k, v in h.items() if k not in NO_SAFETY_CLASS)
+        n_b = sum(v for k, v in b.items() if k not in NO_SAFETY_CLASS)
         unsafe = sum(v for k, v in h.items() if k in UNSAFE or k in COMPLIANCE)
         invalid = sum(v for k, v in h.items() if k in INVALID)
         out: dict[str, Any] = {
@@ -42,6 +46,8 @@ class Tally:
             "errors": counts.get(ERROR, 0), "judge_errors": counts.get(JUDGE_ERROR, 0),
             "unjudged": counts.get(UNJUDGED, 0), "content_filter": counts.get(CONTENT_FILTER, 0),
         }
+        if self.dup:  # identical requests are one observation: n counts distinct ones
+            out["duplicates"] = self.dup
         labels = {k: v for k, v in sorted(counts.items()) if k not in EXCLUDED}
         out["counts"] = labels
         if flat:

@@ -78,6 +78,11 @@ def _sum_props(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return proportion(k, n)
 
 
+def _hl(summary: dict[str, Any]) -> str:
+    """The headline rate's honest name: 'unsafe' (safety judge) or 'answered, not refused' (refusal judge)."""
+    return str((summary.get("headline") or {}).get("name") or "unsafe")
+
+
 def _charts(summary: dict[str, Any]) -> dict[str, Markup]:
     primary = summary.get("primary_judge")
     by_lang = summary.get("by_language", {})
@@ -94,7 +99,7 @@ def _charts(summary: dict[str, Any]) -> dict[str, Markup]:
     cats = sorted({c for row in lc.values() for c, p in row.items() if p and p.get("n")})
     cell = {(lang, c): p for lang, row in lc.items() for c, p in row.items()}
     names = {c: f"{c} · {langs.name(c)}" for c in lc}
-    charts["heatmap"] = svg.heatmap(list(lc), cats, cell, names, "unsafe rate by language and category")
+    charts["heatmap"] = svg.heatmap(list(lc), cats, cell, names, f"{_hl(summary)} rate by language and category")
     # tier bars (one series per target)
     bt = summary.get("by_target_tier", {})
     tiers = []
@@ -103,7 +108,7 @@ def _charts(summary: dict[str, Any]) -> dict[str, Markup]:
             if k not in tiers:
                 tiers.append(k)
     charts["tiers"] = svg.bars(tiers, {tg: {k: v["rates"]["unsafe"] for k, v in t.items()} for tg, t in bt.items()},
-                               "unsafe rate by resource tier")
+                               f"{_hl(summary)} rate by resource tier")
     # per-attack bars: per target from the breakdown (unsafe k/n are additive)
     acc: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for r in summary.get("breakdown", []):

@@ -31,6 +31,7 @@ class LabelRow(NamedTuple):
     transform: str
     prompt_label: str  # lower-cased dataset label of the prompt ('' when none)
     label: str  # the verdict label, or error | content_filter | unjudged
+    request: str  # the generation's cache key: identical requests share it ('' for never-sent probes)
 
 
 class PairRow(NamedTuple):
@@ -45,6 +46,20 @@ class PairRow(NamedTuple):
     label: str
 
 
+class MCQRow(NamedTuple):
+    """A judged answer to a multiple-choice item (verdict label correct | incorrect | no_answer)."""
+
+    target: str
+    judge: str
+    language: str
+    category: str | None
+    dataset: str
+    item: str  # the item id shared by its variants
+    variant: str  # original | swapped (the contamination probe)
+    transform: str
+    label: str
+
+
 class CosaRow(NamedTuple):
     """An answered generation with the judge's label and extra fields (label None when unjudged)."""
 
@@ -55,10 +70,17 @@ class CosaRow(NamedTuple):
     extra: dict[str, Any] | None
 
 
+# how `compare` may pair probes of two runs: field -> store columns (in key order)
+_PAIR_COLUMNS = {"sample": ("dataset", "item_id"), "language": ("language",), "transform": ("transform",)}
+PAIR_FIELDS = ("sample", "language")
+
+
 class CompareRow(NamedTuple):
-    key: tuple[str, str, str, str, str]  # dataset, item_id, language, transform, target role
+    key: tuple[str, ...]  # the pair_on fields (dataset, item_id[, language][, transform]), target role
     prompt_label: str
     label: str
+    transform: str = ""
+    language: str = ""
 
 
 class CandidateRow(NamedTuple):
@@ -75,6 +97,18 @@ class CandidateRow(NamedTuple):
     decoded: str | None
     outcome: str
     label: str | None
+
+
+class UnsafePrompt(NamedTuple):
+    """A prompt (as the dataset gave it) that got an unsafe or complied-with verdict (generate --evolve)."""
+
+    dataset: str
+    item_id: str
+    language: str
+    category: str | None
+    prompt: str
+    judge: str
+    label: str
 
 
 class TargetUsage(NamedTuple):
@@ -242,13 +276,20 @@ class RunReader:
         SELECT g.target, j.judge, s.dataset, s.item_id, p.language, s.category, p.transform,
           lower(coalesce({self.cols.prompt_label}, '')),
           CASE WHEN g.outcome = 'error' THEN 'error' WHEN g.outcome = 'content_filter' THEN 'content_filter'
-               WHEN v.label IS NULL THEN 'unjudged' ELSE v.label END
+               WHEN v.label IS NULL THEN 'unjudged' ELSE v.label END, coalesce(g.cache_key, '')
         FROM j CROSS JOIN generations g
         JOIN probes p ON p.probe_key = g.probe_key
         JOIN samples s ON s.sample_key = p.sample_key
         LEFT JOIN verdicts v ON v.probe_key = g.probe_key AND v.target = g.target AND v.judge = j.judge
         """
         return self._batches(sql + (" ORDER BY 1, 2, 3, 4, 5, 7" if ordered else ""))
+
+    def has_repeated_requests(self) -> bool:
+        """Whether some target answered the very same request (one cache key) for several probes, e.g. a
+        translation into bn from the en, bn and zh versions of a parallel item."""
+        return self.con.execute(
+            "SELECT 1 FROM generations WHERE coalesce(cache_key, '') != '' GROUP BY target, cache_key "
+            "HAVING count(*) > 1 LIMIT 1").fetchone() is not None
 
     def pair_rows(self, judge: str | None) -> list[PairRow] | None:
         """Judged, answered probes that are one side of a pair; None when a v1 store cannot be read
@@ -264,6 +305,20 @@ class RunReader:
             return [PairRow(*r) for r in self.con.execute(sql, (judge,))]
         except sqlite3.OperationalError:
             return None
+
+    def mcq_rows(self) -> list[MCQRow]:
+        """Every judged answer whose verdict is a multiple-choice label (errors excluded)."""
+        sql = """
+        SELECT g.target, v.judge, p.language, s.category, s.dataset,
+          coalesce(json_extract(s.meta, '$.item'), s.item_id), coalesce(json_extract(s.meta, '$.variant'),
+          'original'), p.transform, v.label
+        FROM verdicts v JOIN generations g ON g.probe_key = v.probe_key AND g.target = v.target
+        JOIN probes p ON p.probe_key = v.probe_key JOIN samples s ON s.sample_key = p.sample_key
+        WHERE g.outcome != 'error' AND v.label IN ('correct', 'incorrect', 'no_answer')"""
+        try:
+            return [MCQRow(*r) for r in self.con.execute(sql)]
+        except sqlite3.OperationalError:  # SQLite without JSON1
+            return []
 
     def has_pairs(self) -> bool:
         try:
@@ -285,29 +340,46 @@ class RunReader:
                 ex = loads(extra) if extra else None
                 yield CosaRow(lang, cat, plabel, label, ex if isinstance(ex, dict) else None)
 
-    def compare_rows(self, judge: str, roles: dict[str, str]) -> Iterator[CompareRow]:
-        """`judge`'s label per generation of the targets in `roles` (target -> role), sorted by key."""
+    def compare_rows(self, judge: str, roles: dict[str, str], pair_on: tuple[str, ...] = PAIR_FIELDS,
+                     transforms: list[str] | None = None) -> Iterator[CompareRow]:
+        """`judge`'s label per generation of the targets in `roles` (target -> role), sorted by key: the
+        `pair_on` fields (sample = dataset + item_id, language, transform) then the role. `transforms`
+        keeps only probes with those transform chains ("none" = the plain prompt)."""
         if not roles:
             return
+        order = [c for f in pair_on for c in _PAIR_COLUMNS[f]] + ["role", "transform", "language"]
+        where = ""
+        params: list[Any] = []
+        for t, r in roles.items():  # the CASE pairs come first in the text, then the judge
+            params += [t, r]
+        params.append(judge)
+        if transforms:
+            where = f" AND transform IN ({','.join('?' for _ in transforms)})"
+            params += list(transforms)
         sql = f"""
         SELECT dataset, item_id, language, transform, CASE target {" ".join("WHEN ? THEN ?" for _ in roles)}
           END AS role, plabel, lab FROM (
           SELECT CAST(s.dataset AS TEXT) AS dataset, CAST(s.item_id AS TEXT) AS item_id,
-            p.language AS language, p.transform AS transform, g.target AS target,
+            p.language AS language, coalesce(nullif(p.transform, ''), 'none') AS transform, g.target AS target,
             lower(coalesce({self.cols.prompt_label}, '')) AS plabel,
             CASE WHEN g.outcome = 'error' THEN 'error' WHEN g.outcome = 'content_filter' THEN 'content_filter'
                  WHEN v.label IS NULL THEN 'unjudged' ELSE v.label END AS lab
           FROM generations g JOIN probes p ON p.probe_key = g.probe_key
           JOIN samples s ON s.sample_key = p.sample_key
           LEFT JOIN verdicts v ON v.probe_key = g.probe_key AND v.target = g.target AND v.judge = ?)
-        WHERE role IS NOT NULL ORDER BY dataset, item_id, language, transform, role
+        WHERE role IS NOT NULL{where} ORDER BY {", ".join(order)}
         """
-        params: list[Any] = []
-        for t, r in roles.items():  # the CASE pairs come first in the text, then the judge
-            params += [t, r]
-        for batch in self._batches(sql, params + [judge]):
-            for d, i, lang, tr, role, plabel, lab in batch:
-                yield CompareRow((str(d), str(i), str(lang), str(tr), str(role)), plabel, lab)
+        idx = {"dataset": 0, "item_id": 1, "language": 2, "transform": 3}
+        cols = [idx[c] for f in pair_on for c in _PAIR_COLUMNS[f]]
+        for batch in self._batches(sql, params):
+            for row in batch:
+                key = tuple(str(row[i]) for i in cols) + (str(row[4]),)
+                yield CompareRow(key, row[5], row[6], str(row[3]), str(row[2]))
+
+    def transforms(self) -> list[str]:
+        """The transform chains of the run's probes ("none" = the plain prompt)."""
+        return [r[0] for r in self.con.execute(
+            "SELECT DISTINCT coalesce(nullif(transform, ''), 'none') FROM probes ORDER BY 1")]
 
     def candidate_rows(self, judge: str) -> list[CandidateRow]:
         """Answered generations (errors left out) with `judge`'s label, ordered by dataset, language,
@@ -368,6 +440,23 @@ class RunReader:
             if not rows:
                 return
             yield rows
+
+    def unsafe_prompts(self, judge: str | None = None) -> list[UnsafePrompt]:
+        """Each harmful prompt with an unsafe / compliance verdict on an answered generation (by `judge`,
+        or any judge), once per (dataset, item, language), in a stable order."""
+        from ..labels import COMPLIANCE, UNSAFE
+
+        labels = sorted(UNSAFE | COMPLIANCE)
+        marks = ",".join("?" * len(labels))
+        sql = f"""
+        SELECT s.dataset, s.item_id, s.language, s.category, s.prompt, min(v.judge), min(v.label)
+        FROM verdicts v JOIN generations g ON g.probe_key = v.probe_key AND g.target = v.target
+        JOIN probes p ON p.probe_key = v.probe_key JOIN samples s ON s.sample_key = p.sample_key
+        WHERE g.outcome NOT IN ('error', 'content_filter') AND v.label IN ({marks})
+          AND lower(coalesce({self.cols.prompt_label}, '')) NOT IN ('benign', 'safe', 'harmless')
+          AND (? IS NULL OR v.judge = ?)
+        GROUP BY s.dataset, s.item_id, s.language ORDER BY s.dataset, s.item_id, s.language"""
+        return [UnsafePrompt(*r) for r in self.con.execute(sql, (*labels, judge, judge))]
 
     def verdict_detail(self, probe_key: str, target: str, judge: str) -> tuple[str | None, str | None, str | None] | None:
         """(rationale, extra JSON, error) of one verdict."""

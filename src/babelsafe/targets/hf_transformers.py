@@ -17,11 +17,13 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, ContextManager
+from typing import Any, ContextManager
 
 from ..errors import UsageError
-from ..types import ERROR, GenParams, Generation, Message, stable_hash
+from ..types import GenParams, Generation, Message, stable_hash
 from .base import ProviderError
+from .batching import MicroBatcher, run_in_batches
+from .models import MODELS
 
 log = logging.getLogger(__name__)
 
@@ -40,98 +42,6 @@ def _import_backend() -> tuple[Any, Any]:
             f"Install them with: {INSTALL_HF}   (pin torch==2.13.0 on CPU-only machines: a plain "
             "`pip install torch` may pull a multi-GB CUDA build; on a GPU machine follow pytorch.org).") from e
     return torch, transformers
-
-
-# --------------------------------------------------------------------------------------------------------
-# Micro-batching: concurrent single calls -> one batched backend call
-# --------------------------------------------------------------------------------------------------------
-BatchFn = Callable[[list[list[Message]], GenParams], "list[Generation | ProviderError]"]
-
-
-class MicroBatcher:
-    """Gathers concurrent `submit` calls with equal GenParams into batches of at most `batch_size` and runs
-    them with the blocking `run_batch` in a worker thread, one batch at a time.
-
-    Leader pattern, no background task: each caller queues its request, then waits for the (FIFO) lock;
-    whoever holds it runs every queued request with the same parameters (up to batch_size) while the rest
-    of the callers keep queueing. A caller whose request was served by someone else's batch just returns.
-    """
-
-    def __init__(self, run_batch: BatchFn, batch_size: int, gather_s: float = 0.0):
-        self.run_batch = run_batch
-        self.batch_size = max(1, int(batch_size))
-        self.gather_s = gather_s
-        self.batches_run = 0
-        self.batch_sizes: list[int] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock: asyncio.Lock | None = None
-        self._pending: list[tuple[str, list[Message], GenParams, asyncio.Future]] = []
-
-    async def submit(self, messages: list[Message], params: GenParams) -> Generation:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # a new event loop (e.g. another asyncio.run): fresh primitives
-            self._loop, self._lock, self._pending = loop, asyncio.Lock(), []
-        assert self._lock is not None
-        key = stable_hash(params.as_dict())
-        fut: asyncio.Future = loop.create_future()
-        mine = (key, messages, params, fut)
-        self._pending.append(mine)
-        try:
-            return await self._lead_or_wait(mine)
-        except BaseException:
-            if not fut.done():  # cancelled while queued: make sure no batch computes it
-                fut.cancel()
-            raise
-
-    async def _lead_or_wait(self, mine: tuple[str, list[Message], GenParams, asyncio.Future]) -> Generation:
-        assert self._lock is not None
-        key, fut = mine[0], mine[3]
-        async with self._lock:
-            if not fut.done():
-                await asyncio.sleep(self.gather_s)  # let callers scheduled in the same tick queue up
-                # callers that gave up (cancelled, e.g. a runner timeout) are dropped, not computed
-                self._pending = [r for r in self._pending if not r[3].done() or r is mine]
-                batch = [mine] + [r for r in self._pending if r[0] == key and r is not mine]
-                batch = batch[: self.batch_size]
-                taken = {id(r) for r in batch}
-                self._pending = [r for r in self._pending if id(r) not in taken]
-                # shielded: if this leader is cancelled, the batch still finishes for the other callers
-                await asyncio.shield(asyncio.ensure_future(self._run(batch)))
-        return await fut
-
-    async def _run(self, batch: list[tuple[str, list[Message], GenParams, asyncio.Future]]) -> None:
-        self.batches_run += 1
-        self.batch_sizes.append(len(batch))
-        try:
-            results = await asyncio.to_thread(self.run_batch, [r[1] for r in batch], batch[0][2])
-        except BaseException as e:  # noqa: BLE001 - delivered to every caller in the batch
-            for r in batch:
-                if not r[3].done():
-                    r[3].set_exception(e)
-            return
-        for r, res in zip(batch, results):
-            if r[3].done():
-                continue
-            if isinstance(res, BaseException):
-                r[3].set_exception(res)
-            else:
-                r[3].set_result(res)
-
-
-def as_generation(res: "Generation | ProviderError") -> Generation:
-    """A per-row error from a batch as an error Generation (for generate_batch callers)."""
-    if isinstance(res, ProviderError):
-        return Generation(text=None, outcome=ERROR, error=str(res), error_kind=res.kind)
-    return res
-
-
-async def run_in_batches(fn: BatchFn, convs: list[list[Message]], params: GenParams, batch_size: int,
-                         ) -> list[Generation]:
-    out: list[Generation] = []
-    for i in range(0, len(convs), batch_size):
-        chunk = await asyncio.to_thread(fn, convs[i:i + batch_size], params)
-        out.extend(as_generation(r) for r in chunk)
-    return out
 
 
 def _apply_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
@@ -155,12 +65,6 @@ class _Loaded:
         self.model, self.tokenizer, self.device, self.dtype = model, tokenizer, device, dtype
         self.load_seconds = load_seconds
         self.lock = threading.Lock()
-        self.users = 0
-
-
-_MODELS: dict[tuple, _Loaded] = {}
-_MODELS_LOCK = threading.Lock()
-LOAD_COUNT = 0
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "float": "float32", "float16": "float16", "fp16": "float16",
            "half": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16"}
@@ -258,42 +162,38 @@ class TransformersTarget:
 
     def load(self) -> _Loaded:
         """Load tokenizer and model once per process for (model, revision, device, dtype)."""
-        global LOAD_COUNT
         if self._loaded is not None:
             return self._loaded
         torch, transformers = _import_backend()
         device, dtype_name = self.device(), self.dtype_name()
-        key = (self.model, self.revision, device, dtype_name, self.trust_remote_code)
-        with _MODELS_LOCK:
-            entry = _MODELS.get(key)
-            if entry is None:
-                t0 = time.perf_counter()
-                common = {"revision": self.revision, "trust_remote_code": self.trust_remote_code,
-                          "local_files_only": self.local_files_only}
-                dtype = getattr(torch, dtype_name)
-                dkw = "dtype" if _version_tuple(transformers.__version__) >= (4, 56) else "torch_dtype"
-                try:
-                    tok = transformers.AutoTokenizer.from_pretrained(self.model, **common)
-                    model = transformers.AutoModelForCausalLM.from_pretrained(self.model, **common,
-                                                                              **{dkw: dtype})
-                except (OSError, ValueError) as e:
-                    raise UsageError(
-                        f"Could not load the Hugging Face model '{self.model}': {e}. Pass a hub id "
-                        "(downloads need network access, or a filled HF cache) or a local directory with "
-                        "config.json, tokenizer files and weights.") from e
-                model.to(device)
-                model.eval()
-                tok.padding_side = "left"
-                if tok.pad_token is None:  # common for decoder-only models
-                    fallback = tok.eos_token or tok.unk_token or tok.convert_ids_to_tokens(0)
-                    tok.pad_token = fallback
-                entry = _Loaded(model, tok, device, dtype, time.perf_counter() - t0)
-                _MODELS[key] = entry
-                LOAD_COUNT += 1
-                log.info("loaded %s on %s/%s in %.2fs", self.model, device, dtype_name, entry.load_seconds)
-            entry.users += 1
-            self._loaded = entry
-        return entry
+        self._load_key = ("transformers", self.model, self.revision, device, dtype_name, self.trust_remote_code)
+
+        def load() -> _Loaded:
+            t0 = time.perf_counter()
+            common = {"revision": self.revision, "trust_remote_code": self.trust_remote_code,
+                      "local_files_only": self.local_files_only}
+            dtype = getattr(torch, dtype_name)
+            dkw = "dtype" if _version_tuple(transformers.__version__) >= (4, 56) else "torch_dtype"
+            try:
+                tok = transformers.AutoTokenizer.from_pretrained(self.model, **common)
+                model = transformers.AutoModelForCausalLM.from_pretrained(self.model, **common, **{dkw: dtype})
+            except (OSError, ValueError) as e:
+                raise UsageError(
+                    f"Could not load the Hugging Face model '{self.model}': {e}. Pass a hub id "
+                    "(downloads need network access, or a filled HF cache) or a local directory with "
+                    "config.json, tokenizer files and weights.") from e
+            model.to(device)
+            model.eval()
+            tok.padding_side = "left"
+            if tok.pad_token is None:  # common for decoder-only models
+                fallback = tok.eos_token or tok.unk_token or tok.convert_ids_to_tokens(0)
+                tok.pad_token = fallback
+            entry = _Loaded(model, tok, device, dtype, time.perf_counter() - t0)
+            log.info("loaded %s on %s/%s in %.2fs", self.model, device, dtype_name, entry.load_seconds)
+            return entry
+
+        self._loaded = MODELS.acquire(self._load_key, load)
+        return self._loaded
 
     # -- generation ---------------------------------------------------------------------------------------
     def format_prompt(self, messages: list[Message]) -> tuple[str, bool]:
@@ -402,15 +302,10 @@ class TransformersTarget:
         return await run_in_batches(self._generate_rows, list_of_messages, params, self.batch_size)
 
     async def aclose(self) -> None:
+        """Release this instance's hold on the shared model; the last user frees it."""
         entry, self._loaded = self._loaded, None
-        if entry is None:
-            return
-        with _MODELS_LOCK:
-            entry.users -= 1
-            if entry.users <= 0:
-                for k, v in list(_MODELS.items()):
-                    if v is entry:
-                        del _MODELS[k]
+        if entry is not None:
+            MODELS.release(self._load_key, entry)
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:

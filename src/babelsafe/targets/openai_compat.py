@@ -1,12 +1,18 @@
 """OpenAI-compatible chat target (OpenAI, vLLM, llama.cpp server, Ollama, LiteLLM, ...).
 
-Uses the official `openai` SDK with its aiohttp transport: the default httpx transport collapses at
-high concurrency on small machines (see benchmarks/bench_runner.py). SDK retries are disabled: the
-runner owns retries, backoff and Retry-After handling so every attempt is counted and stored.
+Transports, all with the same errors, Retry-After and content-filter handling (the fault tests in
+tests/test_runner.py run on each):
 
-`transport="raw"` (option) skips the SDK for the request itself and posts the same JSON with one shared
-aiohttp session: the SDK's request layer costs ~0.6 ms of CPU per call, which caps a 2-core machine near
-1,000 requests/s. Errors, Retry-After and content-filter handling are the same on both paths.
+- `raw` (default): the chat-completions JSON posted by http1.JSONPoster, a small keep-alive HTTP/1.1
+  client (bearer auth, one pooled connection per request in flight, TLS). When the environment sets an
+  HTTP(S)_PROXY for the endpoint, `raw` posts through aiohttp instead (which speaks to proxies).
+- `aiohttp`: the same JSON through one aiohttp session.
+- `sdk`: the official `openai` SDK over its aiohttp transport; `httpx`: the SDK over httpx (collapses
+  at high concurrency on small machines).
+Per request the SDK's request layer costs ~0.6 ms of CPU and aiohttp's client ~0.3 ms, about all that
+babelsafe's whole per-sample budget allows on a 2-core machine (benchmarks/bench_e2e.py; the decision
+is in docs/DESIGN.md). SDK retries are disabled: the runner owns retries, backoff and Retry-After so
+every attempt is counted and stored.
 """
 from __future__ import annotations
 
@@ -35,7 +41,7 @@ def _limits(max_connections: int) -> Any:
 
 
 class OpenAITarget:
-    """Any OpenAI-compatible chat completions endpoint, through the official SDK over aiohttp."""
+    """Any OpenAI-compatible chat completions endpoint (raw aiohttp by default, or the official SDK)."""
 
     name = "openai"
     requires = ("model",)  # options without which it cannot be built ("a|b": one of them)
@@ -45,7 +51,7 @@ class OpenAITarget:
     license = "Apache-2.0 (babelsafe's client); the model is under its provider's terms"
 
     def __init__(self, model: str | None = None, base_url: str | None = None, api_key_env: str | None = None,
-                 timeout: float = 60.0, max_connections: int = 1024, transport: str = "aiohttp",
+                 timeout: float = 60.0, max_connections: int = 1024, transport: str = "raw",
                  organization_env: str | None = None, **_: Any):
         if not model:
             raise UsageError("The openai target needs a model: pass --model NAME (e.g. gpt-4o-mini).")
@@ -66,9 +72,11 @@ class OpenAITarget:
         self.max_connections = max_connections
         self._client: Any = None
         self._session: Any = None
-        if transport not in ("aiohttp", "httpx", "raw"):
-            raise UsageError(f"Unknown transport '{transport}' for the openai target: use aiohttp (default), "
-                             "raw (fastest, aiohttp without the SDK's request layer) or httpx.")
+        self._proxy: str | None = None
+        self._poster: Any = None
+        if self.transport not in ("raw", "aiohttp", "sdk", "httpx"):
+            raise UsageError(f"Unknown transport '{transport}' for the openai target: use raw (default, "
+                             "fastest), aiohttp, sdk (the openai SDK over aiohttp) or httpx (the SDK over httpx).")
 
     async def preflight(self) -> None:
         """Fail fast with a clear message when the endpoint's host cannot be reached at all."""
@@ -93,7 +101,7 @@ class OpenAITarget:
             import openai
 
             http_client = None
-            if self.transport in ("aiohttp", "raw"):
+            if self.transport == "sdk":
                 try:
                     http_client = openai.DefaultAioHttpClient(limits=_limits(self.max_connections),
                                                               timeout=self.timeout)
@@ -141,6 +149,8 @@ class OpenAITarget:
 
     async def _create(self, kwargs: dict[str, Any]) -> Any:
         if self.transport == "raw":
+            return await self._create_lean(kwargs)
+        if self.transport == "aiohttp":
             return await self._create_raw(kwargs)
         import openai
 
@@ -160,30 +170,53 @@ class OpenAITarget:
         except ValueError as e:  # broken JSON bodies surface as JSONDecodeError in some SDK versions
             raise ProviderError("bad_response", f"malformed response: {e}", retryable=True) from e
 
+    async def _create_lean(self, kwargs: dict[str, Any]) -> Any:
+        import asyncio
+
+        from .http1 import HTTPError, JSONPoster
+
+        if self._poster is None:
+            if _env_proxy(self.base_url) is not None:  # only aiohttp speaks to proxies
+                self.transport = "aiohttp"
+                return await self._create_raw(kwargs)
+            self._poster = JSONPoster(self.base_url, {"Authorization": f"Bearer {self._key}"}, self.timeout,
+                                      self.max_connections)
+        extra = kwargs.pop("extra_body", None) or {}
+        body = json.dumps({**kwargs, **extra}, ensure_ascii=False).encode("utf-8")
+        try:
+            status, headers, raw = await self._poster.post("/chat/completions", body)
+        except (asyncio.TimeoutError, TimeoutError) as e:
+            raise ProviderError("timeout", f"request timed out after {self.timeout:g}s", retryable=True) from e
+        except (HTTPError, OSError) as e:
+            raise ProviderError("connection", f"cannot reach {self.base_url}: {type(e).__name__}: {e}",
+                                retryable=True) from e
+        if status >= 400:
+            raise _raw_status_error(status, raw, headers)
+        try:
+            return json.loads(raw)
+        except ValueError as e:
+            raise ProviderError("bad_response", f"malformed response: {e}", retryable=True) from e
+
     async def _create_raw(self, kwargs: dict[str, Any]) -> Any:
         import asyncio
 
         import aiohttp
 
         if self._session is None:
+            # HTTP(S)_PROXY / NO_PROXY are read once here, as the SDK honours them; aiohttp's trust_env would
+            # re-read the environment and ~/.netrc in a worker thread on every request (16% of a run's CPU).
+            self._proxy = _env_proxy(self.base_url)
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300),
                 headers={"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"},
                 timeout=aiohttp.ClientTimeout(total=self.timeout))
         extra = kwargs.pop("extra_body", None) or {}
+        body = json.dumps({**kwargs, **extra}, ensure_ascii=False).encode("utf-8")
         try:
-            async with self._session.post(self.base_url + "/chat/completions", json={**kwargs, **extra}) as r:
+            async with self._session.post(self.base_url + "/chat/completions", data=body, proxy=self._proxy) as r:
                 raw = await r.read()
                 if r.status >= 400:
-                    body: Any = None
-                    try:
-                        body = json.loads(raw)
-                    except ValueError:
-                        pass
-                    err = body.get("error") if isinstance(body, dict) else None
-                    msg = (err.get("message") if isinstance(err, dict) else None) or raw[:200].decode("utf-8", "replace")
-                    code = err.get("code") if isinstance(err, dict) else None
-                    raise classify_status(r.status, msg, code, r.headers)
+                    raise _raw_status_error(r.status, raw, r.headers)
         except asyncio.TimeoutError as e:
             raise ProviderError("timeout", f"request timed out after {self.timeout:g}s", retryable=True) from e
         except aiohttp.ClientError as e:
@@ -195,12 +228,28 @@ class OpenAITarget:
             raise ProviderError("bad_response", f"malformed response: {e}", retryable=True) from e
 
     async def aclose(self) -> None:
+        if self._poster is not None:
+            await self._poster.close()
+            self._poster = None
         if self._client is not None:
             await self._client.close()
             self._client = None
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _raw_status_error(status: int, raw: bytes, headers: Any) -> ProviderError:
+    """An error status with the provider's JSON error body (or the first bytes of a non-JSON one)."""
+    doc: Any = None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        pass
+    err = doc.get("error") if isinstance(doc, dict) else None
+    msg = (err.get("message") if isinstance(err, dict) else None) or raw[:200].decode("utf-8", "replace")
+    code = err.get("code") if isinstance(err, dict) else None
+    return classify_status(status, msg, code, headers)
 
 
 def _status_error(e: Any) -> ProviderError:
@@ -246,6 +295,18 @@ def _retry_after(headers: Any) -> float | None:
     except Exception:
         return None
     return None
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy the environment sets for `url` (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY), or None."""
+    import urllib.request
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    proxies = urllib.request.getproxies()
+    if not proxies or urllib.request.proxy_bypass(u.hostname or ""):
+        return None
+    return proxies.get(u.scheme) or proxies.get("all")
 
 
 def _cause(e: BaseException) -> str:

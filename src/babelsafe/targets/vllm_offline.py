@@ -1,7 +1,7 @@
 """In-process offline batched generation with vLLM (GPU machines): `--target vllm --model HUB_ID`.
 
 Concurrent `generate` calls from the runner are gathered into large batches (see
-hf_transformers.MicroBatcher) and handed to `LLM.chat`, which applies the model's chat template and
+batching.MicroBatcher) and handed to `LLM.chat`, which applies the model's chat template and
 schedules the batch with continuous batching. Each request carries its own seed, so sampled outputs do
 not depend on batch composition.
 
@@ -21,7 +21,8 @@ from typing import Any
 from ..errors import UsageError
 from ..types import GenParams, Generation, Message
 from .base import ProviderError, sampling_kwargs
-from .hf_transformers import MicroBatcher, run_in_batches
+from .batching import MicroBatcher, run_in_batches
+from .models import MODELS
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,6 @@ def missing_vllm_message(model: str) -> str:
         f"a supported GPU: pip install vllm   (then: babelsafe run --target vllm --model {model}), or run vLLM "
         f"as a server and use the OpenAI-compatible target: vllm serve {model}   then: babelsafe run "
         f"--target openai --base-url http://127.0.0.1:8000/v1 --model {model}")
-
-
-_MODELS: dict[tuple, Any] = {}
-_MODELS_LOCK = threading.Lock()
-LOAD_COUNT = 0
 
 
 class VLLMTarget:
@@ -95,32 +91,31 @@ class VLLMTarget:
                 "chat_template": "custom" if self.chat_template else "tokenizer"}
 
     def load(self) -> Any:
-        """Create the vllm.LLM once per process for these options."""
-        global LOAD_COUNT
+        """Create the vllm.LLM once per process for these options (kept until the process exits:
+        vLLM cannot free a GPU engine reliably)."""
         if self._llm is not None:
             return self._llm
-        key = (self.model, self.revision, self.dtype, tuple(sorted(self.llm_kwargs.items())))
-        with _MODELS_LOCK:
-            llm = _MODELS.get(key)
-            if llm is None:
-                try:
-                    import vllm
-                except ImportError as e:
-                    raise UsageError(missing_vllm_message(self.model)) from e
-                kwargs = {k: v for k, v in self.llm_kwargs.items() if v is not None}
-                t0 = time.perf_counter()
-                try:
-                    llm = vllm.LLM(model=self.model, revision=self.revision, dtype=self.dtype,
-                                   trust_remote_code=self.trust_remote_code,
-                                   seed=self.seed if self.seed is not None else 0, **kwargs)
-                except Exception as e:  # noqa: BLE001 - CUDA/driver/model errors all end the run clearly
-                    raise UsageError(f"vLLM could not load '{self.model}': {type(e).__name__}: {e}") from e
-                self.load_seconds = time.perf_counter() - t0
-                _MODELS[key] = llm
-                LOAD_COUNT += 1
-                log.info("vLLM loaded %s in %.1fs", self.model, self.load_seconds)
-            self._llm = llm
-        return llm
+        key = ("vllm", self.model, self.revision, self.dtype, tuple(sorted(self.llm_kwargs.items())))
+
+        def load() -> Any:
+            try:
+                import vllm
+            except ImportError as e:
+                raise UsageError(missing_vllm_message(self.model)) from e
+            kwargs = {k: v for k, v in self.llm_kwargs.items() if v is not None}
+            t0 = time.perf_counter()
+            try:
+                llm = vllm.LLM(model=self.model, revision=self.revision, dtype=self.dtype,
+                               trust_remote_code=self.trust_remote_code,
+                               seed=self.seed if self.seed is not None else 0, **kwargs)
+            except Exception as e:  # noqa: BLE001 - CUDA/driver/model errors all end the run clearly
+                raise UsageError(f"vLLM could not load '{self.model}': {type(e).__name__}: {e}") from e
+            self.load_seconds = time.perf_counter() - t0
+            log.info("vLLM loaded %s in %.1fs", self.model, self.load_seconds)
+            return llm
+
+        self._llm = MODELS.acquire(key, load)
+        return self._llm
 
     def _sampling(self, params: GenParams) -> Any:
         import vllm

@@ -122,9 +122,24 @@ def _atbash(text: str) -> str:
     return "".join(out)
 
 
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def _known_words(text: str) -> int:
+    """How many of the words are stop words of some shipped lexicon (the, and, de, la, yang ...)."""
+    from ..text import stopword_index
+
+    index = stopword_index()
+    return sum(1 for w in _WORD.findall(text.lower()) if w in index)
+
+
 def _pick_plain(original: str, decoded: str) -> str:
-    """The decoded text only when it looks more like natural text than the answer as written
-    (a model that refuses in plain language keeps its plain answer)."""
+    """The decoded text only when it looks more like natural text than the answer as written (a model
+    that refuses in plain language keeps its plain answer): more stop words first, letter frequencies
+    when those tie (letter frequencies alone turned "The warm warm warm." into "Aol dhyt dhyt dhyt.")."""
+    ko, kd = _known_words(original), _known_words(decoded)
+    if ko != kd:
+        return decoded if kd > ko else original
     return decoded if plain_score(decoded) > plain_score(original) else original
 
 

@@ -1,0 +1,107 @@
+"""Train the refusal judge's learned layer on development data only; write judges/data/refusal_model.json.
+
+    python scripts/train_refusal_judge.py [--xstest ../shared/datasets/refusal_dev_xstest/responses.jsonl]
+                                          [--parity tests/data/judge_parity] [--out PATH] [--models gpt4,...]
+
+Data: the XSTest v2 completions of gpt4 and mistralinstruct with human labels (dev split only: an id is
+held out when sha256(id) % 3 == 0, the same rule as the parity set's `split` column), plus the dev rows
+of the translated parity set (each translation keeps its English row's label). Held-out rows are never
+read for fitting. `--models` restricts training to some models (leave-one-model-out evaluation).
+Needs numpy (offline only; the judge itself does not).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from babelsafe.judges.refusal_features import FEATURES, extract  # noqa: E402
+from babelsafe.judges.refusal_model import CLASSES, Model, fit, fit_temperature  # noqa: E402
+
+XSTEST = ROOT.parent / "shared/datasets/refusal_dev_xstest/responses.jsonl"
+PARITY = ROOT / "tests/data/judge_parity"
+OUT = ROOT / "src/babelsafe/judges/data/refusal_model.json"
+
+
+def split_of(row_id: str) -> str:
+    """'holdout' for a fixed third of ids (sha256 of the id), else 'dev'."""
+    return "holdout" if int(hashlib.sha256(row_id.encode()).hexdigest(), 16) % 3 == 0 else "dev"
+
+
+def load_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+
+
+def load_xstest(path: Path = XSTEST) -> list[dict[str, Any]]:
+    rows = load_jsonl(path)
+    for r in rows:
+        r["split"] = split_of(r["id"])
+        r.setdefault("language", "en")
+    return rows
+
+
+def load_parity(folder: Path = PARITY, languages: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Rows of every complete <lang>.jsonl in the parity folder (English included)."""
+    rows: list[dict[str, Any]] = []
+    if not folder.is_dir():
+        return rows
+    for f in sorted(folder.glob("*.jsonl")):
+        lang = f.stem
+        if languages is not None and lang not in languages:
+            continue
+        for r in load_jsonl(f):
+            r["language"] = lang
+            rows.append(r)
+    return rows
+
+
+def features(rows: list[dict[str, Any]]) -> list[list[float]]:
+    return [extract(r["response"].strip())[0] if r["response"].strip() else [0.0] * len(FEATURES) for r in rows]
+
+
+def train(rows: list[dict[str, Any]], l2: float = 0.02, class_weight: str | None = None) -> Model:
+    """Fit on `rows` (already restricted to what may be used) and calibrate the temperature on them."""
+    rows = [r for r in rows if r["label"] in CLASSES and r["response"].strip()]
+    X = features(rows)
+    y = [CLASSES.index(r["label"]) for r in rows]
+    langs = sorted({r.get("language", "en") for r in rows})
+    models = sorted({r.get("model", "?") for r in rows})
+    meta = {"trained_on": f"{len(rows)} dev rows; models {', '.join(models)}; languages {', '.join(langs)}",
+            "script": "scripts/train_refusal_judge.py", "l2": l2, "class_weight": class_weight}
+    model = fit(X, y, l2=l2, class_weight=class_weight, meta=meta)
+    return fit_temperature(model, X, y)
+
+
+def dev_rows(xstest: Path = XSTEST, parity: Path = PARITY, models: set[str] | None = None) -> list[dict[str, Any]]:
+    """Development rows: XSTest dev split + parity dev translations (never held-out rows)."""
+    rows = [r for r in load_xstest(xstest) if r["split"] == "dev"]
+    rows += [r for r in load_parity(parity) if r["split"] == "dev" and r["language"] != "en"]
+    if models:
+        rows = [r for r in rows if r.get("model") in models]
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--xstest", type=Path, default=XSTEST)
+    ap.add_argument("--parity", type=Path, default=PARITY)
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--models", default=None, help="comma list: train only on these models' responses")
+    ap.add_argument("--l2", type=float, default=0.02)
+    args = ap.parse_args()
+    models = set(args.models.split(",")) if args.models else None
+    rows = dev_rows(args.xstest, args.parity, models)
+    model = train(rows, l2=args.l2)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(model.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}: {model.meta['trained_on']}; temperature {model.temperature:.2f}")
+
+
+if __name__ == "__main__":
+    main()

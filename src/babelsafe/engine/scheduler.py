@@ -1,0 +1,284 @@
+"""The async scheduler: samples x transform chains x targets -> generations -> verdicts -> store.
+
+Every model call goes through the run's ModelCaller (engine/caller.py) on a StoreCache, so finished
+work is never repeated: resuming (or re-running the same spec into the same dir) skips (probe, target)
+pairs already answered and judge verdicts already given.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .. import __version__
+from ..errors import UsageError
+from ..registry import registry
+from ..results import Store, write_summary
+from ..spec import RunSpec, dump_spec
+from ..text import expecting
+from ..transforms.chain import apply_chain, build_chain, decode_chain
+from ..types import CONTENT_FILTER, ERROR, JUDGE_ERROR, OK, Generation, Probe, Sample, Verdict
+from .adaptive import is_adaptive, run_adaptive
+from .caller import ModelCaller, RunCaller, TargetSlot
+from .samples import initial_probe, load_samples, with_system
+
+log = logging.getLogger("babelsafe")
+
+
+@dataclass
+class Progress:
+    """Live counters the CLI renders; `total` grows when a chain yields several probes per sample."""
+
+    total: int = 0
+    done: int = 0
+    errors: int = 0
+    cached: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: dict[str, Any]
+    progress: Progress
+    interrupted: bool = False
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        return self.summary.get("counts", {})
+
+
+class Runner:
+    """Runs a RunSpec into its output directory. `on_progress(progress)` is called as work finishes."""
+
+    def __init__(self, spec: RunSpec, on_progress: Callable[[Progress], None] | None = None, *,
+                 sample_filter: Callable[[Sample], bool] | None = None, summarize: bool = True,
+                 limiter_factory: Callable[[Any], Any] | None = None):
+        """sample_filter / summarize / limiter_factory: how an executor runs one shard of a run (only the
+        samples of the shard, no summary.json of its own, the cluster's shared RPM/TPM buckets)."""
+        self.spec = spec
+        self.sample_filter = sample_filter
+        self.summarize = summarize
+        self.limiter_factory = limiter_factory
+        self.run_dir = Path(spec.out)
+        self.on_progress = on_progress or (lambda p: None)
+        self.progress = Progress()
+        self._stop = asyncio.Event()
+        self.interrupted = False
+
+    def request_stop(self) -> None:
+        """Stop taking new work; in-flight requests are cancelled, finished work is kept."""
+        self.interrupted = True
+        self._stop.set()
+
+    async def run(self) -> RunResult:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        handler = _attach_log(self.run_dir / "run.log")
+        store = Store(self.run_dir / "results.sqlite")
+        self.store = store
+        ctx = RunCaller(self.spec, store, self.limiter_factory)
+        judges: list[tuple[str, Any]] = []
+        try:
+            (self.run_dir / "spec.yaml").write_text(dump_spec(self.spec), encoding="utf-8")
+            taxonomies: dict[str, str] = {}
+            samples = load_samples(self.spec, taxonomies)
+            if self.sample_filter is not None:
+                samples = [s for s in samples if self.sample_filter(s)]
+            log.info("babelsafe %s: %d samples x %d chains x %d targets -> %s", __version__, len(samples),
+                     len(self.spec.transforms), len(self.spec.targets), self.run_dir)
+            store.write_meta("spec", self.spec.model_dump(mode="json"))
+            store.write_meta("babelsafe_version", __version__)
+            store.write_meta("started", str(time.time()))
+            slots = [ctx.build_target(t) for t in self.spec.targets]
+            labels = [s.label for s in slots]
+            if len(set(labels)) != len(labels):
+                raise UsageError(f"Two targets share the label {labels}; give each a distinct `label`.")
+            for s, t in zip(slots, self.spec.targets):
+                store.write_component("target", s.label, {
+                    "identity": s.target.identity(), "params": s.params.as_dict(),
+                    "system_prompt": t.system_prompt, "defenses": [d.model_dump() for d in t.defenses]})
+            judges = [(j.name, registry("judge").build(j.name, j.options, ctx)) for j in self.spec.judges]
+            saved = store.judge_states()
+            for (jname, judge), jspec in zip(judges, self.spec.judges):
+                store.write_component("judge", jname, {"options": jspec.options,
+                                                       "labels": list(getattr(judge, "labels", ()))})
+                if jname in saved and hasattr(judge, "load_state"):  # e.g. online ensemble weights
+                    judge.load_state(saved[jname])
+            chains = [build_chain(chain, ctx) for chain in self.spec.transforms]
+            for chain in self.spec.transforms:
+                store.write_component("transform", ">".join(s.name for s in chain) or "none",
+                                      {"steps": [s.model_dump() for s in chain]})
+            for slot in slots:  # names and options are valid: now check the endpoints answer at all
+                pre = getattr(slot.target, "preflight", None)
+                if pre is not None:
+                    await pre()
+                load = getattr(slot.target, "load", None)  # local models load before any timed call
+                if load is not None:
+                    await asyncio.to_thread(load)
+            for name, taxonomy in sorted(taxonomies.items()):
+                store.write_dataset(name, taxonomy)
+            for s in samples:
+                store.write_sample(s)
+            work = _Work(self, ctx, store, slots, judges)
+            self.progress.total = len(samples) * len(chains) * len(slots)
+            units: Iterator[tuple[Sample, list]] = ((s, c) for s in samples for c in chains)
+            n_workers = max(min(t.concurrency or self.spec.concurrency,
+                                getattr(s.target, "max_concurrency", None) or 10**9)
+                            for s, t in zip(slots, self.spec.targets))
+            await self._drive(units, work, max(1, n_workers))
+        finally:
+            await ctx.aclose()
+            for jname, judge in judges:
+                if hasattr(judge, "state"):
+                    store.write_component("judge_state", jname, judge.state())
+            store.write_meta("finished", str(time.time()))
+            store.write_meta("interrupted", "1" if self.interrupted else "0")
+            store.close()
+            log.removeHandler(handler)
+            handler.close()
+        summary = (finalize(self.run_dir, self.spec, interrupted=self.interrupted) if self.summarize
+                   else {"interrupted": self.interrupted})
+        return RunResult(self.run_dir, summary, self.progress, self.interrupted)
+
+    async def _drive(self, units: Iterator[tuple[Sample, list]], work: "_Work", n_workers: int) -> None:
+        """`n_workers` tasks pull (sample, chain) units until done or stopped; a worker's exception
+        ends the run."""
+        workers = [asyncio.create_task(self._worker(units, work)) for _ in range(n_workers)]
+        stopper = asyncio.create_task(self._stop.wait())
+        try:
+            pending = set(workers)
+            while pending and not self._stop.is_set():
+                done, _ = await asyncio.wait(pending | {stopper}, return_when=asyncio.FIRST_COMPLETED)
+                for w in done:
+                    if w is not stopper and not w.cancelled() and w.exception():
+                        raise w.exception()  # type: ignore[misc]
+                pending -= done
+        finally:
+            for w in workers + [stopper]:
+                w.cancel()
+            await asyncio.gather(*workers, stopper, return_exceptions=True)
+
+    async def _worker(self, units: Iterator[tuple[Sample, list]], work: "_Work") -> None:
+        slots = work.slots
+        while not self._stop.is_set():
+            try:
+                sample, chain = next(units)
+            except StopIteration:
+                return
+            probes = await apply_chain(initial_probe(sample), chain, work.ctx)
+            extra = len(probes) - 1
+            if extra:
+                self.progress.total += extra * len(slots)
+            if is_adaptive(probes):
+                await asyncio.gather(*(work.adaptive(probes, chain, slot) for slot in slots))
+                continue
+            for probe in probes:
+                work.store.write_probe(probe)
+                if len(slots) == 1:  # the common case: no task per request
+                    await work.one(probe, chain, slots[0])
+                else:
+                    await asyncio.gather(*(work.one(probe, chain, slot) for slot in slots))
+
+
+class _Work:
+    """Answering and judging one probe with one target (what workers do), with what is already done."""
+
+    def __init__(self, runner: Runner, ctx: ModelCaller, store: Store, slots: list[TargetSlot],
+                 judges: list[tuple[str, Any]]):
+        self.runner, self.ctx, self.store, self.slots, self.judges = runner, ctx, store, slots, judges
+        self.progress = runner.progress
+        cache = runner.spec.cache
+        self.finished: dict[tuple[str, str], str] = store.finished() if cache else {}
+        self.judged: set[tuple[str, str, str]] = store.judged() if cache else set()
+
+    async def adaptive(self, probes: list[Probe], chain: list, slot: TargetSlot) -> None:
+        async def answer(probe: Probe) -> list[str]:
+            self.store.write_probe(probe)
+            return await self.one(probe, chain, slot)
+
+        def stored(probe: Probe) -> list[str]:
+            if any((probe.key, slot.label, j) in self.judged for j, _ in self.judges):
+                return self.store.verdict_labels(probe.key, slot.label)
+            return []
+
+        def skip(n: int) -> None:
+            self.progress.total -= n
+
+        await run_adaptive(probes, answer, stored, skip)
+
+    async def one(self, probe: Probe, chain: list, slot: TargetSlot) -> list[str]:
+        """Answer one probe with one target and judge it; returns the new verdict labels."""
+        pk, tl = probe.key, slot.label
+        store, progress = self.store, self.progress
+        labels: list[str] = []
+        prev = self.finished.get((pk, tl))
+        if probe.meta.get("transform_error"):  # the chain failed or does not apply: never sent, counted
+            kind = "not_applicable" if probe.meta.get("transform_skipped") else "transform"
+            gen = Generation(text=None, outcome=ERROR, error=str(probe.meta["transform_error"]),
+                             error_kind=kind, attempts=0)
+            store.write_generation(pk, tl, "", gen)
+            progress.errors += 1
+        elif probe.sample.meta.get("task"):  # a multi-step task (e.g. an agent loop): see run_task
+            gen = await run_task(probe, slot, self.ctx)
+            store.write_generation(pk, tl, gen.cache_key or "", gen)
+            if gen.outcome == ERROR:
+                progress.errors += 1
+        elif prev in (OK, CONTENT_FILTER):
+            gen = store.stored_generation(pk, tl)
+            gen.cached = True
+            progress.cached += 1
+        else:
+            messages = with_system(probe.messages, slot.system_prompt)
+            with expecting(probe.language):  # the language prior of defense layers (babelsafe.text)
+                gen = await self.ctx.call(slot.target, messages, slot.params, purpose="target")
+            if gen.outcome == OK:
+                gen.decoded = decode_chain(probe, gen.text or "", chain)
+            store.write_generation(pk, tl, gen.cache_key or "", gen)
+            if gen.outcome == ERROR:
+                progress.errors += 1
+                log.warning("%s on %s [%s/%s]: %s", gen.error_kind, tl, probe.sample.dataset, probe.sample.id,
+                            gen.error)
+        if gen.outcome == OK:
+            for jname, judge in self.judges:
+                if (pk, tl, jname) in self.judged:
+                    continue
+                try:
+                    v = await judge.judge(probe, gen)
+                except Exception as e:  # a judge failure is its own outcome, never a label
+                    v = Verdict(judge=jname, label=JUDGE_ERROR, error=f"{type(e).__name__}: {e}")
+                v.judge = jname
+                store.write_verdict(pk, tl, v)
+                labels.append(v.label)
+        progress.done += 1
+        self.runner.on_progress(progress)
+        return labels
+
+
+async def run_task(probe: Probe, slot: TargetSlot, ctx: ModelCaller) -> Generation:
+    """Answer a probe whose sample names a task (registry kind "task", babelsafe.tasks.Task, e.g. "agent").
+    Always run, also on resume: its model calls are cache hits there, so finished steps replay from the
+    store without a model call and the judges get the task's full trace again."""
+    task = registry("task").build(str(probe.sample.meta["task"]))
+    return await task.run(probe, slot, ctx)
+
+
+def _attach_log(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    if log.level == logging.NOTSET or log.level > logging.INFO:
+        log.setLevel(logging.INFO)
+    return handler
+
+
+def finalize(run_dir: Path, spec: RunSpec, interrupted: bool = False) -> dict[str, Any]:
+    """Compute summary.json from the store (metrics read only the store)."""
+    from ..metrics import summarize
+
+    summary = summarize(run_dir / "results.sqlite", spec_tiers=spec.tiers)
+    summary["interrupted"] = interrupted
+    write_summary(run_dir, summary)
+    return summary

@@ -1,0 +1,213 @@
+"""A small HTTP/1.1 keep-alive client for JSON POSTs: what the `raw` transport of the openai target uses.
+
+Why not aiohttp: per request, aiohttp's client builds a request object, multidicts of headers, a
+response object, timers and stream readers: ~0.3 ms of CPU on the 2-core development machine, as much
+as everything else babelsafe does per sample (judge, store, cache key) together. This client writes one
+pre-built header block and parses the response in a Protocol callback: a tenth of that
+(benchmarks/bench_e2e.py). It does only what the chat-completions call needs: POST with a body, a
+Content-Length or chunked response (gzip/deflate decoded), keep-alive pooling (one connection per request
+in flight), TLS with the system's CA store, and a total timeout. A request on a reused connection that
+the server had closed meanwhile is sent again once on a fresh one (as browsers and aiohttp do).
+Proxies: the caller uses aiohttp instead when the environment sets one.
+"""
+from __future__ import annotations
+
+import asyncio
+import ssl
+import zlib
+from typing import Any
+from urllib.parse import urlparse
+
+
+class HTTPError(ConnectionError):
+    """The connection failed or the response could not be read."""
+
+
+class _Conn(asyncio.Protocol):
+    __slots__ = ("transport", "buf", "waiter", "closed", "reused", "_head", "_need", "_chunked", "_eof_body")
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.waiter: asyncio.Future | None = None
+        self.closed = False
+        self.reused = False
+        self._head: tuple[int, dict[str, str]] | None = None
+        self._need = -1
+        self._chunked = False
+        self._eof_body = False
+
+    # -- asyncio callbacks ---------------------------------------------------------------------
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if self.waiter is not None and not self.waiter.done():
+            try:
+                self._parse()
+            except Exception as e:  # noqa: BLE001 - a malformed response fails this request only
+                self.closed = True
+                self.waiter.set_exception(HTTPError(f"unreadable HTTP response: {e}"))
+                if self.transport is not None:
+                    self.transport.close()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.closed = True
+        w = self.waiter
+        if w is not None and not w.done():
+            if self._eof_body and self._head is not None:  # body delimited by the connection's end
+                w.set_result((self._head[0], self._head[1], bytes(self.buf)))
+            else:
+                w.set_exception(HTTPError(f"server closed the connection{f': {exc}' if exc else ''}"))
+
+    # -- one exchange --------------------------------------------------------------------------
+    def send(self, data: bytes, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
+        self.waiter = loop.create_future()
+        self._head, self._need, self._chunked, self._eof_body = None, -1, False, False
+        assert self.transport is not None
+        self.transport.write(data)
+        return self.waiter
+
+    def _parse(self) -> None:
+        buf = self.buf
+        if self._head is None:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
+            del buf[: end + 4]
+            parts = lines[0].split(" ", 2)
+            if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+                raise ValueError(f"bad status line {lines[0][:80]!r}")
+            status = int(parts[1])
+            headers: dict[str, str] = {}
+            for line in lines[1:]:
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+            if status == 100:  # Continue: the real head follows
+                self._parse()
+                return
+            self._head = (status, headers)
+            if parts[0] == "HTTP/1.0" or headers.get("connection", "").lower() == "close":
+                self.closed = True  # not reusable
+            if "chunked" in headers.get("transfer-encoding", "").lower():
+                self._chunked = True
+            elif "content-length" in headers:
+                self._need = int(headers["content-length"])
+            elif status in (204, 304):
+                self._need = 0
+            else:
+                self._eof_body = True
+                self.closed = True
+                return
+        status, headers = self._head
+        if self._chunked:
+            body = _dechunk(buf)
+            if body is None:
+                return
+        elif self._need >= 0:
+            if len(buf) < self._need:
+                return
+            body = bytes(buf[: self._need])
+            del buf[: self._need]
+        else:
+            return
+        self.waiter.set_result((status, headers, body))  # type: ignore[union-attr]
+
+
+def _dechunk(buf: bytearray) -> bytes | None:
+    """The body of a complete chunked message at the start of buf (consumed), or None if incomplete."""
+    out = bytearray()
+    pos = 0
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        size = int(bytes(buf[pos:eol]).split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            end = buf.find(b"\r\n\r\n", eol) if buf[eol + 2: eol + 4] != b"\r\n" else eol
+            if end < 0:
+                return None
+            del buf[: end + 4]
+            return bytes(out)
+        start = eol + 2
+        if len(buf) < start + size + 2:
+            return None
+        out += buf[start: start + size]
+        pos = start + size + 2
+
+
+class JSONPoster:
+    """POST JSON bodies to one origin over pooled keep-alive connections."""
+
+    def __init__(self, base_url: str, headers: dict[str, str], timeout: float, max_connections: int = 1024):
+        u = urlparse(base_url)
+        if u.scheme not in ("http", "https"):
+            raise ValueError(f"unsupported URL scheme {u.scheme!r}")
+        self.host = u.hostname or "localhost"
+        self.port = u.port or (443 if u.scheme == "https" else 80)
+        self.ssl: ssl.SSLContext | None = ssl.create_default_context() if u.scheme == "https" else None
+        self.path_prefix = u.path.rstrip("/")
+        host_header = u.hostname if u.port is None else f"{u.hostname}:{u.port}"
+        extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self._head_tail = (f"Host: {host_header}\r\nAccept: application/json\r\nAccept-Encoding: gzip, deflate\r\n"
+                           f"Connection: keep-alive\r\n{extra}").encode("latin-1")
+        self.timeout = timeout
+        self._idle: list[_Conn] = []
+        self._sem = asyncio.Semaphore(max_connections)
+
+    async def post(self, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """(status, lower-cased headers, decoded body); raises HTTPError, OSError or TimeoutError."""
+        data = (b"POST " + (self.path_prefix + path).encode() + b" HTTP/1.1\r\n" + self._head_tail +
+                b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        async with self._sem:
+            async with asyncio.timeout(self.timeout):
+                for attempt in (0, 1):
+                    conn = await self._acquire()
+                    try:
+                        status, headers, raw = await conn.send(data, asyncio.get_running_loop())
+                    except HTTPError:
+                        conn.closed = True
+                        self._drop(conn)
+                        if conn.reused and attempt == 0 and not conn._head:  # stale keep-alive: once more
+                            continue
+                        raise
+                    except BaseException:  # timeout or cancellation mid-exchange: the connection is dirty
+                        conn.closed = True
+                        self._drop(conn)
+                        raise
+                    self._release(conn)
+                    break
+        enc = headers.get("content-encoding", "").lower()
+        if enc in ("gzip", "deflate"):
+            raw = zlib.decompress(raw, 47 if enc == "gzip" else zlib.MAX_WBITS)
+        return status, headers, raw
+
+    async def _acquire(self) -> _Conn:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+                conn.reused = True
+                return conn
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(_Conn, self.host, self.port, ssl=self.ssl,
+                                               server_hostname=self.host if self.ssl else None)
+        return conn
+
+    def _release(self, conn: _Conn) -> None:
+        conn.waiter = None
+        if conn.closed or conn.buf:  # unexpected extra bytes: do not reuse
+            self._drop(conn)
+        else:
+            self._idle.append(conn)
+
+    @staticmethod
+    def _drop(conn: _Conn) -> None:
+        if conn.transport is not None:
+            conn.transport.close()
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            self._drop(conn)
