@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # heavy modules load when a verb runs, so `import babelsafe` 
 
 __all__ = ["run", "resume", "plan", "generate", "report", "compare", "calibrate", "guard", "guard_app", "guard_config",
            "defend_export", "defend_scan", "components", "show", "kinds", "Report", "RunSpec", "load_spec",
-           "resolve_spec", "spec_of_run", "run_async"]
+           "resolve_spec", "spec_of_run", "run_async", "steer_vector", "heads_scan", "rank_languages"]
 
 OnProgress = Callable[["Progress"], None]
 OnInterrupt = Callable[[Path, int], None]
@@ -377,3 +377,36 @@ def show(kind: str, name: str) -> dict[str, Any]:
     info["options"] = reg.options(name)
     info["implementation"] = f"{cls.__module__}.{cls.__qualname__}"
     return info
+
+
+# -- white-box analyses (babelsafe.whitebox; need torch + transformers, or llama.cpp where noted) ----
+def steer_vector(model: str, pairs: str = "xstest", n: int = 64, position: int = -1, device: str = "auto",
+                 dtype: str = "auto", out: str | Path | None = None, cache: bool = True) -> dict[str, Any]:
+    """Compute (or load from the cache) the steering vectors of a transformers model from contrastive
+    pairs; returns the provenance record (best layer, JS divergence and norm per layer, file path)."""
+    from .whitebox.steer import compute_vector
+
+    sv = compute_vector(model, pairs, n, position, device=device, dtype=dtype, cache=cache, out=out)
+    return {**sv.provenance, "path": str(sv.path) if sv.path else None}
+
+
+def heads_scan(model: str, dataset: str = "multijail", language: str = "en", limit: int = 32, mode: str = "scale",
+               refusal_top: int = 0, max_tokens: int = 64, device: str = "auto", dtype: str = "auto",
+               out: str | Path | None = None) -> dict[str, Any]:
+    """Rank a transformers model's attention heads by Ships (KL when ablated) on harmful probes."""
+    from .whitebox.heads import ships_scan
+
+    return ships_scan(model, dataset, language, limit, mode, refusal_top=refusal_top, max_tokens=max_tokens,
+                      device=device, dtype=dtype, out=out)
+
+
+def rank_languages(model: str, dataset: str = "multijail", languages: list[str] | None = None, limit: int = 50,
+                   backend: str = "auto", layers: list[int] | None = None, device: str = "auto",
+                   run_dir: str | Path | None = None, judge: str | None = None,
+                   target: str | None = None) -> dict[str, Any]:
+    """Language Ranker scores (similarity to English on parallel prompts); with `run_dir`, beside the
+    run's per-language unsafe rates with their correlation (and saved for the report)."""
+    from .whitebox.ranker import rank_languages as _rank
+
+    return _rank(model, dataset, languages, limit, backend, layers, device=device, run_dir=run_dir, judge=judge,
+                 target_label=target)

@@ -78,6 +78,9 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "transformers": "babelsafe.targets.hf_transformers:TransformersTarget",
         "transformers-vision": "babelsafe.targets.hf_vision:TransformersVisionTarget",
         "vllm": "babelsafe.targets.vllm_offline:VLLMTarget",
+        "ed": "babelsafe.whitebox.ed:EDTarget",
+        "steer": "babelsafe.whitebox.steer:SteerTarget",
+        "heads": "babelsafe.whitebox.heads:HeadsTarget",
     },
     "judge": {
         "refusal": "babelsafe.judges.refusal:RefusalJudge",

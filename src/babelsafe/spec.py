@@ -66,6 +66,16 @@ class TargetSpec(_Model):
         v = [v] if isinstance(v, (str, dict)) else (v or [])
         return [parse_step(d) for d in v]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _compact_type(cls, v: Any) -> Any:
+        """`type: 'ed:aligned=A,base=B'` (e.g. from --target) is the compact form: split it like a string
+        spec, so `--target steer:model=M,layer=3` works like `--target steer --model model=M,layer=3`."""
+        if isinstance(v, dict) and isinstance(v.get("type"), str) and ":" in v["type"] and not v.get("model") \
+                and not v["type"].startswith(("http://", "https://", "{")):
+            v = {**v, **parse_target(v["type"])}
+        return v
+
     def constructor_options(self) -> dict[str, Any]:
         """Keyword arguments for the target class: `options` plus model, base_url and api_key_env."""
         opts = dict(self.options)

@@ -6,6 +6,7 @@
     evaluate.py  report, compare, calibrate
     defense.py   guard serve, defend export | scan
     browse.py    list, show
+    whitebox.py  whitebox steer-vector | heads-scan | rank-languages
     render.py    tables for each verb's data; layout.py fits them to the terminal's width
 """
 from __future__ import annotations

@@ -240,3 +240,18 @@ def agents(run: RunView) -> dict[str, Any] | None:
     from ..agents.metrics import agent_panel
 
     return agent_panel(run.reader.path)
+
+
+@panel("language_ranker", applies=lambda run: _ranker_file(run) is not None, optional=True)
+def language_ranker(run: RunView) -> dict[str, Any] | None:
+    """Language Ranker scores (saved by `babelsafe whitebox rank-languages --run`) beside the unsafe
+    rates per language, with their Spearman / Pearson correlation."""
+    from ..whitebox.ranker import panel_value
+
+    return panel_value(_ranker_file(run), run.top["by_language"])
+
+
+def _ranker_file(run: RunView) -> dict[str, Any] | None:
+    from ..whitebox.ranker import saved_ranking  # no torch: the ranker imports it lazily
+
+    return saved_ranking(run.reader.path)

@@ -105,7 +105,8 @@ class Summary(TypedDict, total=False):
     sorry_bench: dict[str, Any] | None
     cosa: dict[str, Any] | None
     pcjailbreak: dict[str, Any] | None
-    agents: dict[str, Any]  # ... to here (only in runs with agent traces: babelsafe.agents.metrics)
+    agents: dict[str, Any]  # only in runs with agent traces (babelsafe.agents.metrics)
+    language_ranker: dict[str, Any]  # ... to here (only when `whitebox rank-languages --run` saved one)
     breakdown: list[dict[str, Any]]
     tokens: dict[str, Any]
     run: dict[str, Any]

@@ -12,11 +12,12 @@ other prompts share its batch (and always depends on device/dtype, which are par
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
 from ..errors import UsageError
 from ..types import GenParams, Generation, Message, stable_hash
@@ -259,7 +260,7 @@ class TransformersTarget:
             t0 = time.perf_counter()
             torch.manual_seed(int(seed))
             try:
-                with torch.inference_mode():
+                with torch.inference_mode(), self._intervention(entry):
                     out = model.generate(input_ids=input_ids, attention_mask=attention, generation_config=gc)
             except oom as e:
                 raise ProviderError("server", f"out of GPU memory (lower batch_size): {e}", retryable=False) \
@@ -283,6 +284,11 @@ class TransformersTarget:
             gens.append(Generation(text=text, finish_reason="stop" if stopped else finish,
                                    prompt_tokens=int(prompt_len), completion_tokens=n, latency_s=latency))
         return gens
+
+    def _intervention(self, entry: _Loaded) -> ContextManager[Any]:
+        """Hook for white-box subclasses (babelsafe.whitebox): a context entered around each forward pass,
+        under the model's lock, so hooks it adds never leak into another target sharing the weights."""
+        return contextlib.nullcontext()
 
     async def generate(self, messages: list[Message], params: GenParams) -> Generation:
         from ..images.parts import has_images
