@@ -45,7 +45,7 @@ def _spec(srv, tmp_path: Path, name: str, n: int = 40, **kw):
     data = {"datasets": [str(_dataset(tmp_path / "prompts.jsonl", n))],
             "targets": [{"type": "openai", "model": "fake", "base_url": srv.base_url,
                          "api_key_env": "BABELSAFE_TEST_KEY"}],
-            "judges": ["refusal"], "out": str(tmp_path / name), "retries": 2, "timeout": 10}
+            "judges": ["refusal"], "out": str(tmp_path / name), "retries": 2, "timeout": 30}
     data.update(kw)
     return load_spec(None, **data)
 
@@ -54,6 +54,14 @@ def _generations(run_dir: Path) -> list[tuple]:
     con = sqlite3.connect(run_dir / "results.sqlite")
     try:
         return con.execute("SELECT probe_key, outcome, text FROM generations ORDER BY probe_key").fetchall()
+    finally:
+        con.close()
+
+
+def _retries(run_dir: Path) -> int:
+    con = sqlite3.connect(run_dir / "results.sqlite")
+    try:
+        return con.execute("SELECT coalesce(sum(attempts - 1), 0) FROM generations").fetchone()[0]
     finally:
         con.close()
 
@@ -78,8 +86,10 @@ def test_ray_summary_equals_local(ray_cluster, openai_server, tmp_path, api_key)
     remote = babelsafe.run(_spec(openai_server, tmp_path, "ray", executor={"name": "ray", "workers": 2}))
     assert _comparable(remote.summary) == _comparable(local.summary)
     assert remote.counts["completed"] == 40
-    # the cache is per run dir: the Ray run asked every prompt exactly once
-    assert sorted(openai_server.seen.values()) == [1] * 40
+    # the cache is per run dir: the Ray run asked every prompt, and asked again only when the engine
+    # retried (a timeout under load is retried and recorded in `attempts`)
+    assert len(openai_server.seen) == 40
+    assert sum(openai_server.seen.values()) - 40 <= _retries(remote.run_dir)
     assert [g[:2] for g in _generations(remote.run_dir)] == [g[:2] for g in _generations(local.run_dir)]
     # both shards did work, and every sample ran in the shard its key hashes to
     for k in (0, 1):
@@ -122,7 +132,7 @@ def test_worker_killed_mid_run_is_replaced_and_the_run_completes(ray_cluster, op
     # repeats only for what was in flight or not yet written when the worker died (its 2 slots and
     # the writer's last batch window), never the shard's finished work
     repeats = sum(openai_server.seen.values()) - n
-    assert 0 <= repeats <= 20
+    assert 0 <= repeats <= 20 + _retries(result.run_dir)
 
 
 def test_shared_rate_limit_holds_across_workers(ray_cluster, openai_server, tmp_path, api_key):
