@@ -327,9 +327,11 @@ class LlamaCppTarget:
             raise ProviderError("client", f"llama.cpp rejected the request: {e}", retryable=False) from e
         except Exception as e:  # noqa: BLE001 - any backend failure becomes a stored error outcome
             raise ProviderError("server", f"llama.cpp failed: {type(e).__name__}: {e}", retryable=False) from e
-        finish = res["finish_reason"]
-        return Generation(text=res["text"], finish_reason=finish, prompt_tokens=res["prompt_tokens"],
-                          completion_tokens=res["completion_tokens"], latency_s=time.perf_counter() - t0)
+        finish, text, n_out = res["finish_reason"], res["text"], res["completion_tokens"]
+        if n_out is not None and n_out > params.max_tokens:  # the same cut as the serial path (_cut_to)
+            text, n_out, finish = _cut_to(self.load(), text, params.max_tokens)
+        return Generation(text=text, finish_reason=finish, prompt_tokens=res["prompt_tokens"],
+                          completion_tokens=n_out, latency_s=time.perf_counter() - t0)
 
     async def aclose(self) -> None:
         """Release this instance's hold on the shared model; the last user frees it."""
