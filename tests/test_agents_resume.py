@@ -8,12 +8,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from fake_openai import ScriptedAgent, messages_key, tool_call
+from store_waits import wait_for_rows
 
 pytestmark = pytest.mark.slow
 
@@ -27,21 +27,6 @@ def _stored_call_keys(run_dir: Path) -> set[str]:
     return {messages_key(json.loads(r)) for (r,) in rows}
 
 
-def _wait_for_calls(db: Path, minimum: int, proc: subprocess.Popen, limit_s: float = 120) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline and proc.poll() is None:
-        if db.exists():
-            try:
-                con = sqlite3.connect(db)
-                n = con.execute("SELECT count(*) FROM calls").fetchone()[0]
-                con.close()
-                if n >= minimum:
-                    return
-            except sqlite3.OperationalError:
-                pass
-        time.sleep(0.05)
-
-
 def test_kill9_mid_agent_run_then_resume_repeats_no_model_call(openai_server, tmp_path, api_key):
     first_tool = lambda body: [tool_call(body["tools"][0]["function"]["name"], {})]  # noqa: E731
     openai_server.responder = ScriptedAgent([first_tool, first_tool, "Done."])  # 3 model calls per scenario
@@ -52,7 +37,7 @@ def test_kill9_mid_agent_run_then_resume_repeats_no_model_call(openai_server, tm
             "--api-key-env", "BABELSAFE_TEST_KEY", "-j", "agent-rules", "--concurrency", "4", "--out", str(out),
             "--no-report"]
     proc = subprocess.Popen(args, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _wait_for_calls(out / "results.sqlite", 60, proc)
+    wait_for_rows(out / "results.sqlite", "calls", 60, proc, limit_s=120)
     assert proc.poll() is None, "the run finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)

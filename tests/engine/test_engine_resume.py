@@ -8,12 +8,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from fake_openai import messages_key
+from store_waits import wait_for_rows
 
 pytestmark = pytest.mark.slow
 
@@ -45,22 +45,6 @@ def _run_args(srv, data: Path, out: Path, conc: str = "8") -> list[str]:
                 "--no-report")
 
 
-def _wait_for_rows(out: Path, minimum: int, proc: subprocess.Popen, limit_s: float = 60) -> None:
-    deadline = time.monotonic() + limit_s
-    db = out / "results.sqlite"
-    while time.monotonic() < deadline and proc.poll() is None:
-        if db.exists():
-            try:
-                con = sqlite3.connect(db)
-                n = con.execute("SELECT count(*) FROM generations").fetchone()[0]
-                con.close()
-                if n >= minimum:
-                    return
-            except sqlite3.OperationalError:
-                pass
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("trial", range(2))
 def test_kill9_then_resume_completes_everything_exactly_once(openai_server, tmp_path, api_key, trial):
     n = 600
@@ -70,7 +54,7 @@ def test_kill9_then_resume_completes_everything_exactly_once(openai_server, tmp_
     env = dict(os.environ)
     proc = subprocess.Popen(_run_args(openai_server, data, out), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
-    _wait_for_rows(out, random.Random(trial).randint(20, 150), proc)
+    wait_for_rows(out / "results.sqlite", "generations", random.Random(trial).randint(20, 150), proc)
     assert proc.poll() is None, "run finished before it could be killed; raise n"
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
@@ -99,7 +83,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_work(openai_server, tmp_path, a
     out = tmp_path / "run"
     proc = subprocess.Popen(_run_args(openai_server, data, out, conc="4"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    _wait_for_rows(out, 30, proc)
+    wait_for_rows(out / "results.sqlite", "generations", 30, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
