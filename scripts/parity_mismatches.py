@@ -25,7 +25,7 @@ import train_refusal_judge as T  # noqa: E402
 from babelsafe.judges.answer_text import answer_language, dominant_script, normalize, script_profile  # noqa: E402
 from babelsafe.judges.lexicon import answer_lexicon  # noqa: E402
 from babelsafe.judges.refusal import RefusalJudge  # noqa: E402
-from babelsafe.judges.refusal_features import FEATURES, HEAD, TAIL, extract  # noqa: E402
+from babelsafe.judges.refusal_features import FEATURES, HEAD, TAIL, density, extract  # noqa: E402
 
 
 def refused(label: str) -> bool:
@@ -38,11 +38,12 @@ def evidence(raw: str) -> tuple[str, str, str]:
     x, ev = extract(raw)
     prof = script_profile(raw[:80])
     script = dominant_script(prof)
-    head = normalize(raw[:HEAD])
-    lang, _ = answer_language(raw[:100], prof, head[:100])
+    lang, _ = answer_language(raw[:100], prof, normalize(raw[:HEAD])[:100])
+    f = density(script, lang)
+    head = normalize(raw[:int(HEAD / f)])
     lex = answer_lexicon(script, lang)
     parts = []
-    for where, text in (("head", head), ("tail", normalize(raw[-TAIL:]) if len(raw) > HEAD + 100 else "")):
+    for where, text in (("head", head), ("tail", normalize(raw[-int(TAIL / f):]) if len(raw) > int(HEAD / f) + int(100 / f) else "")):
         for kind, spans in sorted(lex.find(text).items()) if text else ():
             parts += [f"{where}.{kind}@{s}:{text[s:e]!r}" for s, e in spans[:3]]
     fired = " ".join(f"{f}={v:.2g}" for f, v in zip(FEATURES, x) if v and f not in ("log_len",))
