@@ -41,6 +41,8 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "mild-images": "babelsafe.datasets.multimodal:MildImages",
         "mcq": "babelsafe.datasets.mcq:MCQFile",
         "lab-safety-mini": "babelsafe.datasets.mcq:LabSafetyMini",
+        "consistency": "babelsafe.xling.dataset:ConsistencyFile",
+        "xling-mini": "babelsafe.xling.dataset:XlingMini",
         "agent-scenarios": "babelsafe.agents.dataset:AgentScenarios",
         "agent-safetybench": "babelsafe.agents.dataset:AgentSafetyBench",
     },
@@ -91,6 +93,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "ensemble": "babelsafe.judges.ensemble:EnsembleJudge",
         "cascade": "babelsafe.judges.cascade:CascadeJudge",
         "mcq": "babelsafe.judges.mcq:MCQJudge",
+        "consistency": "babelsafe.xling.judge:ConsistencyJudge",
         "agent-rules": "babelsafe.agents.judges:AgentRulesJudge",
         "agent-llm": "babelsafe.agents.judges:AgentLLMJudge",
     },
@@ -98,6 +101,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
     # of one model call; its model calls go through ctx.call.
     "task": {
         "agent": "babelsafe.agents.loop:AgentTask",
+        "consistency": "babelsafe.xling.task:ConsistencyTask",
     },
     "defense": {  # layers around a target (`--defense NAME`); built with the target they wrap
         "safety-prompt": "babelsafe.defense.layers:SafetyPrompt",
