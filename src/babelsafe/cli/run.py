@@ -56,6 +56,9 @@ def _finish(result: Any, report: bool) -> None:
         out.print(render.mcq(out, result.summary))
     if result.summary.get("helpfulness"):  # helpfulness probe: usefulness beside over-refusal and unsafe
         out.print(render.helpfulness(out, result.summary))
+    for entry in result.summary.get("scoring") or []:  # a benchmark scored by another criterion
+        if entry.get("note"):
+            console.print(f"[yellow]note:[/] {entry['note']}", soft_wrap=False)
     if report:
         console.print(f"report: {api.report(result.run_dir, recompute=False).path}")
     c = result.summary.get("counts", {})
