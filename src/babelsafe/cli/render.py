@@ -135,6 +135,24 @@ def helpfulness(console: Console, data: dict[str, Any], tradeoff: dict[str, Any]
                   else "unsafe: harmful prompts judged unsafe")
                + f". '-': the run has no such prompts or judge. Judge errors (excluded): {jerr}.")
     return fit_tables(console, title, cols, rows, keys=2 if many else 1, caption=caption)
+def xling(console: Console, data: dict[str, Any]) -> RenderableType:
+    """Cross-lingual answer consistency per target and language (Wilson 95% CI), mean chrF and the
+    verifiability rate."""
+    rows = []
+    for target, t in (data.get("xling") or {}).items():
+        for lang, r in [("all", t["overall"]), *t["by_language"].items()]:
+            c, v = r["consistent"], r["verifiable"]["own"]
+            rows.append([target[:18], lang + ("*" if lang == t["pivot"] else ""), str(r["answers"]),
+                         "ref" if lang == t["pivot"] else "-" if c["rate"] is None else f"{100 * c['rate']:.1f}",
+                         "-" if c["rate"] is None else f"{100 * c['lo']:.0f}-{100 * c['hi']:.0f}",
+                         "-" if r["chrf"]["mean"] is None else f"{r['chrf']['mean']:.1f}",
+                         "-" if v["rate"] is None else f"{100 * v['rate']:.1f}",
+                         f"{r['errors']}/{r['judge_errors']}"])
+    cols = ["target", "lang", "n", "consistent", "95% CI", "chrF", "verifiable", "err/jerr"]
+    return fit_tables(console, "cross-lingual answer consistency in %", cols, rows, keys=2,
+                      right=set(range(2, len(cols))),
+                      caption="* pivot language (the reference answers). err: generation errors incl. "
+                              "missing language versions; jerr: judge errors (neither is in a rate).")
 
 
 def plan_line(p: dict[str, Any]) -> str:

@@ -112,6 +112,7 @@ class Summary(TypedDict, total=False):
     pcjailbreak: dict[str, Any] | None
     agents: dict[str, Any]  # only in runs with agent traces (babelsafe.agents.metrics)
     helpfulness: dict[str, Any]  # only in runs with a helpfulness judge (metrics/helpful.py)
+    xling: dict[str, Any]  # only in cross-lingual answer consistency runs (metrics/xling.py)
     language_ranker: dict[str, Any]  # only when `whitebox rank-languages --run` saved one
     scoring: list[dict[str, Any]]  # ... to here: per dataset, scored by its paper's criterion? (metrics/scoring.py)
     breakdown: list[dict[str, Any]]

@@ -46,6 +46,23 @@ class PairRow(NamedTuple):
     label: str
 
 
+class XlingRow(NamedTuple):
+    """An answer of the cross-lingual consistency task: its `consistency` verdict (None when unjudged),
+    or its generation error (a missing language version, a failed call)."""
+
+    target: str
+    language: str
+    dataset: str
+    item: str
+    outcome: str  # the generation's outcome: ok | error | content_filter
+    error_kind: str | None  # invalid_item: the item has no version in this language
+    error: str | None
+    judge: str | None
+    label: str | None
+    verdict_error: str | None  # why the judge could not score it (label judge_error)
+    extra: dict[str, Any] | None
+
+
 class MCQRow(NamedTuple):
     """A judged answer to a multiple-choice item (verdict label correct | incorrect | no_answer)."""
 
@@ -402,6 +419,17 @@ class RunReader:
             return [HelpfulRow(*r) for r in self.con.execute(sql, [*judges, *benign])]
         except sqlite3.OperationalError:  # SQLite without JSON1
             return []
+    def xling_rows(self) -> list[XlingRow]:
+        """Every answer of the consistency task with its consistency-judge verdict (if any)."""
+        sql = """
+        SELECT g.target, p.language, s.dataset, s.item_id, g.outcome, g.error_kind, g.error, v.judge, v.label,
+          v.error, v.extra
+        FROM generations g JOIN probes p ON p.probe_key = g.probe_key
+        JOIN samples s ON s.sample_key = p.sample_key
+        LEFT JOIN verdicts v ON v.probe_key = g.probe_key AND v.target = g.target
+          AND (v.label IN ('consistent', 'inconsistent', 'reference') OR v.judge = 'consistency')
+        WHERE s.meta LIKE '%"task": "consistency"%' OR s.meta LIKE '%"task":"consistency"%'"""
+        return [XlingRow(*r[:10], json.loads(r[10]) if r[10] else None) for r in self.con.execute(sql)]
 
     def has_pairs(self) -> bool:
         try:
