@@ -19,8 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +52,19 @@ def _steady(run_dir: Path) -> tuple[int, float]:
     return tok, (last - first) if tok else float("nan")
 
 
+def _meta(run_dir: Path, key: str) -> str:
+    con = sqlite3.connect(run_dir / "results.sqlite")
+    try:
+        return con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+    finally:
+        con.close()
+
+
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _load() -> str:
     return "load %.1f" % os.getloadavg()[0]
 
@@ -70,48 +85,71 @@ def bench_model(tmp: Path, n: int, rounds: int) -> None:
         "ray 2x1t": (base(None), {"name": "ray", "workers": 2, "cpus_per_worker": 1}),
     }
     steady: dict[str, list[float]] = {k: [] for k in configs}
+    per_cpu: dict[str, list[float]] = {k: [] for k in configs}
     names = list(configs)
     for r in range(rounds):
         for name in names[r % len(names):] + names[: r % len(names)]:  # rotate: drift hits every config
             fields, ex = configs[name]
             out = tmp / f"m{r}-{name.replace(' ', '_')}"
             spec = load_spec(None, **fields, out=str(out), **({"executor": ex} if ex else {}))
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), _cpu()
             babelsafe.run(spec)
-            dt = time.perf_counter() - t0
+            dt, cpu = time.perf_counter() - t0, _cpu() - c0
+            if ex:  # the workers' processes (model load included), not this driver's polling
+                cpu = sum(v or 0 for v in json.loads(_meta(out, "executor"))["cpu_s"].values())
             tok, span = _steady(out)
             steady[name].append(tok / span)
-            print(f"  round {r} {name:11s} steady {tok / span:6.1f} tokens/s, wall {tok / dt:6.1f} "
-                  f"({tok} tokens, {span:.1f} s answering, start {dt - span:.1f} s) [{_load()}]", flush=True)
+            per_cpu[name].append(tok / cpu)
+            print(f"  round {r} {name:11s} steady {tok / span:6.1f} tokens/s, wall {tok / dt:6.1f}, "
+                  f"{tok / cpu:6.1f} tokens/CPU-s ({tok} tokens, {span:.1f} s answering, start "
+                  f"{dt - span:.1f} s) [{_load()}]", flush=True)
     med = {k: statistics.median(v) for k, v in steady.items()}
     print("model, steady-state tokens/s (median of rounds): " + ", ".join(f"{k} {v:.1f}" for k, v in med.items()))
+    print("model, tokens per CPU-second (median): " + ", ".join(f"{k} {statistics.median(v):.1f}"
+                                                                 for k, v in per_cpu.items()))
     for base_name in ("ray 1x1t", "ray 1x2t", "local 1x1t", "local 1x2t"):
         print(f"  ray 2x1t / {base_name} = {med['ray 2x1t'] / med[base_name]:.2f}x (goal >= 1.7x)")
 
 
-def bench_http(tmp: Path, n1: int, n2: int) -> None:
-    from fake_openai import FakeOpenAI
-
-    srv = FakeOpenAI().start()
-    srv.latency, srv.keep_bodies = 0.2, False
-    os.environ.setdefault("BENCH_KEY", "sk-bench")
-    times: dict[str, float] = {}
-    for name, ex in (("local", None), ("ray", {"name": "ray", "workers": 1})):
-        per = []
-        for n in (n1, n2):
-            spec = load_spec(None, datasets=[str(_data(tmp / f"h{n}.jsonl", n))],
-                             targets=[{"type": "openai", "model": "m", "base_url": srv.base_url,
-                                       "api_key_env": "BENCH_KEY"}],
-                             judges=["refusal"], concurrency=256, cache=False, out=str(tmp / f"{name}{n}"),
-                             **({"executor": ex} if ex else {}))
-            t0 = time.perf_counter()
-            babelsafe.run(spec)
-            per.append(time.perf_counter() - t0)
-        times[name] = (per[1] - per[0]) / (n2 - n1)  # marginal seconds per sample: start-up cancels out
-        print(f"  {name:6s} {times[name] * 1e3:.3f} ms/sample marginal ({per[0]:.1f} s for {n1}, "
-              f"{per[1]:.1f} s for {n2}) [{_load()}]", flush=True)
-    srv.stop()
-    print(f"http: ray / local = {times['ray'] / times['local']:.2f}x time per sample (goal <= 1.2x)")
+def bench_http(tmp: Path, n1: int, n2: int, rounds: int) -> None:
+    """Marginal wall time and CPU per sample (runs of n2 minus runs of n1 samples: start-up cancels out),
+    the loopback server in its own process so that only the runner's CPU is counted."""
+    srv = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parents[1] / "tests" / "fake_openai.py"),
+                            "0", "0.2"], stdout=subprocess.PIPE, text=True)
+    try:
+        base_url = srv.stdout.readline().strip()
+        os.environ.setdefault("BENCH_KEY", "sk-bench")
+        wall: dict[str, list[float]] = {"local": [], "ray": []}
+        cpu: dict[str, list[float]] = {"local": [], "ray": []}
+        for r in range(rounds):
+            for name, ex in (("local", None), ("ray", {"name": "ray", "workers": 1}))[:: 1 if r % 2 == 0 else -1]:
+                per, per_cpu = [], []
+                for n in (n1, n2):
+                    out = tmp / f"h{r}-{name}{n}"
+                    spec = load_spec(None, datasets=[str(_data(tmp / f"h{n}.jsonl", n))],
+                                     targets=[{"type": "openai", "model": "m", "base_url": base_url,
+                                               "api_key_env": "BENCH_KEY"}],
+                                     judges=["refusal"], concurrency=256, cache=False, out=str(out),
+                                     **({"executor": ex} if ex else {}))
+                    t0, c0 = time.perf_counter(), _cpu()
+                    babelsafe.run(spec)
+                    per.append(time.perf_counter() - t0)
+                    c = _cpu() - c0  # this process: the whole local run, or the Ray driver's share
+                    if ex:
+                        c += sum(v or 0 for v in json.loads(_meta(out, "executor"))["cpu_s"].values())
+                    per_cpu.append(c)
+                wall[name].append((per[1] - per[0]) / (n2 - n1))
+                cpu[name].append((per_cpu[1] - per_cpu[0]) / (n2 - n1))
+                print(f"  round {r} {name:6s} {wall[name][-1] * 1e3:.3f} ms/sample marginal wall, "
+                      f"{cpu[name][-1] * 1e3:.3f} ms CPU/sample ({per[0]:.1f} s for {n1}, {per[1]:.1f} s for "
+                      f"{n2}) [{_load()}]", flush=True)
+    finally:
+        srv.terminate()
+        srv.wait()
+    w = {k: statistics.median(v) for k, v in wall.items()}
+    c = {k: statistics.median(v) for k, v in cpu.items()}
+    print(f"http: ray / local = {w['ray'] / w['local']:.2f}x wall time per sample, {c['ray'] / c['local']:.2f}x "
+          f"CPU per sample (medians of {rounds} rounds; goal <= 1.2x)")
 
 
 def main() -> None:
@@ -130,7 +168,7 @@ def main() -> None:
         if args.part in ("model", "all"):
             bench_model(Path(d), args.model_prompts, args.rounds)
         if args.part in ("http", "all"):
-            bench_http(Path(d), args.n1, args.n2)
+            bench_http(Path(d), args.n1, args.n2, args.rounds)
     ray.shutdown()
 
 

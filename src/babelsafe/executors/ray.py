@@ -214,6 +214,7 @@ class ShardWorker:
     async def run(self, spec: RunSpec, slot: int, queue: Any, limiter: Any) -> dict[str, Any]:
         from ..engine import Runner
 
+        cpu0 = time.process_time()  # this worker process's CPU (all its threads): the benchmark's tokens/CPU-s
         self._runner = Runner(spec, sample_source=QueueSource(queue, slot), summarize=False,
                               limiter_factory=RemoteLimiterFactory(limiter, spec) if limiter else None)
         try:
@@ -222,7 +223,7 @@ class ShardWorker:
             return {"usage_error": str(e)}
         p = result.progress
         return {"interrupted": result.interrupted, "total": p.total, "done": p.done, "errors": p.errors,
-                "cached": p.cached}
+                "cached": p.cached, "cpu_s": round(time.process_time() - cpu0, 3)}
 
     def progress(self) -> tuple[int, int, int, int]:
         p = self._runner.progress if self._runner is not None else None
@@ -382,7 +383,8 @@ class RayExecution:
         with Store(self.run_dir / "results.sqlite") as store:
             store.write_meta("spec", self.spec.model_dump(mode="json"))
             store.write_meta("babelsafe_version", __version__)
-            store.write_meta("executor", {"name": "ray", "workers": slots, "restarts": self._restarts})
+            store.write_meta("executor", {"name": "ray", "workers": slots, "restarts": self._restarts,
+                                          "cpu_s": {k: r.get("cpu_s") for k, r in sorted(results.items())}})
             store.write_meta("finished", str(time.time()))
             store.write_meta("interrupted", "1" if interrupted else "0")
         summary = finalize(self.run_dir, self.spec, interrupted=interrupted)
