@@ -20,7 +20,8 @@ from ..results import Store, write_summary
 from ..spec import RunSpec, dump_spec
 from ..text import expecting
 from ..transforms.chain import apply_chain, build_chain, decode_chain
-from ..types import CONTENT_FILTER, ERROR, JUDGE_ERROR, OK, Generation, Probe, Sample, Verdict
+from ..types import (CONTENT_FILTER, ERROR, JUDGE_ERROR, OK, Generation, Probe, Sample, Verdict, canonical_json,
+                     probe_key)
 from .adaptive import is_adaptive, run_adaptive
 from .caller import ModelCaller, RunCaller, TargetSlot
 from .samples import initial_probe, load_samples, with_system
@@ -176,11 +177,14 @@ class Runner:
                 await asyncio.gather(*(work.adaptive(probes, chain, slot) for slot in slots))
                 continue
             for probe in probes:
-                work.store.write_probe(probe)
+                # the probe's key and messages JSON once: for its row, its cache keys and call records
+                sk, mj = probe.sample.key, canonical_json(probe.messages)
+                pk = probe_key(sk, probe.language, mj, probe.chain)
+                work.store.write_probe(probe, pk, sk, mj)
                 if len(slots) == 1:  # the common case: no task per request
-                    await work.one(probe, chain, slots[0])
+                    await work.one(probe, chain, slots[0], pk, mj)
                 else:
-                    await asyncio.gather(*(work.one(probe, chain, slot) for slot in slots))
+                    await asyncio.gather(*(work.one(probe, chain, slot, pk, mj) for slot in slots))
 
 
 class _Work:
@@ -209,9 +213,11 @@ class _Work:
 
         await run_adaptive(probes, answer, stored, skip)
 
-    async def one(self, probe: Probe, chain: list, slot: TargetSlot) -> list[str]:
-        """Answer one probe with one target and judge it; returns the new verdict labels."""
-        pk, tl = probe.key, slot.label
+    async def one(self, probe: Probe, chain: list, slot: TargetSlot, pk: str | None = None,
+                  messages_json: str | None = None) -> list[str]:
+        """Answer one probe with one target and judge it; returns the new verdict labels.
+        pk / messages_json: probe.key and canonical_json(probe.messages) when the caller has them."""
+        pk, tl = pk or probe.key, slot.label
         store, progress = self.store, self.progress
         labels: list[str] = []
         prev = self.finished.get((pk, tl))
@@ -232,8 +238,9 @@ class _Work:
             progress.cached += 1
         else:
             messages = with_system(probe.messages, slot.system_prompt)
+            mj = messages_json if messages is probe.messages else None
             with expecting(probe.language):  # the language prior of defense layers (babelsafe.text)
-                gen = await self.ctx.call(slot.target, messages, slot.params, purpose="target")
+                gen = await self.ctx.call(slot.target, messages, slot.params, purpose="target", messages_json=mj)
             if gen.outcome == OK:
                 gen.decoded = decode_chain(probe, gen.text or "", chain)
             store.write_generation(pk, tl, gen.cache_key or "", gen)
