@@ -13,6 +13,7 @@ specification the fast path must reproduce exactly (tests compare the two on rea
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from functools import lru_cache
 from typing import Any
 
@@ -120,9 +121,14 @@ def _required(items: Any) -> set[str] | None:
 
 
 @lru_cache(maxsize=None)
+def _parsed(pattern: str) -> Any:
+    return _sre_p.parse(pattern)  # parsed once for _triggers and _prefix
+
+
+@lru_cache(maxsize=None)
 def _triggers(pattern: str) -> frozenset[str] | None:
     try:
-        found = _required(_sre_p.parse(pattern))
+        found = _required(_parsed(pattern))
     except Exception:  # pragma: no cover - an odd construct: no prefilter for this pattern
         return None
     return frozenset(found) if found else None
@@ -133,7 +139,7 @@ def _prefix(pattern: str) -> tuple[frozenset[str] | None, bool]:
     """(the strings one of which every match starts with, after its zero-width assertions, or None;
     whether those assertions include a leading word boundary). The same first run of literals as _required."""
     try:
-        items = list(_sre_p.parse(pattern))
+        items = list(_parsed(pattern))
     except Exception:  # pragma: no cover
         return None, False
     k, boundary = 0, False
@@ -201,6 +207,7 @@ class Index:
 
     BACK = 90  # a match may start this far before its trigger
     FWD = 200  # ... and end this far after it
+    KEY = 4  # characters of each trigger the C-level scan looks for
 
     def __init__(self, items: list[tuple[str, str]], by_word: bool):
         self.by_word = by_word
@@ -248,17 +255,21 @@ class Index:
             for t in owners:
                 if len(t) == 1:
                     self.last_char.setdefault(t, []).append((t, owners[t]))
+        # The scan looks for the triggers' first KEY characters (a much smaller trie to compile); at a
+        # hit, the shortest key there, every trigger found there starts with it: ext[key] lists them.
+        keys = sorted({t[:self.KEY] for t in scanned})
         self.ext: dict[str, list[tuple[str, list[int], bool]]] = {}
-        ordered = sorted(scanned)  # the triggers extending s follow s in lexicographic order
-        for k, s in enumerate(ordered):
-            longer = [s]
-            for t in ordered[k + 1:]:
-                if not t.startswith(s):
+        ordered = sorted(scanned)  # the triggers extending k follow k in lexicographic order
+        for k in keys:
+            longer = []
+            for j in range(bisect_left(ordered, k), len(ordered)):
+                t = ordered[j]
+                if not t.startswith(k):
                     break
                 longer.append(t)
             longer.sort(key=rank.__getitem__)
             # a whole word under four letters: the walk required the text's word to be exactly it
-            self.ext[s] = [(t, owners[t], by_word and len(t) < 4 and _WORDS.fullmatch(t) is not None)
+            self.ext[k] = [(t, owners[t], by_word and len(t) < 4 and _WORDS.fullmatch(t) is not None)
                            for t in longer]
         # Patterns whose every match starts with one of their triggers (in spaced scripts right after a
         # \b, so at a word start): the leftmost match in a window can only start where the scan met one
@@ -273,7 +284,7 @@ class Index:
                 continue
             self.at_trigger[i] = by_word or all(len(t) >= 2 for t in trig)
         # The text's start counts as following a non-word character: the scan runs over " " + text.
-        self._trie = trie_regex(set(scanned)) if scanned else None
+        self._trie = trie_regex(set(keys)) if scanned else None
         self._scans: dict[bool, re.Pattern[str]] = {}  # is the text ASCII -> compiled scan (lazily)
         self._anchor_union: re.Pattern[str] | None | bool = False  # False: not built yet
 
@@ -330,7 +341,7 @@ class Index:
 
     def _extend(self, out: list[tuple[int, str, list[int]]], occ: dict[int, list[int]] | None, text: str,
                 p: int, shortest: str) -> None:
-        """Append the triggers at p (all extend the shortest one found there)."""
+        """Append the triggers at p (all start with the shortest key found there)."""
         at_trigger = self.at_trigger
         for t, ids, whole in self.ext[shortest]:
             if text.startswith(t, p):
