@@ -301,3 +301,31 @@ def test_embedded_model_as_target_and_translator(tmp_path):
     res2 = babelsafe.resume(res.run_dir)
     with RunReader(res2.run_dir / "results.sqlite") as r:
         assert r.con.execute("SELECT count(*) FROM calls").fetchone()[0] == calls  # nothing asked again
+
+
+def test_a_registered_parallel_dataset_is_wrapped(openai_server, tmp_path, api_key):
+    """XSafety's commonsense items (data babelsafe did not write) as consistency items; a dataset whose
+    items are not shared across languages is refused with the reason."""
+    def responder(body):
+        last = body["messages"][-1]["content"]
+        if body["model"] == "tr":
+            return "Option A is the unsafe choice."
+        if last.startswith("Question: "):
+            return "Yes"
+        return "A" if "A." in last or "A:" in last else "Option A is the unsafe choice."
+
+    openai_server.responder = responder
+    res = babelsafe.run(load_spec(None, datasets=["consistency:dataset=xsafety"], categories=["commonsense"],
+                                  languages=["en", "fr"], limit=3, out=str(tmp_path / "run"),
+                                  judges=[{"name": "consistency", "options": {"translator": _t(openai_server, "tr")}}],
+                                  targets=[_t(openai_server, "m")]))
+    p = _panel(res.summary)
+    assert p["by_language"]["fr"]["answers"] == 3 and p["by_language"]["fr"]["missing"] == 0
+    assert p["by_language"]["en"]["reference"] == 3
+    with RunReader(res.run_dir / "results.sqlite") as r:
+        ids = {lang: {x.item for x in r.xling_rows() if x.language == lang} for lang in ("en", "fr")}
+    assert ids["en"] == ids["fr"] and all(i.startswith("commonsense/") for i in ids["en"])
+    with pytest.raises(UsageError, match="not parallel"):
+        babelsafe.run(load_spec(None, datasets=["consistency:dataset=xstest"], out=str(tmp_path / "r2"),
+                                judges=[{"name": "consistency", "options": {"translator": "local"}}],
+                                targets=[_t(openai_server, "m")]))

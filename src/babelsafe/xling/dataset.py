@@ -32,6 +32,8 @@ class Row:
     question: str
     answer: str | None = None
     category: str | None = None
+    raw_category: str | None = None
+    label: str = "benign"  # the prompt's label (a wrapped dataset's own; benign by default)
 
 
 def parse_rows(lines: Iterable[str], where: str, skip_bad_rows: bool = False) -> list[Row]:
@@ -111,8 +113,8 @@ def samples(rows: list[Row], dataset: str, wanted: set[str] | None, pivot: str =
                     info["negative"] = by_item[others[k % len(others)]][lang].answer
             yield Sample(dataset=dataset, id=item, language=lang, prompt=row.question if row else "",
                          category=any_row.category,
-                         meta={"task": TASK, "item": item, "label": "benign", "raw_category": any_row.category,
-                               "consistency": info})
+                         meta={"task": TASK, "item": item, "label": any_row.label,
+                               "raw_category": any_row.raw_category or any_row.category, "consistency": info})
 
 
 def _pivot(pivot: str) -> str:
@@ -122,30 +124,55 @@ def _pivot(pivot: str) -> str:
         raise UsageError(f"consistency: pivot: {e}") from e
 
 
+def dataset_rows(name: str, languages: list[str] | None) -> list[Row]:
+    """Rows from a registered parallel dataset (the same Sample.id across languages), e.g. xsafety."""
+    from ..datasets import resolve
+
+    ds = resolve(name, {})
+    if getattr(ds, "parallel", None) is False:
+        raise UsageError(f"consistency: dataset '{name}' is not parallel (its items do not share ids across "
+                         "languages), so its answers cannot be compared across languages.")
+    return [Row(id=s.id, language=s.language, question=s.prompt, category=s.category,
+                raw_category=s.meta.get("raw_category"), label=str(s.meta.get("label") or "benign"))
+            for s in ds.load(languages)]
+
+
 class ConsistencyFile:
     """Your cross-lingual consistency file (JSONL rows: id shared across languages, language, question,
-    optional answer and category). Options: `path` (required), `pivot` (default en), `verify`, `name`."""
+    optional answer and category), or a registered parallel dataset's prompts (`dataset=xsafety`; pick
+    benign ones with --categories, e.g. XSafety's commonsense). Options: `path` or `dataset`, `pivot`
+    (default en), `verify`, `name`."""
 
     name = "consistency"
     languages = "any"
     size = None
-    license = "the file's own"
+    license = "the file's own (or the wrapped dataset's)"
     source = "your file; the protocol after XLingEval (Jin et al., WWW 2024, arXiv:2310.13132)"
     citation = ""
-    requires = ("path",)
+    requires = ("path|dataset",)
 
-    def __init__(self, path: str | None = None, pivot: str = "en", verify: bool = True, name: str | None = None,
-                 skip_bad_rows: bool = False):
-        if not path:
-            raise UsageError("consistency needs a file: -d 'consistency:path=questions.jsonl' (JSONL rows "
-                             "with id, language and question; the same id in every language).")
-        self.path, self.verify, self.skip_bad_rows = Path(path), bool(verify), skip_bad_rows
+    def __init__(self, path: str | None = None, dataset: str | None = None, pivot: str = "en", verify: bool = True,
+                 name: str | None = None, skip_bad_rows: bool = False):
+        if bool(path) == bool(dataset):
+            raise UsageError("consistency needs a file or a parallel dataset: -d 'consistency:path=questions.jsonl'"
+                             " (JSONL rows with id, language and question; the same id in every language) or "
+                             "-d 'consistency:dataset=xsafety'.")
+        self.path = Path(path) if path else None
+        self.dataset = dataset
+        self.verify, self.skip_bad_rows = bool(verify), skip_bad_rows
         self.pivot = _pivot(pivot)
-        self.dataset_name = name or self.path.stem
+        self.dataset_name = name or (self.path.stem if self.path else f"{dataset}-consistency")
 
     def load(self, languages: list[str] | None = None) -> Iterator[Sample]:
         from ..datasets._common import wanted_languages
 
+        if self.dataset:
+            wanted = wanted_languages(languages)
+            # the pivot version is needed to compare with, asked or not
+            load_langs = sorted(wanted | {self.pivot}) if wanted is not None else None
+            rows = dataset_rows(self.dataset, load_langs)
+            return samples(rows, self.dataset_name, wanted, self.pivot, self.verify)
+        assert self.path is not None
         if not self.path.is_file():
             raise UsageError(f"consistency: no such file {self.path}.")
         try:
