@@ -329,3 +329,38 @@ def test_a_registered_parallel_dataset_is_wrapped(openai_server, tmp_path, api_k
         babelsafe.run(load_spec(None, datasets=["consistency:dataset=xstest"], out=str(tmp_path / "r2"),
                                 judges=[{"name": "consistency", "options": {"translator": "local"}}],
                                 targets=[_t(openai_server, "m")]))
+
+
+def test_self_consistency_of_k_sampled_answers(openai_server, tmp_path, api_key):
+    """XLingEval's own consistency: k answers at temperature > 0 (seeds 1..k), back-translated, pairwise
+    chrF within the language; the expected value is recomputed here from the scripted answers."""
+    world = World(wrong=())
+
+    def responder(body):
+        if body["model"] == "m" and body.get("seed") == 2 and not body["messages"][-1]["content"].startswith(
+                "Question: "):
+            return _other_answer(BY_QUESTION[body["messages"][-1]["content"]])  # one sample of 3 is off
+        return world(body)
+
+    openai_server.responder = responder
+    res = babelsafe.run(load_spec(None, datasets=["xling-mini:samples=3,verify=false"], languages=["en", "es"],
+                                  limit=2, out=str(tmp_path / "run"), targets=[_t(openai_server, "m")],
+                                  judges=[{"name": "consistency", "options": {"translator": _t(openai_server, "tr")}}]))
+    p = _panel(res.summary)
+    assert p["self_consistency"] is True
+    with RunReader(res.run_dir / "results.sqlite") as r:
+        rows = r.xling_rows()
+        n_samples = r.con.execute("SELECT count(*) FROM calls WHERE purpose='sample'").fetchone()[0]
+    assert n_samples == 2 * 2 * 3  # 2 items x 2 languages x k=3
+    for x in rows:
+        right = EN[x.item]
+        wrong = EN[BY_ANSWER[_other_answer(next(q for q in ROWS if q["id"] == x.item and q["language"] == "en"))]["id"]]
+        sym = (chrf(right, wrong) + chrf(wrong, right)) / 2
+        assert x.extra["self_chrf"] == pytest.approx(round((sym + 100.0 + sym) / 3, 2), abs=0.01)
+    assert p["by_language"]["es"]["self_chrf"]["n"] == 2 and p["by_language"]["en"]["self_chrf"]["n"] == 2
+    html = babelsafe.report(res.run_dir).path.read_text(encoding="utf-8")
+    assert "self-consistency chrF" in html
+    with pytest.raises(UsageError, match="samples must be 0"):
+        babelsafe.run(load_spec(None, datasets=["xling-mini:samples=1"], out=str(tmp_path / "r2"),
+                                judges=[{"name": "consistency", "options": {"translator": "local"}}],
+                                targets=[_t(openai_server, "m")]))
