@@ -77,6 +77,20 @@ class MCQRow(NamedTuple):
     label: str
 
 
+class HelpfulRow(NamedTuple):
+    """A judged answer seen by a helpfulness judge (the `helpfulness` rubric or `answer-match`)."""
+
+    target: str
+    judge: str
+    language: str
+    category: str | None
+    dataset: str
+    item: str
+    transform: str
+    label: str  # helpful_1..5 | match | mismatch | no_key | judge_error
+    score: float | None
+
+
 class CosaRow(NamedTuple):
     """An answered generation with the judge's label and extra fields (label None when unjudged)."""
 
@@ -373,6 +387,38 @@ class RunReader:
         except sqlite3.OperationalError:  # SQLite without JSON1
             return []
 
+    def helpful_judges(self) -> list[str]:
+        """Judges whose declared (stored) or given labels are the helpfulness ones (rubric or answer-match):
+        a judge that only failed is still one, so its judge errors are counted."""
+        from ..labels import HELPFUL_VOCAB
+
+        vocab = set(HELPFUL_VOCAB)
+        found = {j for j, labels in self.judge_labels().items() if labels & vocab}
+        for name, cfg in self.components().get("judge", {}).items():
+            if isinstance(cfg, dict) and set(cfg.get("labels") or ()) & vocab:
+                found.add(name)
+        return sorted(found)
+
+    def helpful_rows(self) -> list[HelpfulRow]:
+        """Every verdict of a helpfulness judge on an answered benign prompt (generation errors and harmful
+        prompts left out: helpfulness is measured where answering is the right thing to do)."""
+        from ..labels import BENIGN_PROMPT
+
+        judges = self.helpful_judges()
+        if not judges:
+            return []
+        benign = sorted(BENIGN_PROMPT)
+        sql = f"""
+        SELECT g.target, v.judge, p.language, s.category, s.dataset,
+          coalesce(json_extract(s.meta, '$.item'), s.item_id), p.transform, v.label, v.score
+        FROM verdicts v JOIN generations g ON g.probe_key = v.probe_key AND g.target = v.target
+        JOIN probes p ON p.probe_key = v.probe_key JOIN samples s ON s.sample_key = p.sample_key
+        WHERE g.outcome != 'error' AND v.judge IN ({",".join("?" * len(judges))})
+          AND lower(coalesce({self.cols.prompt_label}, '')) IN ({",".join("?" * len(benign))})"""
+        try:
+            return [HelpfulRow(*r) for r in self.con.execute(sql, [*judges, *benign])]
+        except sqlite3.OperationalError:  # SQLite without JSON1
+            return []
     def xling_rows(self) -> list[XlingRow]:
         """Every answer of the consistency task with its consistency-judge verdict (if any)."""
         sql = """
