@@ -78,6 +78,8 @@ PRIOR: dict[str, tuple[float, float, float]] = {
     "code": (0, -1.0, 0), "short": (0, 0.5, -0.5), "long": (0, -0.5, 0.3), "after_decline": (0, -1.5, 1.5),
     "decline_x_long": (0, -0.5, 0.5), "decline_x_lists": (0, -1.0, 1.0), "soft_x_contrast": (0, -0.5, 1.0),
     "premise": (0, 1.2, 0.6), "premise_early": (0, 0.8, 0.2), "decline_x_pivot": (0, -3.0, 3.5),
+    "premise_first": (0, 1.0, 0.3), "stance_only": (0, 0.8, -0.3),
+    "lecture_open": (0, 1.0, 0.5),
 }
 PRIOR_BIAS = (0.0, -1.5, -2.5)
 
