@@ -147,8 +147,9 @@ def extract(raw: str, lex: Lexicon | None = None) -> tuple[list[float], dict[str
     x[33] = 1.0 if (decline is not None or soft is not None) and x[12] else 0.0
     # The opening sentence carries the stance: an answer that starts by rejecting the premise ("X was
     # not justified", "there is no reason why ...") declines, even when a long lecture follows.
-    first = _SENTENCE_END.search(head)
-    first_end = first.end() if first else len(head)
+    # (Thai and some Arabic or Hindi answers have no sentence punctuation: at most ~200 English chars)
+    first = _SENTENCE_END.search(head, 0, int(200 / factor))
+    first_end = first.end() if first else int(200 / factor)
     x[34] = 1.0 if pre is not None and pre[0] < first_end else 0.0
     # a stance and nothing else: no list, no turn back to compliance, no code
     opening = x[34] or any(m is not None and m[0] < first_end for m in (decline, nac))
