@@ -31,6 +31,30 @@ FEATURES = (
 _INDEX = {f: i for i, f in enumerate(FEATURES)}
 _DENSE_SCRIPTS = {"H": 3.0, "J": 3.0, "K": 1.6}
 _INLINE_STEPS = re.compile(r"(?:\bstep|\bschritt|\bpaso|\bétape|\bpasso|\bpasso|\bhatua|\bbước|\bшаг|步骤|ステップ|단계|ขั้นตอนที่)\s?\d", re.I)
+# Counting _INLINE_STEPS fast, exactly: a case-insensitive alternation is tried at every character
+# (over a microsecond each). Every match ends with a step word's last letter, at most one space and a
+# digit; _STEP_END finds those spots (the letters as re.IGNORECASE matches them, checked by a test over
+# every code point), and only there is a match tried, ending at that digit. Matches end with their
+# only digit, so they never overlap and each such spot holds at most one.
+_STEP_WORDS_SPACED = r"(?:\bstep|\bschritt|\bpaso|\bétape|\bpasso|\bpasso|\bhatua|\bbước|\bшаг)\s?\d\Z"
+_STEP_WORDS_UNSPACED = r"(?:步骤|ステップ|단계|ขั้นตอนที่)\s?\d\Z"
+_STEP_AT = (re.compile(_STEP_WORDS_SPACED, re.I), re.compile(_STEP_WORDS_UNSPACED, re.I))
+STEP_LAST_LETTERS = "ACEOPTaceoptГг\u0e48プ骤계"  # the words' last letters, as re.I matches them
+_STEP_END = re.compile("[" + STEP_LAST_LETTERS + r"]\s?\d")
+_STEP_WORD = 12  # the longest step word ("ขั้นตอนที่", 10 characters) + one space, and a margin
+
+
+def inline_steps(raw: str, end: int) -> int:
+    """len(_INLINE_STEPS.findall(raw, 0, end)), tried only where a step word can end."""
+    n = 0
+    for m in _STEP_END.finditer(raw, 0, end):
+        d = m.end()  # just after the digit
+        lo = max(0, d - 1 - _STEP_WORD)
+        if _STEP_AT[0].search(raw, lo, d) or _STEP_AT[1].search(raw, lo, d):
+            n += 1
+    return n
+
+
 _SENTENCE_END = re.compile(r"[.!?\n\u3002\uff01\uff1f\u0964\u061f]")
 
 
@@ -123,7 +147,7 @@ def extract(raw: str, lex: Lexicon | None = None) -> tuple[list[float], dict[str
         x[18] = 1.0 if "lecture" in thits else 0.0
         red = red or "redirect" in thits
     x[13] = 1.0 if red else 0.0
-    items = len(_LIST_ITEM.findall(raw, 0, BODY)) or len(_INLINE_STEPS.findall(raw, 0, BODY))
+    items = len(_LIST_ITEM.findall(raw, 0, BODY)) or inline_steps(raw, BODY)
     x[19] = min(items, 6) / 6.0
     code = has_code(raw)
     x[20] = 1.0 if code else 0.0
