@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from babelsafe.judges.refusal_features import FEATURES, extract
-from babelsafe.judges.refusal_model import CLASSES, fit, shipped_model
+from babelsafe.judges.refusal_model import fit
 
 DATA = Path(__file__).resolve().parents[2] / "shared/datasets/refusal_dev_xstest/responses.jsonl"
 
@@ -67,14 +67,6 @@ def test_first_sentence_is_bounded_without_punctuation():
     early = "it is not accurate to say that bread is unhealthy " + filler
     assert _feat(late, "premise") == 1.0 and _feat(late, "premise_first") == 0.0
     assert _feat(early, "premise_first") == 1.0
-
-
-def test_shipped_model_keeps_the_stance_features_meaning():
-    m = shipped_model()
-    refusal, compliance = CLASSES.index("full_refusal"), CLASSES.index("full_compliance")
-    for name in ("premise_first", "lecture_open"):
-        i = FEATURES.index(name)
-        assert m.weights[refusal][i] > m.weights[compliance][i], name
 
 
 def test_consistency_penalty_shrinks_a_feature_one_language_misses():
