@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -57,11 +58,14 @@ class Runner:
 
     def __init__(self, spec: RunSpec, on_progress: Callable[[Progress], None] | None = None, *,
                  sample_filter: Callable[[Sample], bool] | None = None, summarize: bool = True,
-                 limiter_factory: Callable[[Any], Any] | None = None):
+                 limiter_factory: Callable[[Any], Any] | None = None, sample_source: Any = None):
         """sample_filter / summarize / limiter_factory: how an executor runs one shard of a run (only the
-        samples of the shard, no summary.json of its own, the cluster's shared RPM/TPM buckets)."""
+        samples of the shard, no summary.json of its own, the cluster's shared RPM/TPM buckets).
+        sample_source: samples handed out while the run goes (an executor's work queue): an object with
+        `async take(want) -> list[sample key]`, [] when there is no more; only those samples run."""
         self.spec = spec
         self.sample_filter = sample_filter
+        self.sample_source = sample_source
         self.summarize = summarize
         self.limiter_factory = limiter_factory
         self.run_dir = Path(spec.out)
@@ -121,15 +125,20 @@ class Runner:
                     await asyncio.to_thread(load)
             for name, taxonomy in sorted(taxonomies.items()):
                 store.write_dataset(name, taxonomy)
-            for s in samples:
-                store.write_sample(s)
             work = _Work(self, ctx, store, slots, judges)
-            self.progress.total = len(samples) * len(chains) * len(slots)
-            units: Iterator[tuple[Sample, list]] = ((s, c) for s in samples for c in chains)
-            n_workers = max(min(t.concurrency or self.spec.concurrency,
-                                getattr(s.target, "max_concurrency", None) or 10**9)
-                            for s, t in zip(slots, self.spec.targets))
-            await self._drive(units, work, max(1, n_workers))
+            n_workers = max(1, max(min(t.concurrency or self.spec.concurrency,
+                                       getattr(s.target, "max_concurrency", None) or 10**9)
+                                   for s, t in zip(slots, self.spec.targets)))
+            units: _Units | _PulledUnits
+            if self.sample_source is not None:
+                units = _PulledUnits(self.sample_source, samples, chains, store, self.progress, len(slots),
+                                     n_workers)
+            else:
+                for s in samples:
+                    store.write_sample(s)
+                self.progress.total = len(samples) * len(chains) * len(slots)
+                units = _Units((s, c) for s in samples for c in chains)
+            await self._drive(units, work, n_workers)
         finally:
             await ctx.aclose()
             for jname, judge in judges:
@@ -144,7 +153,7 @@ class Runner:
                    else {"interrupted": self.interrupted})
         return RunResult(self.run_dir, summary, self.progress, self.interrupted)
 
-    async def _drive(self, units: Iterator[tuple[Sample, list]], work: "_Work", n_workers: int) -> None:
+    async def _drive(self, units: "_Units | _PulledUnits", work: "_Work", n_workers: int) -> None:
         """`n_workers` tasks pull (sample, chain) units until done or stopped; a worker's exception
         ends the run."""
         workers = [asyncio.create_task(self._worker(units, work)) for _ in range(n_workers)]
@@ -162,13 +171,13 @@ class Runner:
                 w.cancel()
             await asyncio.gather(*workers, stopper, return_exceptions=True)
 
-    async def _worker(self, units: Iterator[tuple[Sample, list]], work: "_Work") -> None:
+    async def _worker(self, units: "_Units | _PulledUnits", work: "_Work") -> None:
         slots = work.slots
         while not self._stop.is_set():
-            try:
-                sample, chain = next(units)
-            except StopIteration:
+            unit = units.next() if isinstance(units, _Units) else await units.next()
+            if unit is None:
                 return
+            sample, chain = unit
             probes = await apply_chain(initial_probe(sample, getattr(work.ctx, "images", None)), chain, work.ctx)
             extra = len(probes) - 1
             if extra:
@@ -185,6 +194,53 @@ class Runner:
                     await work.one(probe, chain, slots[0], pk, mj)
                 else:
                     await asyncio.gather(*(work.one(probe, chain, slot, pk, mj) for slot in slots))
+
+
+class _Units:
+    """(sample, chain) units from a fixed plan."""
+
+    def __init__(self, it: Iterator[tuple[Sample, list]]):
+        self._it = it
+
+    def next(self) -> tuple[Sample, list] | None:
+        return next(self._it, None)
+
+
+class _PulledUnits:
+    """(sample, chain) units of the samples a source hands out while the run goes (the Ray executor's
+    work queue). A sample is written to the store when it arrives, before any of its probes, so the
+    store says which samples this run took (an executor reads that to resume them here)."""
+
+    def __init__(self, source: Any, samples: list[Sample], chains: list, store: Store, progress: Progress,
+                 n_slots: int, want: int):
+        self.source, self.chains, self.store, self.progress = source, chains, store, progress
+        self.by_key = {s.key: s for s in samples}
+        self.n_slots, self.want = n_slots, want
+        self.buf: deque[tuple[Sample, list]] = deque()
+        self.lock = asyncio.Lock()
+        self.exhausted = False
+
+    async def next(self) -> tuple[Sample, list] | None:
+        while not self.buf:
+            if self.exhausted:
+                return None
+            async with self.lock:  # one fetch at a time; the others wait for its samples
+                if self.buf or self.exhausted:
+                    continue
+                keys = await self.source.take(self.want)
+                if not keys:
+                    self.exhausted = True
+                    continue
+                for key in keys:
+                    s = self.by_key.get(key)
+                    if s is None:
+                        raise UsageError(f"The work queue handed out sample {key}, which this worker's "
+                                         "datasets do not have: every worker needs the same dataset files "
+                                         "as the driver (docs/distributed.md).")
+                    self.store.write_sample(s)
+                    self.buf.extend((s, c) for c in self.chains)
+                self.progress.total += len(keys) * len(self.chains) * self.n_slots
+        return self.buf.popleft()
 
 
 class _Work:
