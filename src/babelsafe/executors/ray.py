@@ -1,8 +1,9 @@
 """The Ray executor: one run sharded across Ray actors, with one store, one cache and the same resume.
 
 Design (docs/distributed.md says why):
-- The driver loads the samples once, so a bad dataset or option fails before anything starts, and assigns
-  each sample to a shard by a stable hash of its key (the same shard on every resume).
+- The driver streams the samples once, so a bad dataset or option fails before anything starts; each
+  sample belongs to a shard by a stable hash of its key (the same shard on every resume), and each
+  worker streams the datasets itself, keeping its shard's samples.
 - Each worker actor runs the ordinary engine (the same Runner: cache, in-flight sharing, retries, judges)
   on its shard, into a shard run dir `RUN/shards/K/` with its own store. Its targets live in the actor
   (a local model or vLLM per GPU loads once per worker).
@@ -227,7 +228,8 @@ class RayExecution:
         from ..results.merge import merge_stores
         from ..engine import Progress, RunResult, finalize, load_samples
 
-        load_samples(self.spec)  # datasets and filters fail here, before any worker starts
+        for _ in load_samples(self.spec):  # datasets and filters fail here, before any worker starts
+            pass  # (a streaming pass: the driver keeps no sample; each shard streams its own)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "spec.yaml").write_text(dump_spec(self.spec), encoding="utf-8")
         ray = self._connect()
