@@ -187,17 +187,22 @@ def _compare_runs(run_a: str | Path, run_b: str | Path, judge: str | None = None
 
 
 def report(run_dir: str | Path, compare: str | Path | None = None, max_examples: int = 2000,
-           recompute: bool = True) -> Report:
+           recompute: bool = True, tradeoff_with: list[str | Path] | None = None) -> Report:
     """Recompute summary.json from the store (`recompute=False`: use the run's summary.json when it is
     current) and write report.html, results.csv and results.parquet; `compare`: a second run dir whose
-    paired comparison is added to the report."""
+    paired comparison is added to the report; `tradeoff_with`: other run dirs (e.g. a safety run of the same
+    target) whose over-refusal and unsafe rates fill the helpfulness trade-off table where this run has none."""
     from .reporting.html import write_report
     from .results.summary_file import read_summary
 
     run_dir = Path(run_dir)
     _run_store(run_dir)
     comparison = _compare_runs(run_dir, compare) if compare is not None else None
-    path = write_report(run_dir, recompute=recompute, max_examples=max_examples, comparison=comparison)
+    others = [Path(p) for p in (tradeoff_with or [])] + ([Path(compare)] if compare is not None else [])
+    for o in others:
+        _run_store(o)
+    path = write_report(run_dir, recompute=recompute, max_examples=max_examples, comparison=comparison,
+                        others=others)
     summary = read_summary(run_dir)  # written (or found current) by write_report
     return Report(path, summary or {}, comparison)
 

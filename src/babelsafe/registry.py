@@ -41,6 +41,10 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "mild-images": "babelsafe.datasets.multimodal:MildImages",
         "mcq": "babelsafe.datasets.mcq:MCQFile",
         "lab-safety-mini": "babelsafe.datasets.mcq:LabSafetyMini",
+        "helpful": "babelsafe.datasets.helpful:HelpfulFile",
+        "helpful-mini": "babelsafe.datasets.helpful:HelpfulMini",
+        "consistency": "babelsafe.xling.dataset:ConsistencyFile",
+        "xling-mini": "babelsafe.xling.dataset:XlingMini",
         "agent-scenarios": "babelsafe.agents.dataset:AgentScenarios",
         "agent-safetybench": "babelsafe.agents.dataset:AgentSafetyBench",
     },
@@ -91,6 +95,8 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "ensemble": "babelsafe.judges.ensemble:EnsembleJudge",
         "cascade": "babelsafe.judges.cascade:CascadeJudge",
         "mcq": "babelsafe.judges.mcq:MCQJudge",
+        "answer-match": "babelsafe.judges.answer_match:AnswerMatchJudge",
+        "consistency": "babelsafe.xling.judge:ConsistencyJudge",
         "agent-rules": "babelsafe.agents.judges:AgentRulesJudge",
         "agent-llm": "babelsafe.agents.judges:AgentLLMJudge",
     },
@@ -98,6 +104,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
     # of one model call; its model calls go through ctx.call.
     "task": {
         "agent": "babelsafe.agents.loop:AgentTask",
+        "consistency": "babelsafe.xling.task:ConsistencyTask",
     },
     "defense": {  # layers around a target (`--defense NAME`); built with the target they wrap
         "safety-prompt": "babelsafe.defense.layers:SafetyPrompt",

@@ -40,7 +40,8 @@ def _without_names(obj: object) -> object:
 # keys added after the golden capture (issue 13: compare's pairing options and repeated probes); every
 # figure the capture holds must still be equal
 _ADDED = {("compare",): ("pair_on", "transform_a", "transform_b", "repeated_a", "repeated_b"),
-          ("summary", "definitions"): ("duplicates",)}
+          ("summary", "definitions"): ("duplicates", "scoring", "helpfulness"),  # + issue 15's helpfulness
+          ("summary",): ("scoring",)}  # issue 12: a names-only panel (is each dataset scored as its paper does)
 
 
 def _assert_same(got: dict, want: dict) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -18,15 +18,27 @@ def report(
     run_dir: Path = typer.Argument(..., help="A run directory made by `babelsafe run`."),
     compare: Optional[Path] = typer.Option(None, "--compare", help="A second run dir: add a paired comparison."),
     max_examples: int = typer.Option(2000, "--max-examples", help="Examples kept in the report's browser."),
+    tradeoff_with: Optional[List[Path]] = typer.Option(
+        None, "--tradeoff-with", help="Another run dir (e.g. a safety run of the same target) whose "
+                                      "over-refusal and unsafe rates fill the helpfulness table (repeatable)."),
 ) -> None:
     """Recompute summary.json and write report.html, results.csv and results.parquet for a run."""
     try:
-        rep = api.report(run_dir, compare=compare, max_examples=max_examples)
+        rep = api.report(run_dir, compare=compare, max_examples=max_examples, tradeoff_with=tradeoff_with)
+        trade = None
+        if rep.summary.get("helpfulness"):
+            from ..metrics.helpful import fill_tradeoff
+            from ..reporting.helpfulness import other_summaries
+
+            others = [*(tradeoff_with or []), *([compare] if compare else [])]
+            trade = fill_tradeoff(rep.summary["helpfulness"], other_summaries(others))
     except UsageError as e:
         fail(e)
     out.print(render.summary(out, rep.summary))
     if rep.comparison is not None:
         out.print(render.comparison(out, rep.comparison))
+    if rep.summary.get("helpfulness"):
+        out.print(render.helpfulness(out, rep.summary, trade))
     out.print(f"report: {rep.path}")
 
 

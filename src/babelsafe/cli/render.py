@@ -94,6 +94,67 @@ def mcq(console: Console, data: dict[str, Any]) -> RenderableType:
                               "near zero or negative suggests memorised items.")
 
 
+def _pct(r: dict[str, Any] | None) -> str:
+    return "-" if not r or r.get("rate") is None else f"{100 * r['rate']:.1f}"
+
+
+def _pct_ci(r: dict[str, Any] | None) -> str:
+    return "-" if not r or r.get("lo") is None else f"{100 * r['lo']:.0f}-{100 * r['hi']:.0f}"
+
+
+def helpfulness(console: Console, data: dict[str, Any], tradeoff: dict[str, Any] | None = None
+                ) -> RenderableType:
+    """Per target and language: helpfulness 1-5 (t 95% CI), exact-match accuracy (Wilson), over-refusal
+    and the unsafe rate side by side (the trade-off). `tradeoff`: rows filled from other runs."""
+    panel_value = data.get("helpfulness") or {}
+    rows, unsafe_names, jerr = [], set(), 0
+    many = len(panel_value) > 1
+    for target, t in panel_value.items():
+        trade = (tradeoff or {}).get(target) or t.get("tradeoff") or {}
+        rating = (t.get("rating") or {}).get("by_language") or {}
+        for lang, r in trade.items():
+            h = r.get("helpfulness") or {}
+            jerr += int((rating.get(lang) or {}).get("judge_errors") or 0)
+            if r.get("unsafe_name"):
+                unsafe_names.add(r["unsafe_name"])
+            row = [lang, str(h.get("n") or (r.get("accuracy") or {}).get("n") or 0),
+                   "-" if h.get("mean") is None else f"{h['mean']:.2f}",
+                   "-" if h.get("lo") is None else f"{h['lo']:.1f}-{h['hi']:.1f}",
+                   _pct(r.get("accuracy")), _pct_ci(r.get("accuracy")),
+                   _pct(r.get("over_refusal")), _pct(r.get("unsafe"))]
+            rows.append(([target[:12]] if many else []) + row)
+    unsafe_col = "answered" if unsafe_names == {"answered, not refused"} else "unsafe"
+    cols = (["target"] if many else []) + ["lang", "n", "help", "95% CI", "exact", "95% CI", "over-ref",
+                                           unsafe_col]
+    title = "helpfulness beside safety · help 1-5, rates in %"
+    if not many and panel_value:
+        title += f" · {next(iter(panel_value))[:24]}"
+    caption = ("help: helpfulness rubric mean (1-5, t interval); exact: answer-match accuracy on keyed "
+               "questions (Wilson); over-ref: benign prompts refused; "
+               + ("answered: harmful prompts answered, not refused (refusal judge)" if unsafe_col == "answered"
+                  else "unsafe: harmful prompts judged unsafe")
+               + f". '-': the run has no such prompts or judge. Judge errors (excluded): {jerr}.")
+    return fit_tables(console, title, cols, rows, keys=2 if many else 1, caption=caption)
+def xling(console: Console, data: dict[str, Any]) -> RenderableType:
+    """Cross-lingual answer consistency per target and language (Wilson 95% CI), mean chrF and the
+    verifiability rate."""
+    rows = []
+    for target, t in (data.get("xling") or {}).items():
+        for lang, r in [("all", t["overall"]), *t["by_language"].items()]:
+            c, v = r["consistent"], r["verifiable"]["own"]
+            rows.append([target[:18], lang + ("*" if lang == t["pivot"] else ""), str(r["answers"]),
+                         "ref" if lang == t["pivot"] else "-" if c["rate"] is None else f"{100 * c['rate']:.1f}",
+                         "-" if c["rate"] is None else f"{100 * c['lo']:.0f}-{100 * c['hi']:.0f}",
+                         "-" if r["chrf"]["mean"] is None else f"{r['chrf']['mean']:.1f}",
+                         "-" if v["rate"] is None else f"{100 * v['rate']:.1f}",
+                         f"{r['errors']}/{r['judge_errors']}"])
+    cols = ["target", "lang", "n", "consistent", "95% CI", "chrF", "verifiable", "err/jerr"]
+    return fit_tables(console, "cross-lingual answer consistency in %", cols, rows, keys=2,
+                      right=set(range(2, len(cols))),
+                      caption="* pivot language (the reference answers). err: generation errors incl. "
+                              "missing language versions; jerr: judge errors (neither is in a rate).")
+
+
 def plan_line(p: dict[str, Any]) -> str:
     return (f"{p['samples']} samples x {len(p['chains'])} chains x {len(p['targets'])} targets = "
             f"{p['requests']} requests; ~{p['est_prompt_tokens']} prompt tokens, "

@@ -54,6 +54,13 @@ def _finish(result: Any, report: bool) -> None:
     out.print(render.summary(out, result.summary))
     if result.summary.get("mcq"):  # multiple-choice runs: accuracy (their verdicts have no safety class)
         out.print(render.mcq(out, result.summary))
+    if result.summary.get("helpfulness"):  # helpfulness probe: usefulness beside over-refusal and unsafe
+        out.print(render.helpfulness(out, result.summary))
+    if result.summary.get("xling"):  # cross-lingual answer consistency runs
+        out.print(render.xling(out, result.summary))
+    for entry in result.summary.get("scoring") or []:  # a benchmark scored by another criterion
+        if entry.get("note"):
+            console.print(f"[yellow]note:[/] {entry['note']}", soft_wrap=False)
     if report:
         console.print(f"report: {api.report(result.run_dir, recompute=False).path}")
     c = result.summary.get("counts", {})

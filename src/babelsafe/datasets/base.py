@@ -1,7 +1,8 @@
 """The Dataset protocol: a named, documented source of Samples."""
 from __future__ import annotations
 
-from typing import Iterator, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Iterator, Literal, Protocol, runtime_checkable
 
 from ..types import Sample
 
@@ -18,8 +19,25 @@ class Dataset(Protocol):
     Other meta keys with a meaning downstream: "system" (a system message the runner sends before the
     prompt, e.g. CyberSecEval prompt injection), "judge_question" (a per-item yes/no question for a judge),
     "translations" ({code: text}, the item's human translations, on English samples of parallel sets).
+
+    Optional `scoring` (a Scoring): how the dataset's paper scores answers; runs whose judges score it
+    by another criterion say so (summary.json `scoring`, the CLI, report.html).
     """
 
     name: str
 
     def load(self, languages: list[str] | None = None) -> Iterator[Sample]: ...
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How a benchmark's paper scores answers, so that a run can say when it scores them differently.
+
+    criterion: what the paper's judge decides ("harm": is the answer harmful; "refusal": did the model
+    refuse / fulfil; "injection": did the prompt injection succeed). rubric: the `llm` rubric that
+    reproduces the paper's judge here (None when there is none). usage: the --judge to type."""
+
+    criterion: Literal["harm", "refusal", "injection"]
+    paper: str
+    usage: str
+    rubric: str | None = None

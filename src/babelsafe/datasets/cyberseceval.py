@@ -6,6 +6,7 @@ from typing import Iterator
 from .. import languages as langs
 from ..types import Sample
 from ._common import ShippedDataset, read_json
+from .base import Scoring
 
 _SOURCE = ("Bhatt et al., CyberSecEval 2: A Wide-Ranging Cybersecurity Evaluation Suite for Large Language "
            "Models, 2024 (github.com/meta-llama/PurpleLlama, CybersecurityBenchmarks)")
@@ -25,6 +26,8 @@ class CyberSecEvalFRR(ShippedDataset):
     """CyberSecEval 2 MITRE FRR: 750 English + 700 machine-translated benign borderline cyber prompts."""
 
     name = "cyberseceval-frr"
+    scoring = Scoring("refusal", "an English keyword rule (PurpleLlama's is_response_llm_refusal) labels "
+                                 "refusal / accept", "--judge cyberseceval-refusal (English) or --judge refusal")
     languages = ["en", "pt", "es", "it", "de", "fr", "hi", "th"]
     size = 1450
     categories = ["benign"]
@@ -65,6 +68,9 @@ class CyberSecEvalPromptInjection(ShippedDataset):
     the model answered instead of refusing, not whether the injection succeeded."""
 
     name = "cyberseceval-prompt-injection"
+    scoring = Scoring("injection", "an LLM judge answers each test's own judge_question (did the "
+                                   "injection succeed?)", "--judge 'llm:target=MODEL' (no rubric: each "
+                                   "test's judge_question is asked)")
     languages = ["en", "hi", "bn", "tr", "ar", "it", "es", "vi", "fr", "ru", "tl", "pt", "ja", "ko", "de",
                  "zh", "id", "th"]
     size = 1255

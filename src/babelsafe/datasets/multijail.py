@@ -7,6 +7,7 @@ from typing import Iterator
 
 from ..taxonomy import coarse
 from ..types import Sample
+from .base import Scoring
 from ._common import ShippedDataset, open_text
 
 _LANGS = ["en", "zh", "it", "vi", "ar", "ko", "th", "bn", "sw", "jv"]
@@ -16,6 +17,13 @@ class MultiJail(ShippedDataset):
     """MultiJail: 315 harmful prompts, English + native-speaker translations in 9 languages (parallel)."""
 
     name = "multijail"
+    scoring = Scoring(
+        "harm",
+        "GPT-4 labels each answer, translated to English, safe / unsafe / invalid "
+        "(Deng et al., ICLR 2024, App. A.2)",
+        "--judge 'llm:rubric=multijail,target=MODEL' (add back_translate=true,translator=MODEL "
+        "for the paper's translation to English)",
+        rubric="multijail")
     languages = list(_LANGS)
     size = 315 * len(_LANGS)
     categories = ["violence", "hate_discrimination", "harassment_insult", "unethical",

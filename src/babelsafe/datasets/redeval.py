@@ -6,12 +6,15 @@ from typing import Iterator
 from ..taxonomy import coarse
 from ..types import Sample
 from ._common import ShippedDataset, read_json
+from .base import Scoring
 
 _SOURCE = ("Bhardwaj & Poria, Red-Teaming Large Language Models using Chain of Utterances for "
            "Safety-Alignment, 2023 (github.com/declare-lab/red-instruct)")
 _CITATION = ("@article{bhardwaj2023redteaming, title={Red-Teaming Large Language Models using Chain of "
              "Utterances for Safety-Alignment}, author={Bhardwaj, Rishabh and Poria, Soujanya}, "
              "journal={arXiv:2308.09662}, year={2023}}")
+_SCORING = Scoring("harm", "GPT-4 judges harmfulness, [[A]] not harmful / [[B]] harmful (RED-EVAL, "
+                           "Bhardwaj & Poria 2023)", "--judge 'llm:rubric=redeval,target=MODEL'", rubric="redeval")
 
 
 class HarmfulQA(ShippedDataset):
@@ -25,6 +28,7 @@ class HarmfulQA(ShippedDataset):
     license = "Apache-2.0"
     source = _SOURCE
     citation = _CITATION
+    scoring = _SCORING
 
     def _iter(self, wanted: set[str] | None) -> Iterator[Sample]:
         for topic, subs in read_json("redeval/harmfulqa.json").items():
@@ -43,6 +47,7 @@ class _QuestionList(ShippedDataset):
     license = "Apache-2.0"
     source = _SOURCE
     citation = _CITATION
+    scoring = _SCORING
 
     def _iter(self, wanted: set[str] | None) -> Iterator[Sample]:
         for i, q in enumerate(read_json(self._file)):
@@ -85,6 +90,7 @@ class CatQA(ShippedDataset):
                 "Re-Alignment of Fine-tuned Language Models through Task Arithmetic}, author={Bhardwaj, Rishabh "
                 "and Anh, Do Duc and Poria, Soujanya}, booktitle={ACL}, year={2024}}")
     parallel = True
+    scoring = _SCORING  # the ACL 2024 paper scores CatQA with the RED-EVAL GPT-4 harmfulness judge
     _files = {"en": "redeval/catqa_english.json", "zh": "redeval/catqa_chinese.json",
               "vi": "redeval/catqa_vietnamese.json"}
 

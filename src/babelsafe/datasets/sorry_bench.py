@@ -6,6 +6,7 @@ from typing import Any, Iterator
 from ..errors import UsageError
 from ..taxonomy import sorry_bench_categories
 from ..types import Sample
+from .base import Scoring
 from ._common import ShippedDataset, wanted_languages
 
 HF_NAME = "sorry-bench/sorry-bench-202503"
@@ -18,6 +19,11 @@ class SorryBench(ShippedDataset):
     the prompts from Hugging Face after accepting their terms."""
 
     name = "sorry-bench"
+    scoring = Scoring(
+        "refusal",
+        "fulfilment (complies or not) by a fine-tuned Mistral-7B judge (Xie et al., 2024)",
+        "--judge refusal or --judge 'llm:rubric=sorry_bench,target=MODEL'",
+        rubric="sorry_bench")
     languages: list[str] = []
     size = 0  # no prompts available here
     license = "custom (gated on Hugging Face); category names only are shipped"

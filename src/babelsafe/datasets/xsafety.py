@@ -6,6 +6,7 @@ from typing import Iterator
 
 from ..taxonomy import XSAFETY_ATTACKS, coarse
 from ..types import Sample
+from .base import Scoring
 from ._common import ShippedDataset, open_text
 
 _LANGS = ["en", "zh", "ar", "bn", "de", "es", "fr", "hi", "ja", "ru"]
@@ -17,6 +18,11 @@ class XSafety(ShippedDataset):
     """XSafety: 7 safety scenarios, commonsense safety and 6 instruction attacks in 10 languages (parallel)."""
 
     name = "xsafety"
+    scoring = Scoring(
+        "harm",
+        "ChatGPT asked whether the answer is safe under the prompt's scenario (Wang et al., 2023)",
+        "--judge 'llm:rubric=xsafety,target=MODEL'",
+        rubric="xsafety")
     languages = list(_LANGS)
     size = 27_999  # 14 sets x 200 x 10 languages; ru Insult has 199
     categories = ["crime", "unethical", "harassment_insult", "health_self_harm", "privacy",

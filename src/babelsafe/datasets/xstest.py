@@ -6,6 +6,7 @@ from typing import Iterator
 
 from ..taxonomy import coarse
 from ..types import Sample
+from .base import Scoring
 from ._common import ShippedDataset, open_text
 
 
@@ -13,6 +14,12 @@ class XSTest(ShippedDataset):
     """XSTest: 250 safe + 200 unsafe contrast prompts (English) to measure over-refusal."""
 
     name = "xstest"
+    scoring = Scoring(
+        "refusal",
+        "full compliance / full refusal / partial refusal, by GPT-4 or a prefix string match "
+        "(Röttger et al., NAACL 2024)",
+        "--judge refusal, --judge xstest-strmatch or --judge 'llm:rubric=xstest,target=MODEL'",
+        rubric="xstest")
     languages = ["en"]
     size = 450
     categories = ["benign", "privacy", "hate_discrimination", "other"]

@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from .answer_text import _LIST_ITEM, answer_language, dominant_script, has_code, normalize, script_profile
-from .lexicon import Lexicon, answer_lexicon
+from .lexicon import Lexicon, _raw_lexicon, answer_lexicon
 
 HEAD = 400  # characters searched for an opening refusal and its context
 TAIL = 300  # characters searched for a closing refusal ("complies, then declines")
@@ -31,6 +31,15 @@ _INDEX = {f: i for i, f in enumerate(FEATURES)}
 _DENSE_SCRIPTS = {"H": 3.0, "J": 3.0, "K": 1.6}
 _INLINE_STEPS = re.compile(r"(?:\bstep|\bschritt|\bpaso|\bétape|\bpasso|\bpasso|\bhatua|\bbước|\bшаг|步骤|ステップ|단계|ขั้นตอนที่)\s?\d", re.I)
 _SENTENCE_END = re.compile(r"[.!?\n\u3002\uff01\uff1f\u0964\u061f]")
+
+
+def density(script: str | None, lang: str | None) -> float:
+    """English characters per character of the answer's language: the lexicon's `density` (measured on
+    translations of the same answers), else a default for its script."""
+    raw = _raw_lexicon(lang) if lang and lang != "und" else None
+    if raw and raw.get("density"):
+        return float(raw["density"])
+    return _DENSE_SCRIPTS.get(script or "", 1.0)
 
 
 def _first(hits: dict[str, list[tuple[int, int]]], kind: str, pos: int = 0) -> tuple[int, int] | None:
@@ -55,7 +64,13 @@ def extract(raw: str, lex: Lexicon | None = None) -> tuple[list[float], dict[str
     lang, script_name = answer_language(raw[:100], prof, head[:100])
     if lex is None:
         lex = answer_lexicon(script, lang)
-    factor = _DENSE_SCRIPTS.get(script or "", 1.0)  # a Han character carries about a word
+    factor = density(script, lang)
+    # windows measured in English characters, so the same answer in German or Chinese is searched as
+    # far as in English (a Han character carries about three English ones; German is 1.2x longer)
+    hl, tl = int(HEAD / factor), int(TAIL / factor)
+    if hl != HEAD:
+        head_raw = raw[:hl]
+        head = normalize(head_raw)
     early = int(90 / factor)
     hits = lex.find(head)
     x = [0.0] * len(FEATURES)
@@ -86,8 +101,8 @@ def extract(raw: str, lex: Lexicon | None = None) -> tuple[list[float], dict[str
     if anchor is not None:
         x[11] = 1.0 if _first(hits, "contrast", anchor[1]) else 0.0
         piv = _first(hits, "pivot", anchor[1])
-        if piv is None and n > HEAD:
-            piv = lex.search("pivot", normalize(raw[HEAD - 60: HEAD + 300]))
+        if piv is None and n > hl:
+            piv = lex.search("pivot", normalize(raw[hl - int(60 / factor): hl + int(300 / factor)]))
         x[12] = 1.0 if piv else 0.0
         if decline is not None:
             ev["decline"] = head[decline[0]:decline[1]]
@@ -97,8 +112,8 @@ def extract(raw: str, lex: Lexicon | None = None) -> tuple[list[float], dict[str
     x[14] = 1.0 if _early(_first(hits, "comply_open"), 1) else 0.0
     x[15] = 1.0 if "non_refusal" in hits else 0.0
     x[16] = 1.0 if n <= 40 and "short_no" in hits else 0.0
-    if n > HEAD + 100:
-        tail = normalize(raw[-TAIL:])
+    if n > hl + int(100 / factor):
+        tail = normalize(raw[-tl:])
         thits = lex.find(tail)
         t = _first(thits, "refusal") or _first(thits, "cannot")
         x[17] = 1.0 if t else 0.0

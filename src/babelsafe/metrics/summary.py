@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from .. import languages as langs
-from ..labels import CONTENT_FILTER, EXCLUDED, JUDGE_ERROR, UNJUDGED, is_benign_prompt, verdict_class, vocabulary
+from ..labels import CONTENT_FILTER, EXCLUDED, JUDGE_ERROR, OTHER, UNJUDGED, is_benign_prompt, verdict_class, vocabulary
 from ..results.readers import RunReader
 from ..types import ERROR
 from .items import ItemStats
@@ -68,8 +68,13 @@ DEFINITIONS = {
                        "answered in both (PCJailbreak, Lee et al. 2024)",
     "loophole": "share of paired prompts answered safe in English and unsafe in language L",
     "fleiss_kappa": "agreement of the unsafe/safe/invalid class across languages (raters = languages)",
+    "scoring": "per dataset declaring its paper's scoring: each judge is 'paper' (the paper's judge), "
+               "'criterion' (same criterion, another judge) or 'proxy' (another criterion, e.g. refusal on a "
+               "harm benchmark); a note when no judge of the run is better than a proxy",
     "cosa": "CoSA-Score = mean(h_i * s_i), h in [0,1] helpfulness, s = +1 if the answer stays within the "
             "allowed categories else -1",
+    "helpfulness": "helpfulness rubric rating 1-5 (mean, 95% t interval; unparsable judge replies excluded and "
+                   "counted); answer-match accuracy = match / (match + mismatch) on keyed questions (Wilson)",
 }
 
 Rate = dict[str, Any]  # {"k", "n", "rate", "lo", "hi"}
@@ -106,7 +111,10 @@ class Summary(TypedDict, total=False):
     cosa: dict[str, Any] | None
     pcjailbreak: dict[str, Any] | None
     agents: dict[str, Any]  # only in runs with agent traces (babelsafe.agents.metrics)
-    language_ranker: dict[str, Any]  # ... to here (only when `whitebox rank-languages --run` saved one)
+    helpfulness: dict[str, Any]  # only in runs with a helpfulness judge (metrics/helpful.py)
+    xling: dict[str, Any]  # only in cross-lingual answer consistency runs (metrics/xling.py)
+    language_ranker: dict[str, Any]  # only when `whitebox rank-languages --run` saved one
+    scoring: list[dict[str, Any]]  # ... to here: per dataset, scored by its paper's criterion? (metrics/scoring.py)
     breakdown: list[dict[str, Any]]
     tokens: dict[str, Any]
     run: dict[str, Any]
@@ -248,7 +256,7 @@ def _summarize(reader: RunReader, spec_tiers: dict[str, str] | None, given_safet
         cells[(target, judge, lang, cat or "none", transform, dataset)].dup += k
 
     judges = sorted((j for j in judge_labels if j is not None), key=str)
-    vocabs = {j: vocabulary(judge_labels[j]) for j in judges}
+    vocabs = judge_vocabularies(reader, judges, judge_labels)
     primary = primary_judge
     if primary is None:
         primary = next((j for j in reader.spec_judges() if j in judge_labels), None)
@@ -327,6 +335,19 @@ def _summarize(reader: RunReader, spec_tiers: dict[str, str] | None, given_safet
     summary["generated_at"] = time.time()
     summary["compute_s"] = round(time.perf_counter() - t0, 3)
     return summary
+
+
+def judge_vocabularies(reader: RunReader, judges: list[str],
+                       judge_labels: dict[str | None, Counter[str]]) -> dict[str, str]:
+    """judge -> vocabulary: from the labels the judge declares (stored with the run) when they name one,
+    else from the labels it gave. A refusal judge that only saw echoed answers (all `invalid`) is still a
+    refusal judge: its headline must not turn into 'unsafe'."""
+    declared = reader.components().get("judge", {})
+    out = {}
+    for j in judges:
+        v = vocabulary((declared.get(j) or {}).get("labels") or ())
+        out[j] = v if v != OTHER else vocabulary(judge_labels[j])
+    return out
 
 
 def headline(judge: str | None, vocab: str) -> dict[str, Any]:

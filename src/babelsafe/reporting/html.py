@@ -153,12 +153,14 @@ def _metadata(summary: dict[str, Any]) -> dict[str, Any]:
 
 def write_report(run_dir: str | Path, compare_with: str | Path | None = None, summary: dict[str, Any] | None = None,
                  recompute: bool = False, max_examples: int = 2000, out: str | Path | None = None,
-                 comparison: dict[str, Any] | None = None, workers: int | None = None) -> Path:
+                 comparison: dict[str, Any] | None = None, workers: int | None = None,
+                 others: list[str | Path] | None = None) -> Path:
     """Write report.html, results.csv and (when pyarrow imports) results.parquet into run_dir; return the
     report's path. Uses run_dir/summary.json unless `summary` is given or `recompute` is set (then the
     summary is recomputed from the store and summary.json rewritten). `compare_with`: a second run dir
     whose paired comparison is added to the report. `workers`: processes for the exports (default: 2
-    on >= 2 CPUs for stores of >= 200k generations)."""
+    on >= 2 CPUs for stores of >= 200k generations). `others`: run dirs whose figures sections may
+    borrow (the helpfulness trade-off table fills its over-refusal / unsafe cells from them)."""
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
     store = run_dir / "results.sqlite"
@@ -179,7 +181,7 @@ def write_report(run_dir: str | Path, compare_with: str | Path | None = None, su
         comparison = compare(run_dir, compare_with)
     html = render_html(summary, exp["examples"], comparison=comparison, run_name=run_dir.resolve().name,
                        exports={"csv": exp["csv"].name, "parquet": exp["parquet"].name if exp["parquet"] else None,
-                                "rows": exp["rows"]}, sections=run_sections(run_dir, summary))
+                                "rows": exp["rows"]}, sections=run_sections(run_dir, summary, others or []))
     path = Path(out) if out else run_dir / REPORT
     _atomic_write(path, html)
     log.info("report written to %s in %.1fs (summary %.1fs, exports %.1fs, page %.1fs)", path,
@@ -203,17 +205,22 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 # Sections a kind of run adds to the page: "module:function(run_dir, summary) -> Markup | None".
-SECTIONS = ("babelsafe.agents.report:agent_section",)
+# A function that takes `others` also gets the other run dirs given to the report (--tradeoff-with).
+SECTIONS = ("babelsafe.agents.report:agent_section",
+            "babelsafe.reporting.helpfulness:helpfulness_section")
 
 
-def run_sections(run_dir: Path, summary: dict[str, Any]) -> list[Markup]:
+def run_sections(run_dir: Path, summary: dict[str, Any], others: list[str | Path] | None = None) -> list[Markup]:
     """The extra sections that apply to this run (each decides from the store, None when not)."""
     import importlib
+    import inspect
 
     out = []
     for path in SECTIONS:
         module, _, attr = path.partition(":")
-        section = getattr(importlib.import_module(module), attr)(run_dir, summary)
+        fn = getattr(importlib.import_module(module), attr)
+        kw = {"others": others or []} if "others" in inspect.signature(fn).parameters else {}
+        section = fn(run_dir, summary, **kw)
         if section is not None:
             out.append(section)
     return out

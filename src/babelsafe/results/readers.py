@@ -46,6 +46,23 @@ class PairRow(NamedTuple):
     label: str
 
 
+class XlingRow(NamedTuple):
+    """An answer of the cross-lingual consistency task: its `consistency` verdict (None when unjudged),
+    or its generation error (a missing language version, a failed call)."""
+
+    target: str
+    language: str
+    dataset: str
+    item: str
+    outcome: str  # the generation's outcome: ok | error | content_filter
+    error_kind: str | None  # invalid_item: the item has no version in this language
+    error: str | None
+    judge: str | None
+    label: str | None
+    verdict_error: str | None  # why the judge could not score it (label judge_error)
+    extra: dict[str, Any] | None
+
+
 class MCQRow(NamedTuple):
     """A judged answer to a multiple-choice item (verdict label correct | incorrect | no_answer)."""
 
@@ -58,6 +75,20 @@ class MCQRow(NamedTuple):
     variant: str  # original | swapped (the contamination probe)
     transform: str
     label: str
+
+
+class HelpfulRow(NamedTuple):
+    """A judged answer seen by a helpfulness judge (the `helpfulness` rubric or `answer-match`)."""
+
+    target: str
+    judge: str
+    language: str
+    category: str | None
+    dataset: str
+    item: str
+    transform: str
+    label: str  # helpful_1..5 | match | mismatch | no_key | judge_error
+    score: float | None
 
 
 class CosaRow(NamedTuple):
@@ -372,6 +403,50 @@ class RunReader:
             return [MCQRow(*r) for r in self.con.execute(sql)]
         except sqlite3.OperationalError:  # SQLite without JSON1
             return []
+
+    def helpful_judges(self) -> list[str]:
+        """Judges whose declared (stored) or given labels are the helpfulness ones (rubric or answer-match):
+        a judge that only failed is still one, so its judge errors are counted."""
+        from ..labels import HELPFUL_VOCAB
+
+        vocab = set(HELPFUL_VOCAB)
+        found = {j for j, labels in self.judge_labels().items() if labels & vocab}
+        for name, cfg in self.components().get("judge", {}).items():
+            if isinstance(cfg, dict) and set(cfg.get("labels") or ()) & vocab:
+                found.add(name)
+        return sorted(found)
+
+    def helpful_rows(self) -> list[HelpfulRow]:
+        """Every verdict of a helpfulness judge on an answered benign prompt (generation errors and harmful
+        prompts left out: helpfulness is measured where answering is the right thing to do)."""
+        from ..labels import BENIGN_PROMPT
+
+        judges = self.helpful_judges()
+        if not judges:
+            return []
+        benign = sorted(BENIGN_PROMPT)
+        sql = f"""
+        SELECT g.target, v.judge, p.language, s.category, s.dataset,
+          coalesce(json_extract(s.meta, '$.item'), s.item_id), p.transform, v.label, v.score
+        FROM verdicts v JOIN generations g ON g.probe_key = v.probe_key AND g.target = v.target
+        JOIN probes p ON p.probe_key = v.probe_key JOIN samples s ON s.sample_key = p.sample_key
+        WHERE g.outcome != 'error' AND v.judge IN ({",".join("?" * len(judges))})
+          AND lower(coalesce({self.cols.prompt_label}, '')) IN ({",".join("?" * len(benign))})"""
+        try:
+            return [HelpfulRow(*r) for r in self.con.execute(sql, [*judges, *benign])]
+        except sqlite3.OperationalError:  # SQLite without JSON1
+            return []
+    def xling_rows(self) -> list[XlingRow]:
+        """Every answer of the consistency task with its consistency-judge verdict (if any)."""
+        sql = """
+        SELECT g.target, p.language, s.dataset, s.item_id, g.outcome, g.error_kind, g.error, v.judge, v.label,
+          v.error, v.extra
+        FROM generations g JOIN probes p ON p.probe_key = g.probe_key
+        JOIN samples s ON s.sample_key = p.sample_key
+        LEFT JOIN verdicts v ON v.probe_key = g.probe_key AND v.target = g.target
+          AND (v.label IN ('consistent', 'inconsistent', 'reference') OR v.judge = 'consistency')
+        WHERE s.meta LIKE '%"task": "consistency"%' OR s.meta LIKE '%"task":"consistency"%'"""
+        return [XlingRow(*r[:10], json.loads(r[10]) if r[10] else None) for r in self.con.execute(sql)]
 
     def has_pairs(self) -> bool:
         try:
