@@ -103,8 +103,8 @@ def test_load_samples_is_lazy_and_files_validate_before_the_first_sample(tmp_pat
     built = files._built
     pulled = []
 
-    def counting(raws, builder):
-        for s in built(raws, builder):
+    def counting(raws, builder, bad):
+        for s in built(raws, builder, bad):
             pulled.append(1)
             yield s
 

@@ -272,6 +272,8 @@ class Builder:
         self.language, self.max_chars = language, max_prompt_chars
         self.mapped = set(columns.values())
         self.seen: dict[tuple[str, str], str] = {}
+        self.check_ids = True  # off for a pass over rows already validated (the id index is the big part)
+        self.bad: list[int] = []  # ordinals (self.n) of the rows that failed
         self.n = 0
         self.defaulted = 0
 
@@ -306,10 +308,11 @@ class Builder:
             self.defaulted += self.language is None
         sid = _text(rec.get(c["id"])) if c["id"] in rec else None
         sid = sid.strip() if sid and sid.strip() else str(self.n)
-        first = self.seen.get((sid, lang))
-        if first is not None:
-            raise ValueError(f"duplicate id '{sid}' for language '{lang}' (first on {first})")
-        self.seen[(sid, lang)] = raw.where
+        if self.check_ids:
+            first = self.seen.get((sid, lang))
+            if first is not None:
+                raise ValueError(f"duplicate id '{sid}' for language '{lang}' (first on {first})")
+            self.seen[(sid, lang)] = raw.where
         meta: dict[str, Any] = {k: v for k, v in rec.items() if k not in self.mapped and k is not None}
         raw_cat = _text(rec.get(c["category"])) if c["category"] in rec else None
         category = None
@@ -357,14 +360,20 @@ def load_file(path: str | Path, columns: dict[str, str] | None = None, language:
         _check_first_record(path, first, cols)
         first = raws()
     dataset = name or path.name.split(".")[0]
-    validate_rows(str(path), first, Builder(path, dataset, cols, default_lang, max_prompt_chars, taxonomy),
-                  skip_bad_rows)
-    return _built(raws(), Builder(path, dataset, cols, default_lang, max_prompt_chars, taxonomy))
+    checked = Builder(path, dataset, cols, default_lang, max_prompt_chars, taxonomy)
+    validate_rows(str(path), first, checked, skip_bad_rows)
+    again = Builder(path, dataset, cols, default_lang, max_prompt_chars, taxonomy)
+    again.check_ids = False
+    return _built(raws(), again, set(checked.bad))
 
 
-def _built(raws: Iterable[Raw], builder: Builder) -> Iterator[Sample]:
-    """The samples of rows already validated (rows that failed were reported then)."""
+def _built(raws: Iterable[Raw], builder: Builder, bad: set[int]) -> Iterator[Sample]:
+    """The samples of rows already validated: the rows that failed then (reported then) are skipped
+    by their ordinal, so no id index is kept while the run streams."""
     for raw in raws:
+        if builder.n + 1 in bad:
+            builder.n += 1
+            continue
         try:
             yield builder.build(raw)
         except ValueError:
@@ -402,6 +411,7 @@ def validate_rows(label: str, raws: Iterable[Raw], builder: Builder, skip_bad_ro
             if not skip_bad_rows:
                 raise DataError(f"{label}, {raw.where}: {e}. {_SKIP_HINT}") from None
             bad.append(f"{raw.where}: {e}")
+            builder.bad.append(builder.n)
             continue
         good += 1
         if keep is not None:

@@ -227,6 +227,7 @@ class RunReader:
             self.con.close()
             raise
         self.cols = Columns.for_version(self.version)
+        self._datasets: list[str] | None = None
 
     def close(self) -> None:
         self.con.close()
@@ -271,7 +272,9 @@ class RunReader:
         return {n: t for n, t in self.con.execute("SELECT name, taxonomy FROM datasets") if t}
 
     def datasets(self) -> list[str]:
-        return [r[0] for r in self.con.execute("SELECT DISTINCT dataset FROM samples ORDER BY dataset")]
+        if self._datasets is None:  # several panels ask; each asking scanned every sample
+            self._datasets = [r[0] for r in self.con.execute("SELECT DISTINCT dataset FROM samples ORDER BY dataset")]
+        return list(self._datasets)
 
     def generation_span(self) -> tuple[float | None, float | None]:
         return tuple(self.con.execute("SELECT min(created), max(created) FROM generations").fetchone())  # type: ignore[return-value]
