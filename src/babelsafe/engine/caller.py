@@ -25,7 +25,7 @@ from ..errors import UsageError
 from ..registry import registry
 from ..spec import RunSpec, TargetSpec, target_spec
 from ..targets.base import ProviderError
-from ..types import CONTENT_FILTER, ERROR, GenParams, Generation, Message, stable_hash
+from ..types import CONTENT_FILTER, ERROR, GenParams, Generation, Message, canonical_json, hash_json, stable_hash
 from .limits import RateLimiter, estimate_message_tokens, estimate_tokens
 
 log = logging.getLogger("babelsafe")
@@ -34,11 +34,12 @@ RUN_DEFAULT_CONCURRENCY = RunSpec.model_fields["concurrency"].default
 
 class CallCache(Protocol):
     """Where answers are kept. `lookup` returns a stored answer (never an error); `record` is told
-    about every call made (errors too: a store keeps them, a memory cache drops them)."""
+    about every call made (errors too: a store keeps them, a memory cache drops them). `request` is
+    {"messages", "params"[, "sent"]} as JSON text (built once from what the cache key hashed)."""
 
     def lookup(self, key: str) -> Generation | None: ...
 
-    def record(self, key: str, component: str, purpose: str, request: dict[str, Any], g: Generation) -> None: ...
+    def record(self, key: str, component: str, purpose: str, request: str, g: Generation) -> None: ...
 
 
 class MemoryCache:
@@ -55,7 +56,7 @@ class MemoryCache:
         self._d.move_to_end(key)
         return copy_generation(hit, cached=True)
 
-    def record(self, key: str, component: str, purpose: str, request: dict[str, Any], g: Generation) -> None:
+    def record(self, key: str, component: str, purpose: str, request: str, g: Generation) -> None:
         if g.outcome == ERROR:
             return
         self._d[key] = g
@@ -82,7 +83,7 @@ class StoreCache:
             hit = self.store.cached_call(key)
         return hit
 
-    def record(self, key: str, component: str, purpose: str, request: dict[str, Any], g: Generation) -> None:
+    def record(self, key: str, component: str, purpose: str, request: str, g: Generation) -> None:
         self.store.write_call(key, component, purpose, request, g)
         if g.outcome != ERROR:
             self._known.add(key)
@@ -100,6 +101,7 @@ class TargetSlot:
     limiter: RateLimiter
     identity_hash: str
     params_dict: dict[str, Any]
+    params_json: str = ""  # canonical JSON of params_dict (part of every cache key of the slot)
 
 
 def copy_generation(g: Generation, **changes: Any) -> Generation:
@@ -205,8 +207,9 @@ class ModelCaller:
             ident = target.identity()
         except Exception:  # a component's own target without identity(): its name stands in
             ident = {"name": getattr(target, "name", repr(target))}
+        pd = params.as_dict()
         slot = TargetSlot(label, target, params, system_prompt, asyncio.Semaphore(concurrency),
-                          limiter or RateLimiter(None, None), stable_hash(ident), params.as_dict())
+                          limiter or RateLimiter(None, None), stable_hash(ident), pd, canonical_json(pd))
         self._slots[id(target)] = slot
         return slot
 
@@ -247,18 +250,29 @@ class ModelCaller:
                     log.debug("closing %s failed", slot.label, exc_info=True)
 
     # -- the one call path ---------------------------------------------------------------------
-    def cache_key(self, target: Any, messages: list[Message], params: GenParams) -> str:
+    def cache_key(self, target: Any, messages: list[Message], params: GenParams,
+                  messages_json: str | None = None) -> str:
+        """hash(target identity, params, messages): stable_hash([identity_hash, params, messages])."""
         slot = self._slots.get(id(target)) or self.register(target)
-        pd = slot.params_dict if params is slot.params else params.as_dict()
-        return stable_hash([slot.identity_hash, pd, messages])
+        return self._key_parts(slot, messages, params, messages_json)[0]
+
+    @staticmethod
+    def _key_parts(slot: TargetSlot, messages: list[Message], params: GenParams,
+                   messages_json: str | None) -> tuple[str, str, str]:
+        """(cache key, params JSON, messages JSON). The JSON of a list is its items' JSON joined by
+        commas, so the parts computed once per slot and per probe are reused, not re-encoded."""
+        pj = slot.params_json if params is slot.params and slot.params_json else canonical_json(params.as_dict())
+        mj = messages_json if messages_json is not None else canonical_json(messages)
+        return hash_json(f'["{slot.identity_hash}",{pj},{mj}]'), pj, mj
 
     async def call(self, target: Any, messages: list[Message], params: GenParams | None = None,
-                   purpose: str = "aux") -> Generation:
+                   purpose: str = "aux", messages_json: str | None = None) -> Generation:
+        """messages_json: canonical_json(messages) when the caller has it already (the runner does)."""
         slot = self._slots.get(id(target))
         if slot is None:  # a target built outside the caller (e.g. by a component): register it
             slot = self.register(target)
         params = params or slot.params
-        key = self.cache_key(target, messages, params)
+        key, pj, mj = self._key_parts(slot, messages, params, messages_json)
         if self.share_inflight:
             fut = self._inflight.get(key)
             if fut is not None:  # the same call is already on its way: share it
@@ -274,10 +288,10 @@ class ModelCaller:
             self.calls.append({"purpose": purpose, "messages": messages})
             g = await self._call_with_retries(slot, messages, params)
             g.cache_key = key
-            pd = slot.params_dict if params is slot.params else params.as_dict()
-            request: dict[str, Any] = {"messages": messages, "params": pd}
-            if g.sent:  # a defended target: what its layers sent to the model (e.g. with the safety prompt)
-                request["sent"] = g.sent
+            # the call record {"messages", "params"[, "sent"]} from the JSON the key was built from; with
+            # "sent", a defended target's layers' requests (e.g. with the safety prompt)
+            request = (f'{{"messages":{mj},"params":{pj}'
+                       + (f',"sent":{canonical_json(g.sent)}}}' if g.sent else "}"))
             self.cache.record(key, slot.label, purpose, request, g)
             fut.set_result(g)
             return g
@@ -290,19 +304,29 @@ class ModelCaller:
 
     async def _call_with_retries(self, slot: TargetSlot, messages: list[Message], params: GenParams) -> Generation:
         retries = self.retries
-        est = sum(estimate_message_tokens(m) for m in messages) + params.max_tokens
+        limiter = slot.limiter
+        # the token estimate only where a budget needs it (a RateLimiter without limits, or a cluster's
+        # shared bucket without them, returns at once)
+        limited = bool(getattr(limiter, "rpm", True) or getattr(limiter, "tpm", True))
+        est = sum(estimate_message_tokens(m) for m in messages) + params.max_tokens if limited else 0
         try:  # image references become data URLs only for the request itself (never stored, never hashed)
             sent = self.images.resolve(messages)
         except UsageError as e:
             return Generation(text=None, outcome=ERROR, error=str(e), error_kind="client", attempts=0)
         last: ProviderError | None = None
         attempt = 0
+        # a target with its own total deadline per request (e.g. the openai target's raw transport) needs no
+        # second timer here; others get the run's timeout (+5 s: the target's own timeouts answer first)
+        own = getattr(slot.target, "total_timeout", None)
+        hard = own is not None and own <= self.timeout + 5
         for attempt in range(retries + 1):
-            await slot.limiter.acquire(est)
+            if limited:
+                await limiter.acquire(est)
             async with slot.sem:
                 self.calls_made += 1
                 try:
-                    g = await with_timeout(slot.target.generate(sent, params), self.timeout + 5)
+                    coro = slot.target.generate(sent, params)
+                    g = await (coro if hard else with_timeout(coro, self.timeout + 5))
                     g.attempts = attempt + 1
                     return g
                 except ProviderError as e:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -20,7 +21,8 @@ from ..results import Store, write_summary
 from ..spec import RunSpec, dump_spec
 from ..text import expecting
 from ..transforms.chain import apply_chain, build_chain, decode_chain
-from ..types import CONTENT_FILTER, ERROR, JUDGE_ERROR, OK, Generation, Probe, Sample, Verdict
+from ..types import (CONTENT_FILTER, ERROR, JUDGE_ERROR, OK, Generation, Probe, Sample, Verdict, canonical_json,
+                     probe_key)
 from .adaptive import is_adaptive, run_adaptive
 from .caller import ModelCaller, RunCaller, TargetSlot
 from .samples import initial_probe, load_samples, with_system
@@ -57,11 +59,14 @@ class Runner:
 
     def __init__(self, spec: RunSpec, on_progress: Callable[[Progress], None] | None = None, *,
                  sample_filter: Callable[[Sample], bool] | None = None, summarize: bool = True,
-                 limiter_factory: Callable[[Any], Any] | None = None):
+                 limiter_factory: Callable[[Any], Any] | None = None, sample_source: Any = None):
         """sample_filter / summarize / limiter_factory: how an executor runs one shard of a run (only the
-        samples of the shard, no summary.json of its own, the cluster's shared RPM/TPM buckets)."""
+        samples of the shard, no summary.json of its own, the cluster's shared RPM/TPM buckets).
+        sample_source: samples handed out while the run goes (an executor's work queue): an object with
+        `async take(want) -> list[sample key]`, [] when there is no more; only those samples run."""
         self.spec = spec
         self.sample_filter = sample_filter
+        self.sample_source = sample_source
         self.summarize = summarize
         self.limiter_factory = limiter_factory
         self.run_dir = Path(spec.out)
@@ -120,11 +125,19 @@ class Runner:
                 if load is not None:
                     await asyncio.to_thread(load)
             work = _Work(self, ctx, store, slots, judges)
-            units = _units(samples, chains, store, taxonomies, self.progress, len(slots))
-            n_workers = max(min(t.concurrency or self.spec.concurrency,
-                                getattr(s.target, "max_concurrency", None) or 10**9)
-                            for s, t in zip(slots, self.spec.targets))
-            await self._drive(units, work, max(1, n_workers))
+            n_workers = max(1, max(min(t.concurrency or self.spec.concurrency,
+                                       getattr(s.target, "max_concurrency", None) or 10**9)
+                                   for s, t in zip(slots, self.spec.targets)))
+            units: _Units | _PulledUnits
+            if self.sample_source is not None:  # a work queue hands out keys: this worker keeps the samples
+                pool = list(samples)
+                for name, taxonomy in sorted(taxonomies.items()):
+                    store.write_dataset(name, taxonomy)
+                units = _PulledUnits(self.sample_source, pool, chains, store, self.progress, len(slots),
+                                     n_workers)
+            else:  # stream: samples are pulled from the datasets as workers free up
+                units = _Units(_units(samples, chains, store, taxonomies, self.progress, len(slots)))
+            await self._drive(units, work, n_workers)
             log.info("%d samples fed to the workers", self.progress.samples)
         finally:
             await ctx.aclose()
@@ -140,7 +153,7 @@ class Runner:
                    else {"interrupted": self.interrupted})
         return RunResult(self.run_dir, summary, self.progress, self.interrupted)
 
-    async def _drive(self, units: Iterator[tuple[Sample, list]], work: "_Work", n_workers: int) -> None:
+    async def _drive(self, units: "_Units | _PulledUnits", work: "_Work", n_workers: int) -> None:
         """`n_workers` tasks pull (sample, chain) units until done or stopped; a worker's exception
         ends the run."""
         workers = [asyncio.create_task(self._worker(units, work)) for _ in range(n_workers)]
@@ -158,13 +171,13 @@ class Runner:
                 w.cancel()
             await asyncio.gather(*workers, stopper, return_exceptions=True)
 
-    async def _worker(self, units: Iterator[tuple[Sample, list]], work: "_Work") -> None:
+    async def _worker(self, units: "_Units | _PulledUnits", work: "_Work") -> None:
         slots = work.slots
         while not self._stop.is_set():
-            try:
-                sample, chain = next(units)
-            except StopIteration:
+            unit = units.next() if isinstance(units, _Units) else await units.next()
+            if unit is None:
                 return
+            sample, chain = unit
             probes = await apply_chain(initial_probe(sample, getattr(work.ctx, "images", None)), chain, work.ctx)
             extra = len(probes) - 1
             if extra:
@@ -173,11 +186,62 @@ class Runner:
                 await asyncio.gather(*(work.adaptive(probes, chain, slot) for slot in slots))
                 continue
             for probe in probes:
-                work.store.write_probe(probe)
+                # the probe's key and messages JSON once: for its row, its cache keys and call records
+                sk, mj = probe.sample.key, canonical_json(probe.messages)
+                pk = probe_key(sk, probe.language, mj, probe.chain)
+                work.store.write_probe(probe, pk, sk, mj)
                 if len(slots) == 1:  # the common case: no task per request
-                    await work.one(probe, chain, slots[0])
+                    await work.one(probe, chain, slots[0], pk, mj)
                 else:
-                    await asyncio.gather(*(work.one(probe, chain, slot) for slot in slots))
+                    await asyncio.gather(*(work.one(probe, chain, slot, pk, mj) for slot in slots))
+
+
+class _Units:
+    """(sample, chain) units from a stream (see _units)."""
+
+    def __init__(self, it: Iterator[tuple[Sample, list]]):
+        self._it = it
+
+    def next(self) -> tuple[Sample, list] | None:
+        return next(self._it, None)
+
+
+class _PulledUnits:
+    """(sample, chain) units of the samples a source hands out while the run goes (the Ray executor's
+    work queue). A sample is written to the store when it arrives, before any of its probes, so the
+    store says which samples this run took (an executor reads that to resume them here)."""
+
+    def __init__(self, source: Any, samples: list[Sample], chains: list, store: Store, progress: Progress,
+                 n_slots: int, want: int):
+        self.source, self.chains, self.store, self.progress = source, chains, store, progress
+        self.by_key = {s.key: s for s in samples}
+        self.n_slots, self.want = n_slots, want
+        self.buf: deque[tuple[Sample, list]] = deque()
+        self.lock = asyncio.Lock()
+        self.exhausted = False
+
+    async def next(self) -> tuple[Sample, list] | None:
+        while not self.buf:
+            if self.exhausted:
+                return None
+            async with self.lock:  # one fetch at a time; the others wait for its samples
+                if self.buf or self.exhausted:
+                    continue
+                keys = await self.source.take(self.want)
+                if not keys:
+                    self.exhausted = True
+                    continue
+                for key in keys:
+                    s = self.by_key.get(key)
+                    if s is None:
+                        raise UsageError(f"The work queue handed out sample {key}, which this worker's "
+                                         "datasets do not have: every worker needs the same dataset files "
+                                         "as the driver (docs/distributed.md).")
+                    self.store.write_sample(s)
+                    self.buf.extend((s, c) for c in self.chains)
+                self.progress.total += len(keys) * len(self.chains) * self.n_slots
+                self.progress.samples += len(keys)
+        return self.buf.popleft()
 
 
 def _units(samples: Iterator[Sample], chains: list, store: Store, taxonomies: dict[str, str],
@@ -224,9 +288,11 @@ class _Work:
 
         await run_adaptive(probes, answer, stored, skip)
 
-    async def one(self, probe: Probe, chain: list, slot: TargetSlot) -> list[str]:
-        """Answer one probe with one target and judge it; returns the new verdict labels."""
-        pk, tl = probe.key, slot.label
+    async def one(self, probe: Probe, chain: list, slot: TargetSlot, pk: str | None = None,
+                  messages_json: str | None = None) -> list[str]:
+        """Answer one probe with one target and judge it; returns the new verdict labels.
+        pk / messages_json: probe.key and canonical_json(probe.messages) when the caller has them."""
+        pk, tl = pk or probe.key, slot.label
         store, progress = self.store, self.progress
         labels: list[str] = []
         prev = self.finished.get((pk, tl))
@@ -247,8 +313,9 @@ class _Work:
             progress.cached += 1
         else:
             messages = with_system(probe.messages, slot.system_prompt)
+            mj = messages_json if messages is probe.messages else None
             with expecting(probe.language):  # the language prior of defense layers (babelsafe.text)
-                gen = await self.ctx.call(slot.target, messages, slot.params, purpose="target")
+                gen = await self.ctx.call(slot.target, messages, slot.params, purpose="target", messages_json=mj)
             if gen.outcome == OK:
                 gen.decoded = decode_chain(probe, gen.text or "", chain)
             store.write_generation(pk, tl, gen.cache_key or "", gen)

@@ -1,17 +1,22 @@
-"""The Ray executor: one run sharded across Ray actors, with one store, one cache and the same resume.
+"""The Ray executor: one run spread across Ray actors, with one store, one cache and the same resume.
 
 Design (docs/distributed.md says why):
-- The driver streams the samples once, so a bad dataset or option fails before anything starts; each
-  sample belongs to a shard by a stable hash of its key (the same shard on every resume), and each
-  worker streams the datasets itself, keeping its shard's samples.
+- The driver loads the samples once, so a bad dataset or option fails before anything starts, and puts
+  their keys in a work queue (a Ray actor). Workers pull small chunks from it as they go (guided
+  self-scheduling: chunks shrink as the queue empties, never more than a worker has slots for), so a
+  fast worker takes more and none idles while another still has a backlog.
 - Each worker actor runs the ordinary engine (the same Runner: cache, in-flight sharing, retries, judges)
-  on its shard, into a shard run dir `RUN/shards/K/` with its own store. Its targets live in the actor
-  (a local model or vLLM per GPU loads once per worker).
+  on the samples it pulls, into its slot's run dir `RUN/shards/K/` with its own store. A sample is
+  written to the slot's store when pulled, before any call, so the stores say who took what. Its targets
+  live in the actor (a local model or vLLM per GPU loads once per worker).
 - Provider limits stay global: one RateLimit actor holds the RPM/TPM buckets of every target and every
   worker reserves from it; per-target concurrency is a cluster-wide budget split across the workers.
-- When a worker dies its shard is given to a fresh actor, which resumes the shard's store (finished calls
-  are never repeated). When the driver dies, `babelsafe resume RUN` starts the shards again the same way.
-- At the end the shard stores are merged into RUN/results.sqlite and the summary is computed from it,
+- When a worker dies, a fresh actor takes its slot and resumes the slot's store; of what the dead worker
+  had pulled, the samples its store has go back to the slot (their finished calls are cache hits there)
+  and the rest back to the shared queue. When the driver dies, `babelsafe resume RUN` rebuilds the queue
+  the same way from the slot stores: every sample a store has stays with that slot, so no finished call
+  is repeated.
+- At the end the slot stores are merged into RUN/results.sqlite and the summary is computed from it,
   exactly as for a local run.
 """
 from __future__ import annotations
@@ -21,7 +26,9 @@ import hashlib
 import logging
 import math
 import os
+import sqlite3
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,27 +52,88 @@ def _ray() -> Any:
     return ray
 
 
-def shard_of(sample_key: str, n: int) -> int:
-    """The shard of a sample: a stable hash of its key, so a resumed run gives every sample the same shard."""
-    return int.from_bytes(hashlib.sha256(sample_key.encode()).digest()[:8], "big") % n
+class SampleQueue:
+    """The run's work queue (one Ray actor): sample keys, handed out in chunks to the worker slots.
+
+    `affinity[k]`: samples slot k's store already has (resume, a replaced worker): only slot k runs them,
+    so their finished calls are cache hits. `shared`: the rest, taken by whichever worker asks first."""
+
+    def __init__(self, shared: list[str], affinity: dict[int, list[str]], workers: int):
+        self.shared = deque(shared)
+        self.affinity = {k: deque(v) for k, v in affinity.items()}
+        self.workers = max(1, workers)
+        self.held: dict[int, list[str]] = {}  # slot -> every key handed to its current worker
+
+    def take(self, slot: int, want: int) -> list[str]:
+        """Up to `want` keys for `slot`: its own first, then a chunk of the shared queue that shrinks as
+        the queue empties (ceil(remaining / 2 workers)), so the last chunks are small."""
+        want = max(1, want)
+        mine = self.affinity.get(slot)
+        if mine:
+            out = [mine.popleft() for _ in range(min(want, len(mine)))]
+        else:
+            n = min(want, max(1, math.ceil(len(self.shared) / (2 * self.workers))), len(self.shared))
+            out = [self.shared.popleft() for _ in range(n)]
+        self.held.setdefault(slot, []).extend(out)
+        return out
+
+    def requeue(self, slot: int, stored: list[str]) -> int:
+        """The worker of `slot` died: what it had taken goes back, the samples its store has (`stored`) to
+        the slot (its replacement resumes them), the others to the front of the shared queue. Returns how
+        many went to the shared queue."""
+        have = set(stored)
+        held = self.held.pop(slot, [])
+        back = [k for k in held if k in have]
+        free = [k for k in held if k not in have]
+        self.affinity.setdefault(slot, deque()).extendleft(reversed(back))
+        self.shared.extendleft(reversed(free))
+        return len(free)
+
+    def remaining(self) -> int:
+        return len(self.shared) + sum(len(v) for v in self.affinity.values())
 
 
-class ShardFilter:
-    """Picklable sample filter: keep the samples of shard `index` of `count`."""
+class QueueSource:
+    """A worker's side of the queue: the Runner's `sample_source` (picklable: the actor handle and slot)."""
 
-    def __init__(self, index: int, count: int):
-        self.index, self.count = index, count
+    def __init__(self, queue: Any, slot: int):
+        self.queue, self.slot = queue, slot
 
-    def __call__(self, sample: Any) -> bool:
-        return shard_of(sample.key, self.count) == self.index
+    async def take(self, want: int) -> list[str]:
+        return await self.queue.take.remote(self.slot, want)
+
+
+def stored_samples(store: Path) -> list[str]:
+    """The sample keys a slot store has (every sample its workers took); [] when there is no store."""
+    if not store.is_file():
+        return []
+    from ..results.schema import connect
+
+    con = connect(store)
+    try:
+        return [r[0] for r in con.execute("SELECT sample_key FROM samples")]
+    except sqlite3.OperationalError:  # created but empty (the worker died before the schema)
+        return []
+    finally:
+        con.close()
 
 
 def shard_spec(spec: RunSpec, index: int, workers: int, run_dir: Path) -> RunSpec:
-    """The spec a worker runs: the run's spec in the shard's dir, concurrency split across the workers."""
+    """The spec a worker runs: the run's spec in the slot's dir, concurrency split across the workers, and a
+    local model's threads set to the CPUs the worker holds (when not given) so workers do not
+    oversubscribe the node's cores."""
     def split(c: int | None) -> int | None:
         return None if c is None else max(1, math.ceil(c / workers))
 
-    targets = [t.model_copy(update={"concurrency": split(t.concurrency)}) for t in spec.targets]
+    threads = max(1, int(spec.executor.cpus_per_worker))
+
+    def target(t: TargetSpec) -> TargetSpec:
+        update: dict[str, Any] = {"concurrency": split(t.concurrency)}
+        if t.type == "local" and "n_threads" not in t.options:
+            update["options"] = {**t.options, "n_threads": threads}
+        return t.model_copy(update=update)
+
+    targets = [target(t) for t in spec.targets]
     return spec.model_copy(update={
         "out": str(run_dir / SHARDS_DIR / str(index)), "concurrency": split(spec.concurrency),
         "targets": targets, "executor": spec.executor.model_copy(update={"name": "local"})})
@@ -133,7 +201,7 @@ class RemoteLimiterFactory:
 
 # -- the worker ------------------------------------------------------------------------------------
 class ShardWorker:
-    """Runs shards with the ordinary engine (an async Ray actor: `progress` answers while `run` works)."""
+    """Runs a slot's share of the run with the ordinary engine (an async Ray actor: `progress` answers while `run` works)."""
 
     def __init__(self) -> None:
         self._runner: Any = None
@@ -143,10 +211,11 @@ class ShardWorker:
 
         return ray.get_runtime_context().get_node_id(), os.getpid()
 
-    async def run(self, spec: RunSpec, index: int, count: int, limiter: Any) -> dict[str, Any]:
+    async def run(self, spec: RunSpec, slot: int, queue: Any, limiter: Any) -> dict[str, Any]:
         from ..engine import Runner
 
-        self._runner = Runner(spec, sample_filter=ShardFilter(index, count), summarize=False,
+        cpu0 = time.process_time()  # this worker process's CPU (all its threads): the benchmark's tokens/CPU-s
+        self._runner = Runner(spec, sample_source=QueueSource(queue, slot), summarize=False,
                               limiter_factory=RemoteLimiterFactory(limiter, spec) if limiter else None)
         try:
             result = await self._runner.run()
@@ -154,7 +223,7 @@ class ShardWorker:
             return {"usage_error": str(e)}
         p = result.progress
         return {"interrupted": result.interrupted, "total": p.total, "done": p.done, "errors": p.errors,
-                "cached": p.cached}
+                "cached": p.cached, "cpu_s": round(time.process_time() - cpu0, 3)}
 
     def progress(self) -> tuple[int, int, int, int]:
         p = self._runner.progress if self._runner is not None else None
@@ -189,12 +258,15 @@ class RayExecution:
                 pass
 
     def actor_names(self) -> dict[int, str]:
-        """Shard -> the Ray actor name of its current worker (tests kill workers by name)."""
+        """Slot -> the Ray actor name of its current worker (tests kill workers by name)."""
         return {k: self._name(k) for k in self._actors}
 
-    def _name(self, shard: int) -> str:
+    def _name(self, slot: int) -> str:
         tag = hashlib.sha256(str(self.run_dir.resolve()).encode()).hexdigest()[:10]
-        return f"babelsafe-{tag}-shard-{shard}-{self._restarts.get(shard, 0)}"
+        return f"babelsafe-{tag}-shard-{slot}-{self._restarts.get(slot, 0)}"
+
+    def _store(self, slot: int) -> Path:
+        return self.run_dir / SHARDS_DIR / str(slot) / "results.sqlite"
 
     def _connect(self) -> Any:
         ray = _ray()
@@ -214,83 +286,115 @@ class RayExecution:
                                  "`ray start --head` or drop --address for a local cluster.") from e
         return ray
 
-    def _start(self, ray: Any, shard: int, limiter: Any) -> Any:
+    def _start(self, ray: Any, slot: int, queue: Any, limiter: Any) -> Any:
         ex = self.spec.executor
         cls = ray.remote(ShardWorker)
-        actor = cls.options(name=self._name(shard), num_cpus=ex.cpus_per_worker, num_gpus=ex.gpus_per_worker,
+        actor = cls.options(name=self._name(slot), num_cpus=ex.cpus_per_worker, num_gpus=ex.gpus_per_worker,
                             max_concurrency=1000, max_restarts=0).remote()
-        self._actors[shard] = actor
-        return actor.run.remote(shard_spec(self.spec, shard, self.workers, self.run_dir), shard, self.workers,
-                                limiter)
+        self._actors[slot] = actor
+        return actor.run.remote(shard_spec(self.spec, slot, self.workers, self.run_dir), slot, queue, limiter)
+
+    def _queue(self, ray: Any, keys: list[str]) -> tuple[Any, int]:
+        """The work queue: the samples a slot store already has stay with that slot (resume), the rest are
+        shared. Slots are the workers asked for, or more when an earlier attempt left more slot stores."""
+        existing = [int(d.name) for d in (self.run_dir / SHARDS_DIR).glob("*") if d.name.isdigit()]
+        slots = max([self.workers] + [k + 1 for k in existing])
+        if slots > self.workers:
+            log.warning("%s has %d worker slots from an earlier attempt: running %d workers (not %d) so "
+                        "each resumes its own store", self.run_dir, slots, slots, self.workers)
+            self.workers = slots
+        owner: dict[str, int] = {}
+        for k in range(slots):
+            for key in stored_samples(self._store(k)):
+                owner.setdefault(key, k)
+        affinity: dict[int, list[str]] = {}
+        shared: list[str] = []
+        for key in keys:
+            if key in owner:
+                affinity.setdefault(owner[key], []).append(key)
+            else:
+                shared.append(key)
+        if affinity:
+            log.info("resuming: %d samples stay with the worker slot that started them, %d shared",
+                     sum(len(v) for v in affinity.values()), len(shared))
+        return ray.remote(SampleQueue).options(num_cpus=0).remote(shared, affinity, slots), slots
 
     def execute(self) -> Any:
         from ..results import Store
         from ..results.merge import merge_stores
         from ..engine import Progress, RunResult, finalize, load_samples
 
-        for _ in load_samples(self.spec):  # datasets and filters fail here, before any worker starts
-            pass  # (a streaming pass: the driver keeps no sample; each shard streams its own)
+        keys = [s.key for s in load_samples(self.spec)]  # datasets and filters fail here, before any worker
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "spec.yaml").write_text(dump_spec(self.spec), encoding="utf-8")
         ray = self._connect()
         limiter = None
         if self.spec.rpm or self.spec.tpm or any(t.rpm or t.tpm for t in self.spec.targets):
             limiter = ray.remote(RateBuckets).options(num_cpus=0).remote()
-        pending = {self._start(ray, k, limiter): k for k in range(self.workers)}
+        queue, slots = self._queue(ray, keys)
+        self._queue_actor = queue
+        per_sample = max(1, len(self.spec.transforms) * len(self.spec.targets))
+        pending = {self._start(ray, k, queue, limiter): k for k in range(slots)}
         results: dict[int, dict[str, Any]] = {}
         progress = Progress()
-        log.info("babelsafe %s on Ray: %d workers -> %s", __version__, self.workers, self.run_dir)
+        log.info("babelsafe %s on Ray: %d workers -> %s", __version__, slots, self.run_dir)
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=_POLL_S)
                 for ref in done:
-                    shard = pending.pop(ref)
+                    slot = pending.pop(ref)
                     try:
                         out = ray.get(ref)
                     except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
                         if self._stop_requested:
                             continue
-                        self._restarts[shard] = self._restarts.get(shard, 0) + 1
-                        if self._restarts[shard] > self.spec.executor.max_restarts:
-                            raise UsageError(f"Ray worker for shard {shard} died {self._restarts[shard]} times "
+                        self._restarts[slot] = self._restarts.get(slot, 0) + 1
+                        if self._restarts[slot] > self.spec.executor.max_restarts:
+                            raise UsageError(f"Ray worker of slot {slot} died {self._restarts[slot]} times "
                                              f"(last: {type(e).__name__}). Finished work is kept: fix the cause "
                                              f"and run `babelsafe resume {self.run_dir}`.") from e
-                        log.warning("worker of shard %d died (%s): a new worker resumes the shard",
-                                    shard, type(e).__name__)
-                        pending[self._start(ray, shard, limiter)] = shard
+                        # the dead worker's process is gone, so its store is final: what it has stays with
+                        # the slot, what it had taken but not started goes back to the shared queue
+                        freed = ray.get(queue.requeue.remote(slot, stored_samples(self._store(slot))))
+                        log.warning("worker of slot %d died (%s): %d of its samples go back to the queue, a "
+                                    "new worker resumes the slot's store", slot, type(e).__name__, freed)
+                        pending[self._start(ray, slot, queue, limiter)] = slot
                         continue
                     if "usage_error" in out:
                         raise UsageError(out["usage_error"])
-                    results[shard] = out
-                self._report(ray, progress, results)
+                    results[slot] = out
+                self._report(ray, progress, results, per_sample)
         finally:
             if pending:
                 self.request_stop()
                 ray.wait(list(pending), num_returns=len(pending), timeout=30)
-            for actor in self._actors.values():
+            for actor in list(self._actors.values()) + [queue]:
                 try:
                     ray.kill(actor)
                 except Exception:  # noqa: BLE001 - already gone
                     pass
         interrupted = self.interrupted or any(r.get("interrupted") for r in results.values())
-        shards = [self.run_dir / SHARDS_DIR / str(k) / "results.sqlite" for k in range(self.workers)]
-        missing = [str(p) for k, p in enumerate(shards) if k in results and not p.is_file()]
-        if missing:  # a worker on another node wrote its shard where this driver cannot see it
+        stores = [self._store(k) for k in range(slots)]
+        missing = [str(p) for k, p in enumerate(stores) if k in results and not p.is_file()]
+        if missing:  # a worker on another node wrote its store where this driver cannot see it
             raise UsageError(f"Shard stores not visible to the driver: {', '.join(missing)}. Workers on other "
                              "nodes need --out on storage shared by every node (docs/distributed.md).")
-        merge_stores(self.run_dir / "results.sqlite", shards)
+        merge_stores(self.run_dir / "results.sqlite", stores)
         with Store(self.run_dir / "results.sqlite") as store:
             store.write_meta("spec", self.spec.model_dump(mode="json"))
             store.write_meta("babelsafe_version", __version__)
-            store.write_meta("executor", {"name": "ray", "workers": self.workers, "restarts": self._restarts})
+            store.write_meta("executor", {"name": "ray", "workers": slots, "restarts": self._restarts,
+                                          "cpu_s": {k: r.get("cpu_s") for k, r in sorted(results.items())}})
             store.write_meta("finished", str(time.time()))
             store.write_meta("interrupted", "1" if interrupted else "0")
         summary = finalize(self.run_dir, self.spec, interrupted=interrupted)
         return RunResult(self.run_dir, summary, progress, interrupted)
 
-    def _report(self, ray: Any, progress: Any, results: dict[int, dict[str, Any]]) -> None:
-        """Sum the workers' counters into one Progress for the caller's progress bar."""
+    def _report(self, ray: Any, progress: Any, results: dict[int, dict[str, Any]], per_sample: int) -> None:
+        """Sum the workers' counters into one Progress for the caller's progress bar (the total also counts
+        what is still queued)."""
         refs = {k: a.progress.remote() for k, a in self._actors.items() if k not in results}
+        left = self._queue_actor.remaining.remote()
         total = done = errors = cached = 0
         for k, r in results.items():
             total, done, errors, cached = (total + r["total"], done + r["done"], errors + r["errors"],
@@ -301,6 +405,9 @@ class RayExecution:
             except Exception:  # noqa: BLE001 - a dying worker: its count comes back with its replacement
                 continue
             total, done, errors, cached = total + t, done + d, errors + e, cached + c
+        try:
+            total += ray.get(left, timeout=5) * per_sample
+        except Exception:  # noqa: BLE001 - the progress bar only
+            pass
         progress.total, progress.done, progress.errors, progress.cached = total, done, errors, cached
         self.on_progress(progress)
-

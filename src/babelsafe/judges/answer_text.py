@@ -10,6 +10,8 @@ import re
 import unicodedata
 import zlib
 from collections import Counter
+from itertools import chain
+from operator import methodcaller
 from functools import lru_cache
 from typing import Any
 
@@ -184,6 +186,7 @@ def weighted_len(text: str) -> int:
 
 
 
+_STRIP_PUNCT = methodcaller("strip", ".,;:!?\"'()")
 _SCRIPT_LANGUAGE = {"C": "ru", "A": "ar", "D": "hi", "B": "bn", "T": "th", "K": "ko", "J": "ja", "H": "zh",
                     "G": "el", "E": "he"}
 
@@ -214,12 +217,10 @@ def answer_language(text: str, prof: dict[str, float] | None = None,
     from ..text import stopword_index
 
     index = stopword_index()
-    votes: dict[str, int] = {}
     head = normalize(text[:400]) if head_norm is None else head_norm
-    for w in head.split()[:40]:
-        w = w.strip(".,;:!?\"'()")
-        for c in index.get(w, ()):
-            votes[c] = votes.get(c, 0) + 1
+    # votes in first-vote order (ties go to the language voted for first), counted in C
+    hits = filter(None, map(index.get, map(_STRIP_PUNCT, head.split()[:40])))
+    votes = Counter(chain.from_iterable(hits))
     if not votes:
         return "und", name
     best = max(votes, key=votes.__getitem__)

@@ -31,7 +31,8 @@ class Model:
     def proba(self, x: Sequence[float]) -> list[float]:
         """Class probabilities (CLASSES order) for one feature vector."""
         t = self.temperature
-        z = [(b + sum(w * v for w, v in zip(ws, x) if v)) / t for ws, b in zip(self.weights, self.bias)]
+        nz = [(i, v) for i, v in enumerate(x) if v]  # a handful of features fire; same sums, same order
+        z = [(b + sum([ws[i] * v for i, v in nz])) / t for ws, b in zip(self.weights, self.bias)]
         top = max(z)
         e = [math.exp(v - top) for v in z]
         s = sum(e)

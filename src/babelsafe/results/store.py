@@ -148,17 +148,24 @@ class Store:
         self._put("sample", (s.key, s.dataset, s.id, s.language, s.category, s.prompt, _j(s.meta),
                              _text(s.meta.get("label"))))
 
-    def write_probe(self, p: Probe) -> None:
-        self._put("probe", (p.key, p.sample.key, p.language, p.transform, _j(p.chain), _j(p.messages),
-                            _j(p.meta), _text(p.meta.get("pc_pair")), _text(p.meta.get("pc_group"))))
+    def write_probe(self, p: Probe, key: str | None = None, sample_key: str | None = None,
+                    messages_json: str | None = None) -> None:
+        """key / sample_key / messages_json: what the runner already computed for this probe (the
+        messages' canonical JSON, types.canonical_json), so each is computed once per probe."""
+        self._put("probe", (key or p.key, sample_key or p.sample.key, p.language, p.transform,
+                            _j(p.chain) if p.chain else "[]", messages_json or _j(p.messages),
+                            _j(p.meta) if p.meta else "{}", _text(p.meta.get("pc_pair")),
+                            _text(p.meta.get("pc_group"))))
 
     def write_dataset(self, name: str, taxonomy: str | None) -> None:
         """What a dataset declares (its category taxonomy; panels are chosen by it)."""
         self._put("dataset", (name, taxonomy))
 
-    def write_call(self, cache_key: str, component: str, purpose: str, request: dict[str, Any],
+    def write_call(self, cache_key: str, component: str, purpose: str, request: dict[str, Any] | str,
                    g: Generation) -> None:
-        self._put("call", (cache_key, component, purpose, _j(request), g.text, g.outcome, g.finish_reason,
+        """request: a dict, or its JSON text when the caller has it already."""
+        self._put("call", (cache_key, component, purpose, request if isinstance(request, str) else _j(request),
+                           g.text, g.outcome, g.finish_reason,
                            g.prompt_tokens, g.completion_tokens, g.latency_s, g.error, g.error_kind,
                            g.attempts, time.time()))
 
@@ -169,7 +176,7 @@ class Store:
 
     def write_verdict(self, probe_key: str, target: str, v: Verdict) -> None:
         self._put("verdict", (probe_key, target, v.judge, v.label, v.score, v.rationale, v.error,
-                              _j(v.extra), time.time()))
+                              _j(v.extra) if v.extra else "{}", time.time()))
 
     # -- reads ---------------------------------------------------------------------------------
     def cached_call(self, cache_key: str) -> Generation | None:

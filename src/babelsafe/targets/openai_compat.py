@@ -29,6 +29,7 @@ from .base import ProviderError
 log = logging.getLogger(__name__)
 
 TOOL_CALLS_FINISH = "tool_calls"  # finish_reason of an answer whose text is {"content", "tool_calls"} JSON
+_BODY = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False) builds one per call
 
 
 def _limits(max_connections: int) -> Any:
@@ -95,6 +96,12 @@ class OpenAITarget:
 
     def identity(self) -> dict[str, Any]:
         return {"type": "openai", "model": self.model, "base_url": self.base_url}
+
+    @property
+    def total_timeout(self) -> float | None:
+        """Seconds within which `generate` always returns or raises (a total deadline per request, so the
+        caller adds no timer of its own); None for the SDK transports (per-phase timeouts only)."""
+        return self.timeout if self.transport in ("raw", "aiohttp") else None
 
     def _get_client(self) -> Any:
         if self._client is None:
@@ -182,7 +189,7 @@ class OpenAITarget:
             self._poster = JSONPoster(self.base_url, {"Authorization": f"Bearer {self._key}"}, self.timeout,
                                       self.max_connections)
         extra = kwargs.pop("extra_body", None) or {}
-        body = json.dumps({**kwargs, **extra}, ensure_ascii=False).encode("utf-8")
+        body = _BODY.encode({**kwargs, **extra}).encode("utf-8")
         try:
             status, headers, raw = await self._poster.post("/chat/completions", body)
         except (asyncio.TimeoutError, TimeoutError) as e:
@@ -211,7 +218,7 @@ class OpenAITarget:
                 headers={"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"},
                 timeout=aiohttp.ClientTimeout(total=self.timeout))
         extra = kwargs.pop("extra_body", None) or {}
-        body = json.dumps({**kwargs, **extra}, ensure_ascii=False).encode("utf-8")
+        body = _BODY.encode({**kwargs, **extra}).encode("utf-8")
         try:
             async with self._session.post(self.base_url + "/chat/completions", data=body, proxy=self._proxy) as r:
                 raw = await r.read()

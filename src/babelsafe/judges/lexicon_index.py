@@ -1,0 +1,358 @@
+"""Fast matching of many lexicon regexes: literal triggers, one C-level scan, windowed searches.
+
+Python's regex engine tries every branch of a big alternation at every position, so running each
+language's patterns over an answer costs hundreds of microseconds. Every pattern, though, can only
+match where one of a few literal strings occurs (e.g. "i can't" or "no puedo"): those *triggers* are
+extracted from the parsed pattern (`triggers`). An `Index` finds every trigger occurrence with one
+trie-shaped regex (scanned in C), and runs only the patterns owning a trigger found there, on a
+window around it.
+
+`Index.find` is the fast path; `Index.find_reference` is the original word-by-word walk, kept as the
+specification the fast path must reproduce exactly (tests compare the two on real answers).
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+try:  # Python >= 3.11
+    from re import _constants as _sre_c  # type: ignore[attr-defined]
+    from re import _parser as _sre_p  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover
+    import sre_constants as _sre_c  # type: ignore[no-redef]
+    import sre_parse as _sre_p  # type: ignore[no-redef]
+
+_MAX_SET = 256
+Spans = dict[str, list[tuple[int, int]]]
+
+
+@lru_cache(maxsize=None)
+def compiled(pattern: str) -> re.Pattern[str]:
+    """re.compile, cached without a size limit: the lexicons hold more patterns than re's own cache,
+    and the same (English) patterns belong to every script group."""
+    return re.compile(pattern)
+
+
+# -- literal triggers ---------------------------------------------------------------------------------
+
+def _exact(items: Any) -> set[str] | None:
+    """All strings a fully literal (sub)pattern can match, or None if it is not fully literal."""
+    out = {""}
+    for op, av in items:
+        if op is _sre_c.LITERAL:
+            out = {s + chr(av) for s in out}
+        elif op is _sre_c.AT:
+            continue
+        elif op is _sre_c.IN and 0 < len(av) <= 8 and all(o is _sre_c.LITERAL for o, _ in av):
+            out = {s + chr(c) for s in out for _, c in av}
+        elif op is _sre_c.SUBPATTERN:
+            sub = _exact(av[-1])
+            if sub is None:
+                return None
+            out = {a + b for a in out for b in sub}
+        elif op is _sre_c.BRANCH:
+            alts: set[str] = set()
+            for br in av[1]:
+                sub = _exact(br)
+                if sub is None:
+                    return None
+                alts |= sub
+            out = {a + b for a in out for b in alts}
+        else:
+            return None
+        if len(out) > _MAX_SET:
+            return None
+    return out
+
+
+def _best(cands: list[set[str]]) -> set[str] | None:
+    cands = [c for c in cands if c and "" not in c]
+    if not cands:
+        return None
+    return max(cands, key=lambda c: (min(map(len, c)), -len(c)))
+
+
+def _required(items: Any) -> set[str] | None:
+    """A set of strings one of which every match of the (sub)pattern must contain (None: unknown)."""
+    cands: list[set[str]] = []
+    run: set[str] = {""}
+
+    def close() -> None:
+        nonlocal run
+        if run != {""}:
+            cands.append(run)
+        run = {""}
+
+    for op, av in items:
+        if op is _sre_c.AT:
+            continue
+        ex = _exact([(op, av)]) if op in (_sre_c.LITERAL, _sre_c.SUBPATTERN, _sre_c.BRANCH, _sre_c.IN) else None
+        if ex is not None and "" not in ex:
+            new = {a + b for a in run for b in ex}
+            if len(new) <= _MAX_SET:
+                run = new
+                continue
+            close()
+            run = ex
+            continue
+        close()
+        if op is _sre_c.SUBPATTERN:
+            r = _required(av[-1])
+            if r:
+                cands.append(r)
+        elif op is _sre_c.BRANCH:
+            union: set[str] = set()
+            for br in av[1]:
+                r = _required(br)
+                if not r:
+                    union = set()
+                    break
+                union |= r
+            if union and len(union) <= _MAX_SET:
+                cands.append(union)
+        elif op in (_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT) and av[0] >= 1:
+            r = _required(av[2])
+            if r:
+                cands.append(r)
+    close()
+    return _best(cands)
+
+
+@lru_cache(maxsize=None)
+def _triggers(pattern: str) -> frozenset[str] | None:
+    try:
+        found = _required(_sre_p.parse(pattern))
+    except Exception:  # pragma: no cover - an odd construct: no prefilter for this pattern
+        return None
+    return frozenset(found) if found else None
+
+
+def triggers(pattern: str) -> set[str] | None:
+    """Literal strings one of which any match of `pattern` contains; None if none can be found."""
+    found = _triggers(pattern)
+    return set(found) if found else None
+
+
+def trie_regex(words: set[str] | frozenset[str]) -> str:
+    """A regex matching, at a position, the shortest of `words` that starts there (a trie of
+    alternations: each branch starts with a distinct literal, which the engine tests cheaply)."""
+    trie: dict[str, Any] = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def walk(node: dict[str, Any]) -> str:
+        if "" in node:  # a shorter word ends here: the longer ones are redundant for a prefilter
+            return ""
+        alts = [re.escape(ch) + walk(child) for ch, child in sorted(node.items())]
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    return walk(trie)
+
+
+# -- the index ----------------------------------------------------------------------------------------
+
+_WORDS = re.compile(r"\w+")
+_WORD_KEYS = re.compile(r"\b\w{1,4}")  # the first four characters of every word
+_WORD_CHAR = re.compile(r"\w")
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"  # what the engine's Unicode \w is
+
+
+class Index:
+    """Every pattern of a lexicon indexed by its literal triggers.
+
+    In spaced scripts a trigger counts only at the start of a word (and a trigger that is a whole
+    word of under four letters only as that whole word: the words' first four characters were the
+    lookup key), others anywhere; a trigger starting with a non-word character counts at its first
+    occurrence. Only the patterns owning a trigger found run, on a window of BACK characters before it
+    and FWD after it."""
+
+    BACK = 90  # a match may start this far before its trigger
+    FWD = 200  # ... and end this far after it
+
+    def __init__(self, items: list[tuple[str, str]], by_word: bool):
+        self.by_word = by_word
+        self.kinds: list[str] = []
+        self.patterns: list[str] = []
+        self.always: list[int] = []
+        self.anchored: list[int] = []  # '^...' patterns: tried once, at the start
+        owners: dict[str, list[int]] = {}
+        for kind, pat in items:
+            i = len(self.patterns)
+            self.kinds.append(kind)
+            self.patterns.append(pat)
+            if pat.startswith("^"):
+                self.anchored.append(i)
+                continue
+            trig = _triggers(pat)
+            if not trig or any(not t.strip() for t in trig):
+                self.always.append(i)
+                continue
+            for t in sorted(trig):  # sorted: the same index whatever the set's hash order
+                owners.setdefault(t.lstrip(), []).append(i)
+        self._rx: list[re.Pattern[str] | None] = [None] * len(self.patterns)
+        # Reference structures (find_reference): first-word keys as the original walk used them.
+        self.keys: dict[str, list[tuple[str, list[int]]]] = {}
+        self.odd: list[tuple[str, list[int]]] = []  # triggers that start with a non-word character
+        for t, ids in owners.items():
+            if by_word:
+                m = _WORDS.match(t)
+                if m is None:
+                    self.odd.append((t, ids))
+                    continue
+                key = m.group(0)[:4]
+            else:
+                key = t[:2]
+            self.keys.setdefault(key, []).append((t, ids))
+        # Fast structures: the triggers scanned in C, each with the triggers that extend it.
+        rank = {t: r for r, t in enumerate(owners)}
+        if by_word:
+            scanned = [t for t in owners if _WORD_CHAR.match(t)]
+        else:
+            scanned = [t for t in owners if len(t) >= 2]
+        # a trigger of one character in an unspaced script only ever met the text's last character
+        self.last_char: dict[str, list[tuple[str, list[int]]]] = {}
+        if not by_word:
+            for t in owners:
+                if len(t) == 1:
+                    self.last_char.setdefault(t, []).append((t, owners[t]))
+        self.ext: dict[str, list[tuple[str, list[int], bool]]] = {}
+        ordered = sorted(scanned)  # the triggers extending s follow s in lexicographic order
+        for k, s in enumerate(ordered):
+            longer = [s]
+            for t in ordered[k + 1:]:
+                if not t.startswith(s):
+                    break
+                longer.append(t)
+            longer.sort(key=rank.__getitem__)
+            # a whole word under four letters: the walk required the text's word to be exactly it
+            self.ext[s] = [(t, owners[t], by_word and len(t) < 4 and _WORDS.fullmatch(t) is not None)
+                           for t in longer]
+        # The text's start counts as following a non-word character: the scan runs over " " + text.
+        self._trie = trie_regex(set(scanned)) if scanned else None
+        self._scans: dict[bool, re.Pattern[str]] = {}  # is the text ASCII -> compiled scan (lazily)
+        self._anchor_union: re.Pattern[str] | None | bool = False  # False: not built yet
+
+    def regex(self, i: int) -> re.Pattern[str]:
+        rx = self._rx[i]
+        if rx is None:
+            rx = self._rx[i] = compiled(self.patterns[i])
+        return rx
+
+    def _anchor_filter(self) -> re.Pattern[str] | None:
+        """One alternation of all '^' patterns: when it does not match, none of them does."""
+        if self._anchor_union is False:
+            try:
+                self._anchor_union = re.compile("|".join(f"(?:{self.patterns[i]})" for i in self.anchored))
+            except re.error:  # e.g. duplicate group names across patterns: try each pattern
+                self._anchor_union = None
+        return self._anchor_union  # type: ignore[return-value]
+
+    def _candidates(self, text: str) -> list[tuple[int, str, list[int]]]:
+        """(position, trigger, pattern ids) in the order the reference walk finds them."""
+        out: list[tuple[int, str, list[int]]] = []
+        if self._trie is not None:
+            ascii_ = self.by_word and text.isascii()  # re.ASCII only changes \W
+            scan = self._scans.get(ascii_) or self._scan(ascii_)
+            if self.by_word:
+                padded = " " + text  # position k of padded is k - 1 of text
+                m = scan.search(padded)
+                while m is not None:
+                    p = m.start(1)
+                    self._extend(out, text, p - 1, m.group(1))
+                    m = scan.search(padded, p)
+            else:
+                ext = self.ext
+                m = scan.search(text)
+                while m is not None:
+                    p = m.start()
+                    for t, ids, _ in ext[m.group(1)]:
+                        if text.startswith(t, p):
+                            out.append((p, t, ids))
+                    m = scan.search(text, p + 1)
+        if self.by_word:
+            for t, ids in self.odd:
+                p = text.find(t)
+                if p >= 0:
+                    out.append((p, t, ids))
+        elif self.last_char and text:
+            out += [(len(text) - 1, t, ids) for t, ids in self.last_char.get(text[-1], ())]
+        return out
+
+    def _scan(self, ascii_: bool) -> re.Pattern[str]:
+        """The trigger scan: in spaced scripts a non-word character then a trigger (the engine skips
+        other characters in C; on ASCII text with re.ASCII, by a bitmap lookup), else any trigger."""
+        head = r"\W" if self.by_word else ""
+        rx = self._scans[ascii_] = re.compile(head + "(" + self._trie + ")", re.ASCII if ascii_ else 0)  # type: ignore[operator]
+        return rx
+
+    def _extend(self, out: list[tuple[int, str, list[int]]], text: str, p: int, shortest: str) -> None:
+        """Append the triggers at word start p (all extend the shortest one found there)."""
+        for t, ids, whole in self.ext[shortest]:
+            if text.startswith(t, p):
+                q = p + len(t)
+                if whole and q < len(text) and _is_word(text[q]):
+                    continue  # "no" is not a trigger in "not"
+                out.append((p, t, ids))
+
+    def find(self, text: str) -> Spans:
+        """kind -> sorted, de-duplicated (start, end) spans of matches in text."""
+        return self._find(text, self._candidates(text), self._anchor_filter())
+
+    def _find(self, text: str, cands: list[tuple[int, str, list[int]]], anchor: re.Pattern[str] | None) -> Spans:
+        out: dict[str, set[tuple[int, int]]] = {}
+        kinds = self.kinds
+        if self.anchored and (anchor is None or anchor.match(text)):
+            for i in self.anchored:
+                m = self.regex(i).match(text)
+                if m:
+                    out.setdefault(kinds[i], set()).add(m.span())
+        for i in self.always:
+            m = self.regex(i).search(text)
+            if m:
+                out.setdefault(kinds[i], set()).add(m.span())
+        done: dict[int, tuple[int, int]] = {}
+        n = len(text)
+        for p, t, ids in cands:
+            for i in ids:
+                prev = done.get(i)
+                if prev is not None and prev[0] <= p < prev[1]:
+                    continue
+                m = self.regex(i).search(text, max(0, p - self.BACK), min(n, p + len(t) + self.FWD))
+                if m:
+                    done[i] = m.span()
+                    out.setdefault(kinds[i], set()).add(m.span())
+        return {k: sorted(v) for k, v in out.items()}
+
+    # -- the specification ------------------------------------------------------------------------
+
+    def _reference_candidates(self, text: str) -> list[tuple[int, str, list[int]]]:
+        keys = self.keys
+        out: list[tuple[int, str, list[int]]] = []
+        if self.by_word:
+            for m in _WORD_KEYS.finditer(text):
+                lst = keys.get(m.group(0))
+                if lst:
+                    p = m.start()
+                    out += [(p, t, ids) for t, ids in lst if text.startswith(t, p)]
+            for t, ids in self.odd:
+                p = text.find(t)
+                if p >= 0:
+                    out.append((p, t, ids))
+        else:
+            get = keys.get
+            for p in range(len(text)):
+                lst = get(text[p:p + 2])
+                if lst:
+                    out += [(p, t, ids) for t, ids in lst if text.startswith(t, p)]
+        return out
+
+    def find_reference(self, text: str) -> Spans:
+        """`find` by the original word-by-word (or character-by-character) walk, no shortcuts."""
+        return self._find(text, self._reference_candidates(text), None)

@@ -1,0 +1,143 @@
+"""The refusal judge's fast paths give exactly what the plain computations give (no timing here).
+
+Each shortcut taken for speed (the trigger scan of lexicon_index.Index, the digit-led count of inline
+steps, the translate-based script profile, the stop-word vote) is checked against the straightforward
+computation it replaces, on real answers in every language (the hard cases and a sample of the parity
+set) and on edge cases. The judge's verdicts are compared end to end with the reference matcher too.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from babelsafe import text as T
+from babelsafe.judges import lexicon as L
+from babelsafe.judges import refusal_features as F
+from babelsafe.judges.answer_text import answer_language, normalize
+from babelsafe.judges.lexicon_index import Index
+from babelsafe.judges.refusal import RefusalJudge
+
+DATA = Path(__file__).parent / "data"
+
+
+def _rows() -> list[dict]:
+    rows = [json.loads(line) for line in (DATA / "judge_hard_cases.jsonl").open(encoding="utf-8") if line.strip()]
+    for f in sorted((DATA / "judge_parity").glob("*.jsonl")):
+        lines = [line for line in f.open(encoding="utf-8") if line.strip()]
+        rows += [json.loads(line) for line in lines[::7]]  # every 7th row: all classes, every language
+    return rows
+
+
+ROWS = _rows()
+EDGE = ["no", "no.", "not now", "No, I can't.", "i", "i can't", "can't can't can't", "'i can't", "x" * 500,
+        "sorry,i can't help", "(sorry) i cannot", "_sorry i can't", "抱歉", "我不", "不", "ไม่", "", " ",
+        "je ne peux pas", "no puedo... no", "kann ich nicht", "Step 1 step 2 ſtep 3 ÉTAPE 4 шаг5 步骤6"]
+
+
+def _lexicons() -> list[L.Lexicon]:
+    return [L.script_lexicon(s) for s in L.SCRIPT_GROUPS] + [L.answer_lexicon("L", c) for c in L.NEIGHBOURS]
+
+
+def _texts() -> list[str]:
+    out = []
+    for r in ROWS:
+        raw = r["response"].strip()
+        out += [normalize(raw[:F.HEAD]), normalize(raw[-F.TAIL:])]
+    return out + [normalize(e) for e in EDGE]
+
+
+@pytest.mark.parametrize("lex", _lexicons(), ids=lambda lx: lx.code)
+def test_trigger_scan_finds_what_the_word_walk_finds(lex):
+    for text in _texts():
+        assert lex.index.find(text) == lex.index.find_reference(text), (lex.code, text[:80])
+
+
+def test_index_on_synthetic_triggers():
+    # triggers inside triggers, whole short words, non-word starts, one-character triggers (unspaced)
+    items = [("refusal", r"\bi can't\b"), ("cannot", r"\bcan't"), ("short_no", r"\bno\b"), ("lecture", r"\bnot\b"),
+             ("apology", r"\(sorry\)"), ("refusal", r"^sorry"), ("pivot", r"\bsorry,? i"), ("contrast", "不"),
+             ("redirect", "我不能")]
+    rnd = random.Random(7)
+    pieces = ["i can't", "can't", "no", "not", "(sorry)", "sorry", ",", " ", "x", "_", "不", "我不能", "'"]
+    texts = ["".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 12))) for _ in range(3000)]
+    for by_word in (True, False):
+        ix = Index(items, by_word=by_word)
+        for t in texts:
+            assert ix.find(t) == ix.find_reference(t), (by_word, t)
+
+
+def test_inline_steps_counts_like_findall():
+    rnd = random.Random(3)
+    parts = ["step", "Step", "STEP", "ſtep", " ", "  ", "1", "23", "a", "\n", "étape", "ÉTAPE", "шаг", "ШАГ",
+             "步骤", "ステップ", "단계", "ขั้นตอนที่", "schritt", "x", "٣"]
+    texts = [r["response"] for r in ROWS] + EDGE
+    texts += ["".join(rnd.choice(parts) for _ in range(rnd.randint(1, 14))) for _ in range(5000)]
+    for t in texts:
+        for end in (F.BODY, 9, 14):
+            assert F.inline_steps(t, end) == len(F._INLINE_STEPS.findall(t, 0, end)), (t, end)
+
+
+def _profile_reference(text: str) -> dict[str, float]:
+    if text.isascii():
+        return T.script_profile(text)
+    table = T._script_table()
+    out: dict[str, float] = {}
+    for ch, k in Counter(text).items():
+        code = table.get(ord(ch))
+        if code is not None and code in T.SCRIPT_NAME:
+            out[code] = out.get(code, 0.0) + k * T._SCRIPT_WEIGHT.get(code, 1.0)
+    return out
+
+
+def test_script_profile_matches_per_character_lookup():
+    rnd = random.Random(5)
+    texts = [r["response"][:200] for r in ROWS] + EDGE
+    texts += ["".join(chr(rnd.randint(0, 0xFFFF)) for _ in range(rnd.randint(0, 60))) for _ in range(2000)]
+    for t in texts:
+        got, want = T.script_profile(t), _profile_reference(t)
+        assert got == want and list(got) == list(want), t  # same order too: ties go to the first script
+
+
+def _vote_reference(head: str) -> dict[str, int]:
+    index = T.stopword_index()
+    votes: dict[str, int] = {}
+    for w in head.split()[:40]:
+        w = w.strip(".,;:!?\"'()")
+        for c in index.get(w, ()):
+            votes[c] = votes.get(c, 0) + 1
+    return votes
+
+
+def test_stop_word_vote_matches_word_loop():
+    for r in ROWS:
+        head = normalize(r["response"].strip()[:400])[:100]
+        votes = _vote_reference(head)
+        if not votes:
+            continue
+        best = max(votes, key=votes.__getitem__)
+        second = max((v for c, v in votes.items() if c != best), default=0)
+        want = best if votes[best] >= 2 and votes[best] >= 1.5 * second else "und"
+        prof = T.script_profile(r["response"].strip()[:80])
+        if prof and max(prof, key=prof.__getitem__) == "L":
+            assert answer_language(r["response"].strip()[:100], prof, head)[0] == want
+
+
+def test_verdicts_same_with_reference_matcher(monkeypatch):
+    judge = RefusalJudge()
+    fast = [judge.classify(r["response"], r["prompt"], r["language"]) for r in ROWS]
+    monkeypatch.setattr(Index, "find", Index.find_reference)
+    slow = [judge.classify(r["response"], r["prompt"], r["language"]) for r in ROWS]
+    for r, a, b in zip(ROWS, fast, slow):
+        assert (a.label, a.score, a.extra, a.rationale) == (b.label, b.score, b.extra, b.rationale), r["id"]
+
+
+def test_lexicon_compiles_lazily():
+    lex = L._build(("de", "en"), "test-lazy")
+    assert not lex._compiled and all(rx is None for rx in lex.index._rx)
+    assert lex.refusal is not None and re.compile(lex.refusal.pattern)  # a kind on demand
+    assert lex.search("refusal", normalize("Es tut mir leid, aber dabei kann ich nicht helfen."))
