@@ -69,7 +69,7 @@ def _load() -> str:
     return "load %.1f" % os.getloadavg()[0]
 
 
-def bench_model(tmp: Path, n: int, rounds: int) -> None:
+def bench_model(tmp: Path, n: int, rounds: int, only: list[str]) -> None:
     data = _data(tmp / "model.jsonl", n)
 
     def base(threads: int | None) -> dict:
@@ -84,6 +84,7 @@ def bench_model(tmp: Path, n: int, rounds: int) -> None:
         "ray 1x2t": (base(None), {"name": "ray", "workers": 1, "cpus_per_worker": 2}),
         "ray 2x1t": (base(None), {"name": "ray", "workers": 2, "cpus_per_worker": 1}),
     }
+    configs = {k: v for k, v in configs.items() if not only or k.replace(" ", "") in only}
     steady: dict[str, list[float]] = {k: [] for k in configs}
     per_cpu: dict[str, list[float]] = {k: [] for k in configs}
     names = list(configs)
@@ -107,7 +108,7 @@ def bench_model(tmp: Path, n: int, rounds: int) -> None:
     print("model, steady-state tokens/s (median of rounds): " + ", ".join(f"{k} {v:.1f}" for k, v in med.items()))
     print("model, tokens per CPU-second (median): " + ", ".join(f"{k} {statistics.median(v):.1f}"
                                                                  for k, v in per_cpu.items()))
-    for base_name in ("ray 1x1t", "ray 1x2t", "local 1x1t", "local 1x2t"):
+    for base_name in [k for k in configs if k != "ray 2x1t" and "ray 2x1t" in configs]:
         print(f"  ray 2x1t / {base_name} = {med['ray 2x1t'] / med[base_name]:.2f}x (goal >= 1.7x)")
 
 
@@ -157,6 +158,8 @@ def main() -> None:
     ap.add_argument("--part", choices=["model", "http", "all"], default="all")
     ap.add_argument("--model-prompts", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--configs", default="", help="model part: a comma list of local1x1t, local1x2t, ray1x1t, "
+                                                  "ray1x2t, ray2x1t (default: all)")
     ap.add_argument("--n1", type=int, default=1000)
     ap.add_argument("--n2", type=int, default=3000)
     args = ap.parse_args()
@@ -166,7 +169,7 @@ def main() -> None:
              _node_ip_address="127.0.0.1")
     with tempfile.TemporaryDirectory() as d:
         if args.part in ("model", "all"):
-            bench_model(Path(d), args.model_prompts, args.rounds)
+            bench_model(Path(d), args.model_prompts, args.rounds, [c for c in args.configs.split(",") if c])
         if args.part in ("http", "all"):
             bench_http(Path(d), args.n1, args.n2, args.rounds)
     ray.shutdown()
