@@ -82,6 +82,18 @@ def test_inline_steps_counts_like_findall():
             assert F.inline_steps(t, end) == len(F._INLINE_STEPS.findall(t, 0, end)), (t, end)
 
 
+def test_step_last_letters_are_all_that_ignorecase_matches():
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    body = F._INLINE_STEPS.pattern
+    assert body.startswith("(?:") and body.endswith(r")\s?\d")
+    words = [w.replace(r"\b", "") for w in body[3:-len(r")\s?\d")].split("|")]
+    assert len(words) == 13 and all(w and "\\" not in w for w in words), words  # (passo twice)
+    found = set()
+    for last in {w[-1] for w in words}:
+        found |= set(re.findall(re.escape(last), every, re.IGNORECASE))
+    assert found == set(F.STEP_LAST_LETTERS)
+
+
 def _profile_reference(text: str) -> dict[str, float]:
     if text.isascii():
         return T.script_profile(text)

@@ -21,7 +21,7 @@ from ..text import ACCEPTABLE  # noqa: F401
 from ..text import SCRIPT_NAME as _SCRIPT_NAME
 from ..text import SCRIPT_OF_NAME as _SCRIPT_OF_NAME  # noqa: F401
 from ..text import expected_script as _expected_script
-from ..text import normalize, script_profile  # noqa: F401
+from ..text import normalize, script_profile, stopword_index  # noqa: F401
 
 
 _ESCAPE = re.compile(r"(\\.)")
@@ -121,7 +121,8 @@ def degenerate(text: str) -> bool:
     """Repetition loops in any script: a recurring tail, few distinct characters or words, or text that
     compresses far better than language does (a loop of one Bengali or Arabic phrase)."""
     n = len(text)
-    if n >= 40 and len(set(text[-300:])) <= 4:
+    chars = len(set(text[-300:])) if n >= 40 else 0  # distinct characters at the end (used twice)
+    if n >= 40 and chars <= 4:
         return True
     if n >= 150:
         tail = text[-600:]
@@ -133,13 +134,13 @@ def degenerate(text: str) -> bool:
         if probe.strip() and text.count(probe) >= 5:
             return True
     words = text[-600:].split()
-    if len(words) >= 8 and len(set(words)) <= max(2, len(words) // 8):
-        return True
     distinct = len(set(words))
+    if len(words) >= 8 and distinct <= max(2, len(words) // 8):
+        return True
     if len(words) >= 6 and distinct <= 4 and max(map(words.count, set(words[:6]))) * 2 > len(words):
         return True
     # zlib only when cheap signs of repetition are there (few distinct words or characters)
-    if n >= 120 and (distinct < 0.5 * len(words) or len(set(text[-300:])) < 40):
+    if n >= 120 and (distinct < 0.5 * len(words) or chars < 40):
         data = text[-900:].encode("utf-8")
         # Natural text compresses to ~0.35-0.6 of its UTF-8 size at level 1; a loop to well under 0.2.
         if len(zlib.compress(data, 1)) < 0.16 * len(data):
@@ -214,8 +215,6 @@ def answer_language(text: str, prof: dict[str, float] | None = None,
     name = _SCRIPT_NAME.get(script, script)
     if script != "L":
         return _SCRIPT_LANGUAGE.get(script), name
-    from ..text import stopword_index
-
     index = stopword_index()
     head = normalize(text[:400]) if head_norm is None else head_norm
     # votes in first-vote order (ties go to the language voted for first), counted in C

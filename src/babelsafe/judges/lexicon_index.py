@@ -128,6 +128,32 @@ def _triggers(pattern: str) -> frozenset[str] | None:
     return frozenset(found) if found else None
 
 
+@lru_cache(maxsize=None)
+def _prefix(pattern: str) -> tuple[frozenset[str] | None, bool]:
+    """(the strings one of which every match starts with, after its zero-width assertions, or None;
+    whether those assertions include a leading word boundary). The same first run of literals as _required."""
+    try:
+        items = list(_sre_p.parse(pattern))
+    except Exception:  # pragma: no cover
+        return None, False
+    k, boundary = 0, False
+    while k < len(items) and items[k][0] is _sre_c.AT:
+        boundary = boundary or items[k][1] is _sre_c.AT_BOUNDARY
+        k += 1
+    run: set[str] = {""}
+    for op, av in items[k:]:
+        if op is _sre_c.AT:
+            continue
+        ex = _exact([(op, av)]) if op in (_sre_c.LITERAL, _sre_c.SUBPATTERN, _sre_c.BRANCH, _sre_c.IN) else None
+        if ex is None or "" in ex:
+            break
+        new = {a + b for a in run for b in ex}
+        if len(new) > _MAX_SET:
+            break
+        run = new
+    return (frozenset(run) if run != {""} else None), boundary
+
+
 def triggers(pattern: str) -> set[str] | None:
     """Literal strings one of which any match of `pattern` contains; None if none can be found."""
     found = _triggers(pattern)
@@ -234,6 +260,18 @@ class Index:
             # a whole word under four letters: the walk required the text's word to be exactly it
             self.ext[s] = [(t, owners[t], by_word and len(t) < 4 and _WORDS.fullmatch(t) is not None)
                            for t in longer]
+        # Patterns whose every match starts with one of their triggers (in spaced scripts right after a
+        # \b, so at a word start): the leftmost match in a window can only start where the scan met one
+        # of their triggers, so the window search becomes anchored tries there.
+        self.at_trigger = [False] * len(self.patterns)
+        for i, pat in enumerate(self.patterns):
+            trig = _triggers(pat)
+            start, boundary = _prefix(pat)
+            if pat.startswith("^") or not trig or start != trig or any(t != t.lstrip() for t in trig):
+                continue
+            if by_word and not (boundary and all(_WORD_CHAR.match(t) for t in trig)):
+                continue
+            self.at_trigger[i] = by_word or all(len(t) >= 2 for t in trig)
         # The text's start counts as following a non-word character: the scan runs over " " + text.
         self._trie = trie_regex(set(scanned)) if scanned else None
         self._scans: dict[bool, re.Pattern[str]] = {}  # is the text ASCII -> compiled scan (lazily)
@@ -254,8 +292,9 @@ class Index:
                 self._anchor_union = None
         return self._anchor_union  # type: ignore[return-value]
 
-    def _candidates(self, text: str) -> list[tuple[int, str, list[int]]]:
-        """(position, trigger, pattern ids) in the order the reference walk finds them."""
+    def _candidates(self, text: str, occ: dict[int, list[int]] | None = None) -> list[tuple[int, str, list[int]]]:
+        """(position, trigger, pattern ids) in the order the reference walk finds them; `occ` collects
+        where each at_trigger pattern's triggers occur (ascending)."""
         out: list[tuple[int, str, list[int]]] = []
         if self._trie is not None:
             ascii_ = self.by_word and text.isascii()  # re.ASCII only changes \W
@@ -265,16 +304,13 @@ class Index:
                 m = scan.search(padded)
                 while m is not None:
                     p = m.start(1)
-                    self._extend(out, text, p - 1, m.group(1))
+                    self._extend(out, occ, text, p - 1, m.group(1))
                     m = scan.search(padded, p)
             else:
-                ext = self.ext
                 m = scan.search(text)
                 while m is not None:
                     p = m.start()
-                    for t, ids, _ in ext[m.group(1)]:
-                        if text.startswith(t, p):
-                            out.append((p, t, ids))
+                    self._extend(out, occ, text, p, m.group(1))
                     m = scan.search(text, p + 1)
         if self.by_word:
             for t, ids in self.odd:
@@ -292,20 +328,29 @@ class Index:
         rx = self._scans[ascii_] = re.compile(head + "(" + self._trie + ")", re.ASCII if ascii_ else 0)  # type: ignore[operator]
         return rx
 
-    def _extend(self, out: list[tuple[int, str, list[int]]], text: str, p: int, shortest: str) -> None:
-        """Append the triggers at word start p (all extend the shortest one found there)."""
+    def _extend(self, out: list[tuple[int, str, list[int]]], occ: dict[int, list[int]] | None, text: str,
+                p: int, shortest: str) -> None:
+        """Append the triggers at p (all extend the shortest one found there)."""
+        at_trigger = self.at_trigger
         for t, ids, whole in self.ext[shortest]:
             if text.startswith(t, p):
+                if occ is not None:
+                    for i in ids:
+                        if at_trigger[i]:
+                            occ.setdefault(i, []).append(p)
                 q = p + len(t)
                 if whole and q < len(text) and _is_word(text[q]):
-                    continue  # "no" is not a trigger in "not"
+                    continue  # "no" is not a trigger in "not" (but `occ` has it: a match may start there)
                 out.append((p, t, ids))
 
     def find(self, text: str) -> Spans:
         """kind -> sorted, de-duplicated (start, end) spans of matches in text."""
-        return self._find(text, self._candidates(text), self._anchor_filter())
+        occ: dict[int, list[int]] = {}
+        cands = self._candidates(text, occ)
+        return self._find(text, cands, self._anchor_filter(), occ)
 
-    def _find(self, text: str, cands: list[tuple[int, str, list[int]]], anchor: re.Pattern[str] | None) -> Spans:
+    def _find(self, text: str, cands: list[tuple[int, str, list[int]]], anchor: re.Pattern[str] | None,
+              occ: dict[int, list[int]] | None = None) -> Spans:
         out: dict[str, set[tuple[int, int]]] = {}
         kinds = self.kinds
         if self.anchored and (anchor is None or anchor.match(text)):
@@ -324,7 +369,20 @@ class Index:
                 prev = done.get(i)
                 if prev is not None and prev[0] <= p < prev[1]:
                     continue
-                m = self.regex(i).search(text, max(0, p - self.BACK), min(n, p + len(t) + self.FWD))
+                lo, hi = max(0, p - self.BACK), min(n, p + len(t) + self.FWD)
+                if occ is not None and self.at_trigger[i]:
+                    # the leftmost match in [lo, hi) starts at one of the pattern's trigger positions
+                    m = None
+                    match = self.regex(i).match
+                    for q in occ[i]:
+                        if q >= hi:
+                            break
+                        if q >= lo:
+                            m = match(text, q, hi)
+                            if m:
+                                break
+                else:
+                    m = self.regex(i).search(text, lo, hi)
                 if m:
                     done[i] = m.span()
                     out.setdefault(kinds[i], set()).add(m.span())

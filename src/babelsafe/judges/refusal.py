@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 import unicodedata
 from typing import Any
 
@@ -142,6 +143,7 @@ def _language_match(expected: str, lang: str | None, script: str | None) -> bool
     return lang in ok if script == "Latin" else True
 
 
+@lru_cache(maxsize=1024)
 def _lang_code(language: str | None) -> str | None:
     if not language:
         return None
