@@ -52,6 +52,19 @@ def _steady(run_dir: Path) -> tuple[int, float]:
     return tok, (last - first) if tok else float("nan")
 
 
+def _slots(run_dir: Path) -> dict[int, tuple[int, float, float]]:
+    """Worker slot -> (answers, first answer's start, last answer's end), from the slot stores."""
+    out = {}
+    for db in sorted((run_dir / "shards").glob("*/results.sqlite")):
+        con = sqlite3.connect(db)
+        try:
+            out[int(db.parent.name)] = con.execute("SELECT count(*), min(created - latency_s), max(created) "
+                                                   "FROM generations WHERE outcome = 'ok'").fetchone()
+        finally:
+            con.close()
+    return out
+
+
 def _meta(run_dir: Path, key: str) -> str:
     con = sqlite3.connect(run_dir / "results.sqlite")
     try:
@@ -99,6 +112,10 @@ def bench_model(tmp: Path, n: int, rounds: int, only: list[str]) -> None:
             if ex:  # the workers' processes (model load included), not this driver's polling
                 cpu = sum(v or 0 for v in json.loads(_meta(out, "executor"))["cpu_s"].values())
             tok, span = _steady(out)
+            if ex and ex["workers"] > 1:  # the balance: when each worker finished, after the first answer began
+                t0s = min(_slots(out).values(), key=lambda v: v[1])[1]
+                print("    " + "; ".join(f"worker {k}: {n} samples, answering {a - t0s:.1f}-{b - t0s:.1f} s"
+                                         for k, (n, a, b) in sorted(_slots(out).items())))
             steady[name].append(tok / span)
             per_cpu[name].append(tok / cpu)
             print(f"  round {r} {name:11s} steady {tok / span:6.1f} tokens/s, wall {tok / dt:6.1f}, "
