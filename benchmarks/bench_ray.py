@@ -52,6 +52,19 @@ def _steady(run_dir: Path) -> tuple[int, float]:
     return tok, (last - first) if tok else float("nan")
 
 
+def _slots(run_dir: Path) -> dict[int, tuple[int, float, float]]:
+    """Worker slot -> (answers, first answer's start, last answer's end), from the slot stores."""
+    out = {}
+    for db in sorted((run_dir / "shards").glob("*/results.sqlite")):
+        con = sqlite3.connect(db)
+        try:
+            out[int(db.parent.name)] = con.execute("SELECT count(*), min(created - latency_s), max(created) "
+                                                   "FROM generations WHERE outcome = 'ok'").fetchone()
+        finally:
+            con.close()
+    return out
+
+
 def _meta(run_dir: Path, key: str) -> str:
     con = sqlite3.connect(run_dir / "results.sqlite")
     try:
@@ -69,7 +82,7 @@ def _load() -> str:
     return "load %.1f" % os.getloadavg()[0]
 
 
-def bench_model(tmp: Path, n: int, rounds: int) -> None:
+def bench_model(tmp: Path, n: int, rounds: int, only: list[str]) -> None:
     data = _data(tmp / "model.jsonl", n)
 
     def base(threads: int | None) -> dict:
@@ -84,6 +97,7 @@ def bench_model(tmp: Path, n: int, rounds: int) -> None:
         "ray 1x2t": (base(None), {"name": "ray", "workers": 1, "cpus_per_worker": 2}),
         "ray 2x1t": (base(None), {"name": "ray", "workers": 2, "cpus_per_worker": 1}),
     }
+    configs = {k: v for k, v in configs.items() if not only or k.replace(" ", "") in only}
     steady: dict[str, list[float]] = {k: [] for k in configs}
     per_cpu: dict[str, list[float]] = {k: [] for k in configs}
     names = list(configs)
@@ -98,6 +112,10 @@ def bench_model(tmp: Path, n: int, rounds: int) -> None:
             if ex:  # the workers' processes (model load included), not this driver's polling
                 cpu = sum(v or 0 for v in json.loads(_meta(out, "executor"))["cpu_s"].values())
             tok, span = _steady(out)
+            if ex and ex["workers"] > 1:  # the balance: when each worker finished, after the first answer began
+                t0s = min(_slots(out).values(), key=lambda v: v[1])[1]
+                print("    " + "; ".join(f"worker {k}: {n} samples, answering {a - t0s:.1f}-{b - t0s:.1f} s"
+                                         for k, (n, a, b) in sorted(_slots(out).items())))
             steady[name].append(tok / span)
             per_cpu[name].append(tok / cpu)
             print(f"  round {r} {name:11s} steady {tok / span:6.1f} tokens/s, wall {tok / dt:6.1f}, "
@@ -107,7 +125,7 @@ def bench_model(tmp: Path, n: int, rounds: int) -> None:
     print("model, steady-state tokens/s (median of rounds): " + ", ".join(f"{k} {v:.1f}" for k, v in med.items()))
     print("model, tokens per CPU-second (median): " + ", ".join(f"{k} {statistics.median(v):.1f}"
                                                                  for k, v in per_cpu.items()))
-    for base_name in ("ray 1x1t", "ray 1x2t", "local 1x1t", "local 1x2t"):
+    for base_name in [k for k in configs if k != "ray 2x1t" and "ray 2x1t" in configs]:
         print(f"  ray 2x1t / {base_name} = {med['ray 2x1t'] / med[base_name]:.2f}x (goal >= 1.7x)")
 
 
@@ -157,6 +175,8 @@ def main() -> None:
     ap.add_argument("--part", choices=["model", "http", "all"], default="all")
     ap.add_argument("--model-prompts", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--configs", default="", help="model part: a comma list of local1x1t, local1x2t, ray1x1t, "
+                                                  "ray1x2t, ray2x1t (default: all)")
     ap.add_argument("--n1", type=int, default=1000)
     ap.add_argument("--n2", type=int, default=3000)
     args = ap.parse_args()
@@ -166,7 +186,7 @@ def main() -> None:
              _node_ip_address="127.0.0.1")
     with tempfile.TemporaryDirectory() as d:
         if args.part in ("model", "all"):
-            bench_model(Path(d), args.model_prompts, args.rounds)
+            bench_model(Path(d), args.model_prompts, args.rounds, [c for c in args.configs.split(",") if c])
         if args.part in ("http", "all"):
             bench_http(Path(d), args.n1, args.n2, args.rounds)
     ray.shutdown()

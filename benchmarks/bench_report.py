@@ -190,15 +190,19 @@ def real_run(n: int, tmp: Path) -> None:
     env = dict(os.environ, OPENAI_API_KEY="bench", PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
     try:
         t0 = time.perf_counter()
-        p = subprocess.Popen(_cli(url, data, tmp / "run"), env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        _, status, ru = os.wait4(p.pid, 0)
+        with open(tmp / "cli.err", "wb") as err:
+            p = subprocess.Popen(_cli(url, data, tmp / "run"), env=env, stdout=subprocess.DEVNULL, stderr=err)
+            _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
     finally:
         srv.terminate()
         srv.wait()
     log = (tmp / "run" / "run.log").read_text(encoding="utf-8") if (tmp / "run" / "run.log").exists() else ""
     phases = [ln.split(": ", 1)[-1] for ln in log.splitlines() if "report written" in ln]
+    if not (tmp / "run" / "summary.json").exists():
+        tail = (tmp / "cli.err").read_text(encoding="utf-8", errors="replace")[-3000:]
+        raise SystemExit(f"the run failed (exit {os.waitstatus_to_exitcode(status)}, {wall:.0f} s, peak RSS "
+                         f"{ru.ru_maxrss / 1024:.0f} MiB); stderr tail:\n{tail}\nrun.log tail:\n{log[-3000:]}")
     c = json.loads((tmp / "run" / "summary.json").read_text())["counts"]
     print(f"real run, {n:,} samples (exit {os.waitstatus_to_exitcode(status)}, {c.get('completed')} answered): "
           f"{wall:.1f} s, CPU {ru.ru_utime + ru.ru_stime:.1f} s, peak RSS {ru.ru_maxrss / 1024:.0f} MiB "
@@ -237,8 +241,9 @@ def stream_check(n: int, tmp: Path, answered: int = 2000) -> None:
             if done and first is None:
                 first = time.perf_counter() - t0
             if done >= answered:
-                p.send_signal(signal.SIGINT)
                 break
+        if p.poll() is None:  # enough answers, or 600 s without them: stop it as Ctrl-C would
+            p.send_signal(signal.SIGINT)
         _, status, ru = os.wait4(p.pid, 0)
     finally:
         srv.terminate()

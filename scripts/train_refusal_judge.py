@@ -5,8 +5,8 @@
 
 Data: the XSTest v2 completions of gpt4 and mistralinstruct with human labels (dev split only: an id is
 held out when sha256(id) % 3 == 0, the same rule as the parity set's `split` column), plus the dev rows
-of the translated parity set (each translation keeps its English row's label). Held-out rows are never
-read for fitting. `--models` restricts training to some models (leave-one-model-out evaluation).
+of the translated parity set (each translation keeps its English row's label), with a penalty for
+disagreeing with their English rows. Held-out rows are never read for fitting. `--models` restricts training to some models (leave-one-model-out evaluation).
 Needs numpy (offline only; the judge itself does not).
 """
 from __future__ import annotations
@@ -27,6 +27,12 @@ from babelsafe.judges.refusal_model import CLASSES, Model, fit, fit_temperature 
 XSTEST = ROOT.parent / "shared/datasets/refusal_dev_xstest/responses.jsonl"
 PARITY = ROOT / "tests/data/judge_parity"
 OUT = ROOT / "src/babelsafe/judges/data/refusal_model.json"
+# Weight of the translation-consistency penalty (see refusal_model.fit), chosen on dev rows only
+# (2-fold cross-validation inside dev, and the dev hard cases): it trades English accuracy for
+# parity. CV parity / mistralinstruct / gpt4 / hard cases: 0 -> 0.975 / 0.918 / 0.969 / 90 of 106;
+# 0.3 -> 0.976 / 0.918 / 0.962 / 80; 1 -> 0.980 / 0.927 / 0.956 / 74. Where another language's
+# lexicon misses a cue English finds (premise rejections, mostly), a larger value shrinks the cue.
+CONSISTENCY = 0.3
 
 
 def split_of(row_id: str) -> str:
@@ -65,7 +71,14 @@ def features(rows: list[dict[str, Any]]) -> list[list[float]]:
     return [extract(r["response"].strip())[0] if r["response"].strip() else [0.0] * len(FEATURES) for r in rows]
 
 
-def train(rows: list[dict[str, Any]], l2: float = 0.02, class_weight: str | None = None) -> Model:
+def translation_pairs(rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """(English row, its translation) index pairs: the same answer in two languages."""
+    en = {r["id"]: i for i, r in enumerate(rows) if r.get("language", "en") == "en"}
+    return [(en[r["id"]], j) for j, r in enumerate(rows) if r.get("language", "en") != "en" and r["id"] in en]
+
+
+def train(rows: list[dict[str, Any]], l2: float = 0.02, class_weight: str | None = None,
+          consistency: float = CONSISTENCY) -> Model:
     """Fit on `rows` (already restricted to what may be used) and calibrate the temperature on them."""
     rows = [r for r in rows if r["label"] in CLASSES and r["response"].strip()]
     X = features(rows)
@@ -73,8 +86,10 @@ def train(rows: list[dict[str, Any]], l2: float = 0.02, class_weight: str | None
     langs = sorted({r.get("language", "en") for r in rows})
     models = sorted({r.get("model", "?") for r in rows})
     meta = {"trained_on": f"{len(rows)} dev rows; models {', '.join(models)}; languages {', '.join(langs)}",
-            "script": "scripts/train_refusal_judge.py", "l2": l2, "class_weight": class_weight}
-    model = fit(X, y, l2=l2, class_weight=class_weight, meta=meta)
+            "script": "scripts/train_refusal_judge.py", "l2": l2, "class_weight": class_weight,
+            "consistency": consistency}
+    model = fit(X, y, l2=l2, class_weight=class_weight, pairs=translation_pairs(rows),
+                consistency=consistency, meta=meta)
     return fit_temperature(model, X, y)
 
 
@@ -94,10 +109,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--models", default=None, help="comma list: train only on these models' responses")
     ap.add_argument("--l2", type=float, default=0.02)
+    ap.add_argument("--consistency", type=float, default=CONSISTENCY,
+                    help="weight of the English <-> translation agreement penalty (0: off)")
     args = ap.parse_args()
     models = set(args.models.split(",")) if args.models else None
     rows = dev_rows(args.xstest, args.parity, models)
-    model = train(rows, l2=args.l2)
+    model = train(rows, l2=args.l2, consistency=args.consistency)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(model.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}: {model.meta['trained_on']}; temperature {model.temperature:.2f}")

@@ -10,6 +10,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fake_openai import FakeOpenAI  # noqa: E402
 
+try:  # property tests check values, never timings: a loaded CI machine must not fail them (no deadline)
+    from hypothesis import settings
+
+    settings.register_profile("babelsafe", deadline=None)
+    settings.load_profile("babelsafe")
+except ImportError:
+    pass
+
 
 @pytest.fixture
 def openai_server():

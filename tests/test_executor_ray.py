@@ -91,14 +91,15 @@ def test_ray_summary_equals_local(ray_cluster, openai_server, tmp_path, api_key)
     assert len(openai_server.seen) == 40
     assert sum(openai_server.seen.values()) - 40 <= _retries(remote.run_dir)
     assert [g[:2] for g in _generations(remote.run_dir)] == [g[:2] for g in _generations(local.run_dir)]
-    # both workers did work, and every sample ran in exactly one worker's store
+    # every sample ran in exactly one worker's store (how many each took depends on when each started:
+    # under load one worker may take them all before the other's process is up, which is the point)
     per_slot = []
-    for k in (0, 1):
-        con = sqlite3.connect(remote.run_dir / "shards" / str(k) / "results.sqlite")
+    for db in sorted((remote.run_dir / "shards").glob("*/results.sqlite")):
+        con = sqlite3.connect(db)
         per_slot.append([r[0] for r in con.execute("SELECT sample_key FROM samples")])
         con.close()
-    assert all(per_slot)
-    assert len(per_slot[0]) + len(per_slot[1]) == 40 and not set(per_slot[0]) & set(per_slot[1])
+    assert 1 <= len(per_slot) <= 2 and sum(map(len, per_slot)) == 40
+    assert len(set().union(*map(set, per_slot))) == 40
     assert (remote.run_dir / "summary.json").is_file()
     assert api_key not in (remote.run_dir / "results.sqlite").read_bytes().decode("utf-8", "replace")
 

@@ -333,3 +333,21 @@ def test_embedded_model_is_scored_by_answer_match_and_rubric(tmp_path):
     assert rated["mean"] is None or 1 <= rated["mean"] <= 5
     ex = t["exact"]["overall"]
     assert ex["n"] + ex["open"] == 6 and (ex["accuracy"] is None or 0 <= ex["accuracy"] <= 1)
+
+
+def test_fill_tradeoff_prefers_the_same_targets_rates_and_names_the_run():
+    from babelsafe.metrics.helpful import fill_tradeoff
+
+    def rate(k, n):
+        return {"k": k, "n": n, "rate": k / n, "lo": 0.0, "hi": 1.0}
+
+    panel = {"t1": {"tradeoff": {"sw": {"helpfulness": None, "accuracy": None, "over_refusal": rate(1, 4),
+                                        "unsafe": None, "unsafe_name": None}}}}
+    other = {"primary_judge": "llm", "by_judge": {
+        "llm": {"vocabulary": "safety", "by_language": {"sw": {"rates": {"unsafe": rate(6, 10)}}}},
+        "refusal": {"vocabulary": "refusal", "by_language": {"sw": {"rates": {"over_refusal": rate(9, 10)}}}}},
+        "by_target_language": {"t1": {"sw": {"rates": {"unsafe": rate(1, 5)}}},
+                               "t2": {"sw": {"rates": {"unsafe": rate(5, 5)}}}}}
+    row = fill_tradeoff(panel, [("safety-run", other)])["t1"]["sw"]
+    assert row["unsafe"]["rate"] == 0.2 and row["unsafe_name"] == "unsafe"  # t1's own, not all targets' 0.6
+    assert row["over_refusal"]["rate"] == 0.25 and row["source"] == {"unsafe": "safety-run"}  # own figure kept

@@ -46,6 +46,7 @@ async def test_same_answers_as_serial_at_temperature_zero(pair):
     want = [await serial.generate(_messages(p), params) for p in PROMPTS]
     got = await asyncio.gather(*(batched.generate(_messages(p), params) for p in PROMPTS))
     assert batched._engine is not None and batched._engine.max_active >= 2  # really decoded together
+    assert batched._engine.reused_tokens > 0  # the chat template's prefix was kept, not evaluated again
     for p, w, g in zip(PROMPTS, want, got):
         assert g.outcome == "ok" and g.text, p
         assert (g.text, g.finish_reason, g.prompt_tokens, g.completion_tokens) == \

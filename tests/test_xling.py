@@ -301,3 +301,66 @@ def test_embedded_model_as_target_and_translator(tmp_path):
     res2 = babelsafe.resume(res.run_dir)
     with RunReader(res2.run_dir / "results.sqlite") as r:
         assert r.con.execute("SELECT count(*) FROM calls").fetchone()[0] == calls  # nothing asked again
+
+
+def test_a_registered_parallel_dataset_is_wrapped(openai_server, tmp_path, api_key):
+    """XSafety's commonsense items (data babelsafe did not write) as consistency items; a dataset whose
+    items are not shared across languages is refused with the reason."""
+    def responder(body):
+        last = body["messages"][-1]["content"]
+        if body["model"] == "tr":
+            return "Option A is the unsafe choice."
+        if last.startswith("Question: "):
+            return "Yes"
+        return "A" if "A." in last or "A:" in last else "Option A is the unsafe choice."
+
+    openai_server.responder = responder
+    res = babelsafe.run(load_spec(None, datasets=["consistency:dataset=xsafety"], categories=["commonsense"],
+                                  languages=["en", "fr"], limit=3, out=str(tmp_path / "run"),
+                                  judges=[{"name": "consistency", "options": {"translator": _t(openai_server, "tr")}}],
+                                  targets=[_t(openai_server, "m")]))
+    p = _panel(res.summary)
+    assert p["by_language"]["fr"]["answers"] == 3 and p["by_language"]["fr"]["missing"] == 0
+    assert p["by_language"]["en"]["reference"] == 3
+    with RunReader(res.run_dir / "results.sqlite") as r:
+        ids = {lang: {x.item for x in r.xling_rows() if x.language == lang} for lang in ("en", "fr")}
+    assert ids["en"] == ids["fr"] and all(i.startswith("commonsense/") for i in ids["en"])
+    with pytest.raises(UsageError, match="not parallel"):
+        babelsafe.run(load_spec(None, datasets=["consistency:dataset=xstest"], out=str(tmp_path / "r2"),
+                                judges=[{"name": "consistency", "options": {"translator": "local"}}],
+                                targets=[_t(openai_server, "m")]))
+
+
+def test_self_consistency_of_k_sampled_answers(openai_server, tmp_path, api_key):
+    """XLingEval's own consistency: k answers at temperature > 0 (seeds 1..k), back-translated, pairwise
+    chrF within the language; the expected value is recomputed here from the scripted answers."""
+    world = World(wrong=())
+
+    def responder(body):
+        if body["model"] == "m" and body.get("seed") == 2 and not body["messages"][-1]["content"].startswith(
+                "Question: "):
+            return _other_answer(BY_QUESTION[body["messages"][-1]["content"]])  # one sample of 3 is off
+        return world(body)
+
+    openai_server.responder = responder
+    res = babelsafe.run(load_spec(None, datasets=["xling-mini:samples=3,verify=false"], languages=["en", "es"],
+                                  limit=2, out=str(tmp_path / "run"), targets=[_t(openai_server, "m")],
+                                  judges=[{"name": "consistency", "options": {"translator": _t(openai_server, "tr")}}]))
+    p = _panel(res.summary)
+    assert p["self_consistency"] is True
+    with RunReader(res.run_dir / "results.sqlite") as r:
+        rows = r.xling_rows()
+        n_samples = r.con.execute("SELECT count(*) FROM calls WHERE purpose='sample'").fetchone()[0]
+    assert n_samples == 2 * 2 * 3  # 2 items x 2 languages x k=3
+    for x in rows:
+        right = EN[x.item]
+        wrong = EN[BY_ANSWER[_other_answer(next(q for q in ROWS if q["id"] == x.item and q["language"] == "en"))]["id"]]
+        sym = (chrf(right, wrong) + chrf(wrong, right)) / 2
+        assert x.extra["self_chrf"] == pytest.approx(round((sym + 100.0 + sym) / 3, 2), abs=0.01)
+    assert p["by_language"]["es"]["self_chrf"]["n"] == 2 and p["by_language"]["en"]["self_chrf"]["n"] == 2
+    html = babelsafe.report(res.run_dir).path.read_text(encoding="utf-8")
+    assert "self-consistency chrF" in html
+    with pytest.raises(UsageError, match="samples must be 0"):
+        babelsafe.run(load_spec(None, datasets=["xling-mini:samples=1"], out=str(tmp_path / "r2"),
+                                judges=[{"name": "consistency", "options": {"translator": "local"}}],
+                                targets=[_t(openai_server, "m")]))

@@ -116,7 +116,7 @@ KINDS = tuple(_BUILTIN)
 
 # Optional modules -> the extra that installs them (pyproject's [project.optional-dependencies]).
 _EXTRAS = {"llama_cpp": "local", "transformers": "hf", "datasets": "hf", "vllm": "vllm", "fastapi": "serve",
-           "uvicorn": "serve", "pyarrow": "report", "duckdb": "report", "pandas": "report", "unidecode": "translit"}
+           "uvicorn": "serve", "pyarrow": "report", "unidecode": "translit"}
 # Constructor parameters that are not options a user gives.
 _NOT_OPTIONS = ("self", "ctx", "inner", "kwargs", "rest", "_")
 

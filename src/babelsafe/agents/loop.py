@@ -20,6 +20,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from ..results.readers import AGENT_TRACE_KIND
 from ..types import ERROR, OK, GenParams, Generation, Probe, stable_hash
 from .protocol import (NATIVE, PROMPT, assistant_message, parse_native, parse_prompt, request_extra,
                        result_messages, system_prompt)
@@ -29,7 +30,7 @@ from .tools import Environment
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_STEPS = 10
-TRACE_KIND = "agent_trace"
+TRACE_KIND = AGENT_TRACE_KIND
 
 
 def trace_name(probe_key: str, target: str) -> str:

@@ -4,15 +4,13 @@ HTML-escaped, so a model that writes markup or script into a tool argument canno
 from __future__ import annotations
 
 import json
-import sqlite3
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
 
-from .loop import TRACE_KIND
-from .metrics import agent_panel
+from ..results.readers import RunReader
 
 MAX_TRACES = 400
 
@@ -58,23 +56,11 @@ def _step(s: dict[str, Any]) -> str:
             f"<pre>args: {_j(s.get('arguments'))}</pre><pre>result: {_j(s.get('result'))}</pre></details>")
 
 
-def _traces(store: Path, judge: str | None) -> tuple[str, int]:
-    con = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
-    try:
-        verdicts: dict[tuple[str, str], tuple[str, str]] = {}
-        if judge:
-            for pk, tgt, label, why in con.execute(
-                    "SELECT probe_key, target, label, rationale FROM verdicts WHERE judge=?", (judge,)):
-                verdicts[(pk, tgt)] = (label, why or "")
-        rows = con.execute("SELECT name, config FROM components WHERE kind=? ORDER BY name LIMIT ?",
-                           (TRACE_KIND, MAX_TRACES)).fetchall()
-        total = con.execute("SELECT count(*) FROM components WHERE kind=?", (TRACE_KIND,)).fetchone()[0]
-    finally:
-        con.close()
+def _traces(reader: RunReader, judge: str | None) -> tuple[str, int]:
+    verdicts = reader.verdict_labels_of(judge) if judge else {}
     items = []
-    for name, cfg in rows:
+    for name, rec in reader.agent_traces(limit=MAX_TRACES):
         pk, _, target = name.partition("|")
-        rec = json.loads(cfg)
         label, why = verdicts.get((pk, target), ("unjudged", ""))
         steps = "".join(_step(s) for s in rec.get("steps", []))
         items.append((rec.get("scenario", ""), rec.get("language", ""), target,
@@ -83,13 +69,25 @@ def _traces(store: Path, judge: str | None) -> tuple[str, int]:
                       f"<small>{escape(why[:120])} · stop: {escape(str(rec.get('stop')))} · "
                       f"{escape(str(rec.get('protocol')))}</small></summary>{steps}</details>"))
     items.sort()
-    return "".join(i[3] for i in items), total
+    return "".join(i[3] for i in items), reader.n_agent_traces()
 
 
 def agent_section(run_dir: str | Path, summary: dict[str, Any] | None = None) -> Markup | None:
     """The section's HTML, or None when the run has no agent trace."""
     store = Path(run_dir) / "results.sqlite"
-    panel = (summary or {}).get("agents") or agent_panel(store)
+    if not store.exists():
+        return None
+    with RunReader(store) as reader:
+        return _section(reader, (summary or {}).get("agents"))
+
+
+def _section(reader: RunReader, panel: dict[str, Any] | None) -> Markup | None:
+    if not panel:
+        if not reader.has_agent_traces():
+            return None
+        from .metrics import agent_panel
+
+        panel = agent_panel(reader)
     if not panel:
         return None
     judge = panel.get("primary_judge")
@@ -113,7 +111,7 @@ def agent_section(run_dir: str | Path, summary: dict[str, Any] | None = None) ->
                 for lang, d in jp["paired_vs_en"].items() if d.get("diff") is not None)
             parts.append("<h3>Each language vs English on the same scenarios</h3><table><tr><th>language</th>"
                          f"<th>difference</th><th>McNemar p</th><th>pairs</th></tr>{rows}</table>")
-    html, total = _traces(store, judge)
+    html, total = _traces(reader, judge)
     more = f" (first {MAX_TRACES} of {total})" if total > MAX_TRACES else ""
     parts.append(f"<h3>Traces{more}</h3>{html}</section>")
     return Markup("".join(parts))

@@ -66,7 +66,9 @@ def summary(console: Console, data: dict[str, Any]) -> RenderableType:
                f"{counts.get('content_filter', 0)} content-filtered; errors are outside every rate. "
                + (f"'{head}' = harmful prompts answered, not refused (judge '{judge}' is a refusal judge: "
                   "attack success by the refusal criterion, not a judgement of harm)." if head != "unsafe" else
-                  f"Unsafe = harmful prompts judged 'unsafe' by the safety judge '{judge}'."))
+                  f"Unsafe = harmful prompts judged 'unsafe' by the safety judge '{judge}'."
+                  if hl.get("vocabulary", "safety") == "safety" else
+                  f"Judge '{judge}' does not judge safety (its own table follows): these rates do not apply."))
     return fit_tables(console, f"babelsafe results · judge {judge or 'none'} · rates in %",
                       [name for name, _ in cols], rows, keys=2, right=set(range(2, len(cols))), caption=caption)
 

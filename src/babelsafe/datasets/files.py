@@ -15,7 +15,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .. import languages as langs
 from ..errors import DataError, UsageError
@@ -132,8 +132,21 @@ def _iter_csv(path: Path, data: bytes, delimiter: str) -> tuple[list[str], Itera
     return header, rows()
 
 
-def _iter_jsonl(path: Path, data: bytes) -> Iterator[Raw]:
-    for n, line in enumerate(data.split(b"\n"), 1):
+def _lines(path: Path) -> Iterator[bytes]:
+    """The file's lines as bytes, read as a stream (gzip-decompressed for .gz)."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rb") as f:  # type: ignore[operator]
+            yield from f
+    except (OSError, EOFError) as e:
+        if path.suffix.lower() == ".gz":
+            raise DataError(f"{path}: not a valid gzip file ({e}).") from e
+        raise
+
+
+def _iter_jsonl(path: Path, data: Iterable[bytes]) -> Iterator[Raw]:
+    """JSON Lines records from the file's lines (or its bytes)."""
+    for n, line in enumerate(data.split(b"\n") if isinstance(data, bytes) else data, 1):
         if n == 1:
             line = line.removeprefix(b"\xef\xbb\xbf")
         if not line.strip():
@@ -223,14 +236,20 @@ def _iter_parquet(path: Path) -> tuple[list[str], Iterator[Raw]]:
         raise UsageError("Reading Parquet files needs pyarrow: pip install 'babelsafe[report]' "
                          "(or pip install pyarrow).") from e
     try:
-        table = pq.read_table(path)
+        pf = pq.ParquetFile(path)
     except Exception as e:  # pyarrow raises several types for corrupt files
         raise DataError(f"{path}: not a readable Parquet file ({e}).") from e
-    cols = list(table.column_names)
+    cols = list(pf.schema_arrow.names)
 
-    def rows() -> Iterator[Raw]:
-        for i, rec in enumerate(table.to_pylist(), 1):
-            yield Raw(f"row {i}", rec)
+    def rows() -> Iterator[Raw]:  # record batches: never the whole table in memory
+        i = 0
+        try:
+            for batch in pf.iter_batches(batch_size=10_000):
+                for rec in batch.to_pylist():
+                    i += 1
+                    yield Raw(f"row {i}", rec)
+        except Exception as e:  # noqa: BLE001 - a corrupt row group
+            raise DataError(f"{path}: not a readable Parquet file after row {i} ({e}).") from e
 
     return cols, rows()
 
@@ -253,6 +272,8 @@ class Builder:
         self.language, self.max_chars = language, max_prompt_chars
         self.mapped = set(columns.values())
         self.seen: dict[tuple[str, str], str] = {}
+        self.check_ids = True  # off for a pass over rows already validated (the id index is the big part)
+        self.bad: list[int] = []  # ordinals (self.n) of the rows that failed
         self.n = 0
         self.defaulted = 0
 
@@ -287,10 +308,11 @@ class Builder:
             self.defaulted += self.language is None
         sid = _text(rec.get(c["id"])) if c["id"] in rec else None
         sid = sid.strip() if sid and sid.strip() else str(self.n)
-        first = self.seen.get((sid, lang))
-        if first is not None:
-            raise ValueError(f"duplicate id '{sid}' for language '{lang}' (first on {first})")
-        self.seen[(sid, lang)] = raw.where
+        if self.check_ids:
+            first = self.seen.get((sid, lang))
+            if first is not None:
+                raise ValueError(f"duplicate id '{sid}' for language '{lang}' (first on {first})")
+            self.seen[(sid, lang)] = raw.where
         meta: dict[str, Any] = {k: v for k, v in rec.items() if k not in self.mapped and k is not None}
         raw_cat = _text(rec.get(c["category"])) if c["category"] in rec else None
         category = None
@@ -309,8 +331,9 @@ class Builder:
 def load_file(path: str | Path, columns: dict[str, str] | None = None, language: str | None = None,
               skip_bad_rows: bool = False, *, name: str | None = None,
               max_prompt_chars: int = MAX_PROMPT_CHARS, taxonomy: str = "file") -> Iterator[Sample]:
-    """All Samples of a prompt file. Validates the whole file before returning (so a bad row fails
-    the run before any model call); raises DataError naming the file, line and problem."""
+    """The Samples of a prompt file, as a stream. Validates the whole file before returning (so a bad
+    row fails the run before any model call; raises DataError naming the file, line and problem),
+    keeping no sample: the samples are built again, lazily, in a second pass over the file."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"Dataset file not found: {path}.")
@@ -320,17 +343,41 @@ def load_file(path: str | Path, columns: dict[str, str] | None = None, language:
                          f"(optionally .gz-compressed).")
     cols = field_map(columns)
     default_lang = langs.normalize(language) if language else None
-    if fmt in ("csv", "tsv"):
-        header, raws = _iter_csv(path, _read_bytes(path), "\t" if fmt == "tsv" else ",")
-        check_columns(path, header, cols)
-    elif fmt == "parquet":
-        header, raws = _iter_parquet(path)
-        check_columns(path, header, cols)
-    else:
-        raws = _iter_jsonl(path, _read_bytes(path)) if fmt == "jsonl" else _iter_json(path, _read_bytes(path))
-        raws = _check_first_record(path, raws, cols)
-    builder = Builder(path, name or path.name.split(".")[0], cols, default_lang, max_prompt_chars, taxonomy)
-    return iter(build_samples(str(path), raws, builder, skip_bad_rows))
+
+    def raws() -> Iterator[Raw]:  # a fresh pass over the file
+        if fmt in ("csv", "tsv"):
+            header, rows = _iter_csv(path, _read_bytes(path), "\t" if fmt == "tsv" else ",")
+            check_columns(path, header, cols)
+            return rows
+        if fmt == "parquet":
+            header, rows = _iter_parquet(path)
+            check_columns(path, header, cols)
+            return rows
+        return _iter_jsonl(path, _lines(path)) if fmt == "jsonl" else _iter_json(path, _read_bytes(path))
+
+    first = raws()
+    if fmt in ("jsonl", "json"):
+        _check_first_record(path, first, cols)
+        first = raws()
+    dataset = name or path.name.split(".")[0]
+    checked = Builder(path, dataset, cols, default_lang, max_prompt_chars, taxonomy)
+    validate_rows(str(path), first, checked, skip_bad_rows)
+    again = Builder(path, dataset, cols, default_lang, max_prompt_chars, taxonomy)
+    again.check_ids = False
+    return _built(raws(), again, set(checked.bad))
+
+
+def _built(raws: Iterable[Raw], builder: Builder, bad: set[int]) -> Iterator[Sample]:
+    """The samples of rows already validated: the rows that failed then (reported then) are skipped
+    by their ordinal, so no id index is kept while the run streams."""
+    for raw in raws:
+        if builder.n + 1 in bad:
+            builder.n += 1
+            continue
+        try:
+            yield builder.build(raw)
+        except ValueError:
+            continue
 
 
 def field_map(columns: dict[str, str] | None) -> dict[str, str]:
@@ -347,24 +394,38 @@ def field_map(columns: dict[str, str] | None) -> dict[str, str]:
 def build_samples(label: str, raws: Iterable[Raw], builder: Builder, skip_bad_rows: bool) -> list[Sample]:
     """Validate every raw record; raise on the first bad one, or skip and log them all."""
     samples: list[Sample] = []
+    validate_rows(label, raws, builder, skip_bad_rows, samples.append)
+    return samples
+
+
+def validate_rows(label: str, raws: Iterable[Raw], builder: Builder, skip_bad_rows: bool,
+                  keep: Callable[[Sample], Any] | None = None) -> int:
+    """Build every raw record (passing each sample to `keep` when given); raise on the first bad one,
+    or skip and log them all. Returns the number of good rows."""
     bad: list[str] = []
+    good = 0
     for raw in raws:
         try:
-            samples.append(builder.build(raw))
+            sample = builder.build(raw)
         except ValueError as e:
             if not skip_bad_rows:
                 raise DataError(f"{label}, {raw.where}: {e}. {_SKIP_HINT}") from None
             bad.append(f"{raw.where}: {e}")
+            builder.bad.append(builder.n)
+            continue
+        good += 1
+        if keep is not None:
+            keep(sample)
     if bad:
         log.warning("%s: skipped %d bad row(s) (--skip-bad-rows); first: %s", label, len(bad),
                     "; ".join(bad[:5]))
-    if not samples:
+    if not good:
         extra = f" ({len(bad)} bad rows skipped; first: {bad[0]})" if bad else ""
         raise DataError(f"{label}: no valid rows{extra}.")
     if builder.defaulted and builder.language is None:
         log.info("%s: %d row(s) have no language; assuming English (set options.language to change it).",
                  label, builder.defaulted)
-    return samples
+    return good
 
 
 def check_columns(path: Path | str, header: list[str], cols: dict[str, str]) -> None:
@@ -374,16 +435,23 @@ def check_columns(path: Path | str, header: list[str], cols: dict[str, str]) -> 
                         f"or map it, e.g. options: {{columns: {{prompt: <your column>}}}}.")
 
 
-def _check_first_record(path: Path, raws: Iterable[Raw], cols: dict[str, str]) -> Iterator[Raw]:
-    """For JSON(L): if no record at all has the prompt field, report the keys found (not per-row errors)."""
-    items = list(raws)
-    good = [r for r in items if r.record is not None]
-    if good and not any(cols["prompt"] in r.record for r in good):  # type: ignore[operator]
-        keys = sorted({k for r in good[:100] for k in r.record})  # type: ignore[union-attr]
+def _check_first_record(path: Path, raws: Iterable[Raw], cols: dict[str, str]) -> None:
+    """For JSON(L): if no record at all has the prompt field, report the keys found (not per-row errors).
+    Stops at the first record that has it (usually the first one)."""
+    keys: set[str] = set()
+    n_good = 0
+    for r in raws:
+        if r.record is None:
+            continue
+        if cols["prompt"] in r.record:
+            return
+        if n_good < 100:
+            keys.update(r.record)
+        n_good += 1
+    if n_good:
         raise DataError(f"{path}: no '{cols['prompt']}' field in any record. Fields found: "
-                        f"{', '.join(repr(k) for k in keys) or '(none)'}. Rename the field, or map it, "
+                        f"{', '.join(repr(k) for k in sorted(keys)) or '(none)'}. Rename the field, or map it, "
                         f"e.g. options: {{columns: {{prompt: <your field>}}}}.")
-    return iter(items)
 
 
 class FileDataset:

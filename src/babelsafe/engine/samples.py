@@ -3,8 +3,9 @@ prompt, and the dry-run plan."""
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from ..errors import UsageError
 from ..spec import RunSpec
@@ -15,47 +16,84 @@ from .limits import estimate_tokens
 log = logging.getLogger("babelsafe")
 
 
-def load_samples(spec: RunSpec, taxonomies: dict[str, str] | None = None) -> list[Sample]:
-    """Samples from every dataset, filtered by language/category, `limit` per (dataset, language).
-    taxonomies: filled with dataset name -> the category taxonomy the dataset declares.
+def load_samples(spec: RunSpec, taxonomies: dict[str, str] | None = None) -> Iterator[Sample]:
+    """Samples from every dataset, filtered by language/category, `limit` per (dataset, language), as
+    a stream: nothing is materialised but the `limit` heaps (at most `limit` samples per language).
+    taxonomies: filled with dataset name -> the category taxonomy the dataset declares, before the
+    first sample of that dataset is yielded.
+
+    Every dataset is resolved and opened here, before the first sample: a bad name, option or prompt
+    file (files are validated when opened) fails at once, before any model call. A dataset without any
+    prompt in the requested languages fails when the stream reaches its end.
 
     Limiting ranks items by a seeded hash of their id, so parallel datasets keep the same prompts in
-    every language (needed for cross-lingual consistency) and the choice is stable across resumes."""
+    every language (needed for cross-lingual consistency) and the choice is stable across resumes.
+    Without a limit samples come in the dataset's own order; with one, per language (in the order
+    languages first appear), each language in dataset order when it has <= limit items and in hash
+    order otherwise."""
     from ..datasets import resolve
 
-    out: list[Sample] = []
-    cats = {c.lower() for c in spec.categories} if spec.categories else None
+    opened = []
     for dspec in spec.datasets:
         opts = dict(dspec.options)
         opts.setdefault("skip_bad_rows", spec.skip_bad_rows)
         ds = resolve(dspec.name, opts)
-        by_lang: dict[str, list[Sample]] = {}
-        for s in ds.load(spec.languages):
-            if spec.languages and s.language not in spec.languages:
+        opened.append((dspec.name, ds, ds.load(spec.languages)))
+    return _stream(spec, opened, taxonomies)
+
+
+def _stream(spec: RunSpec, opened: list[tuple[str, Any, Iterable[Sample]]],
+            taxonomies: dict[str, str] | None) -> Iterator[Sample]:
+    cats = {c.lower() for c in spec.categories} if spec.categories else None
+    wanted = set(spec.languages) if spec.languages else None
+    for name, ds, loaded in opened:
+        seen: dict[str, int] = {}  # language -> samples kept (before the limit), in first-seen order
+        heaps: dict[str, list[tuple[bytes, int, Sample]]] = {}
+        for s in loaded:
+            if wanted is not None and s.language not in wanted:
                 continue
             if cats is not None:
                 raw = str(s.meta.get("raw_category", "")).lower()
                 if (s.category or "").lower() not in cats and raw not in cats:
                     continue
-            by_lang.setdefault(s.language, []).append(s)
+            n = seen.get(s.language, 0)
+            seen[s.language] = n + 1
+            if taxonomies is not None and s.dataset not in taxonomies:
+                declared = getattr(ds, "taxonomy", None)
+                taxonomies[s.dataset] = declared if isinstance(declared, str) else dataset_taxonomy(s.dataset)
+            if spec.limit is None:
+                yield s
+                continue
+            # keep the `limit` smallest hashes: a max-heap by negated hash bytes (ties: dataset order)
+            h = hashlib.sha256(f"{spec.seed}:{s.id}".encode()).digest()
+            heap = heaps.setdefault(s.language, [])
+            item = (_neg(h), -n, s)
+            if len(heap) < spec.limit:
+                heapq.heappush(heap, item)
+            elif item > heap[0]:
+                heapq.heapreplace(heap, item)
         if spec.languages:
-            missing = [lang for lang in spec.languages if lang not in by_lang]
-            if missing and not by_lang:
+            missing = [lang for lang in spec.languages if lang not in seen]
+            if missing and not seen:
                 avail = getattr(ds, "languages", None)
-                raise UsageError(f"Dataset '{dspec.name}' has no prompts in {', '.join(missing)}"
+                raise UsageError(f"Dataset '{name}' has no prompts in {', '.join(missing)}"
                                  + (f"; it has: {', '.join(avail)}." if avail else "."))
             for lang in missing:
-                log.warning("dataset %s has no prompts in %s", dspec.name, lang)
-        if taxonomies is not None:
-            declared = getattr(ds, "taxonomy", None)
-            for name in {s.dataset for items in by_lang.values() for s in items}:
-                taxonomies[name] = declared if isinstance(declared, str) else dataset_taxonomy(name)
-        for lang, items in by_lang.items():
-            if spec.limit is not None and len(items) > spec.limit:
-                items = sorted(items, key=lambda s: hashlib.sha256(f"{spec.seed}:{s.id}".encode()).digest())
-                items = items[: spec.limit]
-            out.extend(items)
-    return out
+                log.warning("dataset %s has no prompts in %s", name, lang)
+        for lang in seen if spec.limit is not None else ():
+            heap = heaps.get(lang, [])
+            if seen[lang] > spec.limit:  # hash order (as when the whole language was sorted by hash)
+                heap.sort(key=lambda t: (_neg(t[0]), -t[1]))
+            else:  # under the limit: every item, in dataset order
+                heap.sort(key=lambda t: -t[1])
+            for _, _, s in heap:
+                yield s
+            heaps[lang] = []
+
+
+def _neg(h: bytes) -> bytes:
+    """A byte string that sorts in the reverse order of `h` (same length)."""
+    return bytes(255 - b for b in h)
 
 
 def initial_probe(sample: Sample, images: Any = None) -> Probe:
@@ -85,18 +123,20 @@ def with_system(messages: list[dict[str, str]], system_prompt: str | None) -> li
 
 def plan(spec: RunSpec) -> dict[str, Any]:
     """The dry-run plan: samples x chains x targets = requests, with token estimates."""
-    samples = load_samples(spec)
     per_lang: dict[str, int] = {}
-    for s in samples:
+    n_samples = tokens = 0
+    for s in load_samples(spec):  # one streaming pass: counts, never the list
         per_lang[s.language] = per_lang.get(s.language, 0) + 1
-    n_req = len(samples) * len(spec.transforms) * len(spec.targets)
-    prompt_tokens = sum(estimate_tokens(s.prompt) for s in samples) * len(spec.transforms) * len(spec.targets)
+        n_samples += 1
+        tokens += estimate_tokens(s.prompt)
+    n_req = n_samples * len(spec.transforms) * len(spec.targets)
+    prompt_tokens = tokens * len(spec.transforms) * len(spec.targets)
     return {
-        "samples": len(samples), "by_language": per_lang, "chains": [">".join(x.name for x in c) or "none"
+        "samples": n_samples, "by_language": per_lang, "chains": [">".join(x.name for x in c) or "none"
                                                                       for c in spec.transforms],
         "targets": [t.display for t in spec.targets], "requests": n_req,
         "est_prompt_tokens": prompt_tokens,
-        "max_completion_tokens": sum(t.max_tokens for t in spec.targets) * len(samples) * len(spec.transforms),
+        "max_completion_tokens": sum(t.max_tokens for t in spec.targets) * n_samples * len(spec.transforms),
         "judges": [j.name for j in spec.judges], "out": spec.out,
         "note": "token estimates cover the dataset prompts; templates and model-based transforms add more",
     }

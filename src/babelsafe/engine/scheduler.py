@@ -34,7 +34,8 @@ log = logging.getLogger("babelsafe")
 class Progress:
     """Live counters the CLI renders; `total` grows when a chain yields several probes per sample."""
 
-    total: int = 0
+    total: int = 0  # grows while the samples stream in (exact once they are all pulled)
+    samples: int = 0  # samples pulled from the datasets so far
     done: int = 0
     errors: int = 0
     cached: int = 0
@@ -89,10 +90,10 @@ class Runner:
         try:
             (self.run_dir / "spec.yaml").write_text(dump_spec(self.spec), encoding="utf-8")
             taxonomies: dict[str, str] = {}
-            samples = load_samples(self.spec, taxonomies)
+            samples: Iterator[Sample] = load_samples(self.spec, taxonomies)  # a stream, never a list
             if self.sample_filter is not None:
-                samples = [s for s in samples if self.sample_filter(s)]
-            log.info("babelsafe %s: %d samples x %d chains x %d targets -> %s", __version__, len(samples),
+                samples = filter(self.sample_filter, samples)
+            log.info("babelsafe %s: samples (streamed) x %d chains x %d targets -> %s", __version__,
                      len(self.spec.transforms), len(self.spec.targets), self.run_dir)
             store.write_meta("spec", self.spec.model_dump(mode="json"))
             store.write_meta("babelsafe_version", __version__)
@@ -123,22 +124,21 @@ class Runner:
                 load = getattr(slot.target, "load", None)  # local models load before any timed call
                 if load is not None:
                     await asyncio.to_thread(load)
-            for name, taxonomy in sorted(taxonomies.items()):
-                store.write_dataset(name, taxonomy)
             work = _Work(self, ctx, store, slots, judges)
             n_workers = max(1, max(min(t.concurrency or self.spec.concurrency,
                                        getattr(s.target, "max_concurrency", None) or 10**9)
                                    for s, t in zip(slots, self.spec.targets)))
             units: _Units | _PulledUnits
-            if self.sample_source is not None:
-                units = _PulledUnits(self.sample_source, samples, chains, store, self.progress, len(slots),
+            if self.sample_source is not None:  # a work queue hands out keys: this worker keeps the samples
+                pool = list(samples)
+                for name, taxonomy in sorted(taxonomies.items()):
+                    store.write_dataset(name, taxonomy)
+                units = _PulledUnits(self.sample_source, pool, chains, store, self.progress, len(slots),
                                      n_workers)
-            else:
-                for s in samples:
-                    store.write_sample(s)
-                self.progress.total = len(samples) * len(chains) * len(slots)
-                units = _Units((s, c) for s in samples for c in chains)
+            else:  # stream: samples are pulled from the datasets as workers free up
+                units = _Units(_units(samples, chains, store, taxonomies, self.progress, len(slots)))
             await self._drive(units, work, n_workers)
+            log.info("%d samples fed to the workers", self.progress.samples)
         finally:
             await ctx.aclose()
             for jname, judge in judges:
@@ -197,7 +197,7 @@ class Runner:
 
 
 class _Units:
-    """(sample, chain) units from a fixed plan."""
+    """(sample, chain) units from a stream (see _units)."""
 
     def __init__(self, it: Iterator[tuple[Sample, list]]):
         self._it = it
@@ -240,7 +240,26 @@ class _PulledUnits:
                     self.store.write_sample(s)
                     self.buf.extend((s, c) for c in self.chains)
                 self.progress.total += len(keys) * len(self.chains) * self.n_slots
+                self.progress.samples += len(keys)
         return self.buf.popleft()
+
+
+def _units(samples: Iterator[Sample], chains: list, store: Store, taxonomies: dict[str, str],
+           progress: Progress, n_slots: int) -> Iterator[tuple[Sample, list]]:
+    """The run's work as a stream of (sample, chain) units. Workers pull one unit each when free, so
+    at most one unit per worker is pending and the dataset is never materialised. A sample (and its
+    dataset's taxonomy, first time) goes to the store when it is pulled; the store's writer thread
+    commits rows in batches. `progress.total` grows as samples are pulled."""
+    datasets: set[str] = set()
+    for s in samples:
+        if s.dataset not in datasets:
+            datasets.add(s.dataset)
+            store.write_dataset(s.dataset, taxonomies.get(s.dataset))
+        store.write_sample(s)
+        progress.samples += 1
+        progress.total += len(chains) * n_slots
+        for c in chains:
+            yield s, c
 
 
 class _Work:

@@ -26,6 +26,7 @@ FEATURES = (
     "comply_open", "non_refusal", "short_no", "decline_tail", "lecture_tail", "lists", "code",
     "log_len", "short", "long", "after_decline", "decline_x_long", "decline_x_lists", "soft_x_contrast",
     "decline_any", "soft_any", "question_end", "premise", "premise_early", "decline_x_pivot",
+    "premise_first", "stance_only", "lecture_open",
 )
 _INDEX = {f: i for i, f in enumerate(FEATURES)}
 _DENSE_SCRIPTS = {"H": 3.0, "J": 3.0, "K": 1.6}
@@ -168,5 +169,17 @@ def extract(raw: str, lex: Lexicon | None = None) -> tuple[list[float], dict[str
     x[31] = 1.0 if pre else 0.0
     x[32] = _early(pre, early * 2)
     x[33] = 1.0 if (decline is not None or soft is not None) and x[12] else 0.0
+    # The opening sentence carries the stance: an answer that starts by rejecting the premise ("X was
+    # not justified", "there is no reason why ...") declines, even when a long lecture follows.
+    # (Thai and some Arabic or Hindi answers have no sentence punctuation: at most ~200 English chars)
+    first = _SENTENCE_END.search(head, 0, int(200 / factor))
+    first_end = first.end() if first else int(200 / factor)
+    x[34] = 1.0 if pre is not None and pre[0] < first_end else 0.0
+    # a stance and nothing else: no list, no turn back to compliance, no code
+    opening = x[34] or any(m is not None and m[0] < first_end for m in (decline, nac))
+    x[35] = 1.0 if opening and not (items >= 3 or x[12] or code) else 0.0
+    # an opening sentence that is all warning ("it's important to note that X is illegal and
+    # dangerous"): two lecture cues before the first full stop (a definition has at most one)
+    x[36] = 1.0 if sum(1 for a, _ in lec if a < first_end) >= 2 else 0.0
     ev["code"] = code
     return x, ev

@@ -148,22 +148,30 @@ def helpfulness(run: RunView) -> dict[str, Any] | None:
     return helpfulness_tables(run, run.reader.helpful_rows()) or None
 
 
-def _by_language_rates(summary: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str | None]:
-    """(over-refusal per language, unsafe per language, unsafe rate's name) from a summary's judges."""
+def _by_language_rates(summary: dict[str, Any], target: str) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    """(over-refusal per language, unsafe per language, unsafe rate's name) from another run's summary:
+    the same target's rates when its primary judge is the one needed, else that judge's rates over all
+    of the run's targets."""
     over: dict[str, Any] = {}
     unsafe: dict[str, Any] = {}
-    name = None
     judges = summary.get("by_judge") or {}
     kinds = {j: v.get("vocabulary") for j, v in judges.items()}
     refusal = next((j for j in judges if kinds[j] == REFUSAL), None)
     safety = next((j for j in judges if kinds[j] == SAFETY), None)
-    for lang, v in ((judges.get(refusal) or {}).get("by_language") or {}).items():
+    primary = summary.get("primary_judge")
+    per_target = (summary.get("by_target_language") or {}).get(target)
+
+    def views(judge: str | None) -> dict[str, Any]:
+        if judge is not None and judge == primary and per_target:
+            return per_target
+        return (judges.get(judge) or {}).get("by_language") or {}
+
+    for lang, v in views(refusal).items():
         over[lang] = _rate((v.get("rates") or {}).get("over_refusal"))
     src = safety or refusal
-    if src:
-        name = "unsafe" if safety else "answered, not refused"
-        for lang, v in ((judges.get(src) or {}).get("by_language") or {}).items():
-            unsafe[lang] = _rate((v.get("rates") or {}).get("unsafe"))
+    for lang, v in views(src).items():
+        unsafe[lang] = _rate((v.get("rates") or {}).get("unsafe"))
+    name = ("unsafe" if safety else "answered, not refused") if src else None
     return over, unsafe, name
 
 
@@ -176,7 +184,7 @@ def fill_tradeoff(panel_value: dict[str, Any], others: Iterable[tuple[str, dict[
     for target, t in (panel_value or {}).items():
         rows = {lang: dict(r, source={}) for lang, r in (t.get("tradeoff") or {}).items()}
         for name, summ in others:
-            over, unsafe, uname = _by_language_rates(summ)
+            over, unsafe, uname = _by_language_rates(summ, target)
             for lang, r in rows.items():
                 if r.get("over_refusal") is None and over.get(lang):
                     r["over_refusal"], r["source"]["over_refusal"] = over[lang], name

@@ -229,9 +229,7 @@ def pcjailbreak(run: RunView) -> dict[str, Any] | None:
 
 
 def _has_agent_traces(run: RunView) -> bool:
-    from ..agents.metrics import has_traces
-
-    return has_traces(run.reader.con)
+    return run.reader.has_agent_traces()
 
 
 @panel("agents", applies=_has_agent_traces, optional=True)
@@ -239,7 +237,7 @@ def agents(run: RunView) -> dict[str, Any] | None:
     """Agent runs: unsafe-action rate per language x risk category over the action traces."""
     from ..agents.metrics import agent_panel
 
-    return agent_panel(run.reader.path)
+    return agent_panel(run.reader)
 
 
 @panel("language_ranker", applies=lambda run: _ranker_file(run) is not None, optional=True)

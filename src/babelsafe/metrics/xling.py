@@ -4,6 +4,8 @@ Consistency: share of a language's answers the `consistency` judge found consist
 target's pivot-language (English) answer, over answers it could score (judge errors and generation errors
 apart, never in a rate), with a Wilson 95% interval; and mean chrF of the back-translated answer against
 the pivot answer with a percentile bootstrap 95% interval over items (1000 resamples, seed 0).
+Self-consistency (XLingEval's own consistency, with `samples=k`): mean pairwise chrF among k sampled answers
+of a question, back-translated to the pivot language, per language (bootstrap interval over items).
 Verifiability: `own` = share of answers the target itself calls factually correct (Yes) among answers with
 a Yes/No reply (Wilson); `pairs` = accuracy and macro-F1 of its Yes/No on the item's reference answer
 (positive) and another item's reference answer (negative), as XLingEval scores verifiability; an
@@ -47,6 +49,8 @@ def _cell(rows: list[XlingRow]) -> dict[str, Any]:
     labels = Counter(r.label for r in rows if r.outcome != "error" and r.label)
     chrfs = [float(r.extra["chrf"]) for r in rows
              if r.label in ("consistent", "inconsistent") and r.extra and isinstance(r.extra.get("chrf"), (int, float))]
+    selfs = [float(r.extra["self_chrf"]) for r in rows
+             if r.extra and isinstance(r.extra.get("self_chrf"), (int, float))]
     own: Counter = Counter()
     pairs: list[tuple[str, str]] = []
     for r in rows:
@@ -60,7 +64,7 @@ def _cell(rows: list[XlingRow]) -> dict[str, Any]:
     return {
         "answers": len(rows), "consistent": proportion(labels["consistent"],
                                                        labels["consistent"] + labels["inconsistent"]),
-        "chrf": _mean_ci(chrfs), "reference": labels["reference"], "judge_errors": labels["judge_error"],
+        "chrf": _mean_ci(chrfs), "self_chrf": _mean_ci(selfs), "reference": labels["reference"], "judge_errors": labels["judge_error"],
         "unjudged": sum(1 for r in rows if r.outcome != "error" and not r.label),
         "errors": len(errors), "missing": sum(1 for r in errors if r.error_kind == "invalid_item"),
         "verifiable": {"own": proportion(own["yes"], own["yes"] + own["no"]), "unparsable": own["unparsable"],
@@ -96,6 +100,7 @@ def xling_tables(rows: list[XlingRow]) -> dict[str, Any] | None:
                        "by_language": {lang: _cell(v) for lang, v in sorted(by_lang.items(),
                                                                             key=lambda kv: (kv[0] != pivot, kv[0]))},
                        "errors": errs[:20], "judge_errors": jerrs[:20]}
+        out[target]["self_consistency"] = any(c["self_chrf"]["n"] for c in out[target]["by_language"].values())
     return out
 
 

@@ -142,6 +142,23 @@ class ModalityRow(NamedTuple):
     label: str  # the verdict label, or error | content_filter | unjudged
     context: str | None  # MSSBench: 'safe' | 'unsafe' image context
     level: int | None  # the judge's own scale (VLSBench 1-3, MSSBench 0-3) when its rubric has one
+class AgentVerdictRow(NamedTuple):
+    """A verdict on an answered agent scenario (a sample whose meta names the task "agent")."""
+
+    judge: str
+    label: str
+    target: str
+    language: str
+    category: str | None
+    item_id: str
+    meta: str | None  # the sample's meta JSON (failure modes, benign label)
+    transform: str
+
+
+AGENT_TRACE_KIND = "agent_trace"  # components.kind of an agent run's action traces (agents/loop.py)
+_AGENT_SAMPLE = "s.meta LIKE '%\"task\":\"agent\"%'"
+
+
 class UnsafePrompt(NamedTuple):
     """A prompt (as the dataset gave it) that got an unsafe or complied-with verdict (generate --evolve)."""
 
@@ -210,6 +227,7 @@ class RunReader:
             self.con.close()
             raise
         self.cols = Columns.for_version(self.version)
+        self._datasets: list[str] | None = None
 
     def close(self) -> None:
         self.con.close()
@@ -254,7 +272,9 @@ class RunReader:
         return {n: t for n, t in self.con.execute("SELECT name, taxonomy FROM datasets") if t}
 
     def datasets(self) -> list[str]:
-        return [r[0] for r in self.con.execute("SELECT DISTINCT dataset FROM samples ORDER BY dataset")]
+        if self._datasets is None:  # several panels ask; each asking scanned every sample
+            self._datasets = [r[0] for r in self.con.execute("SELECT DISTINCT dataset FROM samples ORDER BY dataset")]
+        return list(self._datasets)
 
     def generation_span(self) -> tuple[float | None, float | None]:
         return tuple(self.con.execute("SELECT min(created), max(created) FROM generations").fetchone())  # type: ignore[return-value]
@@ -579,6 +599,42 @@ class RunReader:
         row = self.con.execute("SELECT messages FROM probes WHERE probe_key = ?", (probe_key,)).fetchone()
         msgs = loads(row[0]) if row else None
         return msgs if isinstance(msgs, list) else []
+
+    # -- agent runs (babelsafe.agents) ---------------------------------------------------------
+    def has_agent_traces(self) -> bool:
+        return self.con.execute("SELECT 1 FROM components WHERE kind = ? LIMIT 1",
+                                (AGENT_TRACE_KIND,)).fetchone() is not None
+
+    def n_agent_traces(self) -> int:
+        return self.con.execute("SELECT count(*) FROM components WHERE kind = ?", (AGENT_TRACE_KIND,)).fetchone()[0]
+
+    def agent_traces(self, limit: int | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(name, trace record) of the agent traces, ordered by name; name = "probe_key|target"."""
+        sql = "SELECT name, config FROM components WHERE kind = ? ORDER BY name"
+        params: tuple = (AGENT_TRACE_KIND,)
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", params + (limit,)
+        for name, cfg in self.con.execute(sql, params):
+            yield name, json.loads(cfg)
+
+    def agent_generation_errors(self) -> int:
+        """Agent scenarios whose generation did not finish (outcome other than ok)."""
+        return self.con.execute(
+            "SELECT count(*) FROM generations g JOIN probes p ON p.probe_key = g.probe_key JOIN samples s "
+            f"ON s.sample_key = p.sample_key WHERE g.outcome != 'ok' AND {_AGENT_SAMPLE}").fetchone()[0]
+
+    def agent_verdict_rows(self) -> list[AgentVerdictRow]:
+        """Every verdict on an answered (outcome ok) agent scenario."""
+        return [AgentVerdictRow(*r) for r in self.con.execute(
+            "SELECT v.judge, v.label, v.target, s.language, s.category, s.item_id, s.meta, p.transform "
+            "FROM verdicts v JOIN generations g ON g.probe_key = v.probe_key AND g.target = v.target "
+            "JOIN probes p ON p.probe_key = v.probe_key JOIN samples s ON s.sample_key = p.sample_key "
+            f"WHERE g.outcome = 'ok' AND {_AGENT_SAMPLE}")]
+
+    def verdict_labels_of(self, judge: str) -> dict[tuple[str, str], tuple[str, str]]:
+        """(probe_key, target) -> (label, rationale or '') of every verdict `judge` gave."""
+        return {(pk, tgt): (label, why or "") for pk, tgt, label, why in self.con.execute(
+            "SELECT probe_key, target, label, rationale FROM verdicts WHERE judge = ?", (judge,))}
 
     def probe_detail(self, probe_key: str) -> tuple[str | None, str | None] | None:
         """(meta JSON, chain JSON) of one probe."""

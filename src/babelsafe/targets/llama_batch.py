@@ -3,7 +3,9 @@
 One extra llama.cpp context on the already loaded model holds `n_seq` parallel sequences, each with its
 own KV stream (`kv_unified=False`, so a sequence's cache is laid out exactly as in a context of its
 own). One background thread runs the loop: admit waiting requests into free sequences, evaluate each
-new prompt on its own (in the same n_batch chunks as llama-cpp-python), then decode one token for every
+new prompt on its own (in the same n_batch chunks as llama-cpp-python; like Llama.generate, only the part
+after the prefix the sequence's KV stream still holds from its previous request, e.g. the chat
+template's system prompt), then decode one token for every
 generating sequence in one `llama_decode` call. At 4 sequences the weights are read once per step for 4
 tokens instead of 4 times, and Python's per-token work overlaps less with the model's.
 
@@ -119,6 +121,11 @@ class BatchEngine:
         self._closing = False
         self.steps = 0
         self.max_active = 0
+        # the tokens each sequence's KV stream holds from its last request: a new request in that sequence
+        # evaluates only what follows their common prefix (the chat template's), as the serial path's
+        # Llama.generate does with its one context
+        self._kv: list[list[int]] = [[] for _ in range(self.n_seq)]
+        self.reused_tokens = 0
         self._thread = threading.Thread(target=self._run, name="babelsafe-llama-batch", daemon=True)
         self._thread.start()
 
@@ -204,21 +211,34 @@ class BatchEngine:
             seed = random.Random(self.llm._seed).randint(0, 2**32)
         seq = _Seq(sid, prompt, max_tokens, [s.encode("utf-8") for s in stop], self._sampler(kw, seed), done,
                    kw.get("stopping_criteria") or None)
-        lc.llama_memory_seq_rm(self.ctx.memory, sid, -1, -1)
+        kept, self._kv[sid] = self._kv[sid], []
+        reuse = 0
+        for a, t in zip(kept, prompt):
+            if a != t:
+                break
+            reuse += 1
+        if reuse >= len(prompt):  # the whole prompt is held (a repeated request): evaluated again in full,
+            reuse = 0             # as the serial path resets for one, so the answer never depends on history
+        if reuse and not lc.llama_memory_seq_rm(self.ctx.memory, sid, reuse, -1):
+            reuse = 0
+        if not reuse:
+            lc.llama_memory_seq_rm(self.ctx.memory, sid, -1, -1)
+        self.reused_tokens += reuse
+        rest = prompt[reuse:]
         b = self.batch.batch
-        for start in range(0, len(prompt), self.n_batch):  # the serial path's Llama.eval chunks
-            chunk = prompt[start:start + self.n_batch]
+        for start in range(0, len(rest), self.n_batch):  # the serial path's Llama.eval chunks
+            chunk = rest[start:start + self.n_batch]
             b.n_tokens = len(chunk)
             for i, tok in enumerate(chunk):
                 b.token[i] = tok
-                b.pos[i] = start + i
+                b.pos[i] = reuse + start + i
                 b.seq_id[i][0] = sid
                 b.n_seq_id[i] = 1
                 b.logits[i] = False
             b.logits[len(chunk) - 1] = True  # as Llama.eval: the last token of every chunk
             self.ctx.decode(self.batch)
         seq.n_past = len(prompt)
-        if self._accept(seq, seq.sampler.sample(self.ctx, (len(prompt) - 1) % self.n_batch)):
+        if self._accept(seq, seq.sampler.sample(self.ctx, (len(rest) - 1) % self.n_batch)):
             return None
         return seq
 
@@ -271,7 +291,11 @@ class BatchEngine:
         return text, finish
 
     def _finish(self, s: _Seq, out: tuple[bytes, str] | None, err: BaseException | None) -> bool:
-        self._lc.llama_memory_seq_rm(self.ctx.memory, s.sid, -1, -1)
+        if err is None:  # the stream keeps what was evaluated (positions 0..n_past-1) for the next request
+            self._kv[s.sid] = (s.prompt + s.completion)[: s.n_past]
+        else:
+            self._kv[s.sid] = []
+            self._lc.llama_memory_seq_rm(self.ctx.memory, s.sid, -1, -1)
         s.sampler.close()
         if out is None:
             s.done(None, err)

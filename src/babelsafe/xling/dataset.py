@@ -8,7 +8,9 @@ Every sample is answered by the `consistency` task (meta["task"]). An item that 
 run asks for (or the dataset has for other items) still yields a sample for it, flagged `missing`: the
 task stores it as an error naming the item and the language, so it is counted, never silently dropped.
 Options: `pivot` (default en: the language every answer is compared with), `verify` (default true:
-the Yes/No verifiability checks), `name` (the dataset name in reports; files only).
+the Yes/No verifiability checks), `samples` (default 0; k >= 2 adds XLingEval's self-consistency: k more
+answers at `temperature` (default 1.0), back-translated and compared pairwise with chrF within the
+language), `name` (the dataset name in reports; files only).
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ class Row:
     question: str
     answer: str | None = None
     category: str | None = None
+    raw_category: str | None = None
+    label: str = "benign"  # the prompt's label (a wrapped dataset's own; benign by default)
 
 
 def parse_rows(lines: Iterable[str], where: str, skip_bad_rows: bool = False) -> list[Row]:
@@ -82,7 +86,7 @@ def _row(line: str, at: str) -> Row:
 
 
 def samples(rows: list[Row], dataset: str, wanted: set[str] | None, pivot: str = "en",
-            verify: bool = True) -> Iterator[Sample]:
+            verify: bool = True, k: int = 0, temperature: float = 1.0) -> Iterator[Sample]:
     """One sample per item and language (wanted languages, else every language of the file); missing
     versions flagged. A negative pair for verifiability: the next item's reference answer, same language."""
     by_item: dict[str, dict[str, Row]] = defaultdict(dict)
@@ -93,12 +97,13 @@ def samples(rows: list[Row], dataset: str, wanted: set[str] | None, pivot: str =
     ids = sorted(by_item)
     for lang in languages:
         keyed = [i for i in ids if lang in by_item[i] and by_item[i][lang].answer]
-        for k, item in enumerate(ids):
+        for pos, item in enumerate(ids):
             versions = by_item[item]
             row = versions.get(lang)
             any_row = row or next(iter(versions.values()))
             pivot_row = versions.get(pivot)
-            info: dict[str, Any] = {"pivot": pivot, "verify": bool(verify),
+            info: dict[str, Any] = {"pivot": pivot, "verify": bool(verify), "samples": k,
+                                    "sample_temperature": temperature,
                                     "pivot_question": pivot_row.question if pivot_row else None,
                                     "missing": None, "answer": None, "negative": None}
             if row is None:
@@ -108,11 +113,11 @@ def samples(rows: list[Row], dataset: str, wanted: set[str] | None, pivot: str =
                 info["answer"] = row.answer
                 if row.answer and len(keyed) > 1:
                     others = [i for i in keyed if i != item]
-                    info["negative"] = by_item[others[k % len(others)]][lang].answer
+                    info["negative"] = by_item[others[pos % len(others)]][lang].answer
             yield Sample(dataset=dataset, id=item, language=lang, prompt=row.question if row else "",
                          category=any_row.category,
-                         meta={"task": TASK, "item": item, "label": "benign", "raw_category": any_row.category,
-                               "consistency": info})
+                         meta={"task": TASK, "item": item, "label": any_row.label,
+                               "raw_category": any_row.raw_category or any_row.category, "consistency": info})
 
 
 def _pivot(pivot: str) -> str:
@@ -122,30 +127,64 @@ def _pivot(pivot: str) -> str:
         raise UsageError(f"consistency: pivot: {e}") from e
 
 
+def _k(samples: int, temperature: float) -> tuple[int, float]:
+    if int(samples) < 0 or int(samples) == 1 or int(samples) > 20:
+        raise UsageError(f"consistency: samples must be 0 (off) or 2-20 answers per question, not {samples}.")
+    if not 0.0 < float(temperature) <= 2.0 and int(samples):
+        raise UsageError(f"consistency: temperature for the samples must be in (0, 2], not {temperature}.")
+    return int(samples), float(temperature)
+
+
+def dataset_rows(name: str, languages: list[str] | None) -> list[Row]:
+    """Rows from a registered parallel dataset (the same Sample.id across languages), e.g. xsafety."""
+    from ..datasets import resolve
+
+    ds = resolve(name, {})
+    if getattr(ds, "parallel", None) is False:
+        raise UsageError(f"consistency: dataset '{name}' is not parallel (its items do not share ids across "
+                         "languages), so its answers cannot be compared across languages.")
+    return [Row(id=s.id, language=s.language, question=s.prompt, category=s.category,
+                raw_category=s.meta.get("raw_category"), label=str(s.meta.get("label") or "benign"))
+            for s in ds.load(languages)]
+
+
 class ConsistencyFile:
     """Your cross-lingual consistency file (JSONL rows: id shared across languages, language, question,
-    optional answer and category). Options: `path` (required), `pivot` (default en), `verify`, `name`."""
+    optional answer and category), or a registered parallel dataset's prompts (`dataset=xsafety`; pick
+    benign ones with --categories, e.g. XSafety's commonsense). Options: `path` or `dataset`, `pivot`
+    (default en), `verify`, `name`."""
 
     name = "consistency"
     languages = "any"
     size = None
-    license = "the file's own"
+    license = "the file's own (or the wrapped dataset's)"
     source = "your file; the protocol after XLingEval (Jin et al., WWW 2024, arXiv:2310.13132)"
     citation = ""
-    requires = ("path",)
+    requires = ("path|dataset",)
 
-    def __init__(self, path: str | None = None, pivot: str = "en", verify: bool = True, name: str | None = None,
-                 skip_bad_rows: bool = False):
-        if not path:
-            raise UsageError("consistency needs a file: -d 'consistency:path=questions.jsonl' (JSONL rows "
-                             "with id, language and question; the same id in every language).")
-        self.path, self.verify, self.skip_bad_rows = Path(path), bool(verify), skip_bad_rows
+    def __init__(self, path: str | None = None, dataset: str | None = None, pivot: str = "en", verify: bool = True,
+                 samples: int = 0, temperature: float = 1.0, name: str | None = None, skip_bad_rows: bool = False):
+        if bool(path) == bool(dataset):
+            raise UsageError("consistency needs a file or a parallel dataset: -d 'consistency:path=questions.jsonl'"
+                             " (JSONL rows with id, language and question; the same id in every language) or "
+                             "-d 'consistency:dataset=xsafety'.")
+        self.path = Path(path) if path else None
+        self.dataset = dataset
+        self.verify, self.skip_bad_rows = bool(verify), skip_bad_rows
         self.pivot = _pivot(pivot)
-        self.dataset_name = name or self.path.stem
+        self.k, self.temperature = _k(samples, temperature)
+        self.dataset_name = name or (self.path.stem if self.path else f"{dataset}-consistency")
 
     def load(self, languages: list[str] | None = None) -> Iterator[Sample]:
         from ..datasets._common import wanted_languages
 
+        if self.dataset:
+            wanted = wanted_languages(languages)
+            # the pivot version is needed to compare with, asked or not
+            load_langs = sorted(wanted | {self.pivot}) if wanted is not None else None
+            rows = dataset_rows(self.dataset, load_langs)
+            return samples(rows, self.dataset_name, wanted, self.pivot, self.verify, self.k, self.temperature)
+        assert self.path is not None
         if not self.path.is_file():
             raise UsageError(f"consistency: no such file {self.path}.")
         try:
@@ -153,7 +192,8 @@ class ConsistencyFile:
         except UnicodeDecodeError as e:
             raise UsageError(f"{self.path}: not UTF-8 text (byte {e.start}). Re-save it as UTF-8.") from e
         rows = parse_rows(text.splitlines(), str(self.path), self.skip_bad_rows)
-        return samples(rows, self.dataset_name, wanted_languages(languages), self.pivot, self.verify)
+        return samples(rows, self.dataset_name, wanted_languages(languages), self.pivot, self.verify, self.k,
+                       self.temperature)
 
 
 class XlingMini:
@@ -170,8 +210,10 @@ class XlingMini:
                              "arXiv:2310.13132)")
     citation: ClassVar[str] = ""
 
-    def __init__(self, pivot: str = "en", verify: bool = True, skip_bad_rows: bool = False):
+    def __init__(self, pivot: str = "en", verify: bool = True, samples: int = 0, temperature: float = 1.0,
+                 skip_bad_rows: bool = False):
         self.pivot, self.verify = _pivot(pivot), bool(verify)
+        self.k, self.temperature = _k(samples, temperature)
 
     def load(self, languages: list[str] | None = None) -> Iterator[Sample]:
         from importlib import resources
@@ -180,4 +222,5 @@ class XlingMini:
 
         text = resources.files(__package__).joinpath("data", "questions.jsonl").read_text("utf-8")
         rows = parse_rows(text.splitlines(), "xling/data/questions.jsonl")
-        return samples(rows, self.name, wanted_languages(languages), self.pivot, self.verify)
+        return samples(rows, self.name, wanted_languages(languages), self.pivot, self.verify, self.k,
+                       self.temperature)

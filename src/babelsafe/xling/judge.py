@@ -87,6 +87,8 @@ class ConsistencyJudge:
         pivot = str(info.get("pivot") or "en")
         extra: dict[str, Any] = {"pivot": pivot, "item": probe.sample.id, "basis": self.basis,
                                  "verifiable": verifiability(gen)}
+        if _steps(gen, "samples"):
+            extra.update(await self._self_consistency(_steps(gen, "samples")[0], probe.language, pivot))
         if probe.language == pivot:
             return Verdict(self.name, "reference", extra=extra)
         answer = (gen.text or "").strip()
@@ -139,6 +141,30 @@ class ConsistencyJudge:
         if reason is not None:
             return back, f"back-translation rejected: {reason}; check the translator target"
         return back, None
+
+    async def _self_consistency(self, step: dict[str, Any], lang: str, pivot: str) -> dict[str, Any]:
+        """XLingEval's consistency: the k sampled answers, in the pivot language (back-translated when the
+        language is another and a translator is given), compared pairwise with chrF (both directions)."""
+        from itertools import combinations
+
+        from ..transforms.quality import chrf
+
+        texts = [str(t).strip() for t in step.get("texts") or []]
+        if step.get("errors") or len(texts) < 2:
+            return {"self_chrf": None, "self_error": "; ".join(step.get("errors") or []) or "fewer than 2 samples"}
+        if lang != pivot:
+            if self.translator is None:
+                return {"self_chrf": None, "self_error": "self-consistency across back-translations needs a "
+                                                         "translator"}
+            backs = []
+            for t in texts:
+                back, err = await self._back_translate(t, lang, pivot) if t else ("", None)
+                if err:
+                    return {"self_chrf": None, "self_error": err}
+                backs.append(back or "")
+            texts = backs
+        scores = [(chrf(a, b) + chrf(b, a)) / 2 for a, b in combinations(texts, 2)]
+        return {"self_chrf": round(sum(scores) / len(scores), 2), "samples": len(texts)}
 
     async def _equivalent(self, question: str, reference: str, answer: str) -> tuple[str | None, str, str | None]:
         from ..judges.llm import parse_reply

@@ -6,7 +6,8 @@ For a probe of a consistency dataset (babelsafe.xling.dataset) the task asks, al
 1. the question, as the runner would (the probe's messages with the target's system prompt): the answer;
 2. the pivot-language version of the item (default English) with the same messages the pivot probe
    sends, so the call is shared with (or a cache hit of) that probe's own answer, never asked twice;
-3. verifiability (XLingEval, Jin et al. 2024): the same target answers Yes/No to "is this response a
+3. with `samples=k`: k more answers at a non-zero temperature (XLingEval's self-consistency);
+4. verifiability (XLingEval, Jin et al. 2024): the same target answers Yes/No to "is this response a
    factually correct answer to the question?" about its own answer; and, when the item has a reference
    answer, about (question, reference) and (question, another item's reference), the positive and
    negative pairs XLingEval scores with accuracy and macro-F1.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from dataclasses import replace
 from typing import Any
 
 from ..engine.samples import with_system
@@ -101,6 +103,18 @@ async def run_consistency(probe: Probe, slot: Any, ctx: Any) -> Generation:
             pg = await ctx.call(slot.target, pivot_messages(str(question), slot), slot.params, purpose="target")
             steps.append({"kind": "pivot", "outcome": pg.outcome, "question": question, "text": pg.text,
                           "error": pg.error, "cache_key": pg.cache_key})
+    k = int(info.get("samples") or 0)
+    if k >= 2:  # XLingEval's self-consistency: k more answers at a non-zero temperature (seeds 1..k)
+        texts, errors = [], []
+        for i in range(1, k + 1):
+            params = replace(slot.params, temperature=float(info.get("sample_temperature") or 1.0), seed=i)
+            g = await ctx.call(slot.target, with_system(probe.messages, slot.system_prompt), params,
+                               purpose="sample")
+            if g.outcome == OK:
+                texts.append(g.text or "")
+            else:
+                errors.append(f"sample {i}: {g.error or g.outcome}")
+        steps.append({"kind": "samples", "texts": texts, "errors": errors})
     if info.get("verify", True):
         steps.append(await _verify(ctx, slot, probe.prompt_text, gen.text or "", "own"))
         if info.get("answer"):
