@@ -6,7 +6,9 @@ import io
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, ClassVar, Iterable, Iterator, TextIO
+import logging
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable, Iterator, TextIO, TypeVar
 
 from .. import languages as langs
 from ..types import Sample
@@ -28,6 +30,52 @@ def open_text(relpath: str) -> TextIO:
 def read_json(relpath: str) -> Any:
     with open_text(relpath) as f:
         return json.load(f)
+
+
+_Item = TypeVar("_Item")
+
+
+def read_user_text(path: Path, kind: str) -> list[str]:
+    """The lines of a user's UTF-8 file (a BOM is fine); a UsageError naming the file otherwise."""
+    from ..errors import UsageError
+
+    if not path.is_file():
+        raise UsageError(f"{kind}: no such file {path}.")
+    try:
+        return path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: not UTF-8 text (byte {e.start}). Re-save it as UTF-8.") from e
+
+
+def read_jsonl_items(lines: Iterable[str], where: str, parse_row: Callable[[Any, str], _Item],
+                     skip_bad_rows: bool = False) -> list[_Item]:
+    """Items from JSONL lines, `parse_row(obj, "FILE:LINE")` making each one (it has `id` and `language`;
+    a missing id becomes the line number). Bad JSON, a bad row or a repeated (id, language) is a
+    UsageError naming file:line, or, with skip_bad_rows, a warning and the row is skipped."""
+    from ..errors import UsageError
+
+    items: list[_Item] = []
+    seen: set[tuple[str, str]] = set()
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UsageError(f"{where}:{n}: not valid JSON ({e.msg}).") from e
+            item = parse_row(row, f"{where}:{n}")
+            item.id = item.id or str(n)  # type: ignore[attr-defined]
+            key = (item.id, item.language)  # type: ignore[attr-defined]
+            if key in seen:
+                raise UsageError(f"{where}:{n}: duplicate id {key[0]!r} in '{key[1]}'.")
+            seen.add(key)
+            items.append(item)
+        except UsageError as e:
+            if not skip_bad_rows:
+                raise UsageError(f"{e} (use --skip-bad-rows to skip malformed rows)") from e
+            logging.getLogger(__name__).warning("skipped: %s", e)
+    return items
 
 
 def wanted_languages(languages: Iterable[str] | None) -> set[str] | None:

@@ -12,8 +12,6 @@ rates every answer 1-5.
 """
 from __future__ import annotations
 
-import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator
@@ -21,9 +19,8 @@ from typing import Any, ClassVar, Iterable, Iterator
 from .. import languages as langs
 from ..errors import UsageError
 from ..types import Sample
-from ._common import ShippedDataset, open_text, wanted_languages
+from ._common import ShippedDataset, open_text, read_jsonl_items, read_user_text, wanted_languages
 
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,26 +80,8 @@ def parse_row(row: Any, where: str, default_language: str = "en") -> HelpfulItem
 
 
 def read_items(lines: Iterable[str], where: str, skip_bad_rows: bool = False) -> list[HelpfulItem]:
-    items, seen = [], set()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UsageError(f"{where}:{n}: not valid JSON ({e.msg}).") from e
-            item = parse_row(row, f"{where}:{n}")
-            item.id = item.id or str(n)
-            if (item.id, item.language) in seen:
-                raise UsageError(f"{where}:{n}: duplicate id {item.id!r} in '{item.language}'.")
-            seen.add((item.id, item.language))
-            items.append(item)
-        except UsageError as e:
-            if not skip_bad_rows:
-                raise UsageError(f"{e} (use --skip-bad-rows to skip malformed rows)") from e
-            log.warning("skipped: %s", e)
-    return items
+    """HelpfulItems from JSONL lines; errors name file:line (see datasets._common.read_jsonl_items)."""
+    return read_jsonl_items(lines, where, parse_row, skip_bad_rows)
 
 
 class HelpfulFile:
@@ -125,15 +104,10 @@ class HelpfulFile:
         self.dataset_name = name or self.path.stem
 
     def load(self, languages: list[str] | None = None) -> Iterator[Sample]:
-        if not self.path.is_file():
-            raise UsageError(f"helpful: no such file {self.path}.")
-        try:
-            text = self.path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise UsageError(f"{self.path}: not UTF-8 text (byte {e.start}). Re-save it as UTF-8.") from e
+        lines = read_user_text(self.path, "helpful")
         wanted = wanted_languages(languages)
         # read every row first: a bad row anywhere is an error before any request is sent
-        items = read_items(text.splitlines(), str(self.path), self.skip_bad_rows)
+        items = read_items(lines, str(self.path), self.skip_bad_rows)
         return iter([it.sample(self.dataset_name) for it in items if wanted is None or it.language in wanted])
 
 

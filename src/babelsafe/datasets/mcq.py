@@ -14,7 +14,6 @@ panel compares the two, paired by item.
 """
 from __future__ import annotations
 
-import json
 import random
 import re
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from typing import Any, ClassVar, Iterable, Iterator
 from .. import languages as langs
 from ..errors import UsageError
 from ..types import Sample
-from ._common import ShippedDataset, open_text, wanted_languages
+from ._common import ShippedDataset, open_text, read_jsonl_items, read_user_text, wanted_languages
 
 LETTERS = "ABCDEFGHIJ"
 VARIANTS = ("original", "swapped", "both")
@@ -173,29 +172,8 @@ def _variants(items: list[MCQItem], variant: str, seed: int) -> Iterator[tuple[M
 
 
 def read_items(lines: Iterable[str], where: str, skip_bad_rows: bool = False) -> list[MCQItem]:
-    import logging
-
-    log = logging.getLogger(__name__)
-    items, seen = [], set()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UsageError(f"{where}:{n}: not valid JSON ({e.msg}).") from e
-            item = parse_row(row, f"{where}:{n}")
-            item.id = item.id or str(n)
-            if (item.id, item.language) in seen:
-                raise UsageError(f"{where}:{n}: duplicate id {item.id!r} in '{item.language}'.")
-            seen.add((item.id, item.language))
-            items.append(item)
-        except UsageError as e:
-            if not skip_bad_rows:
-                raise UsageError(f"{e} (use --skip-bad-rows to skip malformed rows)") from e
-            log.warning("skipped: %s", e)
-    return items
+    """MCQItems from JSONL lines; errors name file:line (see datasets._common.read_jsonl_items)."""
+    return read_jsonl_items(lines, where, parse_row, skip_bad_rows)
 
 
 class MCQFile:
@@ -221,14 +199,9 @@ class MCQFile:
             raise UsageError(f"mcq: variant must be one of {', '.join(VARIANTS)} (got {variant!r}).")
 
     def load(self, languages: list[str] | None = None) -> Iterator[Sample]:
-        if not self.path.is_file():
-            raise UsageError(f"mcq: no such file {self.path}.")
-        try:
-            text = self.path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise UsageError(f"{self.path}: not UTF-8 text (byte {e.start}). Re-save it as UTF-8.") from e
+        lines = read_user_text(self.path, "mcq")
         wanted = wanted_languages(languages)
-        items = [it for it in read_items(text.splitlines(), str(self.path), self.skip_bad_rows)
+        items = [it for it in read_items(lines, str(self.path), self.skip_bad_rows)
                  if wanted is None or it.language in wanted]
         for it, v in _variants(items, self.variant, self.seed):
             yield it.sample(self.dataset_name, v)
