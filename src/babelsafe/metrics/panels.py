@@ -38,6 +38,7 @@ class RunView:
     lang_order: Callable[[Any], Any]
     safety_config: dict[str, Any] | None  # allowed categories for the CoSA-Score (normalised)
     taxonomies: dict[str, str] = field(default_factory=dict)  # dataset -> declared taxonomy
+    vocabs: dict[str, str] = field(default_factory=dict)  # judge -> vocabulary (summary.judge_vocabularies)
 
 
 @dataclass(frozen=True)

@@ -48,13 +48,21 @@ def _step(value: Any) -> tuple[str, dict[str, Any]]:
     return str(step["name"]), dict(step.get("options") or {})
 
 
+def _deciding(name: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The judge spec whose verdict stands: a cascade's `then`, with the options the cascade passes on to
+    it (its own unknown options, then `then_options`, over `then`'s inline ones, as CascadeJudge does)."""
+    from ..judges.cascade import _OWN
+
+    if name != "cascade" or options.get("then") is None:
+        return name, options
+    t_name, t_opts = _step(options["then"])
+    passed = {k: v for k, v in options.items() if k not in _OWN}
+    return _deciding(t_name, {**t_opts, **passed, **dict(options.get("then_options") or {})})
+
+
 def _llm_rubric(name: str, options: dict[str, Any]) -> tuple[bool, str | None]:
-    """(is an llm judge, its explicit rubric) for a judge spec, looking through a cascade to `then`."""
-    if name == "cascade" and options.get("then") is not None:
-        t_name, t_opts = _step(options["then"])
-        extra = {k: v for k, v in options.items() if k not in ("first", "then", "below", "first_options",
-                                                              "then_options", "name")}
-        return _llm_rubric(t_name, {**extra, **t_opts, **dict(options.get("then_options") or {})})
+    """(is an llm judge, its explicit rubric) for the judge spec that decides."""
+    name, options = _deciding(name, options)
     if name != "llm":
         return False, None
     rubric = options.get("rubric")
@@ -62,13 +70,11 @@ def _llm_rubric(name: str, options: dict[str, Any]) -> tuple[bool, str | None]:
 
 
 def spec_vocabulary(name: str, options: dict[str, Any]) -> str:
-    """A judge spec's vocabulary (refusal / safety / ...) without building it (no model is loaded)."""
+    """A judge spec's vocabulary (refusal / safety / ...) without building it (no model is loaded);
+    a cascade speaks its last judge's vocabulary."""
     from ..registry import registry
 
-    if name == "cascade" and options.get("then") is not None:  # a cascade speaks its last judge's vocabulary
-        t_name, t_opts = _step(options["then"])
-        return spec_vocabulary(t_name, {**t_opts, **dict(options.get("then_options") or {}),
-                                        **({"rubric": options["rubric"]} if "rubric" in options else {})})
+    name, options = _deciding(name, options)
     is_llm, rubric = _llm_rubric(name, options)
     if is_llm:
         from ..judges.llm import load_rubric
@@ -145,10 +151,7 @@ def _applies(run: RunView) -> bool:
 @panel("scoring", applies=_applies, empty=[])
 def scoring(run: RunView) -> list[dict[str, Any]]:
     """Per dataset: does the run score it as its paper does (summary.json `scoring`)."""
-    declared = run.reader.components().get("judge", {})
-    vocabs = {j: vocabulary((declared.get(j) or {}).get("labels") or labels)
-              for j, labels in run.reader.judge_labels().items()}
-    entries = assess(run.reader.datasets(), _run_judges(run), vocabs)
+    entries = assess(run.reader.datasets(), _run_judges(run), run.vocabs)
     for e in entries:
         if e["note"]:
             log.info("%s", e["note"])

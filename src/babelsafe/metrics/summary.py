@@ -311,7 +311,7 @@ def _summarize(reader: RunReader, spec_tiers: dict[str, str] | None, given_safet
     run = RunView(reader=reader, cells=cells, primary=primary, vocab=pvocab, targets=targets, top=top,
                   item_stats=one.item_stats, lang_order=lang_order,
                   safety_config=safety_config(given_safety_config, reader.meta_value("safety_config"), spec),
-                  taxonomies=reader.dataset_taxonomies())
+                  taxonomies=reader.dataset_taxonomies(), vocabs=vocabs)
     summary: Summary = {
         "schema": "babelsafe.summary/1",
         "counts": _counts(reader, cells, judges, judge_labels, one.dup_counts),
