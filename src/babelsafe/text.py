@@ -15,13 +15,12 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from collections import Counter
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 UNKNOWN = "und"  # ISO 639-2 "undetermined"
 
@@ -279,11 +278,19 @@ class Detection:
 
 
 def _prior_tuple(prior: str | Iterable[str] | None) -> tuple[str, ...]:
+    if isinstance(prior, str):  # one code (the runner's per-probe prior): normalised once per code
+        hit = _PRIORS.get(prior)
+        if hit is None:
+            hit = _normalized((prior,))
+            if len(_PRIORS) < 4096:
+                _PRIORS[prior] = hit
+        return hit
+    return _normalized(list(prior)) if prior else ()
+
+
+def _normalized(items: Iterable[str]) -> tuple[str, ...]:
     from . import languages
 
-    if not prior:
-        return ()
-    items = [prior] if isinstance(prior, str) else list(prior)
     out: list[str] = []
     for c in items:
         if not c or c == UNKNOWN:
@@ -293,6 +300,9 @@ def _prior_tuple(prior: str | Iterable[str] | None) -> tuple[str, ...]:
         except Exception:  # an unknown code in a prior is no evidence; ignore it
             continue
     return tuple(dict.fromkeys(out))
+
+
+_PRIORS: dict[str, tuple[str, ...]] = {}
 
 
 def _to_prior(code: str, prior: tuple[str, ...]) -> str | None:
@@ -422,14 +432,20 @@ def quick_language(text: str) -> str | None:
 _EXPECTED: ContextVar[tuple[str, ...]] = ContextVar("babelsafe_expected_languages", default=())
 
 
-@contextmanager
-def expecting(languages: str | Iterable[str] | None) -> Iterator[None]:
-    """Within this block, `expected_languages()` returns `languages` (most likely first)."""
-    token = _EXPECTED.set(_prior_tuple(languages))
-    try:
-        yield
-    finally:
-        _EXPECTED.reset(token)
+class expecting:
+    """Within this block, `expected_languages()` returns `languages` (most likely first).
+    A class, not a generator context manager: the runner enters one per model call."""
+
+    __slots__ = ("_prior", "_token")
+
+    def __init__(self, languages: str | Iterable[str] | None):
+        self._prior = _prior_tuple(languages)
+
+    def __enter__(self) -> None:
+        self._token = _EXPECTED.set(self._prior)
+
+    def __exit__(self, *exc: Any) -> None:
+        _EXPECTED.reset(self._token)
 
 
 def expected_languages() -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 # {"role": "user"|"system"|"assistant", "content": str | list of OpenAI-style content parts}; inside
@@ -22,11 +23,28 @@ JUDGE_ERROR = "judge_error"
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+_string = json.encoder.encode_basestring  # a str's JSON as _CANONICAL writes it (non-ASCII kept)
+
+
+def _direct_encoder() -> Any:
+    """_CANONICAL's C encoder, made once: JSONEncoder.encode builds one on every call (half the cost of
+    encoding a message list). Used only where it writes exactly what _CANONICAL writes (checked here;
+    None otherwise, e.g. without the C accelerator). It does not check for circular references."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    probe = [{"b": 1, "a": [0.5, None, True, "ü\n\"", {"z": 2, "y": -1e300}]}, "x", 3, Path("p")]
+    try:
+        enc = make(None, str, _string, None, ":", ",", True, False, True)  # type: ignore[misc]
+        return enc if "".join(enc(probe, 0)) == _CANONICAL.encode(probe) else None
+    except Exception:  # noqa: BLE001 - another Python's private signature: use the public encoder
+        return None
+
+
+_DIRECT = _direct_encoder()
 
 
 def canonical_json(obj: Any) -> str:
     """The JSON stable_hash hashes: sorted keys, no spaces, non-ASCII kept, str() for other types."""
-    return _CANONICAL.encode(obj)
+    return "".join(_DIRECT(obj, 0)) if _DIRECT is not None else _CANONICAL.encode(obj)
 
 
 def hash_json(data: str, n: int = 32) -> str:
@@ -36,15 +54,15 @@ def hash_json(data: str, n: int = 32) -> str:
 
 def stable_hash(obj: Any, n: int = 32) -> str:
     """sha256 of the canonical JSON of obj (sorted keys), hex-truncated to n chars."""
-    return hash_json(_CANONICAL.encode(obj), n)
+    return hash_json(canonical_json(obj), n)
 
 
 def probe_key(sample_key: str, language: str, messages_json: str, chain: list[dict[str, Any]]) -> str:
     """Probe.key from its parts, with the messages' canonical JSON computed once by the caller (the
     runner reuses it for the probe row, the cache key and the call record): the JSON of a list is its
     items' JSON joined by commas, so this is stable_hash([sample_key, language, messages, chain], 24)."""
-    return hash_json(f"[{_CANONICAL.encode(sample_key)},{_CANONICAL.encode(language)},{messages_json},"
-                     f"{_CANONICAL.encode(chain) if chain else '[]'}]", 24)
+    return hash_json(f"[{_string(sample_key)},{_string(language)},{messages_json},"
+                     f"{canonical_json(chain) if chain else '[]'}]", 24)
 
 
 @dataclass(slots=True)
@@ -60,10 +78,18 @@ class Sample:
     # images shown with the prompt: paths, bytes or babelsafe.images.media.Image (never stored in meta;
     # the runner stores each once in the run's images/ folder and the probe refers to it by hash)
     images: list[Any] = field(default_factory=list)
+    _key: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def key(self) -> str:
-        return stable_hash([self.dataset, self.id, self.language, self.prompt], 24)
+        """stable_hash([dataset, id, language, prompt], 24), computed once (the store's sample row and
+        every probe of the sample use it; samples are not changed after they are made)."""
+        k = self._key
+        if k is None:
+            parts = (self.dataset, self.id, self.language, self.prompt)
+            k = self._key = (hash_json(f"[{','.join(map(_string, parts))}]", 24)
+                             if all(type(x) is str for x in parts) else stable_hash(list(parts), 24))
+        return k
 
 
 @dataclass(slots=True)

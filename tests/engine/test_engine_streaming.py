@@ -100,6 +100,7 @@ def test_load_samples_is_lazy_and_files_validate_before_the_first_sample(tmp_pat
     from babelsafe.datasets import files
 
     f = _jsonl(tmp_path / "p.jsonl", 2000)
+    monkeypatch.setattr(files, "KEEP_CHARS", 10_000)  # a large file (6,000 rows here): a second, lazy pass
     built = files._built
     pulled = []
 
@@ -118,6 +119,34 @@ def test_load_samples_is_lazy_and_files_validate_before_the_first_sample(tmp_pat
     bad.write_text(f.read_text(encoding="utf-8") + '{"prompt": ""}\n', encoding="utf-8")
     with pytest.raises(DataError, match="line 6001: empty prompt"):
         samples_mod.load_samples(_spec(None, tmp_path, str(bad)))
+
+
+def test_a_small_file_is_read_once_and_gives_what_two_passes_give(tmp_path, monkeypatch):
+    from babelsafe.datasets import files
+
+    f = tmp_path / "p.jsonl"
+    rows = [{"id": str(i), "language": "EN" if i % 2 else "sw", "prompt": f"How do I bake loaf {i}?",
+             "category": "cooking", "label": "benign" if i % 3 else "harmful", "note": i} for i in range(300)]
+    rows.insert(7, {"language": "en", "prompt": "   "})  # a bad row, skipped in both ways
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    opened = []
+    lines = files._lines
+
+    def counting(path):
+        opened.append(path)
+        return lines(path)
+
+    monkeypatch.setattr(files, "_lines", counting)
+    once = list(files.load_file(f, skip_bad_rows=True))
+    assert len(opened) == 2  # the first-record check, then the one validating pass
+    monkeypatch.setattr(files, "KEEP_CHARS", 0)
+    twice = list(files.load_file(f, skip_bad_rows=True))
+    assert len(opened) == 5  # ... and a second pass when the file is over the budget
+    assert len(once) == 300 and once == twice
+    assert [s.key for s in once] == [s.key for s in twice]
+    assert (once[7].id, once[7].language, once[7].category) == ("7", "en", "cooking")  # "EN" normalised
+    assert once[8].meta == {"note": 8, "raw_category": "cooking", "label": "benign"}
+    assert once[9].meta["label"] == "harmful"
 
 
 def _reference(samples: list[Sample], limit: int, seed: int) -> list[Sample]:

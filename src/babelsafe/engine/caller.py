@@ -21,6 +21,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
+from ..concurrency import Gate
 from ..errors import UsageError
 from ..registry import registry
 from ..spec import RunSpec, TargetSpec, target_spec
@@ -97,11 +98,15 @@ class TargetSlot:
     target: Any
     params: GenParams
     system_prompt: str | None
-    sem: asyncio.Semaphore
+    sem: Gate  # the target's concurrency
     limiter: RateLimiter
     identity_hash: str
     params_dict: dict[str, Any]
     params_json: str = ""  # canonical JSON of params_dict (part of every cache key of the slot)
+    # what the call path asks of the target and limiter once, not per request:
+    limited: bool = True  # an RPM/TPM budget applies (then requests need a token estimate)
+    own_deadline: bool = False  # generate() has a total deadline within the caller's: no timer here
+    takes_json: bool = False  # generate(..., messages_json=) reuses the cache key's messages JSON
 
 
 def copy_generation(g: Generation, **changes: Any) -> Generation:
@@ -208,8 +213,16 @@ class ModelCaller:
         except Exception:  # a component's own target without identity(): its name stands in
             ident = {"name": getattr(target, "name", repr(target))}
         pd = params.as_dict()
-        slot = TargetSlot(label, target, params, system_prompt, asyncio.Semaphore(concurrency),
-                          limiter or RateLimiter(None, None), stable_hash(ident), pd, canonical_json(pd))
+        limiter = limiter or RateLimiter(None, None)
+        # a limiter without budgets (here or a cluster's shared bucket) returns at once: no estimate needed
+        limited = bool(getattr(limiter, "rpm", True) or getattr(limiter, "tpm", True))
+        # a target with its own total deadline per request (e.g. the openai target's raw transport) needs
+        # no second timer here; others get the run's timeout (+5 s: the target's own timeouts answer first)
+        own = getattr(target, "total_timeout", None)
+        slot = TargetSlot(label, target, params, system_prompt, Gate(concurrency), limiter, stable_hash(ident),
+                          pd, canonical_json(pd), limited=limited,
+                          own_deadline=own is not None and own <= self.timeout + 5,
+                          takes_json=bool(getattr(target, "accepts_messages_json", False)))
         self._slots[id(target)] = slot
         return slot
 
@@ -286,7 +299,7 @@ class ModelCaller:
         self._inflight[key] = fut
         try:
             self.calls.append({"purpose": purpose, "messages": messages})
-            g = await self._call_with_retries(slot, messages, params)
+            g = await self._call_with_retries(slot, messages, params, mj)
             g.cache_key = key
             # the call record {"messages", "params"[, "sent"]} from the JSON the key was built from; with
             # "sent", a defended target's layers' requests (e.g. with the safety prompt)
@@ -302,31 +315,29 @@ class ModelCaller:
         finally:
             self._inflight.pop(key, None)
 
-    async def _call_with_retries(self, slot: TargetSlot, messages: list[Message], params: GenParams) -> Generation:
+    async def _call_with_retries(self, slot: TargetSlot, messages: list[Message], params: GenParams,
+                                 messages_json: str | None = None) -> Generation:
         retries = self.retries
-        limiter = slot.limiter
-        # the token estimate only where a budget needs it (a RateLimiter without limits, or a cluster's
-        # shared bucket without them, returns at once)
-        limited = bool(getattr(limiter, "rpm", True) or getattr(limiter, "tpm", True))
+        limiter, limited = slot.limiter, slot.limited
         est = sum(estimate_message_tokens(m) for m in messages) + params.max_tokens if limited else 0
         try:  # image references become data URLs only for the request itself (never stored, never hashed)
             sent = self.images.resolve(messages)
         except UsageError as e:
             return Generation(text=None, outcome=ERROR, error=str(e), error_kind="client", attempts=0)
+        target, gate = slot.target, slot.sem
+        extra = {"messages_json": messages_json} if slot.takes_json and sent is messages and messages_json else {}
         last: ProviderError | None = None
         attempt = 0
-        # a target with its own total deadline per request (e.g. the openai target's raw transport) needs no
-        # second timer here; others get the run's timeout (+5 s: the target's own timeouts answer first)
-        own = getattr(slot.target, "total_timeout", None)
-        hard = own is not None and own <= self.timeout + 5
         for attempt in range(retries + 1):
             if limited:
                 await limiter.acquire(est)
-            async with slot.sem:
+            if not gate.take():
+                await gate.wait()
+            try:
                 self.calls_made += 1
                 try:
-                    coro = slot.target.generate(sent, params)
-                    g = await (coro if hard else with_timeout(coro, self.timeout + 5))
+                    coro = target.generate(sent, params, **extra)
+                    g = await (coro if slot.own_deadline else with_timeout(coro, self.timeout + 5))
                     g.attempts = attempt + 1
                     return g
                 except ProviderError as e:
@@ -335,6 +346,8 @@ class ModelCaller:
                     last = ProviderError("timeout", f"no answer within {self.timeout:g}s", retryable=True)
                 except (ConnectionError, OSError) as e:
                     last = ProviderError("connection", f"{type(e).__name__}: {e}", retryable=True)
+            finally:
+                gate.leave()
             if last.kind == "content_filter":
                 return Generation(text="", outcome=CONTENT_FILTER, finish_reason="content_filter",
                                   error=str(last), error_kind=last.kind, attempts=attempt + 1)

@@ -27,8 +27,12 @@ _SQL = {
 }
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
 def _j(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
+    """Compact JSON, non-ASCII kept (json.dumps with options would build an encoder on every call)."""
+    return _ENCODE(obj) if obj else ("{}" if isinstance(obj, dict) else _ENCODE(obj))
 
 
 def _text(value: Any) -> str | None:

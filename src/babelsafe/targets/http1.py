@@ -18,6 +18,8 @@ import zlib
 from typing import Any
 from urllib.parse import urlparse
 
+from ..concurrency import Gate
+
 
 class HTTPError(ConnectionError):
     """The connection failed or the response could not be read."""
@@ -116,6 +118,11 @@ class _Conn(asyncio.Protocol):
         self.waiter.set_result((status, headers, body))  # type: ignore[union-attr]
 
 
+def _expire(fut: asyncio.Future, seconds: float) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError(f"no complete response within {seconds:g}s"))
+
+
 def _dechunk(buf: bytearray) -> bytes | None:
     """The body of a complete chunked message at the start of buf (consumed), or None if incomplete."""
     out = bytearray()
@@ -152,47 +159,70 @@ class JSONPoster:
         host_header = u.hostname if u.port is None else f"{u.hostname}:{u.port}"
         extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         self._head_tail = (f"Host: {host_header}\r\nAccept: application/json\r\nAccept-Encoding: gzip, deflate\r\n"
-                           f"Connection: keep-alive\r\n{extra}").encode("latin-1")
+                           f"Connection: keep-alive\r\n{extra}Content-Type: application/json\r\n"
+                           f"Content-Length: ").encode("latin-1")
+        self._lines: dict[str, bytes] = {}  # path -> request line + the fixed headers
         self.timeout = timeout
         self._idle: list[_Conn] = []
-        self._sem = asyncio.Semaphore(max_connections)
+        self._gate = Gate(max_connections)  # at most max_connections exchanges at once
 
     async def post(self, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
         """(status, lower-cased headers, decoded body); raises HTTPError, OSError or TimeoutError."""
-        data = (b"POST " + (self.path_prefix + path).encode() + b" HTTP/1.1\r\n" + self._head_tail +
-                b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-        async with self._sem:
-            async with asyncio.timeout(self.timeout):
-                for attempt in (0, 1):
-                    conn = await self._acquire()
-                    try:
-                        status, headers, raw = await conn.send(data, asyncio.get_running_loop())
-                    except HTTPError:
-                        conn.closed = True
-                        self._drop(conn)
-                        if conn.reused and attempt == 0 and not conn._head:  # stale keep-alive: once more
-                            continue
-                        raise
-                    except BaseException:  # timeout or cancellation mid-exchange: the connection is dirty
-                        conn.closed = True
-                        self._drop(conn)
-                        raise
-                    self._release(conn)
-                    break
-        enc = headers.get("content-encoding", "").lower()
-        if enc in ("gzip", "deflate"):
-            raw = zlib.decompress(raw, 47 if enc == "gzip" else zlib.MAX_WBITS)
+        head = self._lines.get(path)
+        if head is None:
+            head = self._lines[path] = (b"POST " + (self.path_prefix + path).encode() + b" HTTP/1.1\r\n"
+                                        + self._head_tail)
+        data = b"%s%d\r\n\r\n%s" % (head, len(body), body)
+        loop = asyncio.get_running_loop()
+        gate = self._gate
+        if not gate.take():
+            await gate.wait()
+        try:
+            # one timer for the whole exchange (connecting included): it fails the response future, which
+            # costs a fraction of asyncio.timeout's task cancellation machinery
+            deadline = loop.time() + self.timeout
+            for attempt in (0, 1):
+                conn = self._pooled() or await self._connect(loop, deadline)
+                fut = conn.send(data, loop)
+                timer = loop.call_at(deadline, _expire, fut, self.timeout)
+                try:
+                    status, headers, raw = await fut
+                except HTTPError:
+                    conn.closed = True
+                    self._drop(conn)
+                    if conn.reused and attempt == 0 and not conn._head:  # stale keep-alive: once more
+                        continue
+                    raise
+                except BaseException:  # timeout or cancellation mid-exchange: the connection is dirty
+                    conn.closed = True
+                    self._drop(conn)
+                    raise
+                finally:
+                    timer.cancel()
+                self._release(conn)
+                break
+        finally:
+            gate.leave()
+        enc = headers.get("content-encoding")
+        if enc is not None:
+            enc = enc.lower()
+            if enc in ("gzip", "deflate"):
+                raw = zlib.decompress(raw, 47 if enc == "gzip" else zlib.MAX_WBITS)
         return status, headers, raw
 
-    async def _acquire(self) -> _Conn:
+    def _pooled(self) -> _Conn | None:
+        """An idle keep-alive connection, or None."""
         while self._idle:
             conn = self._idle.pop()
             if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
                 conn.reused = True
                 return conn
-        loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(_Conn, self.host, self.port, ssl=self.ssl,
-                                               server_hostname=self.host if self.ssl else None)
+        return None
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Conn:
+        async with asyncio.timeout_at(deadline):
+            _, conn = await loop.create_connection(_Conn, self.host, self.port, ssl=self.ssl,
+                                                   server_hostname=self.host if self.ssl else None)
         return conn
 
     def _release(self, conn: _Conn) -> None:

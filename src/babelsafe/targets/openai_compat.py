@@ -16,6 +16,7 @@ every attempt is counted and stored.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -25,11 +26,14 @@ from typing import Any
 from ..errors import UsageError
 from ..types import CONTENT_FILTER, OK, GenParams, Generation, Message
 from .base import ProviderError
+from .http1 import HTTPError, JSONPoster
 
 log = logging.getLogger(__name__)
 
 TOOL_CALLS_FINISH = "tool_calls"  # finish_reason of an answer whose text is {"content", "tool_calls"} JSON
-_BODY = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False) builds one per call
+# compact, non-ASCII kept; one encoder (json.dumps with options builds one per call)
+_BODY = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_DECODE = json.JSONDecoder().decode
 
 
 def _limits(max_connections: int) -> Any:
@@ -49,6 +53,7 @@ class OpenAITarget:
     batched = False  # no generate_batch()
     source = "OpenAI Chat Completions API"
     languages = "any"  # those of the model
+    accepts_messages_json = True  # generate(..., messages_json=) reuses the caller's JSON of the messages
     license = "Apache-2.0 (babelsafe's client); the model is under its provider's terms"
 
     def __init__(self, model: str | None = None, base_url: str | None = None, api_key_env: str | None = None,
@@ -75,13 +80,13 @@ class OpenAITarget:
         self._session: Any = None
         self._proxy: str | None = None
         self._poster: Any = None
+        self._parts: dict[int, tuple[GenParams, tuple[str, str] | None]] = {}
         if self.transport not in ("raw", "aiohttp", "sdk", "httpx"):
             raise UsageError(f"Unknown transport '{transport}' for the openai target: use raw (default, "
                              "fastest), aiohttp, sdk (the openai SDK over aiohttp) or httpx (the SDK over httpx).")
 
     async def preflight(self) -> None:
         """Fail fast with a clear message when the endpoint's host cannot be reached at all."""
-        import asyncio
         from urllib.parse import urlparse
 
         u = urlparse(self.base_url)
@@ -118,7 +123,7 @@ class OpenAITarget:
                                               timeout=self.timeout, http_client=http_client)
         return self._client
 
-    async def generate(self, messages: list[Message], params: GenParams) -> Generation:
+    def _kwargs(self, messages: list[Message], params: GenParams) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": params.temperature,
                                   "max_tokens": params.max_tokens}
         if params.top_p is not None:
@@ -129,9 +134,37 @@ class OpenAITarget:
             kwargs["stop"] = params.stop
         if params.extra_body:
             kwargs["extra_body"] = params.extra_body
+        return kwargs
+
+    def _body_parts(self, params: GenParams) -> tuple[str, str] | None:
+        """The request body's JSON before and after the messages, for these params (built once per
+        params object: a run sends every request of a target with the same one). None when
+        extra_body sets `messages` itself."""
+        hit = self._parts.get(id(params))
+        if hit is not None and hit[0] is params:
+            return hit[1]
+        kwargs = self._kwargs([], params)
+        extra = kwargs.pop("extra_body", None) or {}
+        if "messages" in extra:
+            parts = None
+        else:
+            text = _BODY.encode({**kwargs, **extra})
+            cut = text.index('"messages":[]') + len('"messages":')
+            parts = (text[:cut], text[cut + 2:])
+        if len(self._parts) > 64:
+            self._parts.clear()
+        self._parts[id(params)] = (params, parts)  # holds params, so its id is not reused meanwhile
+        return parts
+
+    async def generate(self, messages: list[Message], params: GenParams,
+                       messages_json: str | None = None) -> Generation:
+        """messages_json: types.canonical_json(messages) when the caller has it (the body reuses it)."""
         t0 = time.perf_counter()
         try:
-            resp = await self._create(kwargs)
+            if self.transport == "raw":
+                resp = await self._create_lean(messages, params, messages_json)
+            else:
+                resp = await self._create(self._kwargs(messages, params))
         except ProviderError as e:  # provider messages may quote the key (e.g. 401): scrub it
             if self._key and len(self._key) > 4:
                 e.args = (str(e).replace(self._key, "***"),)
@@ -177,21 +210,24 @@ class OpenAITarget:
         except ValueError as e:  # broken JSON bodies surface as JSONDecodeError in some SDK versions
             raise ProviderError("bad_response", f"malformed response: {e}", retryable=True) from e
 
-    async def _create_lean(self, kwargs: dict[str, Any]) -> Any:
-        import asyncio
-
-        from .http1 import HTTPError, JSONPoster
-
-        if self._poster is None:
+    async def _create_lean(self, messages: list[Message], params: GenParams, messages_json: str | None) -> Any:
+        poster = self._poster
+        if poster is None:
             if _env_proxy(self.base_url) is not None:  # only aiohttp speaks to proxies
                 self.transport = "aiohttp"
-                return await self._create_raw(kwargs)
-            self._poster = JSONPoster(self.base_url, {"Authorization": f"Bearer {self._key}"}, self.timeout,
-                                      self.max_connections)
-        extra = kwargs.pop("extra_body", None) or {}
-        body = _BODY.encode({**kwargs, **extra}).encode("utf-8")
+                return await self._create_raw(self._kwargs(messages, params))
+            poster = self._poster = JSONPoster(self.base_url, {"Authorization": f"Bearer {self._key}"},
+                                               self.timeout, self.max_connections)
+        parts = self._body_parts(params)
+        if parts is None:
+            kwargs = self._kwargs(messages, params)
+            extra = kwargs.pop("extra_body")
+            body = _BODY.encode({**kwargs, **extra}).encode("utf-8")
+        else:  # the messages' JSON between the params' (key order does not matter to a server)
+            mj = messages_json if messages_json is not None else _BODY.encode(messages)
+            body = f"{parts[0]}{mj}{parts[1]}".encode("utf-8")
         try:
-            status, headers, raw = await self._poster.post("/chat/completions", body)
+            status, headers, raw = await poster.post("/chat/completions", body)
         except (asyncio.TimeoutError, TimeoutError) as e:
             raise ProviderError("timeout", f"request timed out after {self.timeout:g}s", retryable=True) from e
         except (HTTPError, OSError) as e:
@@ -200,13 +236,12 @@ class OpenAITarget:
         if status >= 400:
             raise _raw_status_error(status, raw, headers)
         try:
-            return json.loads(raw)
+            # a UTF-8 object (what servers send) skips json.loads' encoding detection
+            return _DECODE(raw.decode("utf-8")) if raw[:1] == b"{" else json.loads(raw)
         except ValueError as e:
             raise ProviderError("bad_response", f"malformed response: {e}", retryable=True) from e
 
     async def _create_raw(self, kwargs: dict[str, Any]) -> Any:
-        import asyncio
-
         import aiohttp
 
         if self._session is None:
