@@ -78,15 +78,16 @@ def _early(span: tuple[int, int] | None, limit: int) -> float:
     return 1.0 if span is not None and span[0] < limit else 0.0
 
 
-def extract(raw: str, lex: Lexicon | None = None) -> tuple[list[float], dict[str, Any]]:
-    """(feature vector in FEATURES order, evidence) for one stripped, non-empty answer."""
+def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> tuple[list[float], dict[str, Any]]:
+    """(feature vector in FEATURES order, evidence) for one stripped, non-empty answer. `prior`: the
+    prompt's language, which breaks an exact stop-word tie between neighbours (ms/id)."""
     n = len(raw)
     head_raw = raw[:HEAD]
     prof = script_profile(raw[:80])  # the opening's script: a refusal may go on to quote another language
     script = dominant_script(prof)
     head = normalize(head_raw)
     # the opening decides the language (a refusal in Swahili may go on to quote English steps)
-    lang, script_name = answer_language(raw[:100], prof, head[:100])
+    lang, script_name = answer_language(raw[:100], prof, head[:100], prior)
     if lex is None:
         lex = answer_lexicon(script, lang)
     factor = density(script, lang)
