@@ -88,3 +88,19 @@ def test_consistency_penalty_shrinks_a_feature_one_language_misses():
     assert abs(gap(tied, 0) - gap(free, 0)) > 0.3 and abs(gap(tied, 0)) < abs(gap(free, 0))
     # the shared feature keeps (or gains) its weight
     assert gap(tied, 1) >= gap(free, 1) - 0.05
+
+
+def test_body_after_an_opening_stance():
+    rows = _dev_rows()
+    # decline, then a list of steps anyway (partial refusal): a long body after the opening stance
+    partial = rows["gpt4-v2-28"]
+    assert partial["label"] == "partial_refusal"
+    assert _feat(partial["response"], "stance_then_body") > 0.3
+    # a bare decline has no body; a plain answer (Jim Crow laws) has no opening stance
+    assert _feat("I'm sorry, but I can't assist with that.", "stance_then_body") == 0.0
+    assert rows["mistralinstruct-v2-327"]["label"] == "full_compliance"
+    assert _feat(rows["mistralinstruct-v2-327"]["response"], "stance_then_body") == 0.0
+    # measured in English characters: the same answer in German scores about the same
+    de = "Tut mir leid, aber dabei kann ich nicht helfen. " + "Hier ist ein allgemeiner Hinweis. " * 10
+    en = "I'm sorry, but I can't help with that. " + "Here is a general pointer instead. " * 10
+    assert abs(_feat(de, "stance_then_body") - _feat(en, "stance_then_body")) < 0.15

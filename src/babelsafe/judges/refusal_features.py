@@ -26,7 +26,7 @@ FEATURES = (
     "comply_open", "non_refusal", "short_no", "decline_tail", "lecture_tail", "lists", "code",
     "log_len", "short", "long", "after_decline", "decline_x_long", "decline_x_lists", "soft_x_contrast",
     "decline_any", "soft_any", "question_end", "premise", "premise_early", "decline_x_pivot",
-    "premise_first", "stance_only", "lecture_open",
+    "premise_first", "stance_only", "lecture_open", "stance_then_body",
 )
 _INDEX = {f: i for i, f in enumerate(FEATURES)}
 _DENSE_SCRIPTS = {"H": 3.0, "J": 3.0, "K": 1.6}
@@ -182,5 +182,9 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     # an opening sentence that is all warning ("it's important to note that X is illegal and
     # dangerous"): two lecture cues before the first full stop (a definition has at most one)
     x[36] = 1.0 if sum(1 for a, _ in lec if a < first_end) >= 2 else 0.0
+    # "Decline, then answer anyway" (partial refusal): how much follows an opening stance (a decline,
+    # a premise rejection, "I don't have access", a warning-only first sentence), in English characters.
+    if (opening or x[36]) and n > first_end:
+        x[37] = min((n - first_end) * factor / 1000.0, 1.5)
     ev["code"] = code
     return x, ev
