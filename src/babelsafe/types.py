@@ -9,7 +9,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 # {"role": "user"|"system"|"assistant", "content": str | list of OpenAI-style content parts}; inside
 # babelsafe an image part is {"type": "image_ref", "sha256": ..., "mime": ...} (see babelsafe.images)
@@ -26,25 +26,28 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",
 _string = json.encoder.encode_basestring  # a str's JSON as _CANONICAL writes it (non-ASCII kept)
 
 
-def _direct_encoder() -> Any:
-    """_CANONICAL's C encoder, made once: JSONEncoder.encode builds one on every call (half the cost of
-    encoding a message list). Used only where it writes exactly what _CANONICAL writes (checked here;
-    None otherwise, e.g. without the C accelerator). It does not check for circular references."""
+def fast_encode(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+    """`encoder.encode` through one C encoder made once: JSONEncoder.encode builds a new one on every
+    call (about half the cost of encoding a short message list). Used only where it writes exactly
+    what `encoder.encode` writes (checked here, else `encoder.encode` itself, e.g. without the C
+    accelerator or on another Python's private signature). No check for circular references."""
     make = getattr(json.encoder, "c_make_encoder", None)
-    probe = [{"b": 1, "a": [0.5, None, True, "ü\n\"", {"z": 2, "y": -1e300}]}, "x", 3, Path("p")]
+    probe: list[Any] = [{"b": 1, "a": [0.5, None, True, "ü\n\"\u2028", {"z": 2, "y": -1e300, "": []}]}, "x", 3]
+    if getattr(encoder.default, "__func__", None) is not json.JSONEncoder.default:
+        probe.append(Path("p"))  # an object only a `default` can encode
     try:
-        enc = make(None, str, _string, None, ":", ",", True, False, True)  # type: ignore[misc]
-        return enc if "".join(enc(probe, 0)) == _CANONICAL.encode(probe) else None
-    except Exception:  # noqa: BLE001 - another Python's private signature: use the public encoder
-        return None
+        strings = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
+        enc = make(None, encoder.default, strings, encoder.indent, encoder.key_separator,  # type: ignore[misc]
+                   encoder.item_separator, encoder.sort_keys, encoder.skipkeys, encoder.allow_nan)
+        if encoder.indent is None and "".join(enc(probe, 0)) == encoder.encode(probe):
+            return lambda obj: "".join(enc(obj, 0))
+    except Exception:  # noqa: BLE001 - use the public encoder
+        pass
+    return encoder.encode
 
 
-_DIRECT = _direct_encoder()
-
-
-def canonical_json(obj: Any) -> str:
-    """The JSON stable_hash hashes: sorted keys, no spaces, non-ASCII kept, str() for other types."""
-    return "".join(_DIRECT(obj, 0)) if _DIRECT is not None else _CANONICAL.encode(obj)
+#: The JSON stable_hash hashes: sorted keys, no spaces, non-ASCII kept, str() for other types.
+canonical_json: Callable[[Any], str] = fast_encode(_CANONICAL)
 
 
 def hash_json(data: str, n: int = 32) -> str:

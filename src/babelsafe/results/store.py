@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..types import ERROR, Generation, Probe, Sample, Verdict
+from ..types import ERROR, Generation, Probe, Sample, Verdict, fast_encode
 from .schema import SCHEMA, SCHEMA_VERSION, connect, store_version, upgrade
 
 _SQL = {
@@ -27,11 +27,11 @@ _SQL = {
 }
 
 
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+_ENCODE = fast_encode(json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str))
 
 
 def _j(obj: Any) -> str:
-    """Compact JSON, non-ASCII kept (json.dumps with options would build an encoder on every call)."""
+    """Compact JSON, non-ASCII kept (json.dumps with options builds an encoder on every call)."""
     return _ENCODE(obj) if obj else ("{}" if isinstance(obj, dict) else _ENCODE(obj))
 
 

@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from ..errors import UsageError
-from ..types import CONTENT_FILTER, OK, GenParams, Generation, Message
+from ..types import CONTENT_FILTER, OK, GenParams, Generation, Message, fast_encode
 from .base import ProviderError
 from .http1 import HTTPError, JSONPoster
 
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 TOOL_CALLS_FINISH = "tool_calls"  # finish_reason of an answer whose text is {"content", "tool_calls"} JSON
 # compact, non-ASCII kept; one encoder (json.dumps with options builds one per call)
-_BODY = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_BODY = fast_encode(json.JSONEncoder(ensure_ascii=False, separators=(",", ":")))
 _DECODE = json.JSONDecoder().decode
 
 
@@ -148,7 +148,7 @@ class OpenAITarget:
         if "messages" in extra:
             parts = None
         else:
-            text = _BODY.encode({**kwargs, **extra})
+            text = _BODY({**kwargs, **extra})
             cut = text.index('"messages":[]') + len('"messages":')
             parts = (text[:cut], text[cut + 2:])
         if len(self._parts) > 64:
@@ -222,9 +222,9 @@ class OpenAITarget:
         if parts is None:
             kwargs = self._kwargs(messages, params)
             extra = kwargs.pop("extra_body")
-            body = _BODY.encode({**kwargs, **extra}).encode("utf-8")
+            body = _BODY({**kwargs, **extra}).encode("utf-8")
         else:  # the messages' JSON between the params' (key order does not matter to a server)
-            mj = messages_json if messages_json is not None else _BODY.encode(messages)
+            mj = messages_json if messages_json is not None else _BODY(messages)
             body = f"{parts[0]}{mj}{parts[1]}".encode("utf-8")
         try:
             status, headers, raw = await poster.post("/chat/completions", body)
@@ -253,7 +253,7 @@ class OpenAITarget:
                 headers={"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"},
                 timeout=aiohttp.ClientTimeout(total=self.timeout))
         extra = kwargs.pop("extra_body", None) or {}
-        body = _BODY.encode({**kwargs, **extra}).encode("utf-8")
+        body = _BODY({**kwargs, **extra}).encode("utf-8")
         try:
             async with self._session.post(self.base_url + "/chat/completions", data=body, proxy=self._proxy) as r:
                 raw = await r.read()
