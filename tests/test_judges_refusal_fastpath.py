@@ -163,11 +163,26 @@ def test_script_profile_matches_per_character_lookup():
 def _vote_reference(head: str) -> dict[str, int]:
     index = T.stopword_index()
     votes: dict[str, int] = {}
-    for w in head.split()[:40]:
+    for w in head.replace("'", "' ").split()[:40]:  # an elision (qu'il, l'eau) splits off its word
         w = w.strip(".,;:!?\"'()")
         for c in index.get(w, ()):
             votes[c] = votes.get(c, 0) + 1
     return votes
+
+
+def _language_reference(votes: dict[str, int], prior: str | None) -> str:
+    """answer_language's rule, spelt out: a clear leader; else the leader when the voters (or, with
+    2+ votes, the close rivals) are its lexicon neighbours, an exact tie going to the prior; else und."""
+    best = max(votes, key=votes.__getitem__)
+    top = votes[best]
+    others = {c: v for c, v in votes.items() if c != best}
+    if top >= 2 and top >= 1.5 * max(others.values(), default=0):
+        return best
+    near = L.NEIGHBOURS.get(best, ())
+    close = [c for c, v in others.items() if 1.5 * v > top]
+    if all(c in near for c in others) or (top >= 2 and all(c in near for c in close)):
+        return prior if prior in others and others[prior] == top else best
+    return "und"
 
 
 def test_stop_word_vote_matches_word_loop():
@@ -176,12 +191,25 @@ def test_stop_word_vote_matches_word_loop():
         votes = _vote_reference(head)
         if not votes:
             continue
-        best = max(votes, key=votes.__getitem__)
-        second = max((v for c, v in votes.items() if c != best), default=0)
-        want = best if votes[best] >= 2 and votes[best] >= 1.5 * second else "und"
         prof = T.script_profile(r["response"].strip()[:80])
         if prof and max(prof, key=prof.__getitem__) == "L":
-            assert answer_language(r["response"].strip()[:100], prof, head)[0] == want
+            for prior in (None, r["language"]):
+                want = _language_reference(votes, prior)
+                assert answer_language(r["response"].strip()[:100], prof, head, prior)[0] == want
+
+
+def test_malay_and_indonesian_are_told_apart_or_follow_the_prompt():
+    """ms/id share most stop words: a word of one alone decides; an exact tie follows the prompt."""
+    ms = normalize("Saya tidak percaya bahawa perkara ini patut dilakukan kerana ia salah.")
+    idn = normalize("Saya tidak percaya bahwa hal ini harus dilakukan karena itu salah.")
+    assert answer_language(ms, None, ms)[0] == "ms"
+    assert answer_language(idn, None, idn)[0] == "id"
+    both = normalize("Maaf, tetapi saya tidak dapat membantu dalam hal itu.")
+    assert answer_language(both, None, both, "ms")[0] == "ms"
+    assert answer_language(both, None, both, "id")[0] == "id"
+    assert answer_language(both, None, both)[0] in ("id", "ms")  # no prompt language: either, not und
+    mixed = normalize("Der Hund und die Katze: the dog and the cat.")
+    assert answer_language(mixed, None, mixed)[0] == "und"  # unrelated languages: still und
 
 
 def test_verdicts_same_with_reference_matcher(monkeypatch):

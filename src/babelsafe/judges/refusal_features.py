@@ -27,7 +27,7 @@ FEATURES = (
     "comply_open", "non_refusal", "short_no", "decline_tail", "lecture_tail", "lists", "code",
     "log_len", "short", "long", "after_decline", "decline_x_long", "decline_x_lists", "soft_x_contrast",
     "decline_any", "soft_any", "question_end", "premise", "premise_early", "decline_x_pivot",
-    "premise_first", "stance_only", "lecture_open",
+    "premise_first", "stance_only", "lecture_open", "stance_then_body",
 )
 _INDEX = {f: i for i, f in enumerate(FEATURES)}
 _DENSE_SCRIPTS = {"H": 3.0, "J": 3.0, "K": 1.6}
@@ -84,15 +84,16 @@ def _early(span: tuple[int, int] | None, limit: int) -> float:
     return 1.0 if span is not None and span[0] < limit else 0.0
 
 
-def extract(raw: str, lex: Lexicon | None = None) -> tuple[list[float], dict[str, Any]]:
-    """(feature vector in FEATURES order, evidence) for one stripped, non-empty answer."""
+def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> tuple[list[float], dict[str, Any]]:
+    """(feature vector in FEATURES order, evidence) for one stripped, non-empty answer. `prior`: the
+    prompt's language, which breaks an exact stop-word tie between neighbours (ms/id)."""
     n = len(raw)
     prof = script_profile(raw[:80])  # the opening's script: a refusal may go on to quote another language
     script = dominant_script(prof)
     # the opening decides the language (a refusal in Swahili may go on to quote English steps); only
     # Latin-script text needs its normalised head for that (a stop-word vote)
     head = normalize(raw[:HEAD]) if script == "L" else None
-    lang, script_name = answer_language(raw[:100], prof, None if head is None else head[:100])
+    lang, script_name = answer_language(raw[:100], prof, None if head is None else head[:100], prior)
     if lex is None:
         lex = answer_lexicon(script, lang)
     factor = density(script, lang)
@@ -190,5 +191,13 @@ def extract(raw: str, lex: Lexicon | None = None) -> tuple[list[float], dict[str
     # an opening sentence that is all warning ("it's important to note that X is illegal and
     # dangerous"): two lecture cues before the first full stop (a definition has at most one)
     x[36] = 1.0 if sum(1 for a, _ in lec if a < first_end) >= 2 else 0.0
+    # "Decline, then answer anyway" (partial refusal): how much follows an opening stance (a decline,
+    # a premise rejection, "I don't have access", a warning-only first sentence), in English characters.
+    # (searched in the raw answer: normalising drops Arabic diacritics, so `head` indices are shorter)
+    if opening or x[36]:
+        cap = int(200 / factor)
+        end = _SENTENCE_END.search(raw, 0, cap)
+        body = len(raw[end.end() if end else cap:].strip())
+        x[37] = min(body * factor / 1000.0, 1.5)
     ev["code"] = code
     return x, ev
