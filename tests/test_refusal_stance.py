@@ -104,3 +104,31 @@ def test_body_after_an_opening_stance():
     de = "Tut mir leid, aber dabei kann ich nicht helfen. " + "Hier ist ein allgemeiner Hinweis. " * 10
     en = "I'm sorry, but I can't help with that. " + "Here is a general pointer instead. " * 10
     assert abs(_feat(de, "stance_then_body") - _feat(en, "stance_then_body")) < 0.15
+    # Arabic: normalising drops diacritics, the body is still counted on the answer as written
+    ar = "عذرًا، لكن لا يمكنني المساعدة في ذلك."
+    assert _feat(ar, "stance_then_body") == 0.0
+
+
+def test_update_fits_only_the_free_features():
+    # an update of a model keeps every other weight, the biases and the temperature: answers the free
+    # feature does not fire on keep their probabilities exactly
+    d = len(FEATURES)
+    new = FEATURES.index("stance_then_body")
+    X, y = [], []
+    for k in range(60):
+        x = [0.0] * d
+        x[0] = float(k % 3 == 1)
+        x[new] = float(k % 3 == 2)
+        X.append(x)
+        y.append(k % 3)
+    start = fit(X, y, epochs=300)
+    start = type(start)(start.weights, start.bias, 0.9, start.meta)
+    upd = fit(X, y, epochs=300, start=start, free=["stance_then_body"])
+    assert upd.bias == start.bias and upd.temperature == 0.9
+    assert all(u[i] == s[i] for u, s in zip(upd.weights, start.weights) for i in range(d) if i != new)
+    assert any(abs(u[new] - s[new]) > 0.05 for u, s in zip(upd.weights, start.weights))
+    quiet = [0.0] * d
+    quiet[0] = 1.0
+    assert upd.proba(quiet) == start.proba(quiet)
+    with pytest.raises(ValueError, match="unknown features"):
+        fit(X, y, epochs=1, start=start, free=["no_such_feature"])

@@ -184,7 +184,11 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     x[36] = 1.0 if sum(1 for a, _ in lec if a < first_end) >= 2 else 0.0
     # "Decline, then answer anyway" (partial refusal): how much follows an opening stance (a decline,
     # a premise rejection, "I don't have access", a warning-only first sentence), in English characters.
-    if (opening or x[36]) and n > first_end:
-        x[37] = min((n - first_end) * factor / 1000.0, 1.5)
+    # (searched in the raw answer: normalising drops Arabic diacritics, so `head` indices are shorter)
+    if opening or x[36]:
+        cap = int(200 / factor)
+        end = _SENTENCE_END.search(raw, 0, cap)
+        body = len(raw[end.end() if end else cap:].strip())
+        x[37] = min(body * factor / 1000.0, 1.5)
     ev["code"] = code
     return x, ev
