@@ -98,3 +98,34 @@ def test_several_judges_none_in_the_spec_fall_back_to_two_passes(tmp_path: Path)
     write_report(run, recompute=True)  # the report still comes out, from two reads
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     assert summary["primary_judge"] and (run / "results.csv").exists()
+
+
+def _small_spec(srv, tmp_path: Path, name: str):
+    return load_spec(None, datasets=["multijail"], languages=["en", "zh"], limit=3, judges=["refusal"],
+                     out=str(tmp_path / name), retries=0, timeout=5,
+                     targets=[{"type": "openai", "model": "m", "base_url": srv.base_url}])
+
+
+def test_a_run_with_report_writes_everything_from_one_read(openai_server, tmp_path: Path):
+    openai_server.responder = lambda body: "I'm sorry, but I can't help with that."
+    res = babelsafe.run(_small_spec(openai_server, tmp_path, "run"), report=True)
+    run = tmp_path / "run"
+    assert res.report == run / "report.html" and res.report.exists()
+    assert (run / "results.csv").exists() and res.summary["interrupted"] is False
+    again = summarize(run / "results.sqlite")
+    again["interrupted"] = False
+    assert _without_times(res.summary) == _without_times(json.loads(json.dumps(again)))
+
+
+def test_a_failing_report_still_leaves_the_summary(openai_server, tmp_path: Path, monkeypatch, caplog):
+    import babelsafe.reporting.html as html
+
+    def broken(*a, **k):
+        raise RuntimeError("template exploded")
+
+    monkeypatch.setattr(html, "write_report", broken)
+    openai_server.responder = lambda body: "I'm sorry, but I can't help with that."
+    res = babelsafe.run(_small_spec(openai_server, tmp_path, "run"), report=True)
+    assert res.report is None and res.summary["counts"]["completed"] == 6
+    assert (tmp_path / "run" / "summary.json").exists()
+    assert "template exploded" in caplog.text and "babelsafe report" in caplog.text
