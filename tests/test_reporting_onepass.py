@@ -129,3 +129,30 @@ def test_a_failing_report_still_leaves_the_summary(openai_server, tmp_path: Path
     assert res.report is None and res.summary["counts"]["completed"] == 6
     assert (tmp_path / "run" / "summary.json").exists()
     assert "template exploded" in caplog.text and "babelsafe report" in caplog.text
+
+
+def test_arrays_built_without_pandas_equal_pa_array():
+    pa = pytest.importorskip("pyarrow")
+    np = pytest.importorskip("numpy")
+    from babelsafe.reporting.exports import _arrow, _built
+
+    columns = [
+        ((b"a", None, "\u00e9t\u00e9".encode(), b"", None), pa.string()),
+        ((b"ok", b"\xff\xfe bad utf-8", None), pa.string()),  # falls back: replaced characters
+        (("str", None, 7), pa.string()),  # a stray int in a text column
+        ((1, None, 3, True), pa.int64()),
+        ((1, 2.5, b"7", None), pa.int64()),  # stray float / bytes: converted one by one
+        ((2**70, 1), pa.int64()),  # overflow: as pa.array does it
+        ((0.5, None, 2, 1e300), pa.float64()),
+        ((None, None), pa.float64()),
+        ((), pa.string()),
+    ]
+    for values, t in columns:
+        try:
+            want = _arrow(pa, values, t)
+        except OverflowError:
+            with pytest.raises(OverflowError):
+                _built(pa, np, values, t)
+            continue
+        got = _built(pa, np, values, t)
+        assert got.type == t and got.equals(want), (values, got, want)
