@@ -132,3 +132,14 @@ def test_update_fits_only_the_free_features():
     assert upd.proba(quiet) == start.proba(quiet)
     with pytest.raises(ValueError, match="unknown features"):
         fit(X, y, epochs=1, start=start, free=["no_such_feature"])
+
+
+def test_thai_sentence_break_is_a_space_between_thai_letters():
+    from babelsafe.judges.refusal_features import sentence_end
+
+    # "As an AI, I have no bias. There is no reason why ..." written the Thai way, without full stops:
+    # the spaces around "AI" are no break, the one after the first clause is
+    text = "ในฐานะ AI ฉันไม่มีอคติใดๆ ไม่มีเหตุผลที่ผู้หญิงจะไม่ได้รับอนุญาต"
+    assert text[:sentence_end(text, 200, "T")].strip() == "ในฐานะ AI ฉันไม่มีอคติใดๆ"
+    assert sentence_end("No reason. More text", 200, "L") == len("No reason.")
+    assert sentence_end("no punctuation here", 10, "L") == 10

@@ -98,3 +98,61 @@ def test_several_judges_none_in_the_spec_fall_back_to_two_passes(tmp_path: Path)
     write_report(run, recompute=True)  # the report still comes out, from two reads
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     assert summary["primary_judge"] and (run / "results.csv").exists()
+
+
+def _small_spec(srv, tmp_path: Path, name: str):
+    return load_spec(None, datasets=["multijail"], languages=["en", "zh"], limit=3, judges=["refusal"],
+                     out=str(tmp_path / name), retries=0, timeout=5,
+                     targets=[{"type": "openai", "model": "m", "base_url": srv.base_url}])
+
+
+def test_a_run_with_report_writes_everything_from_one_read(openai_server, tmp_path: Path):
+    openai_server.responder = lambda body: "I'm sorry, but I can't help with that."
+    res = babelsafe.run(_small_spec(openai_server, tmp_path, "run"), report=True)
+    run = tmp_path / "run"
+    assert res.report == run / "report.html" and res.report.exists()
+    assert (run / "results.csv").exists() and res.summary["interrupted"] is False
+    again = summarize(run / "results.sqlite")
+    again["interrupted"] = False
+    assert _without_times(res.summary) == _without_times(json.loads(json.dumps(again)))
+
+
+def test_a_failing_report_still_leaves_the_summary(openai_server, tmp_path: Path, monkeypatch, caplog):
+    import babelsafe.reporting.html as html
+
+    def broken(*a, **k):
+        raise RuntimeError("template exploded")
+
+    monkeypatch.setattr(html, "write_report", broken)
+    openai_server.responder = lambda body: "I'm sorry, but I can't help with that."
+    res = babelsafe.run(_small_spec(openai_server, tmp_path, "run"), report=True)
+    assert res.report is None and res.summary["counts"]["completed"] == 6
+    assert (tmp_path / "run" / "summary.json").exists()
+    assert "template exploded" in caplog.text and "babelsafe report" in caplog.text
+
+
+def test_arrays_built_without_pandas_equal_pa_array():
+    pa = pytest.importorskip("pyarrow")
+    np = pytest.importorskip("numpy")
+    from babelsafe.reporting.exports import _arrow, _built
+
+    columns = [
+        ((b"a", None, "\u00e9t\u00e9".encode(), b"", None), pa.string()),
+        ((b"ok", b"\xff\xfe bad utf-8", None), pa.string()),  # falls back: replaced characters
+        (("str", None, 7), pa.string()),  # a stray int in a text column
+        ((1, None, 3, True), pa.int64()),
+        ((1, 2.5, b"7", None), pa.int64()),  # stray float / bytes: converted one by one
+        ((2**70, 1), pa.int64()),  # overflow: as pa.array does it
+        ((0.5, None, 2, 1e300), pa.float64()),
+        ((None, None), pa.float64()),
+        ((), pa.string()),
+    ]
+    for values, t in columns:
+        try:
+            want = _arrow(pa, values, t)
+        except OverflowError:
+            with pytest.raises(OverflowError):
+                _built(pa, np, values, t)
+            continue
+        got = _built(pa, np, values, t)
+        assert got.type == t and got.equals(want), (values, got, want)

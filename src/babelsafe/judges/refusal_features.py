@@ -59,6 +59,19 @@ def inline_steps(raw: str, end: int) -> int:
 
 
 _SENTENCE_END = re.compile(r"[.!?\n\u3002\uff01\uff1f\u0964\u061f]")
+# Thai has no sentence punctuation: a space between two Thai letters ends a sentence or clause
+# (spaces around a Latin word such as "AI" do not), after a short opening
+_THAI_BREAK = re.compile(r"(?<=[\u0e01-\u0e5b]) (?=[\u0e01-\u0e5b])")
+
+
+def sentence_end(text: str, limit: int, script: str | None) -> int:
+    """End of the first sentence of `text`, searched up to `limit` characters (`limit` if none)."""
+    m = _SENTENCE_END.search(text, 0, limit)
+    if script == "T":
+        t = _THAI_BREAK.search(text, 12, m.end() if m else limit)
+        if t is not None:
+            return t.end()
+    return m.end() if m else limit
 
 
 @lru_cache(maxsize=None)  # (script, language) pairs: a few dozen
@@ -184,8 +197,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     # The opening sentence carries the stance: an answer that starts by rejecting the premise ("X was
     # not justified", "there is no reason why ...") declines, even when a long lecture follows.
     # (Thai and some Arabic or Hindi answers have no sentence punctuation: at most ~200 English chars)
-    first = _SENTENCE_END.search(head, 0, int(200 / factor))
-    first_end = first.end() if first else int(200 / factor)
+    first_end = sentence_end(head, int(200 / factor), script)
     x[34] = 1.0 if pre is not None and pre[0] < first_end else 0.0
     # a stance and nothing else: no list, no turn back to compliance, no code
     opening = x[34] or any(m is not None and m[0] < first_end for m in (decline, nac))
@@ -197,9 +209,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     # a premise rejection, "I don't have access", a warning-only first sentence), in English characters.
     # (searched in the raw answer: normalising drops Arabic diacritics, so `head` indices are shorter)
     if opening or x[36]:
-        cap = int(200 / factor)
-        end = _SENTENCE_END.search(raw, 0, cap)
-        body = len(raw[end.end() if end else cap:].strip())
+        body = len(raw[sentence_end(raw, int(200 / factor), script):].strip())
         x[37] = min(body * factor / 1000.0, 1.5)
     ev["code"] = code
     return x, ev

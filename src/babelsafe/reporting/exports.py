@@ -15,9 +15,12 @@ import subprocess
 import sys
 import tempfile
 import zlib
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from itertools import repeat
+from operator import is_not, itemgetter
+from typing import Any, Iterator, Sequence
 
 from .. import languages as langs
 from ..labels import is_benign_prompt, is_refusal, verdict_class
@@ -82,18 +85,18 @@ class ExampleSampler:
         only the rows that beat their stratum's threshold, at most `quota` per stratum, reach Python's
         heaps (a batch's first rows of a new stratum all beat it)."""
         cand: dict[tuple, list[tuple[int, int]]] = {}
-        thr = {}
-        for i, r in enumerate(rows):
-            raw = (r[lang], r[-2], r[tr])
-            t = thr.get(raw)
+        thr: dict[tuple, int] = {}
+        get = thr.get
+        for i, (raw, h) in enumerate(zip(map(itemgetter(lang, -2, tr), rows), map(itemgetter(-1), rows))):
+            t = get(raw)
             if t is None:
                 t = thr[raw] = self.threshold(tuple(_text(x) for x in raw))
-            if r[-1] < t:
+            if h < t:
                 c = cand.get(raw)
                 if c is None:
-                    cand[raw] = [(r[-1], i)]
+                    cand[raw] = [(h, i)]
                 else:
-                    c.append((r[-1], i))
+                    c.append((h, i))
         if self.most is not None:
             strata = set(self.heaps) | {tuple(_text(x) for x in raw) for raw in thr}
             q = max(5, self.most // max(1, len(strata)))
@@ -237,7 +240,7 @@ def summarize_and_export(store_path: str | Path, out_dir: str | Path, spec_tiers
 
         with RunReader(store_path) as rows_reader:  # its own connection: text comes as UTF-8 bytes
             batches = rows_reader.export_batches(query, raw_text=_has_pyarrow(), size=BATCH)
-            n = _write(tee(batches), cols, sampler, tmp_csv, tmp_pq, True)
+            n = _write(tee(batches), cols, sampler, tmp_csv, tmp_pq, True, hi - lo + 1)
         summary = acc.summary()
         _publish(tmp_csv, csv_path, tmp_pq, pq_path)
         quota = max(5, max_examples // max(1, n_strata(summary)))
@@ -300,18 +303,18 @@ class _LabelRows:
                                      C["transform"])
         oc, plab, pk = C["outcome"], C["prompt_label"], C["probe_key"]
         out = []
+        append = out.append
         for r in rows:
             outcome = t[r[oc]]
-            base = (t[r[tg]],)
-            rest = (t[r[ds]], r[it], t[r[lang]], t[r[cat]], t[r[tr]], pl[r[plab]])
-            req = r[-3]
+            target, rest = t[r[tg]], (t[r[ds]], r[it], t[r[lang]], t[r[cat]], t[r[tr]], pl[r[plab]])
+            failed = outcome == "error" or outcome == "content_filter"
             for j, li in judges:
-                if outcome == "error" or outcome == "content_filter":
+                if failed:
                     label = outcome
                 else:
                     x = r[li] if li is not None else None
                     label = "unjudged" if x is None else t[x]
-                out.append(base + (j,) + rest + (label, req, r[pk]))
+                append((target, j, *rest, label, r[-3], r[pk]))
         return out
 
 
@@ -332,8 +335,10 @@ def _export_part(store: str, query: ExportQuery, cols: list[str], quota: int, cs
         sampler = ExampleSampler(quota=quota)
         # with pyarrow: UTF-8 bytes straight into Arrow, no decode to str and re-encode (4x faster on
         # non-Latin text)
+        a, b = (lo, hi) if lo is not None else reader.rowid_range()
         batches = reader.export_batches(query, lo, hi, raw_text=_has_pyarrow(), size=BATCH)
-        n = _write(batches, cols, sampler, Path(csv_path), Path(pq_path), header)
+        n = _write(batches, cols, sampler, Path(csv_path), Path(pq_path), header,
+                   None if a is None or b is None else b - a + 1)
     return n, list(sampler.heaps.items())
 
 
@@ -396,6 +401,40 @@ def _decoded(row: tuple) -> tuple:
     return tuple(x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in row)
 
 
+# Below this many rows the export builds its Arrow arrays without pa.array(): pyarrow's first pa.array()
+# imports pandas (0.5-0.6 s of CPU) only to ask whether the values are pandas objects; the builders
+# cost ~0.1 s more per 100k rows than pa.array, so past ~500k rows importing pandas is the cheaper way.
+BUILDERS_BELOW = 500_000
+
+
+def _built(pa: Any, np: Any, values: Sequence[Any], t: Any) -> Any:
+    """An Arrow array of type t from one fetched column, without pa.array() (so without pandas): a
+    StringBuilder (then full UTF-8 validation) for strings, the values' buffer for numbers. Any value
+    these cannot take (a stray type, bad UTF-8, an int64 overflow) falls back to `_arrow`."""
+    try:
+        if t == pa.string():
+            b = pa.lib.StringBuilder()
+            b.append_values(values)
+            arr = b.finish()
+            arr.validate(full=True)
+            return arr
+        n = len(values)
+        nulls = values.count(None)
+        if nulls == n:
+            return pa.nulls(n, t)
+        code, zero = ("q", 0) if t == pa.int64() else ("d", 0.0)
+        valid = None
+        if nulls:  # validity bitmap, LSB first; the null slots hold 0
+            valid = pa.py_buffer(np.packbits(np.frombuffer(bytes(map(is_not, values, repeat(None))), np.uint8),
+                                             bitorder="little"))
+            data = array(code, map({None: zero}.get, values, values))
+        else:
+            data = array(code, values)
+        return pa.Array.from_buffers(t, n, [valid, pa.py_buffer(data)], null_count=nulls)
+    except (TypeError, ValueError, OverflowError, pa.ArrowException):
+        return _arrow(pa, values, t)
+
+
 def _arrow(pa: Any, values: Sequence[Any], t: Any) -> Any:
     """An Arrow array of type t from one fetched column (str or UTF-8 bytes for strings)."""
     try:
@@ -417,8 +456,9 @@ def _arrow(pa: Any, values: Sequence[Any], t: Any) -> Any:
 
 
 def _write(batches: Iterator[list[tuple]], cols: list[str], sampler: ExampleSampler, csv_path: Path,
-           pq_path: Path, header: bool = True) -> int:
-    """Stream batches into csv_path (and pq_path with pyarrow) while offering rows to the sampler."""
+           pq_path: Path, header: bool = True, rows_hint: int | None = None) -> int:
+    """Stream batches into csv_path (and pq_path with pyarrow) while offering rows to the sampler.
+    rows_hint: about how many rows come (below BUILDERS_BELOW the arrays are built without pandas)."""
     try:
         import pyarrow as pa
         import pyarrow.csv as pacsv
@@ -446,20 +486,27 @@ def _write(batches: Iterator[list[tuple]], cols: list[str], sampler: ExampleSamp
         else:
             types.append(pa.string())
     schema = pa.schema([pa.field(c, t) for c, t in zip(cols, types)])
+    np = None
+    if rows_hint is not None and rows_hint < BUILDERS_BELOW:
+        try:
+            import numpy as np
+        except ImportError:  # pyarrow without numpy: pa.array() it is
+            np = None
     cw = pqw = None
     try:
         cw = pacsv.CSVWriter(str(csv_path), schema, write_options=pacsv.WriteOptions(include_header=header))
         pqw = pq.ParquetWriter(str(pq_path), schema, compression="zstd")
         for rows in batches:
             columns = list(zip(*rows))
-            arrays = [_arrow(pa, columns[i], t) for i, t in enumerate(types)]
+            arrays = ([_built(pa, np, columns[i], t) for i, t in enumerate(types)] if np is not None else
+                      [_arrow(pa, columns[i], t) for i, t in enumerate(types)])
             batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
             cw.write_batch(batch)
             pqw.write_batch(batch)
             n += len(rows)
             sampler.offer_batch(rows, *_SAMPLER_COLS)
         if n == 0:
-            cw.write_batch(pa.RecordBatch.from_arrays([pa.array([], type=t) for t in types], schema=schema))
+            cw.write_batch(pa.RecordBatch.from_arrays([pa.nulls(0, t) for t in types], schema=schema))
     finally:
         if cw is not None:
             cw.close()
