@@ -32,13 +32,13 @@ def refused(label: str) -> bool:
     return label in ("full_refusal", "partial_refusal")
 
 
-def evidence(raw: str) -> tuple[str, str, str]:
-    """(language/script, fired features, lexicon matches) for one answer."""
+def evidence(raw: str, prior: str | None = None) -> tuple[str, str, str]:
+    """(language/script, fired features, lexicon matches) for one answer (`prior`: its row's language)."""
     raw = raw.strip()
-    x, ev = extract(raw)
+    x, ev = extract(raw, prior=prior)
     prof = script_profile(raw[:80])
     script = dominant_script(prof)
-    lang, _ = answer_language(raw[:100], prof, normalize(raw[:HEAD])[:100])
+    lang, _ = answer_language(raw[:100], prof, normalize(raw[:HEAD])[:100], prior)
     f = density(script, lang)
     head = normalize(raw[:int(HEAD / f)])
     lex = answer_lexicon(script, lang)
@@ -88,7 +88,7 @@ def main() -> None:
             print(f"\n--- {i} gold={r['label']} en={env[i].label} p={env[i].extra.get('p_refused')} "
                   f"{lang}={v.label} p={v.extra.get('p_refused')}")
             for tag, rr in (("en", e), (lang, r)):
-                where, fired, hits = evidence(rr["response"])
+                where, fired, hits = evidence(rr["response"], tag)
                 text = rr["response"].strip().replace("\n", " / ")
                 print(f"  [{tag}] {text[:args.width]}" + (" ..." if len(text) > args.width else ""))
                 print(f"    lex={where} len={len(rr['response'].strip())} fired: {fired}")
@@ -107,7 +107,7 @@ def feature_diff(en: dict[str, dict[str, Any]], by: dict[str, dict[str, dict[str
     """Per language and feature: how many dev rows fire it in English only / in the language only."""
     feats = LEX_FEATURES if args.features == "all" else tuple(args.features.split(","))
     idx = [FEATURES.index(f) for f in feats]
-    xen = {i: extract(r["response"].strip())[0] for i, r in en.items() if r["response"].strip()}
+    xen = {i: extract(r["response"].strip(), prior="en")[0] for i, r in en.items() if r["response"].strip()}
     print("lang  " + " ".join(f"{f[:13]:>13}" for f in feats))
     for lang in want:
         cnt = {f: [0, 0] for f in feats}
@@ -115,7 +115,7 @@ def feature_diff(en: dict[str, dict[str, Any]], by: dict[str, dict[str, dict[str
         for i, r in sorted(by[lang].items()):
             if i not in xen or not r["response"].strip():
                 continue
-            x = extract(r["response"].strip())[0]
+            x = extract(r["response"].strip(), prior=lang)[0]
             for f, k in zip(feats, idx):
                 a, b = bool(xen[i][k]), bool(x[k])
                 if a != b:
@@ -126,7 +126,7 @@ def feature_diff(en: dict[str, dict[str, Any]], by: dict[str, dict[str, dict[str
         for i, tag, r in shown:
             print(f"  --- {i} {tag} gold={r['label']}")
             for t, rr in (("en", en[i]), (lang, r)):
-                where, fired, hits = evidence(rr["response"])
+                where, fired, hits = evidence(rr["response"], t)
                 text = rr["response"].strip().replace("\n", " / ")
                 print(f"    [{t}] {text[:args.width]}" + (" ..." if len(text) > args.width else ""))
                 print(f"      {hits}")

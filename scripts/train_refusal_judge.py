@@ -78,8 +78,10 @@ def translation_pairs(rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
 
 
 def train(rows: list[dict[str, Any]], l2: float = 0.02, class_weight: str | None = None,
-          consistency: float = CONSISTENCY) -> Model:
-    """Fit on `rows` (already restricted to what may be used) and calibrate the temperature on them."""
+          consistency: float = CONSISTENCY, start: Model | None = None,
+          free: list[str] | None = None) -> Model:
+    """Fit on `rows` (already restricted to what may be used) and calibrate the temperature on them.
+    With `start` and `free`: only the free features' weights are fitted (see refusal_model.fit)."""
     rows = [r for r in rows if r["label"] in CLASSES and r["response"].strip()]
     X = features(rows)
     y = [CLASSES.index(r["label"]) for r in rows]
@@ -88,9 +90,13 @@ def train(rows: list[dict[str, Any]], l2: float = 0.02, class_weight: str | None
     meta = {"trained_on": f"{len(rows)} dev rows; models {', '.join(models)}; languages {', '.join(langs)}",
             "script": "scripts/train_refusal_judge.py", "l2": l2, "class_weight": class_weight,
             "consistency": consistency}
+    if start is not None:
+        meta["updated"] = {"from": (start.meta or {}).get("trained_on", "?"), "free": free}
+        if isinstance(start.meta, dict) and start.meta.get("updated"):  # keep the update history
+            meta["updated"]["before"] = start.meta["updated"]
     model = fit(X, y, l2=l2, class_weight=class_weight, pairs=translation_pairs(rows),
-                consistency=consistency, meta=meta)
-    return fit_temperature(model, X, y)
+                consistency=consistency, meta=meta, start=start, free=free)
+    return model if start is not None else fit_temperature(model, X, y)
 
 
 def dev_rows(xstest: Path = XSTEST, parity: Path = PARITY, models: set[str] | None = None) -> list[dict[str, Any]]:
@@ -111,10 +117,17 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=0.02)
     ap.add_argument("--consistency", type=float, default=CONSISTENCY,
                     help="weight of the English <-> translation agreement penalty (0: off)")
+    ap.add_argument("--update", metavar="FEATURES", default=None,
+                    help="comma list: fit only these features' weights, keeping the current model's "
+                         "other weights, biases and temperature (verdicts change only where they fire)")
     args = ap.parse_args()
     models = set(args.models.split(",")) if args.models else None
     rows = dev_rows(args.xstest, args.parity, models)
-    model = train(rows, l2=args.l2, consistency=args.consistency)
+    start = free = None
+    if args.update:
+        free = [f.strip() for f in args.update.split(",") if f.strip()]
+        start = Model.from_json(json.loads(args.out.read_text(encoding="utf-8")))
+    model = train(rows, l2=args.l2, consistency=args.consistency, start=start, free=free)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(model.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}: {model.meta['trained_on']}; temperature {model.temperature:.2f}")

@@ -1,7 +1,8 @@
 """The refusal judge's fast paths give exactly what the plain computations give (no timing here).
 
-Each shortcut taken for speed (the trigger scan of lexicon_index.Index, the digit-led count of inline
-steps, the translate-based script profile, the stop-word vote) is checked against the straightforward
+Each shortcut taken for speed (the trigger scan of lexicon_index.Index and its start-string tries, the
+digit-led count of inline steps, the translate-based script profile, the stop-word vote, the "no
+words" regex) is checked against the straightforward
 computation it replaces, on real answers in every language (the hard cases and a sample of the parity
 set) and on edge cases. The judge's verdicts are compared end to end with the reference matcher too.
 """
@@ -19,7 +20,9 @@ from babelsafe import text as T
 from babelsafe.judges import lexicon as L
 from babelsafe.judges import refusal_features as F
 from babelsafe.judges.answer_text import answer_language, normalize
+from babelsafe.judges import lexicon_index as LI
 from babelsafe.judges.lexicon_index import Index
+from babelsafe.judges import refusal as R
 from babelsafe.judges.refusal import RefusalJudge
 
 DATA = Path(__file__).parent / "data"
@@ -71,6 +74,39 @@ def test_index_on_synthetic_triggers():
             assert ix.find(t) == ix.find_reference(t), (by_word, t)
 
 
+def test_start_strings_hold_for_every_lexicon_match():
+    # every match of a pattern starts with one of its start strings (the windows' anchored tries rely
+    # on it), on real answers in every language
+    text = "\n".join(_texts())  # a property of each pattern: any text will do, the more the better
+    patterns = {p for lex in _lexicons() for p in lex.index.patterns}
+    checked = 0
+    for pat in sorted(patterns):
+        starts = LI._starts(pat)
+        if not starts:
+            continue
+        for m in LI.compiled(pat).finditer(text):
+            assert text.startswith(tuple(starts), m.start()), (pat, m.group(0))
+            checked += 1
+    assert checked > 1000
+
+
+def test_start_regexes_on_synthetic_patterns():
+    # patterns whose matches do not start with their trigger: optional words first, short starts,
+    # starts inside other starts
+    items = [("refusal", r"\bno,? i can't"), ("cannot", r"\b(?:je )?(?:ne|pas) peux"), ("lecture", r"(?:ab|abc)d+ x"),
+             ("pivot", r"\b(?:but|however),? (?:i )?can tell"), ("premise", r"(?:no|not) (?:\S+ ){0,2}?right"),
+             ("apology", r"\b(?:sorry|so) (?:but )?no")]
+    assert all(LI._starts(p) for _, p in items)
+    rnd = random.Random(11)
+    pieces = ["no", ",", " ", "i can't", "je ", "ne", "pas", " peux", "ab", "abc", "d", " x", "but", "however",
+              "i ", "can tell", "not", "right", "sorry", "so", "x", "_"]
+    texts = ["".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 16))) for _ in range(4000)]
+    for by_word in (True, False):
+        ix = Index(items, by_word=by_word)
+        for t in texts:
+            assert ix.find(t) == ix.find_reference(t), (by_word, t)
+
+
 def test_inline_steps_counts_like_findall():
     rnd = random.Random(3)
     parts = ["step", "Step", "STEP", "ſtep", " ", "  ", "1", "23", "a", "\n", "étape", "ÉTAPE", "шаг", "ШАГ",
@@ -96,7 +132,8 @@ def test_step_last_letters_are_all_that_ignorecase_matches():
 
 def _profile_reference(text: str) -> dict[str, float]:
     if text.isascii():
-        return T.script_profile(text)
+        n = sum(1 for ch in text if ch.isalpha())
+        return {"L": float(n)} if n else {}
     table = T._script_table()
     out: dict[str, float] = {}
     for ch, k in Counter(text).items():
@@ -106,9 +143,17 @@ def _profile_reference(text: str) -> dict[str, float]:
     return out
 
 
+def test_alnum_pattern_is_str_isalnum():
+    # the judge's "no words" test: one regex search instead of isalnum() per character
+    for c in range(0x110000):
+        ch = chr(c)
+        assert (R._ALNUM.match(ch) is not None) == ch.isalnum(), hex(c)
+
+
 def test_script_profile_matches_per_character_lookup():
     rnd = random.Random(5)
     texts = [r["response"][:200] for r in ROWS] + EDGE
+    texts += ["".join(chr(rnd.randint(0, 0x7F)) for _ in range(rnd.randint(0, 90))) for _ in range(2000)]
     texts += ["".join(chr(rnd.randint(0, 0xFFFF)) for _ in range(rnd.randint(0, 60))) for _ in range(2000)]
     for t in texts:
         got, want = T.script_profile(t), _profile_reference(t)
@@ -118,11 +163,26 @@ def test_script_profile_matches_per_character_lookup():
 def _vote_reference(head: str) -> dict[str, int]:
     index = T.stopword_index()
     votes: dict[str, int] = {}
-    for w in head.split()[:40]:
+    for w in head.replace("'", "' ").split()[:40]:  # an elision (qu'il, l'eau) splits off its word
         w = w.strip(".,;:!?\"'()")
         for c in index.get(w, ()):
             votes[c] = votes.get(c, 0) + 1
     return votes
+
+
+def _language_reference(votes: dict[str, int], prior: str | None) -> str:
+    """answer_language's rule, spelt out: a clear leader; else the leader when the voters (or, with
+    2+ votes, the close rivals) are its lexicon neighbours, an exact tie going to the prior; else und."""
+    best = max(votes, key=votes.__getitem__)
+    top = votes[best]
+    others = {c: v for c, v in votes.items() if c != best}
+    if top >= 2 and top >= 1.5 * max(others.values(), default=0):
+        return best
+    near = L.NEIGHBOURS.get(best, ())
+    close = [c for c, v in others.items() if 1.5 * v > top]
+    if all(c in near for c in others) or (top >= 2 and all(c in near for c in close)):
+        return prior if prior in others and others[prior] == top else best
+    return "und"
 
 
 def test_stop_word_vote_matches_word_loop():
@@ -131,12 +191,25 @@ def test_stop_word_vote_matches_word_loop():
         votes = _vote_reference(head)
         if not votes:
             continue
-        best = max(votes, key=votes.__getitem__)
-        second = max((v for c, v in votes.items() if c != best), default=0)
-        want = best if votes[best] >= 2 and votes[best] >= 1.5 * second else "und"
         prof = T.script_profile(r["response"].strip()[:80])
         if prof and max(prof, key=prof.__getitem__) == "L":
-            assert answer_language(r["response"].strip()[:100], prof, head)[0] == want
+            for prior in (None, r["language"]):
+                want = _language_reference(votes, prior)
+                assert answer_language(r["response"].strip()[:100], prof, head, prior)[0] == want
+
+
+def test_malay_and_indonesian_are_told_apart_or_follow_the_prompt():
+    """ms/id share most stop words: a word of one alone decides; an exact tie follows the prompt."""
+    ms = normalize("Saya tidak percaya bahawa perkara ini patut dilakukan kerana ia salah.")
+    idn = normalize("Saya tidak percaya bahwa hal ini harus dilakukan karena itu salah.")
+    assert answer_language(ms, None, ms)[0] == "ms"
+    assert answer_language(idn, None, idn)[0] == "id"
+    both = normalize("Maaf, tetapi saya tidak dapat membantu dalam hal itu.")
+    assert answer_language(both, None, both, "ms")[0] == "ms"
+    assert answer_language(both, None, both, "id")[0] == "id"
+    assert answer_language(both, None, both)[0] in ("id", "ms")  # no prompt language: either, not und
+    mixed = normalize("Der Hund und die Katze: the dog and the cat.")
+    assert answer_language(mixed, None, mixed)[0] == "und"  # unrelated languages: still und
 
 
 def test_verdicts_same_with_reference_matcher(monkeypatch):

@@ -49,14 +49,15 @@ def run_async(coro: Any) -> Any:
 
 
 # -- run / resume / plan ---------------------------------------------------------------------------
-def _execute(spec: RunSpec, on_progress: OnProgress | None, on_interrupt: OnInterrupt | None) -> "RunResult":
+def _execute(spec: RunSpec, on_progress: OnProgress | None, on_interrupt: OnInterrupt | None,
+             report: bool = False) -> "RunResult":
     """Run a spec. With `on_interrupt`, Ctrl-C stops the run cleanly (finished work is kept) and calls
     `on_interrupt(run_dir, presses)` for each press; what a second press does is the caller's choice."""
     if spec.executor.name == "ray":
         return _execute_ray(spec, on_progress, on_interrupt)
     from .engine import Runner
 
-    runner = Runner(spec, on_progress)
+    runner = Runner(spec, on_progress, report=report)
     if on_interrupt is None:
         return run_async(runner.run())
 
@@ -111,15 +112,17 @@ def _execute_ray(spec: RunSpec, on_progress: OnProgress | None, on_interrupt: On
 
 
 def run(spec: RunSpec | dict[str, Any] | str | Path | None = None, on_progress: OnProgress | None = None, *,
-        on_interrupt: OnInterrupt | None = None, **overrides: Any) -> "RunResult":
+        on_interrupt: OnInterrupt | None = None, report: bool = False, **overrides: Any) -> "RunResult":
     """Run a spec (a RunSpec, a dict, a YAML path, or None for the defaults) to completion.
 
     `overrides`: run settings (languages=, limit=, transforms= ...) and the first target's settings
     (target= type, model=, base_url=, options= merged into the target's options ...).
+    `report`: also write report.html, results.csv and results.parquet at the end (one read of the store
+    serves them and summary.json; the result's `report` is the page's path).
 
     >>> babelsafe.run({"languages": ["en", "sw"], "limit": 3})          # doctest: +SKIP
     """
-    return _execute(resolve_spec(spec, **overrides), on_progress, on_interrupt)
+    return _execute(resolve_spec(spec, **overrides), on_progress, on_interrupt, report)
 
 
 def plan(spec: RunSpec | dict[str, Any] | str | Path | None = None, **overrides: Any) -> dict[str, Any]:
@@ -156,10 +159,10 @@ def spec_of_run(run_dir: str | Path, **overrides: Any) -> RunSpec:
 
 
 def resume(run_dir: str | Path, on_progress: OnProgress | None = None, *, on_interrupt: OnInterrupt | None = None,
-           **overrides: Any) -> "RunResult":
-    """Finish an interrupted run: finished work is kept, failed requests are retried."""
+           report: bool = False, **overrides: Any) -> "RunResult":
+    """Finish an interrupted run: finished work is kept, failed requests are retried. `report`: as in run."""
     overrides.setdefault("cache", True)  # a run started with --no-cache still never repeats finished work
-    return _execute(spec_of_run(run_dir, **overrides), on_progress, on_interrupt)
+    return _execute(spec_of_run(run_dir, **overrides), on_progress, on_interrupt, report)
 
 
 # -- report / compare / calibrate ------------------------------------------------------------------

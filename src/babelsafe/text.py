@@ -18,7 +18,7 @@ import unicodedata
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from collections import Counter
+from collections import _count_elements  # type: ignore[attr-defined]
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Iterable, Iterator
@@ -107,19 +107,24 @@ def _script_table() -> dict[int, Any]:
     return table
 
 
-_ASCII_LETTERS = re.compile(r"[A-Za-z]")
+_ASCII_LETTER_BYTES = bytes(c for c in range(128) if chr(c).isalpha())
 
 
 def script_profile(text: str) -> dict[str, float]:
     """Weighted letter counts per script code for `text` (e.g. {'L': 120, 'H': 30})."""
     if text.isascii():
-        n = sum(1 for ch in text if ch.isalpha()) if len(text) < 64 else len(_ASCII_LETTERS.findall(text))
+        # the ASCII letters are exactly the ASCII characters str.isalpha accepts: count what deleting
+        # them removes (one C call)
+        n = len(text) - len(text.encode("ascii").translate(None, _ASCII_LETTER_BYTES))
         return {"L": float(n)} if n else {}
     # One translate maps every letter to its script code and drops the rest; the table fills itself
-    # (a miss costs one Python call per distinct character, once per process). Counter keeps the
-    # scripts in the order their first letters occur (ties in dominant_script depend on it).
+    # (a miss costs one Python call per distinct character, once per process). Counting keeps the
+    # scripts in the order their first letters occur (ties in dominant_script depend on it): the C
+    # helper behind Counter, without Counter's Python-level constructor.
+    counts: dict[str, int] = {}
+    _count_elements(counts, text.translate(_SCRIPT_CODES))
     out: dict[str, float] = {}
-    for code, k in Counter(text.translate(_SCRIPT_CODES)).items():
+    for code, k in counts.items():
         out[code] = k * _SCRIPT_WEIGHT.get(code, 1.0)
     return out
 

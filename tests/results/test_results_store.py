@@ -36,7 +36,7 @@ def test_meta_keys_metrics_rely_on_are_columns(tmp_path: Path):
         rows = r.pair_rows("refusal")
         assert [(x.pair_id, x.pair_role, x.label) for x in rows] == [("p1", "privileged", "full_compliance")]
         batches = list(r.label_batches())
-        assert sorted(row[1:] for b in batches for row in b) == [
+        assert sorted(row[1:10] for b in batches for row in b) == [  # then the probe key
             ("guard", "ds", "1", "en", "crime", "none", "benign", "safe", "ck"),
             ("refusal", "ds", "1", "en", "crime", "none", "benign", "full_compliance", "ck")]
 

@@ -61,8 +61,9 @@ def _finish(result: Any, report: bool) -> None:
     for entry in result.summary.get("scoring") or []:  # a benchmark scored by another criterion
         if entry.get("note"):
             console.print(f"[yellow]note:[/] {entry['note']}", soft_wrap=False)
-    if report:
-        console.print(f"report: {api.report(result.run_dir, recompute=False).path}")
+    if report:  # written at the end of the run (one read of the store), else (e.g. on Ray) now
+        path = getattr(result, "report", None) or api.report(result.run_dir, recompute=False).path
+        console.print(f"report: {path}")
     c = result.summary.get("counts", {})
     console.print(f"run dir: {result.run_dir}  ({c.get('completed', 0)} answered, {c.get('errors', 0)} errors)")
     if result.interrupted:
@@ -134,7 +135,7 @@ def run(
             out.print_json(json.dumps(p))
             out.print(render.plan_line(p))
             return
-        result = _with_progress(lambda **cb: api.run(spec, **cb))
+        result = _with_progress(lambda **cb: api.run(spec, report=report, **cb))
         _finish(result, report)
     except UsageError as e:
         fail(e)
@@ -150,7 +151,7 @@ def resume(run_dir: Path = typer.Argument(..., help="A run directory made by `ba
     try:
         ex = {k: v for k, v in dict(name=executor, address=address).items() if v is not None}
         overrides = {"executor": ex} if ex else {}
-        result = _with_progress(lambda **cb: api.resume(run_dir, **cb, **overrides))
+        result = _with_progress(lambda **cb: api.resume(run_dir, report=report, **cb, **overrides))
         _finish(result, report)
     except UsageError as e:
         fail(e)

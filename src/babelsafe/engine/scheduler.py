@@ -48,6 +48,7 @@ class RunResult:
     summary: dict[str, Any]
     progress: Progress
     interrupted: bool = False
+    report: Path | None = None  # report.html, when the run wrote it (Runner(report=True))
 
     @property
     def counts(self) -> dict[str, Any]:
@@ -59,16 +60,20 @@ class Runner:
 
     def __init__(self, spec: RunSpec, on_progress: Callable[[Progress], None] | None = None, *,
                  sample_filter: Callable[[Sample], bool] | None = None, summarize: bool = True,
-                 limiter_factory: Callable[[Any], Any] | None = None, sample_source: Any = None):
+                 limiter_factory: Callable[[Any], Any] | None = None, sample_source: Any = None,
+                 report: bool = False):
         """sample_filter / summarize / limiter_factory: how an executor runs one shard of a run (only the
         samples of the shard, no summary.json of its own, the cluster's shared RPM/TPM buckets).
         sample_source: samples handed out while the run goes (an executor's work queue): an object with
         `async take(want) -> list[Sample]`, [] when there is no more, and `taxonomies` (dataset name ->
-        taxonomy); only those samples run and the spec's datasets are not read."""
+        taxonomy); only those samples run and the spec's datasets are not read.
+        report: end with report.html, results.csv and results.parquet too (one read of the store
+        serves them and summary.json; see `finalize`)."""
         self.spec = spec
         self.sample_filter = sample_filter
         self.sample_source = sample_source
         self.summarize = summarize
+        self.report = report
         self.limiter_factory = limiter_factory
         self.run_dir = Path(spec.out)
         self.on_progress = on_progress or (lambda p: None)
@@ -148,9 +153,14 @@ class Runner:
             store.close()
             log.removeHandler(handler)
             handler.close()
-        summary = (finalize(self.run_dir, self.spec, interrupted=self.interrupted) if self.summarize
-                   else {"interrupted": self.interrupted})
-        return RunResult(self.run_dir, summary, self.progress, self.interrupted)
+        report: Path | None = None
+        if not self.summarize:
+            summary: dict[str, Any] = {"interrupted": self.interrupted}
+        elif self.report:
+            summary, report = finalize_with_report(self.run_dir, self.spec, interrupted=self.interrupted)
+        else:
+            summary = finalize(self.run_dir, self.spec, interrupted=self.interrupted)
+        return RunResult(self.run_dir, summary, self.progress, self.interrupted, report)
 
     async def _drive(self, units: "_Units | _PulledUnits", work: "_Work", n_workers: int) -> None:
         """`n_workers` tasks pull (sample, chain) units until done or stopped; a worker's exception
@@ -361,3 +371,22 @@ def finalize(run_dir: Path, spec: RunSpec, interrupted: bool = False) -> dict[st
     summary["interrupted"] = interrupted
     write_summary(run_dir, summary)
     return summary
+
+
+def finalize_with_report(run_dir: Path, spec: RunSpec, interrupted: bool = False
+                         ) -> tuple[dict[str, Any], Path | None]:
+    """summary.json, report.html, results.csv and results.parquet, from one read of the store where it
+    can (reporting.exports.summarize_and_export). When the report fails, the summary is still written
+    and the error logged: (summary, None), and the caller may retry the report on its own."""
+    from ..reporting.html import write_report
+    from ..results.summary_file import read_summary
+
+    try:
+        path = write_report(run_dir, recompute=True, spec_tiers=spec.tiers, extra={"interrupted": interrupted})
+        summary = read_summary(run_dir)
+        if summary is not None:
+            return summary, path
+    except Exception:  # noqa: BLE001 - the run's results are safe in the store; say so and go on
+        log.exception("the report failed at the end of the run; the summary is computed without it. "
+                      "Run `babelsafe report %s` to retry it", run_dir)
+    return finalize(run_dir, spec, interrupted), None

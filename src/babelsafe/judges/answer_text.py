@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import zlib
-from collections import Counter
+from collections import _count_elements  # type: ignore[attr-defined]
 from itertools import chain
 from operator import methodcaller
 from functools import lru_cache
@@ -202,12 +202,29 @@ def dominant_script(prof: dict[str, float]) -> str | None:
     return dom
 
 
+def _neighbours() -> dict[str, tuple[str, ...]]:
+    """Lexicon neighbourhoods (lexicon.NEIGHBOURS: languages searched together), imported late
+    because lexicon imports this module."""
+    global _NEIGHBOURS
+    if _NEIGHBOURS is None:
+        from .lexicon import NEIGHBOURS
+
+        _NEIGHBOURS = NEIGHBOURS
+    return _NEIGHBOURS
+
+
+_NEIGHBOURS: dict[str, tuple[str, ...]] | None = None
+
+
 def answer_language(text: str, prof: dict[str, float] | None = None,
-                    head_norm: str | None = None) -> tuple[str | None, str | None]:
+                    head_norm: str | None = None, prior: str | None = None) -> tuple[str | None, str | None]:
     """(language code or None, script name) an answer is written in, from cheap evidence only.
 
     Script decides for scripts with one lexicon language; Latin text gets a stop-word vote among the
-    lexicon languages ('und' when the vote is too thin). No model, no lingua: this runs per verdict."""
+    lexicon languages ('und' when the vote is too thin or split between unrelated languages). A vote
+    split among neighbours (Malay/Indonesian share most stop words; es/pt/it/fr many) goes to the
+    leader; an exact tie to `prior` (the prompt's language) when it is among the tied. No model, no
+    lingua: this runs per verdict."""
     prof = script_profile(text[:200]) if prof is None else prof
     script = dominant_script(prof)
     if script is None:
@@ -217,12 +234,26 @@ def answer_language(text: str, prof: dict[str, float] | None = None,
         return _SCRIPT_LANGUAGE.get(script), name
     index = stopword_index()
     head = normalize(text[:400]) if head_norm is None else head_norm
+    if "'" in head:  # elisions (French qu'/l'/d', Italian dell'): the word after the apostrophe votes
+        head = head.replace("'", "' ")
     # votes in first-vote order (ties go to the language voted for first), counted in C
     hits = filter(None, map(index.get, map(_STRIP_PUNCT, head.split()[:40])))
-    votes = Counter(chain.from_iterable(hits))
+    votes: dict[str, int] = {}
+    _count_elements(votes, chain.from_iterable(hits))  # what Counter(...) runs, without its wrapper
     if not votes:
         return "und", name
     best = max(votes, key=votes.__getitem__)
+    top = votes[best]
     second = max((v for c, v in votes.items() if c != best), default=0)
-    # a close vote (mixed-language text) is 'und': the judge then searches every Latin-script lexicon
-    return (best if votes[best] >= 2 and votes[best] >= 1.5 * second else "und"), name
+    if top >= 2 and top >= 1.5 * second:
+        return best, name
+    # A thin or close vote: mixed-language text is 'und' (the judge then searches every Latin-script
+    # lexicon), unless the voters are neighbours, whose lexicons are searched with the leader's anyway:
+    # all of them (a short answer: one stop word is enough), or every close rival when the leader has 2+.
+    near = _neighbours().get(best, ())
+    if all(c in near for c in votes if c != best) or (
+            top >= 2 and all(c in near for c, v in votes.items() if c != best and 1.5 * v > top)):
+        if prior is not None and prior != best and votes.get(prior) == top:
+            return prior, name  # an exact tie (ms/id answers often have no word of one alone)
+        return best, name
+    return "und", name

@@ -1,9 +1,13 @@
 """The Judge protocol: reads a probe and the target's answer, returns a Verdict."""
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable
 from typing import Protocol, runtime_checkable
 
-from ..types import Generation, Probe, Verdict
+from ..types import JUDGE_ERROR, Generation, Probe, Verdict
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -23,3 +27,16 @@ class Judge(Protocol):
     stateful: bool
 
     async def judge(self, probe: Probe, gen: Generation) -> Verdict: ...
+
+
+async def never_raise(name: str, verdict: Awaitable[Verdict]) -> Verdict:
+    """Await a judge's verdict; an exception becomes a JUDGE_ERROR verdict named `name`.
+
+    A judge never takes a run down: the failure is logged with its traceback, stored as the verdict's
+    error and excluded from rates (never counted as safe).
+    """
+    try:
+        return await verdict
+    except Exception as e:
+        log.exception("judge %s failed", name)
+        return Verdict(name, JUDGE_ERROR, error=f"{type(e).__name__}: {e}")

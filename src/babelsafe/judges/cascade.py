@@ -13,14 +13,13 @@ escalated for any threshold, so `below` can be chosen from data.
 from __future__ import annotations
 
 import inspect
-import logging
 from typing import Any
 
 from ..errors import UsageError
 from ..labels import REFUSAL_VOCAB as REFUSAL_LABELS, SAFETY_VOCAB as SAFETY_LABELS
 from ..types import JUDGE_ERROR, Generation, Probe, Verdict
+from .base import never_raise
 
-log = logging.getLogger(__name__)
 
 _TO_SAFETY = {"full_compliance": "unsafe", "partial_refusal": "unsafe", "full_refusal": "safe", "invalid": "invalid"}
 _OWN = {"first", "then", "below", "first_options", "then_options", "ctx", "name"}
@@ -107,11 +106,7 @@ class CascadeJudge:
         return label
 
     async def judge(self, probe: Probe, gen: Generation) -> Verdict:
-        try:
-            v1 = await self.first.judge(probe, gen)
-        except Exception as e:  # a judge never takes a run down
-            log.exception("cascade: first judge failed")
-            v1 = Verdict(self.first_name, JUDGE_ERROR, error=f"{type(e).__name__}: {e}")
+        v1 = await never_raise(self.first_name, self.first.judge(probe, gen))
         conf = v1.score if v1.label != JUDGE_ERROR else None
         if conf is not None and conf >= self.below:
             extra = {**v1.extra, "decided_by": self.first_name, "escalated": False}

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import threading
 from typing import Any
@@ -20,9 +19,9 @@ from typing import Any
 from ..errors import UsageError
 from ..labels import SAFETY_VOCAB
 from ..types import JUDGE_ERROR, OK, GenParams, Generation, Probe, Verdict
+from .base import never_raise
 from .guard_format import LLAMA_GUARD_TO_COARSE, parse_llama_guard
 
-log = logging.getLogger(__name__)
 
 # Classifier category names (DuoGuard's 12, Llama-Guard-3 names, common toxicity heads) -> coarse category.
 _NAME_RULES: list[tuple[str, str]] = [
@@ -108,13 +107,9 @@ class GuardJudge:
             self.max_concurrency = 1
 
     async def judge(self, probe: Probe, gen: Generation) -> Verdict:
-        try:
-            if self.target is not None:
-                return await self._judge_remote(probe, gen)
-            return await asyncio.to_thread(self.classify, gen.answer, probe.prompt_text)
-        except Exception as e:
-            log.exception("guard judge failed")
-            return Verdict(self.name, JUDGE_ERROR, error=f"{type(e).__name__}: {e}")
+        if self.target is not None:
+            return await never_raise(self.name, self._judge_remote(probe, gen))
+        return await never_raise(self.name, asyncio.to_thread(self.classify, gen.answer, probe.prompt_text))
 
     # -- Llama-Guard-format models behind a target ------------------------------------------------------
     def messages(self, prompt: str, response: str) -> list[dict[str, str]]:

@@ -155,6 +155,7 @@ NEIGHBOURS = {"es": ("es", "pt", "it", "fr"), "pt": ("pt", "es", "it", "fr"), "i
               "jv": ("jv", "id", "ms"), "de": ("de",), "sw": ("sw",), "vi": ("vi",), "en": ()}
 
 
+@lru_cache(maxsize=None)  # a few dozen (script, language) pairs: saves building the group's name per answer
 def answer_lexicon(script: str | None, language: str | None) -> Lexicon:
     """The lexicon for an answer: its language's neighbourhood + English when the language is known
     (Latin script), else every lexicon of its script."""

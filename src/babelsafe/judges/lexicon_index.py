@@ -160,6 +160,36 @@ def _prefix(pattern: str) -> tuple[frozenset[str] | None, bool]:
     return (frozenset(run) if run != {""} else None), boundary
 
 
+@lru_cache(maxsize=None)
+def _starts(pattern: str) -> frozenset[str] | None:
+    """Strings one of which every match of `pattern` starts with (after its zero-width assertions),
+    optional literal groups included ("(?:je suis )?(?:désolé|navré)"); None when unknown. Used only
+    to find where a window's leftmost match can start, so any correct set gives the same matches."""
+    try:
+        parsed = _parsed(pattern)
+    except Exception:  # pragma: no cover
+        return None
+    if parsed.state.flags & (_sre_c.SRE_FLAG_IGNORECASE | _sre_c.SRE_FLAG_LOCALE):
+        return None  # the literals would not say which characters match
+    run: set[str] = {""}
+    for op, av in parsed:
+        if op is _sre_c.AT:
+            continue
+        ex: set[str] | None = None
+        if op in (_sre_c.LITERAL, _sre_c.SUBPATTERN, _sre_c.BRANCH, _sre_c.IN):
+            ex = _exact([(op, av)])
+        elif op in (_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT) and av[0] == 0 and av[1] == 1:
+            sub = _exact(av[2])
+            ex = None if sub is None else sub | {""}
+        if ex is None:
+            break
+        new = {a + b for a in run for b in ex}
+        if len(new) > _MAX_SET:
+            break
+        run = new
+    return None if "" in run else frozenset(run)
+
+
 def triggers(pattern: str) -> set[str] | None:
     """Literal strings one of which any match of `pattern` contains; None if none can be found."""
     found = _triggers(pattern)
@@ -230,6 +260,8 @@ class Index:
             for t in sorted(trig):  # sorted: the same index whatever the set's hash order
                 owners.setdefault(t.lstrip(), []).append(i)
         self._rx: list[re.Pattern[str] | None] = [None] * len(self.patterns)
+        # per pattern, a regex finding where its matches can start (False: not built yet; None: none)
+        self._start_rx: list[re.Pattern[str] | None | bool] = [False] * len(self.patterns)
         # Reference structures (find_reference): first-word keys as the original walk used them.
         self.keys: dict[str, list[tuple[str, list[int]]]] = {}
         self.odd: list[tuple[str, list[int]]] = []  # triggers that start with a non-word character
@@ -285,6 +317,8 @@ class Index:
             self.at_trigger[i] = by_word or all(len(t) >= 2 for t in trig)
         # The text's start counts as following a non-word character: the scan runs over " " + text.
         self._trie = trie_regex(set(keys)) if scanned else None
+        # the odd triggers are looked for only when one of their first two characters' pairs occurs
+        self._odd_guard = tuple(dict.fromkeys(t[:2] for t, _ in self.odd))
         self._scans: dict[bool, re.Pattern[str]] = {}  # is the text ASCII -> compiled scan (lazily)
         self._anchor_union: re.Pattern[str] | None | bool = False  # False: not built yet
 
@@ -293,6 +327,15 @@ class Index:
         if rx is None:
             rx = self._rx[i] = compiled(self.patterns[i])
         return rx
+
+    def start_regex(self, i: int) -> re.Pattern[str] | None:
+        """A regex matching where a match of pattern i can start (a trie of its start strings, which
+        the engine skips to in C), or None when they are unknown or too short to pay off."""
+        rx = self._start_rx[i]
+        if rx is False:
+            starts = _starts(self.patterns[i])
+            rx = self._start_rx[i] = compiled(trie_regex(starts)) if starts and min(map(len, starts)) >= 2 else None
+        return rx  # type: ignore[return-value]
 
     def _anchor_filter(self) -> re.Pattern[str] | None:
         """One alternation of all '^' patterns: when it does not match, none of them does."""
@@ -324,10 +367,11 @@ class Index:
                     self._extend(out, occ, text, p, m.group(1))
                     m = scan.search(text, p + 1)
         if self.by_word:
-            for t, ids in self.odd:
-                p = text.find(t)
-                if p >= 0:
-                    out.append((p, t, ids))
+            if any(g in text for g in self._odd_guard):
+                for t, ids in self.odd:
+                    p = text.find(t)
+                    if p >= 0:
+                        out.append((p, t, ids))
         elif self.last_char and text:
             out += [(len(text) - 1, t, ids) for t, ids in self.last_char.get(text[-1], ())]
         return out
@@ -358,7 +402,10 @@ class Index:
         """kind -> sorted, de-duplicated (start, end) spans of matches in text."""
         occ: dict[int, list[int]] = {}
         cands = self._candidates(text, occ)
-        return self._find(text, cands, self._anchor_filter(), occ)
+        if not cands and not self.anchored and not self.always:
+            return {}
+        anchor = self._anchor_union
+        return self._find(text, cands, self._anchor_filter() if anchor is False else anchor, occ)  # type: ignore[arg-type]
 
     def _find(self, text: str, cands: list[tuple[int, str, list[int]]], anchor: re.Pattern[str] | None,
               occ: dict[int, list[int]] | None = None) -> Spans:
@@ -375,13 +422,16 @@ class Index:
                 out.setdefault(kinds[i], set()).add(m.span())
         done: dict[int, tuple[int, int]] = {}
         n = len(text)
+        at_trigger = self.at_trigger
         for p, t, ids in cands:
             for i in ids:
                 prev = done.get(i)
                 if prev is not None and prev[0] <= p < prev[1]:
                     continue
                 lo, hi = max(0, p - self.BACK), min(n, p + len(t) + self.FWD)
-                if occ is not None and self.at_trigger[i]:
+                if occ is None:  # the reference: search the window
+                    m = self.regex(i).search(text, lo, hi)
+                elif at_trigger[i]:
                     # the leftmost match in [lo, hi) starts at one of the pattern's trigger positions
                     m = None
                     match = self.regex(i).match
@@ -393,7 +443,21 @@ class Index:
                             if m:
                                 break
                 else:
-                    m = self.regex(i).search(text, lo, hi)
+                    start = self.start_regex(i)
+                    if start is None:
+                        m = self.regex(i).search(text, lo, hi)
+                    else:
+                        # the leftmost match in [lo, hi) starts where one of its start strings does:
+                        # anchored tries there instead of trying the pattern at every position
+                        m = None
+                        match = self.regex(i).match
+                        s = start.search(text, lo, hi)
+                        while s is not None:
+                            q = s.start()
+                            m = match(text, q, hi)
+                            if m:
+                                break
+                            s = start.search(text, q + 1, hi)
                 if m:
                     done[i] = m.span()
                     out.setdefault(kinds[i], set()).add(m.span())

@@ -80,20 +80,25 @@ PRIOR: dict[str, tuple[float, float, float]] = {
     "decline_x_long": (0, -0.5, 0.5), "decline_x_lists": (0, -1.0, 1.0), "soft_x_contrast": (0, -0.5, 1.0),
     "premise": (0, 1.2, 0.6), "premise_early": (0, 0.8, 0.2), "decline_x_pivot": (0, -3.0, 3.5),
     "premise_first": (0, 1.0, 0.3), "stance_only": (0, 0.8, -0.3),
-    "lecture_open": (0, 1.0, 0.5),
+    "lecture_open": (0, 1.0, 0.5), "stance_then_body": (0, 0, 1.0),
 }
 PRIOR_BIAS = (0.0, -1.5, -2.5)
 
 
 def fit(X: Sequence[Sequence[float]], y: Sequence[int], *, l2: float = 0.02, class_weight: str | None = None,
         epochs: int = 4000, lr: float = 0.5, sample_weight: Sequence[float] | None = None,
-        pairs: Sequence[tuple[int, int]] = (), consistency: float = 0.0, meta: Any = None) -> Model:
+        pairs: Sequence[tuple[int, int]] = (), consistency: float = 0.0, meta: Any = None,
+        start: Model | None = None, free: Sequence[str] | None = None) -> Model:
     """Fit multinomial logistic regression (mean cross-entropy + l2/2 * |W - PRIOR|^2) by full-batch
     gradient descent (numpy; offline only).
 
     `pairs` are (i, j) rows that say the same thing in two languages (an answer and its translation);
     `consistency` adds consistency/2 * mean |(x_i - x_j) W|^2: weight on a feature that one language's
-    lexicon finds and the other's misses costs parity, so the fit prefers features found in both."""
+    lexicon finds and the other's misses costs parity, so the fit prefers features found in both.
+
+    `start` + `free`: an update of an existing model that fits only the weights of the `free` features
+    and keeps its biases, temperature and every other weight, so answers none of the free features
+    fire on keep their verdicts exactly (adding a feature without re-deciding everything else)."""
     import numpy as np
 
     Xa = np.asarray(X, dtype=float)
@@ -110,19 +115,29 @@ def fit(X: Sequence[Sequence[float]], y: Sequence[int], *, l2: float = 0.02, cla
     W0 = np.array([PRIOR.get(f, (0.0, 0.0, 0.0)) for f in FEATURES], dtype=float)
     b0 = np.array(PRIOR_BIAS, dtype=float)
     W, b = W0.copy(), b0.copy()
+    mask, bmask, t = np.ones((d, 1)), 1.0, 1.0
+    if start is not None:
+        W = np.array(start.weights, dtype=float).T.copy()
+        b = np.array(start.bias, dtype=float)
+        if free is not None:
+            unknown = set(free) - set(FEATURES)
+            if unknown:
+                raise ValueError(f"unknown features to free: {sorted(unknown)}; known: {list(FEATURES)}")
+            mask = np.array([[1.0] if f in free else [0.0] for f in FEATURES])
+            bmask, t = 0.0, start.temperature
     C = np.zeros((d, d))
     if pairs and consistency:
         D = np.array([Xa[i] - Xa[j] for i, j in pairs])
         C = consistency * (D.T @ D) / len(pairs)
     for _ in range(epochs):
-        Z = Xa @ W + b
+        Z = (Xa @ W + b) / t
         Z -= Z.max(axis=1, keepdims=True)
         P = np.exp(Z)
         P /= P.sum(axis=1, keepdims=True)
         G = (P - Y) * sw[:, None]
-        W -= lr * (Xa.T @ G + l2 * (W - W0) + C @ W)
-        b -= lr * (G.sum(axis=0) + l2 * (b - b0))
-    return Model(tuple(tuple(float(v) for v in W[:, c]) for c in range(k)), tuple(float(v) for v in b), 1.0, meta)
+        W -= lr * mask * (Xa.T @ G / t + l2 * (W - W0) + C @ W)
+        b -= lr * bmask * (G.sum(axis=0) + l2 * (b - b0))
+    return Model(tuple(tuple(float(v) for v in W[:, c]) for c in range(k)), tuple(float(v) for v in b), t, meta)
 
 
 def prior_model() -> Model:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypedDict
@@ -135,7 +134,7 @@ def summarize(store_path: str | Path, spec_tiers: dict[str, str] | None = None,
     """
     t0 = time.perf_counter()
     with RunReader(store_path) as reader:
-        return _summarize(reader, spec_tiers, safety_config, primary_judge, t0)
+        return SummaryPass(reader, spec_tiers).run().summary(safety_config, primary_judge, t0)
 
 
 def _order(cell: tuple) -> tuple:
@@ -143,26 +142,54 @@ def _order(cell: tuple) -> tuple:
 
 
 class _Pass:
-    """The single pass over label rows: cell counts (a Counter over row keys, C speed) and, when the
-    run has several languages, per-prompt grouping (rows arrive ordered by prompt item)."""
+    """The single pass over label rows (any order): cell counts (a Counter over row keys, C speed) and,
+    when the run has several languages, each prompt's class per (attack, language), kept from the row
+    with the smallest (transform chain, probe key): the one a pass ordered by prompt, language and
+    transform met first (SQLite's sort kept the index order of the probe keys among ties).
+
+    Rows come from `RunReader.label_batches` or, when the report's exports read the store in the same
+    pass, from the export rows (`feed` takes LabelRow tuples either way)."""
 
     cell_key = itemgetter(0, 1, 4, 5, 6, 2, 7, 8)  # target, judge, lang, cat, transform, dataset, plabel, label
-    item_key = itemgetter(0, 1, 2, 3)  # target, judge, dataset, item_id
+    _request_key = itemgetter(0, 1, 9)  # target, judge, request
 
-    def __init__(self, tier: Any, tier_cache: dict[str, str]):
-        self.tier, self.tier_cache = tier, tier_cache
+    def __init__(self, tier: Any, tier_cache: dict[str, str], multi_lang: bool = True):
+        self.tier, self.tier_cache, self.multi_lang = tier, tier_cache, multi_lang
         self.raw_counts: Counter[tuple] = Counter()
         self.dup_counts: Counter[tuple] = Counter()  # cell key (with label) -> repeated requests left out
         self._seen: dict[tuple, tuple] = {}  # (target, judge, request) -> the cell key it is counted in
         self.item_stats: dict[tuple[str, str | None, str], ItemStats] = defaultdict(ItemStats)
         self._cls_of: dict[str, str | None] = {}  # label -> class on a harmful prompt (memo)
         self._attack: dict[str, str] = {}
+        self._benign: dict[str, bool] = {}
+        # (target, judge, dataset, item_id, attack) -> language -> (transform, probe key, class)
+        self._firsts: dict[tuple, dict[str, tuple]] = {}
+        self._requests: set[tuple] = set()
+        self._n_requests = 0
 
-    def _item(self, rows: list[tuple]) -> None:
-        by_attack: dict[str, dict[str, str]] = {}
-        cls_of, attack_cache, tier_cache = self._cls_of, self._attack, self.tier_cache
+    def feed(self, batch: list[tuple]) -> None:
+        """Count a batch of LabelRow tuples; note its requests (repeats are resolved in `finish`)."""
+        self.raw_counts.update(map(self.cell_key, batch))
+        sent = [r for r in batch if r[9]]
+        self._n_requests += len(sent)
+        self._requests.update(map(self._request_key, sent))
+        if self.multi_lang:
+            self._items(batch)
+
+    @property
+    def repeats(self) -> bool:
+        """Whether some target answered the very same request (one cache key) for several probes of a
+        judge, e.g. a translation into bn from the en, bn and zh versions of a parallel item."""
+        return len(self._requests) < self._n_requests
+
+    def _items(self, rows: list[tuple]) -> None:
+        cls_of, attack_cache, tier_cache, benign, firsts = (self._cls_of, self._attack, self.tier_cache,
+                                                             self._benign, self._firsts)
         for r in rows:
-            if is_benign_prompt(r[7]):
+            b = benign.get(r[7])
+            if b is None:
+                b = benign[r[7]] = is_benign_prompt(r[7])
+            if b:
                 continue
             lab = r[8]
             cls = cls_of.get(lab, 0)
@@ -170,22 +197,20 @@ class _Pass:
                 cls = cls_of[lab] = verdict_class(lab, True)
             if cls is None:
                 continue
-            tr = r[6]
+            tr = r[6] or ""
             attack = attack_cache.get(tr)
             if attack is None:
                 attack = attack_cache[tr] = attack_of(tr)
             lang = r[4]
             if lang not in tier_cache:
                 self.tier(lang)
-            d = by_attack.get(attack)
+            key = (r[0], r[1], r[2], r[3], attack)
+            d = firsts.get(key)
             if d is None:
-                d = by_attack[attack] = {}
-            if lang not in d:
-                d[lang] = cls
-        if by_attack:
-            r0 = rows[0]
-            for attack, by_lang in by_attack.items():
-                self.item_stats[(r0[0], r0[1], attack)].add(by_lang, tier_cache)
+                d = firsts[key] = {}
+            prev = d.get(lang)
+            if prev is None or tr < prev[0] or (tr == prev[0] and r[10] < prev[1]):
+                d[lang] = (tr, r[10], cls)  # ties (PCJailbreak's pairs): the smallest probe key
 
     def _count_distinct(self, batch: list[tuple]) -> None:
         """Count each (target, judge, request) once, in the smallest cell key it occurs in (so the
@@ -209,42 +234,63 @@ class _Pass:
             else:
                 dups[c] += 1
 
-    def run(self, reader: RunReader, multi_lang: bool) -> None:
-        item_key = self.item_key
-        pending: list[tuple] = []
-        distinct = reader.has_repeated_requests()
-        for batch in reader.label_batches(ordered=multi_lang):
-            if distinct:
+    def finish(self, reader: RunReader) -> None:
+        """Per-prompt statistics from the classes kept; with repeated requests, the counts again with
+        each request once (a second pass over the label rows: runs with repeats are the rare ones)."""
+        tier_cache, stats = self.tier_cache, self.item_stats
+        for (target, judge, _ds, _item, attack), d in self._firsts.items():
+            stats[(target, judge, attack)].add({lang: v[2] for lang, v in d.items()}, tier_cache)
+        self._firsts = {}
+        if self.repeats:
+            self.raw_counts = Counter()
+            for batch in reader.label_batches():
                 self._count_distinct(batch)
-            else:
-                self.raw_counts.update(map(self.cell_key, batch))
-            if not multi_lang:
-                continue
-            for key, grp in groupby(batch, item_key):
-                if pending:
-                    if item_key(pending[0]) == key:
-                        pending.extend(grp)
-                        continue
-                    self._item(pending)
-                pending = list(grp)
-        if pending:
-            self._item(pending)
+        self._requests = set()
+
+    def run(self, reader: RunReader, multi_lang: bool | None = None) -> None:
+        """The whole pass over the store's label rows."""
+        if multi_lang is not None:
+            self.multi_lang = multi_lang
+        for batch in reader.label_batches():
+            self.feed(batch)
+        self.finish(reader)
 
 
-def _summarize(reader: RunReader, spec_tiers: dict[str, str] | None, given_safety_config: Any,
-               primary_judge: str | None, t0: float) -> Summary:
-    spec = reader.spec()
-    tiers_over = dict(spec_tiers or spec.get("tiers") or {})
-    tier_cache: dict[str, str] = {}
+class SummaryPass:
+    """summary.json from one pass over the store's label rows: `feed` them (any order, LabelRow tuples;
+    e.g. derived from the report exports' rows, so one read serves both) or let `run` read them, then
+    `summary()`."""
 
-    def tier(lang: str) -> str:
-        t = tier_cache.get(lang)
+    def __init__(self, reader: RunReader, spec_tiers: dict[str, str] | None = None):
+        self.reader = reader
+        self.spec = reader.spec()
+        self.tiers_over = dict(spec_tiers or self.spec.get("tiers") or {})
+        self.tier_cache: dict[str, str] = {}
+        self.one = _Pass(self.tier, self.tier_cache, reader.several_languages())
+
+    def tier(self, lang: str) -> str:
+        t = self.tier_cache.get(lang)
         if t is None:
-            t = tier_cache[lang] = tier_of(lang, tiers_over)
+            t = self.tier_cache[lang] = tier_of(lang, self.tiers_over)
         return t
 
-    one = _Pass(tier, tier_cache)
-    one.run(reader, reader.several_languages())
+    def feed(self, batch: list[tuple]) -> None:
+        self.one.feed(batch)
+
+    def run(self) -> "SummaryPass":
+        for batch in self.reader.label_batches():
+            self.one.feed(batch)
+        return self
+
+    def summary(self, given_safety_config: Any = None, primary_judge: str | None = None,
+                t0: float | None = None) -> Summary:
+        self.one.finish(self.reader)
+        return _summarize(self.reader, self.spec, self.one, self.tier, self.tier_cache, given_safety_config,
+                          primary_judge, time.perf_counter() if t0 is None else t0)
+
+
+def _summarize(reader: RunReader, spec: dict[str, Any], one: _Pass, tier: Any, tier_cache: dict[str, str],
+               given_safety_config: Any, primary_judge: str | None, t0: float) -> Summary:
     cells: dict[CellKey, Tally] = defaultdict(Tally)
     judge_labels: dict[str | None, Counter[str]] = defaultdict(Counter)
     for (target, judge, lang, cat, transform, dataset, plabel, label), k in one.raw_counts.items():

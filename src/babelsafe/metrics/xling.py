@@ -105,7 +105,7 @@ def xling_tables(rows: list[XlingRow]) -> dict[str, Any] | None:
 
 
 def _has_xling(run: RunView) -> bool:
-    return bool(run.reader.xling_rows())
+    return run.reader.has_xling() and bool(run.reader.xling_rows())
 
 
 @panel("xling", applies=_has_xling, optional=True)

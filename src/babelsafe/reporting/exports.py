@@ -15,9 +15,12 @@ import subprocess
 import sys
 import tempfile
 import zlib
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from itertools import repeat
+from operator import is_not
+from typing import Any, Iterator, Sequence
 
 from .. import languages as langs
 from ..labels import is_benign_prompt, is_refusal, verdict_class
@@ -38,16 +41,23 @@ BASE_COLS = ["dataset", "item_id", "sample_language", "language", "tier", "categ
              "latency_s", "cached", "prompt", "probe_prompt", "response", "decoded", "probe_key"]
 C = {c: i for i, c in enumerate(BASE_COLS)}
 _INT_COLS = {"prompt_tokens", "completion_tokens", "cached"}
+_SAMPLER_COLS = (C["language"], C["transform"], C["probe_key"])
 _FLOAT_COLS = {"latency_s"}
 
 
 @dataclass
 class ExampleSampler:
     """Keeps, per stratum (language, primary label, transform), the `quota` rows with the smallest hash
-    of their probe key: a deterministic, uniform, stratified sample drawn in one streaming pass."""
+    of their probe key: a deterministic, uniform, stratified sample drawn in one streaming pass.
+
+    `most`: the quota is not known yet (it depends on the number of strata, which the summary computed
+    in the same pass counts): keep max(5, most // strata seen so far) per stratum, an upper bound of the
+    final quota that only shrinks, and `trim` to the final quota at the end (the same rows as a sampler
+    built with it: each stratum's smallest hashes)."""
 
     quota: int
     heaps: dict[tuple, list] = field(default_factory=dict)
+    most: int | None = None
 
     def offer(self, stratum: tuple, key: str, row: tuple, h: int | None = None) -> None:
         if h is None:
@@ -63,6 +73,41 @@ class ExampleSampler:
         heap = self.heaps.get(stratum)
         return -heap[0][0] if heap is not None and len(heap) >= self.quota else 1 << 62
 
+    def trim(self, quota: int) -> None:
+        """Keep each stratum's `quota` smallest hashes (quota <= the current one)."""
+        self.quota = quota
+        for heap in self.heaps.values():
+            while len(heap) > quota:
+                heapq.heappop(heap)
+
+    def offer_batch(self, rows: list[tuple], lang: int, tr: int, pk: int) -> None:
+        """Offer a batch of export rows (primary label at [-2], hash at [-1]; text may be UTF-8 bytes):
+        only the rows that beat their stratum's threshold, at most `quota` per stratum, reach Python's
+        heaps (a batch's first rows of a new stratum all beat it)."""
+        cand: dict[tuple, list[tuple[int, int]]] = {}
+        thr = {}
+        for i, r in enumerate(rows):
+            raw = (r[lang], r[-2], r[tr])
+            t = thr.get(raw)
+            if t is None:
+                t = thr[raw] = self.threshold(tuple(_text(x) for x in raw))
+            if r[-1] < t:
+                c = cand.get(raw)
+                if c is None:
+                    cand[raw] = [(r[-1], i)]
+                else:
+                    c.append((r[-1], i))
+        if self.most is not None:
+            strata = set(self.heaps) | {tuple(_text(x) for x in raw) for raw in thr}
+            q = max(5, self.most // max(1, len(strata)))
+            if q < self.quota:
+                self.trim(q)
+        for c in cand.values():
+            c.sort()
+            for h, i in c[:self.quota]:
+                r = _decoded(rows[i])
+                self.offer((r[lang], r[-2], r[tr]), r[pk], r, h)
+
     def rows(self, limit: int) -> list[tuple]:
         """Round-robin across strata (each ordered by hash) up to `limit` rows."""
         lists = [sorted(v, key=lambda t: -t[0]) for _, v in sorted(self.heaps.items(), key=lambda kv: str(kv[0]))]
@@ -74,6 +119,10 @@ class ExampleSampler:
                     out.append(x[i][2])
             i += 1
         return out
+
+
+def _text(x: Any) -> Any:
+    return x.decode("utf-8", "replace") if isinstance(x, bytes) else x
 
 
 def _cap(text: str | None, n: int = TEXT_CAP) -> str | None:
@@ -115,19 +164,12 @@ def export_results(store_path: str | Path, out_dir: str | Path, primary_judge: s
         pq_path = out_dir / parquet_name
         tmp_csv = csv_path.with_name(csv_path.name + ".tmp")
         tmp_pq = pq_path.with_name(pq_path.name + ".tmp")
-        if workers is None:
-            workers = 2 if (os.cpu_count() or 1) >= 2 else 1
-        if lo is None or hi - lo + 1 < PARALLEL_MIN_ROWS or not _has_pyarrow():
-            workers = 1
+        workers = _workers(workers, lo, hi)
         if workers <= 1:
             n, heaps = _export_part(str(store_path), query, cols, quota, str(tmp_csv), str(tmp_pq), True)
         else:
             n, heaps = _export_parallel(store_path, query, cols, quota, tmp_csv, tmp_pq, lo, hi, workers)
-        tmp_csv.replace(csv_path)
-        if tmp_pq.exists():
-            tmp_pq.replace(pq_path)
-        elif pq_path.exists():
-            pq_path.unlink()  # no pyarrow: never leave a stale parquet from an older run
+        _publish(tmp_csv, csv_path, tmp_pq, pq_path)
         sampler = ExampleSampler(quota=quota)
         for stratum, items in heaps:
             for neg_h, key, row in items:
@@ -137,6 +179,143 @@ def export_results(store_path: str | Path, out_dir: str | Path, primary_judge: s
         reader.close()
     return {"csv": csv_path, "parquet": pq_path if pq_path.exists() else None, "rows": n,
             "examples": examples, "judges": judges, "primary_judge": primary_judge}
+
+
+def _workers(workers: int | None, lo: int | None, hi: int | None) -> int:
+    """Export processes for a store whose generations have rowids lo..hi."""
+    if workers is None:
+        workers = 2 if (os.cpu_count() or 1) >= 2 else 1
+    if lo is None or hi is None or hi - lo + 1 < PARALLEL_MIN_ROWS or not _has_pyarrow():
+        workers = 1
+    return workers
+
+
+def n_strata(summary: dict[str, Any]) -> int:
+    """Rough number of (language, label, transform) strata, to size the per-stratum examples quota."""
+    n_lang = max(1, len(summary.get("by_language", {})))
+    n_tr = max(1, len(summary.get("by_transform", {})))
+    judge = summary.get("primary_judge")
+    labels = (summary.get("judges", {}).get(judge, {}) or {}).get("labels", {}) if judge else {}
+    return n_lang * n_tr * max(1, len(labels))
+
+
+def summarize_and_export(store_path: str | Path, out_dir: str | Path, spec_tiers: dict[str, str] | None = None,
+                         max_examples: int = 2000, workers: int | None = None, csv_name: str = "results.csv",
+                         parquet_name: str = "results.parquet") -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """summary.json's content (metrics.summarize) and the exports (export_results' dict) from ONE read
+    of the store: the summary counts the export rows as they stream by, instead of joining the same four
+    tables again. None when that does not apply -- stores large enough to split the export over helper
+    processes, runs whose primary judge the summary can only pick after its pass (several judges, none
+    in the spec) -- and the caller summarizes, then exports."""
+    from ..metrics.summary import SummaryPass
+
+    out_dir = Path(out_dir)
+    store_path = Path(store_path)
+    with RunReader(store_path) as reader:
+        judges = reader.judges()
+        primary = next((j for j in reader.spec_judges() if j in judges), None)
+        lo, hi = reader.rowid_range()
+        if (primary is None and len(judges) > 1) or lo is None or _workers(workers, lo, hi) > 1:
+            return None
+        if primary is None and judges:
+            primary = judges[0]
+        pj = judges.index(primary) if primary in judges else None
+        acc = SummaryPass(reader, spec_tiers)
+        tier_map = {code: langs.tier(code, acc.tiers_over) or langs.tier(code) for code in reader.languages()
+                    if code is not None}
+        cols = BASE_COLS[:]
+        for j in judges:
+            cols += [f"label_{_safe_name(j)}", f"score_{_safe_name(j)}"]
+        query = reader.export_query(judges, tier_map, pj)
+        csv_path, pq_path = out_dir / csv_name, out_dir / parquet_name
+        tmp_csv = csv_path.with_name(csv_path.name + ".tmp")
+        tmp_pq = pq_path.with_name(pq_path.name + ".tmp")
+        sampler = ExampleSampler(quota=1 << 30, most=max_examples)  # the quota follows the strata seen
+        labels = _LabelRows(judges)
+
+        def tee(batches: Iterator[list[tuple]]) -> Iterator[list[tuple]]:
+            for rows in batches:
+                acc.feed(labels(rows))
+                yield rows
+
+        with RunReader(store_path) as rows_reader:  # its own connection: text comes as UTF-8 bytes
+            batches = rows_reader.export_batches(query, raw_text=_has_pyarrow(), size=BATCH)
+            n = _write(tee(batches), cols, sampler, tmp_csv, tmp_pq, True, hi - lo + 1)
+        summary = acc.summary()
+        _publish(tmp_csv, csv_path, tmp_pq, pq_path)
+        quota = max(5, max_examples // max(1, n_strata(summary)))
+        if quota > sampler.quota:  # cannot happen: every stratum seen is one of the summary's
+            log.warning("examples: %d strata seen but the summary counts fewer; the report keeps up to %d "
+                        "examples per stratum instead of %d", len(sampler.heaps), sampler.quota, quota)
+        else:
+            sampler.trim(quota)
+        examples = _examples(reader, sampler.rows(max_examples), judges, primary)
+    return summary, {"csv": csv_path, "parquet": pq_path if pq_path.exists() else None, "rows": n,
+                     "examples": examples, "judges": judges, "primary_judge": primary}
+
+
+def _publish(tmp_csv: Path, csv_path: Path, tmp_pq: Path, pq_path: Path) -> None:
+    tmp_csv.replace(csv_path)
+    if tmp_pq.exists():
+        tmp_pq.replace(pq_path)
+    elif pq_path.exists():
+        pq_path.unlink()  # no pyarrow: never leave a stale parquet from an older run
+
+
+class _Texts(dict):
+    """Memo of stored values as the summary reads them: UTF-8 bytes decoded, other values as they are."""
+
+    def __missing__(self, x: Any) -> Any:
+        v = self[x] = _text(x)
+        return v
+
+
+class _PromptLabels(dict):
+    """Memo of SQLite's lower(coalesce(label, '')) (ASCII-only lower case, as SQLite's lower())."""
+
+    def __missing__(self, x: Any) -> str:
+        if x is None:
+            v = ""
+        elif isinstance(x, bytes):
+            v = x.lower().decode("utf-8", "replace")
+        else:
+            v = str(x)
+            v = v.translate(_ASCII_LOWER)
+        self[x] = v
+        return v
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+class _LabelRows:
+    """Export rows -> the summary's LabelRow tuples (one per judge; judge None when the run has no
+    verdicts), as RunReader.label_batches gives them."""
+
+    def __init__(self, judges: list[str]):
+        nb = len(BASE_COLS)
+        self.judges = [(j, nb + 2 * i) for i, j in enumerate(judges)] or [(None, None)]
+        self.text, self.plabel = _Texts(), _PromptLabels()
+
+    def __call__(self, rows: list[tuple]) -> list[tuple]:
+        t, pl, judges = self.text, self.plabel, self.judges
+        tg, ds, it, lang, cat, tr = (C["target"], C["dataset"], C["item_id"], C["language"], C["category"],
+                                     C["transform"])
+        oc, plab, pk = C["outcome"], C["prompt_label"], C["probe_key"]
+        out = []
+        for r in rows:
+            outcome = t[r[oc]]
+            base = (t[r[tg]],)
+            rest = (t[r[ds]], r[it], t[r[lang]], t[r[cat]], t[r[tr]], pl[r[plab]])
+            req = r[-3]
+            for j, li in judges:
+                if outcome == "error" or outcome == "content_filter":
+                    label = outcome
+                else:
+                    x = r[li] if li is not None else None
+                    label = "unjudged" if x is None else t[x]
+                out.append(base + (j,) + rest + (label, req, r[pk]))
+        return out
 
 
 def _has_pyarrow() -> bool:
@@ -156,8 +335,10 @@ def _export_part(store: str, query: ExportQuery, cols: list[str], quota: int, cs
         sampler = ExampleSampler(quota=quota)
         # with pyarrow: UTF-8 bytes straight into Arrow, no decode to str and re-encode (4x faster on
         # non-Latin text)
+        a, b = (lo, hi) if lo is not None else reader.rowid_range()
         batches = reader.export_batches(query, lo, hi, raw_text=_has_pyarrow(), size=BATCH)
-        n = _write(batches, cols, sampler, Path(csv_path), Path(pq_path), header)
+        n = _write(batches, cols, sampler, Path(csv_path), Path(pq_path), header,
+                   None if a is None or b is None else b - a + 1)
     return n, list(sampler.heaps.items())
 
 
@@ -220,6 +401,40 @@ def _decoded(row: tuple) -> tuple:
     return tuple(x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in row)
 
 
+# Below this many rows the export builds its Arrow arrays without pa.array(): pyarrow's first pa.array()
+# imports pandas (0.5-0.6 s of CPU) only to ask whether the values are pandas objects; the builders
+# cost ~0.1 s more per 100k rows than pa.array, so past ~500k rows importing pandas is the cheaper way.
+BUILDERS_BELOW = 500_000
+
+
+def _built(pa: Any, np: Any, values: Sequence[Any], t: Any) -> Any:
+    """An Arrow array of type t from one fetched column, without pa.array() (so without pandas): a
+    StringBuilder (then full UTF-8 validation) for strings, the values' buffer for numbers. Any value
+    these cannot take (a stray type, bad UTF-8, an int64 overflow) falls back to `_arrow`."""
+    try:
+        if t == pa.string():
+            b = pa.lib.StringBuilder()
+            b.append_values(values)
+            arr = b.finish()
+            arr.validate(full=True)
+            return arr
+        n = len(values)
+        nulls = values.count(None)
+        if nulls == n:
+            return pa.nulls(n, t)
+        code, zero = ("q", 0) if t == pa.int64() else ("d", 0.0)
+        valid = None
+        if nulls:  # validity bitmap, LSB first; the null slots hold 0
+            valid = pa.py_buffer(np.packbits(np.frombuffer(bytes(map(is_not, values, repeat(None))), np.uint8),
+                                             bitorder="little"))
+            data = array(code, map({None: zero}.get, values, values))
+        else:
+            data = array(code, values)
+        return pa.Array.from_buffers(t, n, [valid, pa.py_buffer(data)], null_count=nulls)
+    except (TypeError, ValueError, OverflowError, pa.ArrowException):
+        return _arrow(pa, values, t)
+
+
 def _arrow(pa: Any, values: Sequence[Any], t: Any) -> Any:
     """An Arrow array of type t from one fetched column (str or UTF-8 bytes for strings)."""
     try:
@@ -240,41 +455,12 @@ def _arrow(pa: Any, values: Sequence[Any], t: Any) -> Any:
         return pa.array(out, type=t)
 
 
-def _offer_all(sampler: ExampleSampler, rows: list[tuple], idx: Iterable[int]) -> None:
-    lang, tr, pk = C["language"], C["transform"], C["probe_key"]
-    for i in idx:
-        r = _decoded(rows[i])
-        sampler.offer((r[lang], r[-2], r[tr]), r[pk], r, r[-1])
-
-
-def _best_per_stratum(cand: Any, keys: Any, hashes: Any, quota: int) -> list[int]:
-    """Of the candidate rows of a batch, those among the `quota` smallest hashes of their stratum:
-    the only ones that can enter the sample (a batch's first rows of a new stratum all pass the
-    threshold test, so without this a 50k-row batch would offer every row to the Python sampler)."""
-    try:
-        import numpy as np
-    except ImportError:  # pyarrow without numpy: offer every candidate (correct, slower)
-        return cand.to_pylist()
-    idx = cand.to_numpy(zero_copy_only=False)
-    if len(idx) <= quota:
-        return idx.tolist()
-    import pyarrow.compute as pc
-
-    codes = pc.dictionary_encode(pc.take(keys, cand)).indices.to_numpy(zero_copy_only=False)
-    h = pc.take(hashes, cand).to_numpy(zero_copy_only=False)
-    order = np.lexsort((h, codes))
-    sorted_codes = codes[order]
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    return np.sort(idx[order[rank < quota]]).tolist()
-
-
 def _write(batches: Iterator[list[tuple]], cols: list[str], sampler: ExampleSampler, csv_path: Path,
-           pq_path: Path, header: bool = True) -> int:
-    """Stream batches into csv_path (and pq_path with pyarrow) while offering rows to the sampler."""
+           pq_path: Path, header: bool = True, rows_hint: int | None = None) -> int:
+    """Stream batches into csv_path (and pq_path with pyarrow) while offering rows to the sampler.
+    rows_hint: about how many rows come (below BUILDERS_BELOW the arrays are built without pandas)."""
     try:
         import pyarrow as pa
-        import pyarrow.compute as pc
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
     except ImportError:
@@ -287,7 +473,7 @@ def _write(batches: Iterator[list[tuple]], cols: list[str], sampler: ExampleSamp
             if header:
                 w.writerow(cols)
             for rows in batches:
-                _offer_all(sampler, rows, range(len(rows)))
+                sampler.offer_batch(rows, *_SAMPLER_COLS)
                 w.writerows(r[:ncols] for r in rows)
                 n += len(rows)
         return n
@@ -300,31 +486,27 @@ def _write(batches: Iterator[list[tuple]], cols: list[str], sampler: ExampleSamp
         else:
             types.append(pa.string())
     schema = pa.schema([pa.field(c, t) for c, t in zip(cols, types)])
+    np = None
+    if rows_hint is not None and rows_hint < BUILDERS_BELOW:
+        try:
+            import numpy as np
+        except ImportError:  # pyarrow without numpy: pa.array() it is
+            np = None
     cw = pqw = None
-    sep = "\x1f"
     try:
         cw = pacsv.CSVWriter(str(csv_path), schema, write_options=pacsv.WriteOptions(include_header=header))
         pqw = pq.ParquetWriter(str(pq_path), schema, compression="zstd")
         for rows in batches:
             columns = list(zip(*rows))
-            arrays = [_arrow(pa, columns[i], t) for i, t in enumerate(types)]
+            arrays = ([_built(pa, np, columns[i], t) for i, t in enumerate(types)] if np is not None else
+                      [_arrow(pa, columns[i], t) for i, t in enumerate(types)])
             batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
             cw.write_batch(batch)
             pqw.write_batch(batch)
             n += len(rows)
-            # examples: keep only rows whose hash beats their stratum's current threshold (vectorised)
-            keys = pc.binary_join_element_wise(arrays[C["language"]].fill_null(""),
-                                               _arrow(pa, columns[-2], pa.string()).fill_null(""),
-                                               arrays[C["transform"]].fill_null(""), sep)
-            strata = list(sampler.heaps)
-            known = pa.array([sep.join(map(str, k)) for k in strata], pa.string())
-            limits = pa.array([sampler.threshold(k) for k in strata] + [1 << 62], pa.int64())
-            pos = pc.fill_null(pc.index_in(keys, value_set=known), len(strata))
-            hashes = pa.array(columns[-1], pa.int64())
-            mask = pc.less(hashes, pc.take(limits, pos))
-            _offer_all(sampler, rows, _best_per_stratum(pc.indices_nonzero(mask), keys, hashes, sampler.quota))
+            sampler.offer_batch(rows, *_SAMPLER_COLS)
         if n == 0:
-            cw.write_batch(pa.RecordBatch.from_arrays([pa.array([], type=t) for t in types], schema=schema))
+            cw.write_batch(pa.RecordBatch.from_arrays([pa.nulls(0, t) for t in types], schema=schema))
     finally:
         if cw is not None:
             cw.close()

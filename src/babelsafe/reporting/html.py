@@ -28,7 +28,7 @@ from .. import languages as langs
 from ..errors import UsageError
 from ..results.summary_file import read_summary, write_summary
 from . import svg
-from .exports import export_results
+from .exports import export_results, n_strata, summarize_and_export
 
 log = logging.getLogger(__name__)
 
@@ -154,13 +154,17 @@ def _metadata(summary: dict[str, Any]) -> dict[str, Any]:
 def write_report(run_dir: str | Path, compare_with: str | Path | None = None, summary: dict[str, Any] | None = None,
                  recompute: bool = False, max_examples: int = 2000, out: str | Path | None = None,
                  comparison: dict[str, Any] | None = None, workers: int | None = None,
-                 others: list[str | Path] | None = None) -> Path:
+                 others: list[str | Path] | None = None, spec_tiers: dict[str, str] | None = None,
+                 extra: dict[str, Any] | None = None) -> Path:
     """Write report.html, results.csv and (when pyarrow imports) results.parquet into run_dir; return the
     report's path. Uses run_dir/summary.json unless `summary` is given or `recompute` is set (then the
     summary is recomputed from the store and summary.json rewritten). `compare_with`: a second run dir
     whose paired comparison is added to the report. `workers`: processes for the exports (default: 2
     on >= 2 CPUs for stores of >= 200k generations). `others`: run dirs whose figures sections may
-    borrow (the helpfulness trade-off table fills its over-refusal / unsafe cells from them)."""
+    borrow (the helpfulness trade-off table fills its over-refusal / unsafe cells from them).
+    When the summary is (re)computed, one read of the store serves it and the exports where it can
+    (exports.summarize_and_export); `spec_tiers` and `extra` (keys added to it, e.g. "interrupted")
+    are for that summary."""
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
     store = run_dir / "results.sqlite"
@@ -168,13 +172,23 @@ def write_report(run_dir: str | Path, compare_with: str | Path | None = None, su
         raise UsageError(f"{run_dir} has no results.sqlite: is it a babelsafe run directory?")
     if summary is None and not recompute:
         summary = read_summary(run_dir)
-    if summary is None:
-        from ..metrics import summarize
-        summary = summarize(store)
+    exp = None
+    if summary is None:  # one read of the store for both when it can
+        both = summarize_and_export(store, run_dir, spec_tiers=spec_tiers, max_examples=max_examples,
+                                    workers=workers)
+        if both is None:
+            from ..metrics import summarize
+            summary = summarize(store, spec_tiers=spec_tiers)
+        else:
+            summary, exp = both
+        summary.update(extra or {})
         write_summary(run_dir, summary)
     t1 = time.perf_counter()
-    exp = export_results(store, run_dir, primary_judge=summary.get("primary_judge"), max_examples=max_examples,
-                         strata_hint=max(1, _n_strata(summary)), tiers=summary.get("tiers"), workers=workers)
+    one_read = exp is not None  # the exports were written in the summary's read of the store
+    if exp is None:
+        exp = export_results(store, run_dir, primary_judge=summary.get("primary_judge"),
+                             max_examples=max_examples, strata_hint=max(1, n_strata(summary)),
+                             tiers=summary.get("tiers"), workers=workers)
     t2 = time.perf_counter()
     if comparison is None and compare_with is not None:
         from ..metrics.compare import compare
@@ -184,18 +198,13 @@ def write_report(run_dir: str | Path, compare_with: str | Path | None = None, su
                                 "rows": exp["rows"]}, sections=run_sections(run_dir, summary, others or []))
     path = Path(out) if out else run_dir / REPORT
     _atomic_write(path, html)
-    log.info("report written to %s in %.1fs (summary %.1fs, exports %.1fs, page %.1fs)", path,
-             time.perf_counter() - t0, t1 - t0, t2 - t1, time.perf_counter() - t2)
+    if one_read:
+        log.info("report written to %s in %.1fs (summary and exports in one read %.1fs, page %.1fs)", path,
+                 time.perf_counter() - t0, t1 - t0, time.perf_counter() - t2)
+    else:
+        log.info("report written to %s in %.1fs (summary %.1fs, exports %.1fs, page %.1fs)", path,
+                 time.perf_counter() - t0, t1 - t0, t2 - t1, time.perf_counter() - t2)
     return path
-
-
-def _n_strata(summary: dict[str, Any]) -> int:
-    """Rough number of (language, label, transform) strata, to size the per-stratum examples quota."""
-    n_lang = max(1, len(summary.get("by_language", {})))
-    n_tr = max(1, len(summary.get("by_transform", {})))
-    judge = summary.get("primary_judge")
-    labels = (summary.get("judges", {}).get(judge, {}) or {}).get("labels", {}) if judge else {}
-    return n_lang * n_tr * max(1, len(labels))
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -32,6 +32,7 @@ class LabelRow(NamedTuple):
     prompt_label: str  # lower-cased dataset label of the prompt ('' when none)
     label: str  # the verdict label, or error | content_filter | unjudged
     request: str  # the generation's cache key: identical requests share it ('' for never-sent probes)
+    probe_key: str
 
 
 class PairRow(NamedTuple):
@@ -157,6 +158,7 @@ class AgentVerdictRow(NamedTuple):
 
 AGENT_TRACE_KIND = "agent_trace"  # components.kind of an agent run's action traces (agents/loop.py)
 _AGENT_SAMPLE = "s.meta LIKE '%\"task\":\"agent\"%'"
+_XLING_SAMPLE = "(s.meta LIKE '%\"task\": \"consistency\"%' OR s.meta LIKE '%\"task\":\"consistency\"%')"
 
 
 class UnsafePrompt(NamedTuple):
@@ -227,7 +229,8 @@ class RunReader:
             self.con.close()
             raise
         self.cols = Columns.for_version(self.version)
-        self._datasets: list[str] | None = None
+        self._sizes: list[DatasetSize] | None = None
+        self._judge_labels: dict[str, set[str]] | None = None
 
     def close(self) -> None:
         self.con.close()
@@ -262,8 +265,10 @@ class RunReader:
         return out
 
     def dataset_sizes(self) -> list[DatasetSize]:
-        return [DatasetSize(*r) for r in self.con.execute(
-            "SELECT dataset, count(*), count(DISTINCT language) FROM samples GROUP BY dataset ORDER BY dataset")]
+        if self._sizes is None:  # the summary asks for the sizes and, in several panels, the names
+            self._sizes = [DatasetSize(*r) for r in self.con.execute(
+                "SELECT dataset, count(*), count(DISTINCT language) FROM samples GROUP BY dataset ORDER BY dataset")]
+        return list(self._sizes)
 
     def dataset_taxonomies(self) -> dict[str, str]:
         """dataset -> the category taxonomy it declared when the run was made (v2 stores)."""
@@ -272,9 +277,7 @@ class RunReader:
         return {n: t for n, t in self.con.execute("SELECT name, taxonomy FROM datasets") if t}
 
     def datasets(self) -> list[str]:
-        if self._datasets is None:  # several panels ask; each asking scanned every sample
-            self._datasets = [r[0] for r in self.con.execute("SELECT DISTINCT dataset FROM samples ORDER BY dataset")]
-        return list(self._datasets)
+        return [d.name for d in self.dataset_sizes()]  # one scan of the samples for every asker
 
     def generation_span(self) -> tuple[float | None, float | None]:
         return tuple(self.con.execute("SELECT min(created), max(created) FROM generations").fetchone())  # type: ignore[return-value]
@@ -316,10 +319,12 @@ class RunReader:
 
     def judge_labels(self) -> dict[str, set[str]]:
         """judge -> every label it gave."""
-        out: dict[str, set[str]] = {}
-        for j, label in self.con.execute("SELECT DISTINCT judge, label FROM verdicts"):
-            out.setdefault(j, set()).add(label)
-        return out
+        if self._judge_labels is None:  # panels (mcq, helpfulness) each ask
+            out: dict[str, set[str]] = {}
+            for j, label in self.con.execute("SELECT DISTINCT judge, label FROM verdicts"):
+                out.setdefault(j, set()).add(label)
+            self._judge_labels = out
+        return {j: set(v) for j, v in self._judge_labels.items()}
 
     # -- streams -------------------------------------------------------------------------------
     def _batches(self, sql: str, params: Any = ()) -> Iterator[list[tuple]]:
@@ -339,7 +344,7 @@ class RunReader:
         SELECT g.target, j.judge, s.dataset, s.item_id, p.language, s.category, p.transform,
           lower(coalesce({self.cols.prompt_label}, '')),
           CASE WHEN g.outcome = 'error' THEN 'error' WHEN g.outcome = 'content_filter' THEN 'content_filter'
-               WHEN v.label IS NULL THEN 'unjudged' ELSE v.label END, coalesce(g.cache_key, '')
+               WHEN v.label IS NULL THEN 'unjudged' ELSE v.label END, coalesce(g.cache_key, ''), g.probe_key
         FROM j CROSS JOIN generations g
         JOIN probes p ON p.probe_key = g.probe_key
         JOIN samples s ON s.sample_key = p.sample_key
@@ -439,6 +444,11 @@ class RunReader:
             return [HelpfulRow(*r) for r in self.con.execute(sql, [*judges, *benign])]
         except sqlite3.OperationalError:  # SQLite without JSON1
             return []
+    def has_xling(self) -> bool:
+        """Does the run have samples of the cross-lingual consistency task (one scan of the samples,
+        not the join xling_rows makes)?"""
+        return self.con.execute(f"SELECT 1 FROM samples s WHERE {_XLING_SAMPLE} LIMIT 1").fetchone() is not None
+
     def xling_rows(self) -> list[XlingRow]:
         """Every answer of the consistency task with its consistency-judge verdict (if any)."""
         sql = """
@@ -448,7 +458,7 @@ class RunReader:
         JOIN samples s ON s.sample_key = p.sample_key
         LEFT JOIN verdicts v ON v.probe_key = g.probe_key AND v.target = g.target
           AND (v.label IN ('consistent', 'inconsistent', 'reference') OR v.judge = 'consistency')
-        WHERE s.meta LIKE '%"task": "consistency"%' OR s.meta LIKE '%"task":"consistency"%'"""
+        WHERE """ + _XLING_SAMPLE
         return [XlingRow(*r[:10], json.loads(r[10]) if r[10] else None) for r in self.con.execute(sql)]
 
     def has_pairs(self) -> bool:
@@ -526,8 +536,9 @@ class RunReader:
     # -- exports -------------------------------------------------------------------------------
     def export_query(self, judges: list[str], tiers: dict[str, str], primary: int | None) -> ExportQuery:
         """One row per generation: the report exports' columns (report.exports.BASE_COLS), one
-        label/score pair per judge, then two helper columns for the examples sampler: the primary
-        label (or outcome) and a hash of the row."""
+        label/score pair per judge, then three helper columns: the request (cache key, for the summary
+        when it reads these rows) and, for the examples sampler, the primary label (or outcome) and a
+        hash of the row."""
         cols = "".join(f", v{i}.label, v{i}.score" for i in range(len(judges)))
         joins = " ".join(
             f"LEFT JOIN verdicts v{i} ON v{i}.probe_key = g.probe_key AND v{i}.target = g.target "
@@ -546,7 +557,7 @@ class RunReader:
             "g.outcome, g.finish_reason, g.error_kind, g.prompt_tokens, g.completion_tokens, g.latency_s, "
             "g.cached, s.prompt, CASE WHEN p.transform = 'none' OR NOT json_valid(p.messages) THEN NULL "
             "ELSE json_extract(p.messages, '$[#-1].content') END, g.text, g.decoded, g.probe_key" + cols +
-            f", CASE WHEN g.outcome != 'ok' THEN g.outcome ELSE {plabel} END, "
+            f", coalesce(g.cache_key, ''), CASE WHEN g.outcome != 'ok' THEN g.outcome ELSE {plabel} END, "
             "(g.rowid * 2654435761) % 4294967291"
             " FROM generations g JOIN probes p ON p.probe_key = g.probe_key "
             "JOIN samples s ON s.sample_key = p.sample_key " + joins)

@@ -13,14 +13,13 @@ Verifiability flags from the task's trace are copied into `extra` for the `xling
 """
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from ..errors import UsageError
 from ..labels import XLING_VOCAB
 from ..types import ERROR, JUDGE_ERROR, OK, Generation, Probe, Verdict
+from ..judges.base import never_raise
 
-log = logging.getLogger(__name__)
 
 DEFAULT_MIN_CHRF = 40.0
 SHORT = 24  # characters: a short answer ("206", "Vitamin D") may rightly come back unchanged
@@ -73,11 +72,7 @@ class ConsistencyJudge:
         self.basis = "llm" if self.equivalence is not None else f"chrf>={self.min_chrf:g}"
 
     async def judge(self, probe: Probe, gen: Generation) -> Verdict:
-        try:
-            return await self._judge(probe, gen)
-        except Exception as e:  # never take the run down; the failure is stored and counted
-            log.exception("consistency judge failed")
-            return Verdict(self.name, JUDGE_ERROR, error=f"{type(e).__name__}: {e}")
+        return await never_raise(self.name, self._judge(probe, gen))
 
     async def _judge(self, probe: Probe, gen: Generation) -> Verdict:
         info = (probe.sample.meta or {}).get("consistency")

@@ -1,0 +1,158 @@
+"""One read of the store for the summary and the exports (reporting.exports.summarize_and_export) gives
+exactly what summarizing first and exporting after gives: the same summary.json, results.csv bytes,
+Parquet table and report examples. Checked on the golden fixture runs (schema v2 and the v1 stores the
+old code wrote), on the toy store, and on a real run whose translations repeat requests."""
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import babelsafe
+from babelsafe.metrics import summarize
+from babelsafe.reporting.exports import export_results, n_strata, summarize_and_export
+from babelsafe.reporting.html import write_report
+from babelsafe.results import Store
+from babelsafe.spec import load_spec
+from fixture_run import write_fixture_run
+from toy_store import build_toy_store
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+
+
+def _without_times(summary: dict) -> str:
+    return json.dumps({k: v for k, v in summary.items() if k not in ("generated_at", "compute_s")},
+                      ensure_ascii=False)
+
+
+def _assert_one_pass_equals_two(run: Path, tmp: Path) -> None:
+    two, one = tmp / "two", tmp / "one"
+    for d in (two, one):
+        shutil.rmtree(d, ignore_errors=True)
+        shutil.copytree(run, d)
+    s2 = summarize(two / "results.sqlite")
+    e2 = export_results(two / "results.sqlite", two, primary_judge=s2.get("primary_judge"),
+                        strata_hint=max(1, n_strata(s2)), tiers=s2.get("tiers"), max_examples=40)
+    both = summarize_and_export(one / "results.sqlite", one, max_examples=40)
+    assert both is not None, "the one-pass path applies to this run"
+    s1, e1 = both
+    assert _without_times(s1) == _without_times(s2)  # same figures, same key order
+    assert (one / "results.csv").read_bytes() == (two / "results.csv").read_bytes()
+    assert e1["rows"] == e2["rows"] and e1["primary_judge"] == e2["primary_judge"]
+    assert e1["examples"] == e2["examples"] and e1["examples"]
+    pq = pytest.importorskip("pyarrow.parquet")
+    assert pq.read_table(one / "results.parquet").equals(pq.read_table(two / "results.parquet"))
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_fixture_runs(tmp_path: Path, seed: int):
+    run = tmp_path / "run"
+    run.mkdir()
+    with Store(run / "results.sqlite") as st:
+        write_fixture_run(st, seed=seed)
+    _assert_one_pass_equals_two(run, tmp_path)
+
+
+@pytest.mark.parametrize("name", ["a", "b"])
+def test_v1_stores_read_as_they_are(tmp_path: Path, name: str):
+    run = tmp_path / "run"
+    run.mkdir()
+    con = sqlite3.connect(run / "results.sqlite")
+    with gzip.open(GOLDEN / f"fixture_store_v1_{name}.sql.gz", "rt", encoding="utf-8") as f:
+        con.executescript(f.read())
+    con.close()
+    _assert_one_pass_equals_two(run, tmp_path)
+
+
+def test_toy_store(tmp_path: Path):
+    run = tmp_path / "run"
+    run.mkdir()
+    build_toy_store(run / "results.sqlite")
+    _assert_one_pass_equals_two(run, tmp_path)
+
+
+def test_repeated_requests(openai_server, tmp_path: Path):
+    openai_server.responder = lambda body: "I'm sorry, but I can't help with that."
+    spec = load_spec(None, datasets=["multijail"], languages=["en", "bn", "zh"], limit=3,
+                     transforms=["none", "translate:to=bn"], judges=["refusal"], out=str(tmp_path / "run"),
+                     retries=0, timeout=5, targets=[{"type": "openai", "model": "m", "base_url": openai_server.base_url}])
+    s = babelsafe.run(spec).summary
+    assert s["by_transform"]["translate"]["duplicates"] > 0  # the run repeats requests
+    _assert_one_pass_equals_two(tmp_path / "run", tmp_path)
+
+
+def test_several_judges_none_in_the_spec_fall_back_to_two_passes(tmp_path: Path):
+    run = tmp_path / "run"
+    run.mkdir()
+    with Store(run / "results.sqlite") as st:
+        write_fixture_run(st, seed=11)
+    con = sqlite3.connect(run / "results.sqlite")
+    con.execute("UPDATE meta SET value = ? WHERE key = 'spec'", (json.dumps({"judges": []}),))
+    con.commit()
+    con.close()
+    assert summarize_and_export(run / "results.sqlite", run) is None
+    write_report(run, recompute=True)  # the report still comes out, from two reads
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    assert summary["primary_judge"] and (run / "results.csv").exists()
+
+
+def _small_spec(srv, tmp_path: Path, name: str):
+    return load_spec(None, datasets=["multijail"], languages=["en", "zh"], limit=3, judges=["refusal"],
+                     out=str(tmp_path / name), retries=0, timeout=5,
+                     targets=[{"type": "openai", "model": "m", "base_url": srv.base_url}])
+
+
+def test_a_run_with_report_writes_everything_from_one_read(openai_server, tmp_path: Path):
+    openai_server.responder = lambda body: "I'm sorry, but I can't help with that."
+    res = babelsafe.run(_small_spec(openai_server, tmp_path, "run"), report=True)
+    run = tmp_path / "run"
+    assert res.report == run / "report.html" and res.report.exists()
+    assert (run / "results.csv").exists() and res.summary["interrupted"] is False
+    again = summarize(run / "results.sqlite")
+    again["interrupted"] = False
+    assert _without_times(res.summary) == _without_times(json.loads(json.dumps(again)))
+
+
+def test_a_failing_report_still_leaves_the_summary(openai_server, tmp_path: Path, monkeypatch, caplog):
+    import babelsafe.reporting.html as html
+
+    def broken(*a, **k):
+        raise RuntimeError("template exploded")
+
+    monkeypatch.setattr(html, "write_report", broken)
+    openai_server.responder = lambda body: "I'm sorry, but I can't help with that."
+    res = babelsafe.run(_small_spec(openai_server, tmp_path, "run"), report=True)
+    assert res.report is None and res.summary["counts"]["completed"] == 6
+    assert (tmp_path / "run" / "summary.json").exists()
+    assert "template exploded" in caplog.text and "babelsafe report" in caplog.text
+
+
+def test_arrays_built_without_pandas_equal_pa_array():
+    pa = pytest.importorskip("pyarrow")
+    np = pytest.importorskip("numpy")
+    from babelsafe.reporting.exports import _arrow, _built
+
+    columns = [
+        ((b"a", None, "\u00e9t\u00e9".encode(), b"", None), pa.string()),
+        ((b"ok", b"\xff\xfe bad utf-8", None), pa.string()),  # falls back: replaced characters
+        (("str", None, 7), pa.string()),  # a stray int in a text column
+        ((1, None, 3, True), pa.int64()),
+        ((1, 2.5, b"7", None), pa.int64()),  # stray float / bytes: converted one by one
+        ((2**70, 1), pa.int64()),  # overflow: as pa.array does it
+        ((0.5, None, 2, 1e300), pa.float64()),
+        ((None, None), pa.float64()),
+        ((), pa.string()),
+    ]
+    for values, t in columns:
+        try:
+            want = _arrow(pa, values, t)
+        except OverflowError:
+            with pytest.raises(OverflowError):
+                _built(pa, np, values, t)
+            continue
+        got = _built(pa, np, values, t)
+        assert got.type == t and got.equals(want), (values, got, want)
