@@ -19,7 +19,7 @@ from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from itertools import repeat
-from operator import is_not
+from operator import is_not, itemgetter
 from typing import Any, Iterator, Sequence
 
 from .. import languages as langs
@@ -85,18 +85,18 @@ class ExampleSampler:
         only the rows that beat their stratum's threshold, at most `quota` per stratum, reach Python's
         heaps (a batch's first rows of a new stratum all beat it)."""
         cand: dict[tuple, list[tuple[int, int]]] = {}
-        thr = {}
-        for i, r in enumerate(rows):
-            raw = (r[lang], r[-2], r[tr])
-            t = thr.get(raw)
+        thr: dict[tuple, int] = {}
+        get = thr.get
+        for i, (raw, h) in enumerate(zip(map(itemgetter(lang, -2, tr), rows), map(itemgetter(-1), rows))):
+            t = get(raw)
             if t is None:
                 t = thr[raw] = self.threshold(tuple(_text(x) for x in raw))
-            if r[-1] < t:
+            if h < t:
                 c = cand.get(raw)
                 if c is None:
-                    cand[raw] = [(r[-1], i)]
+                    cand[raw] = [(h, i)]
                 else:
-                    c.append((r[-1], i))
+                    c.append((h, i))
         if self.most is not None:
             strata = set(self.heaps) | {tuple(_text(x) for x in raw) for raw in thr}
             q = max(5, self.most // max(1, len(strata)))
@@ -303,18 +303,18 @@ class _LabelRows:
                                      C["transform"])
         oc, plab, pk = C["outcome"], C["prompt_label"], C["probe_key"]
         out = []
+        append = out.append
         for r in rows:
             outcome = t[r[oc]]
-            base = (t[r[tg]],)
-            rest = (t[r[ds]], r[it], t[r[lang]], t[r[cat]], t[r[tr]], pl[r[plab]])
-            req = r[-3]
+            target, rest = t[r[tg]], (t[r[ds]], r[it], t[r[lang]], t[r[cat]], t[r[tr]], pl[r[plab]])
+            failed = outcome == "error" or outcome == "content_filter"
             for j, li in judges:
-                if outcome == "error" or outcome == "content_filter":
+                if failed:
                     label = outcome
                 else:
                     x = r[li] if li is not None else None
                     label = "unjudged" if x is None else t[x]
-                out.append(base + (j,) + rest + (label, req, r[pk]))
+                append((target, j, *rest, label, r[-3], r[pk]))
         return out
 
 
