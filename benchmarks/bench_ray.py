@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -129,19 +130,126 @@ def bench_model(tmp: Path, n: int, rounds: int, only: list[str]) -> None:
         print(f"  ray 2x1t / {base_name} = {med['ray 2x1t'] / med[base_name]:.2f}x (goal >= 1.7x)")
 
 
+class ProcessCPU:
+    """CPU (user+sys) of every process under this one (Linux /proc): the Ray driver, GCS, raylet and
+    every worker, the actors included, which die at the end of each run. A thread polls the tree and
+    keeps the last figure of every pid it saw, so a process that is gone still counts up to its last
+    poll (it was idle by then: the run was over); the thread's own CPU is left out of this process's."""
+
+    TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def __init__(self, exclude: set[int], every: float = 0.25):
+        self.root, self.exclude, self.every = os.getpid(), exclude, every
+        self.last: dict[int, tuple[str, float]] = {}
+        self.own = 0.0  # this thread's CPU
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def available() -> bool:
+        return Path("/proc/self/stat").is_file()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.poll()
+
+    def poll(self) -> None:
+        t = time.thread_time()
+        procs: dict[int, tuple[int, str, float]] = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                raw = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            f = raw[raw.rindex(")") + 2:].split()
+            procs[int(d)] = (int(f[1]), raw[raw.index("(") + 1:raw.rindex(")")],
+                             (int(f[11]) + int(f[12])) / self.TICK)
+        kids: dict[int, list[int]] = {}
+        for pid, (ppid, _, _) in procs.items():
+            kids.setdefault(ppid, []).append(pid)
+        stack, seen = [self.root], {}
+        while stack:
+            pid = stack.pop()
+            if pid in self.exclude or pid not in procs:
+                continue
+            seen[pid] = procs[pid]
+            stack.extend(kids.get(pid, []))
+        with self._lock:
+            for pid, (_, name, cpu) in seen.items():
+                old = self.last.get(pid)
+                kind = "driver" if pid == self.root else name
+                if old and not old[0].startswith("ray::IDLE") and old[0] != "python":
+                    kind = old[0]  # an actor keeps its name after it is gone
+                self.last[pid] = (kind, cpu)
+            self.own += time.thread_time() - t
+
+    def snapshot(self) -> tuple[dict[int, tuple[str, float]], float]:
+        self.poll()
+        with self._lock:
+            return dict(self.last), self.own
+
+    def settle(self, quiet: float = 0.03, most: float = 30.0) -> None:
+        """Wait until the tree (this process aside) uses under `quiet` cores for a second: processes a run
+        starts or leaves behind (Ray starts workers to replace the actors it killed) finish starting
+        inside the run's window, not inside the next run's."""
+        t_end = time.monotonic() + most
+        a, _ = self.snapshot()
+        while time.monotonic() < t_end:
+            time.sleep(1.0)
+            b, _ = self.snapshot()
+            busy = sum(c - a.get(p, ("", 0.0))[1] for p, (_, c) in b.items() if p != self.root)
+            if busy < quiet:
+                return
+            a = b
+
+    @staticmethod
+    def diff(a: tuple[dict[int, tuple[str, float]], float], b: tuple[dict[int, tuple[str, float]], float],
+             root: int) -> dict[str, float]:
+        """CPU per process kind between two snapshots (the driver without the polling thread)."""
+        out: dict[str, float] = {}
+        for pid, (kind, cpu) in b[0].items():
+            d = cpu - a[0].get(pid, (kind, 0.0))[1]
+            if pid == root:
+                d -= b[1] - a[1]
+            key = kind.split(".")[0][:24]
+            out[key] = out.get(key, 0.0) + d
+        return out
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def bench_http(tmp: Path, n1: int, n2: int, rounds: int) -> None:
-    """Marginal wall time and CPU per sample (runs of n2 minus runs of n1 samples: start-up cancels out),
-    the loopback server in its own process so that only the runner's CPU is counted."""
+    """Marginal wall time and CPU per sample: runs of n2 minus runs of n1 samples, so what does not grow
+    with the samples (Ray actors starting, imports, the summary's fixed part) cancels out. The loopback
+    server runs in its own process and is not counted. CPU: the local executor is this process (it does
+    everything); the Ray executor is every process of the run (driver, worker and queue actors, raylet,
+    GCS; "ray (run)" is the older, narrower figure: driver + the worker's CPU inside its run)."""
     srv = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parents[1] / "tests" / "fake_openai.py"),
                             "0", "0.2"], stdout=subprocess.PIPE, text=True)
+    tracker = ProcessCPU({srv.pid}) if ProcessCPU.available() else None
     try:
         base_url = srv.stdout.readline().strip()
         os.environ.setdefault("BENCH_KEY", "sk-bench")
-        wall: dict[str, list[float]] = {"local": [], "ray": []}
-        cpu: dict[str, list[float]] = {"local": [], "ray": []}
+        names = ("local", "ray", "ray (run)")
+        for name, ex in (("local", None), ("ray", {"name": "ray", "workers": 1})):  # warm-up: imports, lazy
+            babelsafe.run(load_spec(None, datasets=[str(_data(tmp / "warm.jsonl", 300))],  # compiles
+                                    targets=[{"type": "openai", "model": "m", "base_url": base_url,
+                                              "api_key_env": "BENCH_KEY"}], judges=["refusal"],
+                                    concurrency=256, cache=False, out=str(tmp / f"warm-{name}"),
+                                    **({"executor": ex} if ex else {})))
+        wall: dict[str, list[float]] = {k: [] for k in names}
+        cpu: dict[str, list[float]] = {k: [] for k in names}
         for r in range(rounds):
             for name, ex in (("local", None), ("ray", {"name": "ray", "workers": 1}))[:: 1 if r % 2 == 0 else -1]:
-                per, per_cpu = [], []
+                per: list[float] = []
+                per_cpu: dict[str, list[float]] = {"all": [], "run": []}
+                parts: list[dict[str, float]] = []
                 for n in (n1, n2):
                     out = tmp / f"h{r}-{name}{n}"
                     spec = load_spec(None, datasets=[str(_data(tmp / f"h{n}.jsonl", n))],
@@ -149,25 +257,49 @@ def bench_http(tmp: Path, n1: int, n2: int, rounds: int) -> None:
                                                "api_key_env": "BENCH_KEY"}],
                                      judges=["refusal"], concurrency=256, cache=False, out=str(out),
                                      **({"executor": ex} if ex else {}))
+                    if tracker:
+                        tracker.settle()
+                        a = tracker.snapshot()
                     t0, c0 = time.perf_counter(), _cpu()
                     babelsafe.run(spec)
                     per.append(time.perf_counter() - t0)
                     c = _cpu() - c0  # this process: the whole local run, or the Ray driver's share
+                    if tracker:
+                        tracker.settle()
+                        b = tracker.snapshot()
+                        c -= b[1] - a[1]  # not the polling thread
+                        parts.append(ProcessCPU.diff(a, b, tracker.root))
+                    run_c = c
                     if ex:
-                        c += sum(v or 0 for v in json.loads(_meta(out, "executor"))["cpu_s"].values())
-                    per_cpu.append(c)
-                wall[name].append((per[1] - per[0]) / (n2 - n1))
-                cpu[name].append((per_cpu[1] - per_cpu[0]) / (n2 - n1))
+                        run_c += sum(v or 0 for v in json.loads(_meta(out, "executor"))["cpu_s"].values())
+                    per_cpu["run"].append(run_c)
+                    per_cpu["all"].append(sum(parts[-1].values()) if (ex and tracker) else c)
+                figures = [(name, per_cpu["all"])] + ([("ray (run)", per_cpu["run"])] if ex else [])
+                for key, cs in figures:
+                    wall[key].append((per[1] - per[0]) / (n2 - n1))
+                    cpu[key].append((cs[1] - cs[0]) / (n2 - n1))
                 print(f"  round {r} {name:6s} {wall[name][-1] * 1e3:.3f} ms/sample marginal wall, "
-                      f"{cpu[name][-1] * 1e3:.3f} ms CPU/sample ({per[0]:.1f} s for {n1}, {per[1]:.1f} s for "
-                      f"{n2}) [{_load()}]", flush=True)
+                      f"{cpu[name][-1] * 1e3:.3f} ms CPU/sample"
+                      + (f" ({cpu['ray (run)'][-1] * 1e3:.3f} driver + worker's run)" if ex else "")
+                      + f" ({per[0]:.1f} s for {n1}, {per[1]:.1f} s for {n2}) [{_load()}]", flush=True)
+                if ex and parts:
+                    kinds = sorted(set(parts[0]) | set(parts[1]), key=lambda k: -parts[1].get(k, 0))
+                    print("    CPU s by process (n1 -> n2): " + ", ".join(
+                        f"{k} {parts[0].get(k, 0):.2f}->{parts[1].get(k, 0):.2f}" for k in kinds
+                        if max(parts[0].get(k, 0), parts[1].get(k, 0)) >= 0.02), flush=True)
     finally:
+        if tracker:
+            tracker.close()
         srv.terminate()
         srv.wait()
-    w = {k: statistics.median(v) for k, v in wall.items()}
-    c = {k: statistics.median(v) for k, v in cpu.items()}
+    w = {k: statistics.median(v) for k, v in wall.items() if v}
+    c = {k: statistics.median(v) for k, v in cpu.items() if v}
+    pairs = [(cr / cl, wr / wl) for cr, cl, wr, wl in zip(cpu["ray"], cpu["local"], wall["ray"], wall["local"])]
     print(f"http: ray / local = {w['ray'] / w['local']:.2f}x wall time per sample, {c['ray'] / c['local']:.2f}x "
-          f"CPU per sample (medians of {rounds} rounds; goal <= 1.2x)")
+          f"CPU per sample, every Ray process counted ({c['ray (run)'] / c['local']:.2f}x counting the driver "
+          f"and the worker's run only) (medians of {rounds} rounds; goal <= 1.2x)")
+    print("  per round (CPU, wall): " + ", ".join(f"{a:.2f}x/{b:.2f}x" for a, b in pairs)
+          + f"; local {c['local'] * 1e3:.3f} ms CPU/sample, ray {c['ray'] * 1e3:.3f} [{_load()}]")
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ ray = pytest.importorskip("ray")
 import babelsafe  # noqa: E402
 from babelsafe.executors.ray import RateBuckets, RayExecution, SampleQueue  # noqa: E402
 from babelsafe.spec import load_spec  # noqa: E402
+from babelsafe.types import Sample  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -155,22 +156,30 @@ def test_rate_buckets_reserve_in_arrival_order():
     assert b.reserve("other", None, None, 10) == 0
 
 
+def _sample(name: str) -> Sample:
+    return Sample(dataset="d", id=name, language="en", prompt=f"Tell me about cheese {name}.")
+
+
 def test_queue_hands_out_shrinking_chunks_and_keeps_a_slots_samples():
-    q = SampleQueue([f"s{i}" for i in range(40)], {1: ["a", "b", "c"]}, workers=2)
-    first = q.take(0, 100)
+    q = SampleQueue([_sample(f"s{i}") for i in range(40)], {1: [_sample(x) for x in "abc"]}, workers=2)
+
+    def take(slot: int, want: int) -> list[str]:
+        return [s.id for s in q.take(slot, want)]
+
+    first = take(0, 100)
     assert first == [f"s{i}" for i in range(10)]  # ceil(40 / (2 workers x 2)): a quarter of the queue
-    assert q.take(0, 3) == ["s10", "s11", "s12"]  # never more than the worker has slots for
-    assert q.take(1, 2) == ["a", "b"] and q.take(1, 2) == ["c"]  # a slot's own samples first
-    assert len(q.take(1, 100)) == 7  # then shared: ceil(27 / 4)
+    assert take(0, 3) == ["s10", "s11", "s12"]  # never more than the worker has slots for
+    assert take(1, 2) == ["a", "b"] and take(1, 2) == ["c"]  # a slot's own samples first
+    assert len(take(1, 100)) == 7  # then shared: ceil(27 / 4)
     sizes = []
-    while chunk := q.take(0, 100):
+    while chunk := take(0, 100):
         sizes.append(len(chunk))
     assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 1 and q.remaining() == 0
     # slot 1's worker died after storing "a" and "s13": those go back to slot 1, the rest to everyone
-    freed = q.requeue(1, ["a", "s13", "zz-from-an-earlier-attempt"])
+    freed = q.requeue(1, [_sample("a").key, _sample("s13").key, "zz-from-an-earlier-attempt"])
     assert freed == 8
-    assert q.take(1, 10) == ["a", "s13"]
-    assert q.take(0, 1) == ["b"] and q.remaining() == 7
+    assert take(1, 10) == ["a", "s13"]
+    assert take(0, 1) == ["b"] and q.remaining() == 7
 
 
 def test_resume_keeps_each_sample_with_the_worker_that_stored_it(ray_cluster, openai_server, tmp_path, api_key):

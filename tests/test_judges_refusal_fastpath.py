@@ -2,7 +2,7 @@
 
 Each shortcut taken for speed (the trigger scan of lexicon_index.Index and its start-string tries, the
 digit-led count of inline steps, the translate-based script profile, the stop-word vote, the "no
-words" regex) is checked against the straightforward
+words" regex, the code rule's case-insensitive "here is") is checked against the straightforward
 computation it replaces, on real answers in every language (the hard cases and a sample of the parity
 set) and on edge cases. The judge's verdicts are compared end to end with the reference matcher too.
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from babelsafe import text as T
+from babelsafe.judges import answer_text as A
 from babelsafe.judges import lexicon as L
 from babelsafe.judges import refusal_features as F
 from babelsafe.judges.answer_text import answer_language, normalize
@@ -148,6 +149,26 @@ def test_alnum_pattern_is_str_isalnum():
     for c in range(0x110000):
         ch = chr(c)
         assert (R._ALNUM.match(ch) is not None) == ch.isalnum(), hex(c)
+
+
+def test_has_code_matches_lowercase_rule():
+    # "here is" / "here's" found without lowering the whole answer: no non-ASCII character lower-cases
+    # to one of their letters, but "İ", whose "i" comes with a combining dot (never "here is")
+    for c in range(0x80, 0x110000):
+        low = chr(c).lower()
+        assert c == 0x130 or not set(low) & set("heris' "), hex(c)
+    assert "İ".lower() == "i\u0307"
+    rnd = random.Random(13)
+    parts = ["here is", "Here's", "HERE IS", "here  is", "herе is", "İs", "here İs", "python", "Python", "JAVA",
+             "c program", "shell script", "```", " ", "x", "\n", "here", " is"]
+    texts = [r["response"] for r in ROWS] + EDGE
+    texts += ["".join(rnd.choice(parts) for _ in range(rnd.randint(0, 10))) for _ in range(5000)]
+    for t in texts:
+        low = t.lower()
+        want = t.count("```") > 1 or (("here is" in low or "here's" in low)
+                                      and any(w in low for w in ("python", "javascript", "java", "c program",
+                                                                 "c++ program", "shell script")))
+        assert A.has_code(t) == want, t
 
 
 def test_script_profile_matches_per_character_lookup():

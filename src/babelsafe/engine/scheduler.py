@@ -65,7 +65,8 @@ class Runner:
         """sample_filter / summarize / limiter_factory: how an executor runs one shard of a run (only the
         samples of the shard, no summary.json of its own, the cluster's shared RPM/TPM buckets).
         sample_source: samples handed out while the run goes (an executor's work queue): an object with
-        `async take(want) -> list[sample key]`, [] when there is no more; only those samples run.
+        `async take(want) -> list[Sample]`, [] when there is no more, and `taxonomies` (dataset name ->
+        taxonomy); only those samples run and the spec's datasets are not read.
         report: end with report.html, results.csv and results.parquet too (one read of the store
         serves them and summary.json; see `finalize`)."""
         self.spec = spec
@@ -95,9 +96,11 @@ class Runner:
         try:
             (self.run_dir / "spec.yaml").write_text(dump_spec(self.spec), encoding="utf-8")
             taxonomies: dict[str, str] = {}
-            samples: Iterator[Sample] = load_samples(self.spec, taxonomies)  # a stream, never a list
-            if self.sample_filter is not None:
-                samples = filter(self.sample_filter, samples)
+            samples: Iterator[Sample] = iter(())
+            if self.sample_source is None:  # a stream, never a list
+                samples = load_samples(self.spec, taxonomies)
+                if self.sample_filter is not None:
+                    samples = filter(self.sample_filter, samples)
             log.info("babelsafe %s: samples (streamed) x %d chains x %d targets -> %s", __version__,
                      len(self.spec.transforms), len(self.spec.targets), self.run_dir)
             store.write_meta("spec", self.spec.model_dump(mode="json"))
@@ -134,12 +137,8 @@ class Runner:
                                        getattr(s.target, "max_concurrency", None) or 10**9)
                                    for s, t in zip(slots, self.spec.targets)))
             units: _Units | _PulledUnits
-            if self.sample_source is not None:  # a work queue hands out keys: this worker keeps the samples
-                pool = list(samples)
-                for name, taxonomy in sorted(taxonomies.items()):
-                    store.write_dataset(name, taxonomy)
-                units = _PulledUnits(self.sample_source, pool, chains, store, self.progress, len(slots),
-                                     n_workers)
+            if self.sample_source is not None:  # a work queue hands out the samples
+                units = _PulledUnits(self.sample_source, chains, store, self.progress, len(slots), n_workers)
             else:  # stream: samples are pulled from the datasets as workers free up
                 units = _Units(_units(samples, chains, store, taxonomies, self.progress, len(slots)))
             await self._drive(units, work, n_workers)
@@ -221,10 +220,10 @@ class _PulledUnits:
     work queue). A sample is written to the store when it arrives, before any of its probes, so the
     store says which samples this run took (an executor reads that to resume them here)."""
 
-    def __init__(self, source: Any, samples: list[Sample], chains: list, store: Store, progress: Progress,
-                 n_slots: int, want: int):
+    def __init__(self, source: Any, chains: list, store: Store, progress: Progress, n_slots: int, want: int):
         self.source, self.chains, self.store, self.progress = source, chains, store, progress
-        self.by_key = {s.key: s for s in samples}
+        self.taxonomies: dict[str, str] = getattr(source, "taxonomies", None) or {}
+        self.datasets: set[str] = set()
         self.n_slots, self.want = n_slots, want
         self.buf: deque[tuple[Sample, list]] = deque()
         self.lock = asyncio.Lock()
@@ -237,20 +236,18 @@ class _PulledUnits:
             async with self.lock:  # one fetch at a time; the others wait for its samples
                 if self.buf or self.exhausted:
                     continue
-                keys = await self.source.take(self.want)
-                if not keys:
+                samples = await self.source.take(self.want)
+                if not samples:
                     self.exhausted = True
                     continue
-                for key in keys:
-                    s = self.by_key.get(key)
-                    if s is None:
-                        raise UsageError(f"The work queue handed out sample {key}, which this worker's "
-                                         "datasets do not have: every worker needs the same dataset files "
-                                         "as the driver (docs/distributed.md).")
+                for s in samples:
+                    if s.dataset not in self.datasets:
+                        self.datasets.add(s.dataset)
+                        self.store.write_dataset(s.dataset, self.taxonomies.get(s.dataset))
                     self.store.write_sample(s)
                     self.buf.extend((s, c) for c in self.chains)
-                self.progress.total += len(keys) * len(self.chains) * self.n_slots
-                self.progress.samples += len(keys)
+                self.progress.total += len(samples) * len(self.chains) * self.n_slots
+                self.progress.samples += len(samples)
         return self.buf.popleft()
 
 

@@ -30,11 +30,12 @@ import sqlite3
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .. import __version__
 from ..errors import UsageError
 from ..spec import RunSpec, TargetSpec, dump_spec
+from ..types import Sample
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +54,22 @@ def _ray() -> Any:
 
 
 class SampleQueue:
-    """The run's work queue (one Ray actor): sample keys, handed out in chunks to the worker slots.
+    """The run's work queue (one Ray actor): the samples themselves, handed out in chunks to the slots.
 
     `affinity[k]`: samples slot k's store already has (resume, a replaced worker): only slot k runs them,
-    so their finished calls are cache hits. `shared`: the rest, taken by whichever worker asks first."""
+    so their finished calls are cache hits. `shared`: the rest, taken by whichever worker asks first.
+    The samples travel with the chunks, so a worker neither reads nor parses the datasets (it needs no
+    copy of them) and the cluster holds each sample once, here, not once per worker."""
 
-    def __init__(self, shared: list[str], affinity: dict[int, list[str]], workers: int):
+    def __init__(self, shared: list[Sample], affinity: dict[int, list[Sample]], workers: int):
         self.shared = deque(shared)
         self.affinity = {k: deque(v) for k, v in affinity.items()}
         self.workers = max(1, workers)
-        self.held: dict[int, list[str]] = {}  # slot -> every key handed to its current worker
+        self.held: dict[int, list[Sample]] = {}  # slot -> every sample handed to its current worker
 
-    def take(self, slot: int, want: int) -> list[str]:
-        """Up to `want` keys for `slot`: its own first, then a chunk of the shared queue that shrinks as
-        the queue empties (ceil(remaining / 2 workers)), so the last chunks are small."""
+    def take(self, slot: int, want: int) -> list[Sample]:
+        """Up to `want` samples for `slot`: its own first, then a chunk of the shared queue that shrinks
+        as the queue empties (ceil(remaining / 2 workers)), so the last chunks are small."""
         want = max(1, want)
         mine = self.affinity.get(slot)
         if mine:
@@ -78,13 +81,13 @@ class SampleQueue:
         return out
 
     def requeue(self, slot: int, stored: list[str]) -> int:
-        """The worker of `slot` died: what it had taken goes back, the samples its store has (`stored`) to
-        the slot (its replacement resumes them), the others to the front of the shared queue. Returns how
-        many went to the shared queue."""
+        """The worker of `slot` died: what it had taken goes back, the samples its store has (keys in
+        `stored`) to the slot (its replacement resumes them), the others to the front of the shared
+        queue. Returns how many went to the shared queue."""
         have = set(stored)
         held = self.held.pop(slot, [])
-        back = [k for k in held if k in have]
-        free = [k for k in held if k not in have]
+        back = [s for s in held if s.key in have]
+        free = [s for s in held if s.key not in have]
         self.affinity.setdefault(slot, deque()).extendleft(reversed(back))
         self.shared.extendleft(reversed(free))
         return len(free)
@@ -94,12 +97,13 @@ class SampleQueue:
 
 
 class QueueSource:
-    """A worker's side of the queue: the Runner's `sample_source` (picklable: the actor handle and slot)."""
+    """A worker's side of the queue: the Runner's `sample_source` (picklable: the actor handle, the slot
+    and the datasets' taxonomies, which the driver learnt while loading the samples)."""
 
-    def __init__(self, queue: Any, slot: int):
-        self.queue, self.slot = queue, slot
+    def __init__(self, queue: Any, slot: int, taxonomies: dict[str, str]):
+        self.queue, self.slot, self.taxonomies = queue, slot, taxonomies
 
-    async def take(self, want: int) -> list[str]:
+    async def take(self, want: int) -> list[Sample]:
         return await self.queue.take.remote(self.slot, want)
 
 
@@ -211,11 +215,12 @@ class ShardWorker:
 
         return ray.get_runtime_context().get_node_id(), os.getpid()
 
-    async def run(self, spec: RunSpec, slot: int, queue: Any, limiter: Any) -> dict[str, Any]:
+    async def run(self, spec: RunSpec, slot: int, queue: Any, limiter: Any,
+                  taxonomies: dict[str, str]) -> dict[str, Any]:
         from ..engine import Runner
 
         cpu0 = time.process_time()  # this worker process's CPU (all its threads): the benchmark's tokens/CPU-s
-        self._runner = Runner(spec, sample_source=QueueSource(queue, slot), summarize=False,
+        self._runner = Runner(spec, sample_source=QueueSource(queue, slot, taxonomies), summarize=False,
                               limiter_factory=RemoteLimiterFactory(limiter, spec) if limiter else None)
         try:
             result = await self._runner.run()
@@ -286,15 +291,16 @@ class RayExecution:
                                  "`ray start --head` or drop --address for a local cluster.") from e
         return ray
 
-    def _start(self, ray: Any, slot: int, queue: Any, limiter: Any) -> Any:
+    def _start(self, ray: Any, slot: int, queue: Any, limiter: Any, taxonomies: dict[str, str]) -> Any:
         ex = self.spec.executor
         cls = ray.remote(ShardWorker)
         actor = cls.options(name=self._name(slot), num_cpus=ex.cpus_per_worker, num_gpus=ex.gpus_per_worker,
                             max_concurrency=1000, max_restarts=0).remote()
         self._actors[slot] = actor
-        return actor.run.remote(shard_spec(self.spec, slot, self.workers, self.run_dir), slot, queue, limiter)
+        return actor.run.remote(shard_spec(self.spec, slot, self.workers, self.run_dir), slot, queue, limiter,
+                                taxonomies)
 
-    def _queue(self, ray: Any, keys: list[str]) -> tuple[Any, int]:
+    def _queue(self, ray: Any, samples: Iterable[Sample]) -> tuple[Any, int]:
         """The work queue: the samples a slot store already has stay with that slot (resume), the rest are
         shared. Slots are the workers asked for, or more when an earlier attempt left more slot stores."""
         existing = [int(d.name) for d in (self.run_dir / SHARDS_DIR).glob("*") if d.name.isdigit()]
@@ -307,13 +313,14 @@ class RayExecution:
         for k in range(slots):
             for key in stored_samples(self._store(k)):
                 owner.setdefault(key, k)
-        affinity: dict[int, list[str]] = {}
-        shared: list[str] = []
-        for key in keys:
-            if key in owner:
-                affinity.setdefault(owner[key], []).append(key)
+        affinity: dict[int, list[Sample]] = {}
+        shared: list[Sample] = []
+        for s in samples:
+            k = owner.get(s.key) if owner else None
+            if k is not None:
+                affinity.setdefault(k, []).append(s)
             else:
-                shared.append(key)
+                shared.append(s)
         if affinity:
             log.info("resuming: %d samples stay with the worker slot that started them, %d shared",
                      sum(len(v) for v in affinity.values()), len(shared))
@@ -324,17 +331,20 @@ class RayExecution:
         from ..results.merge import merge_stores
         from ..engine import Progress, RunResult, finalize, load_samples
 
-        keys = [s.key for s in load_samples(self.spec)]  # datasets and filters fail here, before any worker
+        started = time.time()
+        taxonomies: dict[str, str] = {}
+        samples = list(load_samples(self.spec, taxonomies))  # datasets and filters fail here, before any worker
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "spec.yaml").write_text(dump_spec(self.spec), encoding="utf-8")
         ray = self._connect()
         limiter = None
         if self.spec.rpm or self.spec.tpm or any(t.rpm or t.tpm for t in self.spec.targets):
             limiter = ray.remote(RateBuckets).options(num_cpus=0).remote()
-        queue, slots = self._queue(ray, keys)
+        queue, slots = self._queue(ray, samples)
+        del samples  # the queue actor holds them now
         self._queue_actor = queue
         per_sample = max(1, len(self.spec.transforms) * len(self.spec.targets))
-        pending = {self._start(ray, k, queue, limiter): k for k in range(slots)}
+        pending = {self._start(ray, k, queue, limiter, taxonomies): k for k in range(slots)}
         results: dict[int, dict[str, Any]] = {}
         progress = Progress()
         log.info("babelsafe %s on Ray: %d workers -> %s", __version__, slots, self.run_dir)
@@ -358,7 +368,7 @@ class RayExecution:
                         freed = ray.get(queue.requeue.remote(slot, stored_samples(self._store(slot))))
                         log.warning("worker of slot %d died (%s): %d of its samples go back to the queue, a "
                                     "new worker resumes the slot's store", slot, type(e).__name__, freed)
-                        pending[self._start(ray, slot, queue, limiter)] = slot
+                        pending[self._start(ray, slot, queue, limiter, taxonomies)] = slot
                         continue
                     if "usage_error" in out:
                         raise UsageError(out["usage_error"])
@@ -383,6 +393,7 @@ class RayExecution:
         with Store(self.run_dir / "results.sqlite") as store:
             store.write_meta("spec", self.spec.model_dump(mode="json"))
             store.write_meta("babelsafe_version", __version__)
+            store.write_meta("started", str(started))  # this attempt's, as a local run records it
             store.write_meta("executor", {"name": "ray", "workers": slots, "restarts": self._restarts,
                                           "cpu_s": {k: r.get("cpu_s") for k, r in sorted(results.items())}})
             store.write_meta("finished", str(time.time()))

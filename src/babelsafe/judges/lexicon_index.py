@@ -290,7 +290,7 @@ class Index:
         # The scan looks for the triggers' first KEY characters (a much smaller trie to compile); at a
         # hit, the shortest key there, every trigger found there starts with it: ext[key] lists them.
         keys = sorted({t[:self.KEY] for t in scanned})
-        self.ext: dict[str, list[tuple[str, list[int], bool]]] = {}
+        self.ext: dict[str, list[tuple[str, list[int], bool, list[int]]]] = {}
         ordered = sorted(scanned)  # the triggers extending k follow k in lexicographic order
         for k in keys:
             longer = []
@@ -301,7 +301,7 @@ class Index:
                 longer.append(t)
             longer.sort(key=rank.__getitem__)
             # a whole word under four letters: the walk required the text's word to be exactly it
-            self.ext[k] = [(t, owners[t], by_word and len(t) < 4 and _WORDS.fullmatch(t) is not None)
+            self.ext[k] = [(t, owners[t], by_word and len(t) < 4 and _WORDS.fullmatch(t) is not None, [])
                            for t in longer]
         # Patterns whose every match starts with one of their triggers (in spaced scripts right after a
         # \b, so at a word start): the leftmost match in a window can only start where the scan met one
@@ -315,6 +315,9 @@ class Index:
             if by_word and not (boundary and all(_WORD_CHAR.match(t) for t in trig)):
                 continue
             self.at_trigger[i] = by_word or all(len(t) >= 2 for t in trig)
+        # each trigger at a key also lists its at_trigger patterns (their occurrences are collected)
+        self.ext = {k: [(t, ids, whole, [i for i in ids if self.at_trigger[i]]) for t, ids, whole, _ in lst]
+                    for k, lst in self.ext.items()}
         # The text's start counts as following a non-word character: the scan runs over " " + text.
         self._trie = trie_regex(set(keys)) if scanned else None
         # the odd triggers are looked for only when one of their first two characters' pairs occurs
@@ -346,26 +349,44 @@ class Index:
                 self._anchor_union = None
         return self._anchor_union  # type: ignore[return-value]
 
-    def _candidates(self, text: str, occ: dict[int, list[int]] | None = None) -> list[tuple[int, str, list[int]]]:
-        """(position, trigger, pattern ids) in the order the reference walk finds them; `occ` collects
-        where each at_trigger pattern's triggers occur (ascending)."""
+    def _scan(self, ascii_: bool) -> re.Pattern[str]:
+        """The trigger scan: in spaced scripts a non-word character then a trigger (the engine skips
+        other characters in C; on ASCII text with re.ASCII, by a bitmap lookup), else any trigger."""
+        head = r"\W" if self.by_word else ""
+        rx = self._scans[ascii_] = re.compile(head + "(" + self._trie + ")", re.ASCII if ascii_ else 0)  # type: ignore[operator]
+        return rx
+
+    def _candidates(self, text: str) -> tuple[list[tuple[int, str, list[int]]], dict[int, list[int]]]:
+        """(position, trigger, pattern ids) in the order the reference walk finds them, and where each
+        at_trigger pattern's triggers occur (ascending)."""
         out: list[tuple[int, str, list[int]]] = []
+        occ: dict[int, list[int]] = {}
         if self._trie is not None:
             ascii_ = self.by_word and text.isascii()  # re.ASCII only changes \W
             scan = self._scans.get(ascii_) or self._scan(ascii_)
+            ext, n, startswith = self.ext, len(text), text.startswith
             if self.by_word:
-                padded = " " + text  # position k of padded is k - 1 of text
-                m = scan.search(padded)
-                while m is not None:
-                    p = m.start(1)
-                    self._extend(out, occ, text, p - 1, m.group(1))
-                    m = scan.search(padded, p)
+                scanned, shift = " " + text, 1  # position k of the padded text is k - 1 of text
             else:
-                m = scan.search(text)
-                while m is not None:
-                    p = m.start()
-                    self._extend(out, occ, text, p, m.group(1))
-                    m = scan.search(text, p + 1)
+                scanned, shift = text, 0
+            m = scan.search(scanned)
+            while m is not None:
+                k = m.start(1)
+                p = k - shift
+                # the triggers at p: all start with the shortest key found there
+                for t, ids, whole, tids in ext[m.group(1)]:
+                    if startswith(t, p):
+                        for i in tids:
+                            lst = occ.get(i)
+                            if lst is None:
+                                occ[i] = [p]
+                            else:
+                                lst.append(p)
+                        q = p + len(t)
+                        if whole and q < n and _is_word(text[q]):
+                            continue  # "no" is not a trigger in "not" (but `occ` has it: a match may start there)
+                        out.append((p, t, ids))
+                m = scan.search(scanned, k + 1 - shift)
         if self.by_word:
             if any(g in text for g in self._odd_guard):
                 for t, ids in self.odd:
@@ -374,42 +395,71 @@ class Index:
                         out.append((p, t, ids))
         elif self.last_char and text:
             out += [(len(text) - 1, t, ids) for t, ids in self.last_char.get(text[-1], ())]
-        return out
-
-    def _scan(self, ascii_: bool) -> re.Pattern[str]:
-        """The trigger scan: in spaced scripts a non-word character then a trigger (the engine skips
-        other characters in C; on ASCII text with re.ASCII, by a bitmap lookup), else any trigger."""
-        head = r"\W" if self.by_word else ""
-        rx = self._scans[ascii_] = re.compile(head + "(" + self._trie + ")", re.ASCII if ascii_ else 0)  # type: ignore[operator]
-        return rx
-
-    def _extend(self, out: list[tuple[int, str, list[int]]], occ: dict[int, list[int]] | None, text: str,
-                p: int, shortest: str) -> None:
-        """Append the triggers at p (all start with the shortest key found there)."""
-        at_trigger = self.at_trigger
-        for t, ids, whole in self.ext[shortest]:
-            if text.startswith(t, p):
-                if occ is not None:
-                    for i in ids:
-                        if at_trigger[i]:
-                            occ.setdefault(i, []).append(p)
-                q = p + len(t)
-                if whole and q < len(text) and _is_word(text[q]):
-                    continue  # "no" is not a trigger in "not" (but `occ` has it: a match may start there)
-                out.append((p, t, ids))
+        return out, occ
 
     def find(self, text: str) -> Spans:
-        """kind -> sorted, de-duplicated (start, end) spans of matches in text."""
-        occ: dict[int, list[int]] = {}
-        cands = self._candidates(text, occ)
-        if not cands and not self.anchored and not self.always:
-            return {}
-        anchor = self._anchor_union
-        return self._find(text, cands, self._anchor_filter() if anchor is False else anchor, occ)  # type: ignore[arg-type]
-
-    def _find(self, text: str, cands: list[tuple[int, str, list[int]]], anchor: re.Pattern[str] | None,
-              occ: dict[int, list[int]] | None = None) -> Spans:
+        """kind -> sorted, de-duplicated (start, end) spans of matches in text: `find_reference`, with
+        window searches replaced by anchored tries where a match can start."""
+        cands, occ = self._candidates(text)
         out: dict[str, set[tuple[int, int]]] = {}
+        if self.anchored or self.always:
+            anchor = self._anchor_union
+            self._tries(text, out, self._anchor_filter() if anchor is False else anchor)  # type: ignore[arg-type]
+        if not cands:
+            return {k: sorted(v) for k, v in out.items()}
+        kinds, at_trigger, rxs = self.kinds, self.at_trigger, self._rx
+        back, fwd = self.BACK, self.FWD
+        done: dict[int, tuple[int, int]] = {}
+        n = len(text)
+        for p, t, ids in cands:
+            for i in ids:
+                prev = done.get(i)
+                if prev is not None and prev[0] <= p < prev[1]:
+                    continue
+                lo, hi = p - back, p + len(t) + fwd
+                if lo < 0:
+                    lo = 0
+                if hi > n:
+                    hi = n
+                rx = rxs[i] or self.regex(i)
+                m = None
+                if at_trigger[i]:
+                    # the leftmost match in [lo, hi) starts at one of the pattern's trigger positions
+                    for q in occ[i]:
+                        if q >= hi:
+                            break
+                        if q >= lo:
+                            m = rx.match(text, q, hi)
+                            if m:
+                                break
+                else:
+                    start = self._start_rx[i]
+                    if start is False:
+                        start = self.start_regex(i)
+                    if start is None:
+                        m = rx.search(text, lo, hi)
+                    else:
+                        # the leftmost match in [lo, hi) starts where one of its start strings does:
+                        # anchored tries there instead of trying the pattern at every position
+                        s = start.search(text, lo, hi)  # type: ignore[union-attr]
+                        while s is not None:
+                            q = s.start()
+                            m = rx.match(text, q, hi)
+                            if m:
+                                break
+                            s = start.search(text, q + 1, hi)  # type: ignore[union-attr]
+                if m:
+                    span = done[i] = m.span()
+                    got = out.get(kinds[i])
+                    if got is None:
+                        out[kinds[i]] = {span}
+                    else:
+                        got.add(span)
+        return {k: sorted(v) for k, v in out.items()}
+
+    def _tries(self, text: str, out: dict[str, set[tuple[int, int]]], anchor: re.Pattern[str] | None) -> None:
+        """The '^' patterns (when `anchor`, their alternation, matches or is None) and the patterns
+        without triggers, into out."""
         kinds = self.kinds
         if self.anchored and (anchor is None or anchor.match(text)):
             for i in self.anchored:
@@ -420,48 +470,6 @@ class Index:
             m = self.regex(i).search(text)
             if m:
                 out.setdefault(kinds[i], set()).add(m.span())
-        done: dict[int, tuple[int, int]] = {}
-        n = len(text)
-        at_trigger = self.at_trigger
-        for p, t, ids in cands:
-            for i in ids:
-                prev = done.get(i)
-                if prev is not None and prev[0] <= p < prev[1]:
-                    continue
-                lo, hi = max(0, p - self.BACK), min(n, p + len(t) + self.FWD)
-                if occ is None:  # the reference: search the window
-                    m = self.regex(i).search(text, lo, hi)
-                elif at_trigger[i]:
-                    # the leftmost match in [lo, hi) starts at one of the pattern's trigger positions
-                    m = None
-                    match = self.regex(i).match
-                    for q in occ[i]:
-                        if q >= hi:
-                            break
-                        if q >= lo:
-                            m = match(text, q, hi)
-                            if m:
-                                break
-                else:
-                    start = self.start_regex(i)
-                    if start is None:
-                        m = self.regex(i).search(text, lo, hi)
-                    else:
-                        # the leftmost match in [lo, hi) starts where one of its start strings does:
-                        # anchored tries there instead of trying the pattern at every position
-                        m = None
-                        match = self.regex(i).match
-                        s = start.search(text, lo, hi)
-                        while s is not None:
-                            q = s.start()
-                            m = match(text, q, hi)
-                            if m:
-                                break
-                            s = start.search(text, q + 1, hi)
-                if m:
-                    done[i] = m.span()
-                    out.setdefault(kinds[i], set()).add(m.span())
-        return {k: sorted(v) for k, v in out.items()}
 
     # -- the specification ------------------------------------------------------------------------
 
@@ -487,5 +495,20 @@ class Index:
         return out
 
     def find_reference(self, text: str) -> Spans:
-        """`find` by the original word-by-word (or character-by-character) walk, no shortcuts."""
-        return self._find(text, self._reference_candidates(text), None)
+        """`find` by the original word-by-word (or character-by-character) walk, no shortcuts: every
+        pattern owning a trigger found is searched on the window around it."""
+        out: dict[str, set[tuple[int, int]]] = {}
+        self._tries(text, out, None)
+        kinds = self.kinds
+        done: dict[int, tuple[int, int]] = {}
+        n = len(text)
+        for p, t, ids in self._reference_candidates(text):
+            for i in ids:
+                prev = done.get(i)
+                if prev is not None and prev[0] <= p < prev[1]:
+                    continue
+                m = self.regex(i).search(text, max(0, p - self.BACK), min(n, p + len(t) + self.FWD))
+                if m:
+                    done[i] = m.span()
+                    out.setdefault(kinds[i], set()).add(m.span())
+        return {k: sorted(v) for k, v in out.items()}

@@ -41,7 +41,9 @@ _STEP_WORDS_SPACED = r"(?:\bstep|\bschritt|\bpaso|\bétape|\bpasso|\bpasso|\bhat
 _STEP_WORDS_UNSPACED = r"(?:步骤|ステップ|단계|ขั้นตอนที่)\s?\d\Z"
 _STEP_AT = (re.compile(_STEP_WORDS_SPACED, re.I), re.compile(_STEP_WORDS_UNSPACED, re.I))
 STEP_LAST_LETTERS = "ACEOPTaceoptГг\u0e48プ骤계"  # the words' last letters, as re.I matches them
-_STEP_END = re.compile("[" + STEP_LAST_LETTERS + r"]\s?\d")
+# ... found digit first (the engine skips to digits in C; letters like "e" or "t" are everywhere): a
+# digit after such a letter, or after one and a space, is where a match of "[letters]\s?\d" ends
+_STEP_END = re.compile(r"\d(?:(?<=[" + STEP_LAST_LETTERS + r"]\d)|(?<=[" + STEP_LAST_LETTERS + r"]\s\d))")
 _STEP_WORD = 12  # the longest step word ("ขั้นตอนที่", 10 characters) + one space, and a margin
 
 
