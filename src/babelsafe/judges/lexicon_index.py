@@ -7,6 +7,10 @@ extracted from the parsed pattern (`triggers`). An `Index` finds every trigger o
 trie-shaped regex (scanned in C), and runs only the patterns owning a trigger found there, on a
 window around it.
 
+Within a window, the leftmost match can only start where the pattern's trigger (or, for patterns
+that do not start with it, one of its literal start strings) occurs, so the window search becomes
+anchored `match` calls there.
+
 `Index.find` is the fast path; `Index.find_reference` is the original word-by-word walk, kept as the
 specification the fast path must reproduce exactly (tests compare the two on real answers).
 """
