@@ -21,6 +21,7 @@ from typing import Any, Iterable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from babelsafe.judges.refusal import _lang_code  # noqa: E402
 from babelsafe.judges.refusal_features import FEATURES, extract  # noqa: E402
 from babelsafe.judges.refusal_model import CLASSES, Model, fit, fit_temperature  # noqa: E402
 
@@ -68,7 +69,10 @@ def load_parity(folder: Path = PARITY, languages: Iterable[str] | None = None) -
 
 
 def features(rows: list[dict[str, Any]]) -> list[list[float]]:
-    return [extract(r["response"].strip())[0] if r["response"].strip() else [0.0] * len(FEATURES) for r in rows]
+    """Feature vectors as the judge computes them: each row's language is the prompt-language prior that
+    breaks an exact stop-word tie between neighbours (ms/id), as RefusalJudge.classify passes it."""
+    return [extract(r["response"].strip(), prior=_lang_code(r.get("language") or "en"))[0]
+            if r["response"].strip() else [0.0] * len(FEATURES) for r in rows]
 
 
 def translation_pairs(rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
