@@ -8,6 +8,7 @@ from typing import Any
 
 from ..labels import is_benign_prompt, is_refusal, verdict_class
 from ..results.readers import RunReader
+from .columns import BASE_COLS, C
 
 TEXT_CAP = 4_000  # characters of prompt/response kept per example in the report
 
@@ -18,14 +19,13 @@ def cap(text: str | None, n: int = TEXT_CAP) -> str | None:
     return text if len(text) <= n else text[:n] + f" … [{len(text) - n} more characters]"
 
 
-def example_records(reader: RunReader, rows: list[tuple], judges: list[str], primary: str | None,
-                    C: dict[str, int], nb: int) -> list[dict[str, Any]]:
+def example_records(reader: RunReader, rows: list[tuple], judges: list[str], primary: str | None
+                    ) -> list[dict[str, Any]]:
     """Example records for the report's browser, with every judge's label and the primary judge's
     rationale and back-translation (when the judge stored one in verdicts.extra or the probe's meta).
-
-    `rows` are export rows: `C` maps the base column names to their index, `nb` is the number of base
-    columns, after which come (label, score) per judge."""
+    `rows` are export rows (columns.export_columns(judges))."""
     out = []
+    nb = len(BASE_COLS)
     thumbs = Thumbnails(Path(reader.path).parent / "images")
     for r in rows:
         outcome = r[C["outcome"]]

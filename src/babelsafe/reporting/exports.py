@@ -23,6 +23,7 @@ from typing import Any, Iterator, Sequence
 
 from .. import languages as langs
 from ..results.readers import ExportQuery, RunReader
+from .columns import BASE_COLS, C, export_columns
 from .examples import example_records
 
 log = logging.getLogger(__name__)
@@ -30,14 +31,6 @@ log = logging.getLogger(__name__)
 BATCH = 10_000  # rows per fetch and per Parquet row group (50k: ~150 MiB more at the peak, no faster)
 
 
-def _safe_name(judge: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in judge)
-
-
-BASE_COLS = ["dataset", "item_id", "sample_language", "language", "tier", "category", "prompt_label",
-             "transform", "target", "outcome", "finish_reason", "error_kind", "prompt_tokens", "completion_tokens",
-             "latency_s", "cached", "prompt", "probe_prompt", "response", "decoded", "probe_key"]
-C = {c: i for i, c in enumerate(BASE_COLS)}
 _INT_COLS = {"prompt_tokens", "completion_tokens", "cached"}
 _SAMPLER_COLS = (C["language"], C["transform"], C["probe_key"])
 _FLOAT_COLS = {"latency_s"}
@@ -146,9 +139,7 @@ def export_results(store_path: str | Path, out_dir: str | Path, primary_judge: s
         pj = judges.index(primary_judge) if primary_judge in judges else None
         tier_map = {code: (tiers or {}).get(code) or langs.tier(code) for code in reader.languages()
                     if code is not None}
-        cols = BASE_COLS[:]
-        for j in judges:
-            cols += [f"label_{_safe_name(j)}", f"score_{_safe_name(j)}"]
+        cols = export_columns(judges)
         quota = max(5, max_examples // max(1, strata_hint))
         query = reader.export_query(judges, tier_map, pj)
         lo, hi = reader.rowid_range()
@@ -166,7 +157,7 @@ def export_results(store_path: str | Path, out_dir: str | Path, primary_judge: s
         for stratum, items in heaps:
             for neg_h, key, row in items:
                 sampler.offer(stratum, key, row, -neg_h)
-        examples = example_records(reader, sampler.rows(max_examples), judges, primary_judge, C, len(BASE_COLS))
+        examples = example_records(reader, sampler.rows(max_examples), judges, primary_judge)
     finally:
         reader.close()
     return {"csv": csv_path, "parquet": pq_path if pq_path.exists() else None, "rows": n,
@@ -215,9 +206,7 @@ def summarize_and_export(store_path: str | Path, out_dir: str | Path, spec_tiers
         acc = SummaryPass(reader, spec_tiers)
         tier_map = {code: langs.tier(code, acc.tiers_over) or langs.tier(code) for code in reader.languages()
                     if code is not None}
-        cols = BASE_COLS[:]
-        for j in judges:
-            cols += [f"label_{_safe_name(j)}", f"score_{_safe_name(j)}"]
+        cols = export_columns(judges)
         query = reader.export_query(judges, tier_map, pj)
         csv_path, pq_path = out_dir / csv_name, out_dir / parquet_name
         tmp_csv = csv_path.with_name(csv_path.name + ".tmp")
@@ -241,7 +230,7 @@ def summarize_and_export(store_path: str | Path, out_dir: str | Path, spec_tiers
                         "examples per stratum instead of %d", len(sampler.heaps), sampler.quota, quota)
         else:
             sampler.trim(quota)
-        examples = example_records(reader, sampler.rows(max_examples), judges, primary, C, len(BASE_COLS))
+        examples = example_records(reader, sampler.rows(max_examples), judges, primary)
     return summary, {"csv": csv_path, "parquet": pq_path if pq_path.exists() else None, "rows": n,
                      "examples": examples, "judges": judges, "primary_judge": primary}
 

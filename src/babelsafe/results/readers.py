@@ -535,7 +535,7 @@ class RunReader:
 
     # -- exports -------------------------------------------------------------------------------
     def export_query(self, judges: list[str], tiers: dict[str, str], primary: int | None) -> ExportQuery:
-        """One row per generation: the report exports' columns (report.exports.BASE_COLS), one
+        """One row per generation: the report exports' columns (reporting.columns.BASE_COLS), one
         label/score pair per judge, then three helper columns: the request (cache key, for the summary
         when it reads these rows) and, for the examples sampler, the primary label (or outcome) and a
         hash of the row."""
