@@ -6,6 +6,7 @@ Tiers follow MultiJail (Deng et al., ICLR 2024, Sec. 2.1: CommonCrawl share >1% 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from .errors import UsageError
@@ -133,6 +134,7 @@ MULTIJAIL_TIERS = {"en": "reference", "zh": "high", "it": "high", "vi": "high", 
                    "ko": "medium", "th": "medium", "bn": "low", "sw": "low", "jv": "low"}
 
 
+@lru_cache(maxsize=4096)  # called per row and per request with a handful of distinct values
 def normalize(code: str) -> str:
     """Canonical code for an ISO 639-1/639-3 code, a common alias or an English name."""
     key = code.strip().lower().replace("_", "-")

@@ -279,7 +279,6 @@ class Builder:
         self.bad: list[int] = []  # ordinals (self.n) of the rows that failed
         self.n = 0
         self.defaulted = 0
-        self._langs: dict[str, str] = {}  # a file's language values, normalised once each
 
     def build(self, raw: Raw) -> Sample:
         """A Sample, or ValueError(problem)."""
@@ -302,15 +301,11 @@ class Builder:
                              f"(option max_prompt_chars)")
         lang_val = _text(rec.get(c["language"])) if c["language"] in rec else None
         if lang_val and lang_val.strip():
-            lang = self._langs.get(lang_val)
-            if lang is None:
-                try:
-                    lang = langs.normalize(lang_val)
-                except UsageError:
-                    raise ValueError(f"unknown language code '{lang_val}' (use ISO 639-1/639-3 codes such as "
-                                     f"en, zh, bn; `babelsafe list languages` shows all)") from None
-                if len(self._langs) < 1000:
-                    self._langs[lang_val] = lang
+            try:
+                lang = langs.normalize(lang_val)  # memoised: a file has a handful of distinct values
+            except UsageError:
+                raise ValueError(f"unknown language code '{lang_val}' (use ISO 639-1/639-3 codes such as "
+                                 f"en, zh, bn; `babelsafe list languages` shows all)") from None
         else:
             lang = self.language or "en"
             self.defaulted += self.language is None
