@@ -156,3 +156,61 @@ def test_arrays_built_without_pandas_equal_pa_array():
             continue
         got = _built(pa, np, values, t)
         assert got.type == t and got.equals(want), (values, got, want)
+
+
+# The summary's share of the one read works on the export rows as fetched (reporting.onepass): raw UTF-8
+# bytes, counted per distinct key and decoded at the end. These runs exercise what that must get right:
+# batches split anywhere (prompts whose languages straddle two batches), several targets in one batch,
+# no verdicts at all, prompt labels SQLite lower-cases, non-ASCII values.
+@pytest.mark.parametrize("batch", [7, 64])
+def test_small_batches(tmp_path: Path, monkeypatch, batch: int):
+    import babelsafe.reporting.exports as exports
+
+    monkeypatch.setattr(exports, "BATCH", batch)
+    run = tmp_path / "run"
+    run.mkdir()
+    with Store(run / "results.sqlite") as st:
+        write_fixture_run(st, seed=12)
+    _assert_one_pass_equals_two(run, tmp_path)
+
+
+def _edited_toy(tmp_path: Path, *sql: str) -> Path:
+    run = tmp_path / "run"
+    run.mkdir()
+    build_toy_store(run / "results.sqlite")
+    con = sqlite3.connect(run / "results.sqlite")
+    for q in sql:
+        con.execute(q)
+    con.commit()
+    con.close()
+    return run
+
+
+def test_a_run_without_verdicts(tmp_path: Path):
+    _assert_one_pass_equals_two(_edited_toy(tmp_path, "DELETE FROM verdicts"), tmp_path)
+
+
+def test_prompt_labels_and_values_as_sqlite_lowers_them(tmp_path: Path):
+    run = _edited_toy(
+        tmp_path,
+        "UPDATE samples SET label = 'BeNiGn' WHERE label = 'benign' AND item_id = '5'",
+        "UPDATE samples SET label = 'HARMFUL' WHERE label = 'harmful' AND language = 'en'",
+        "UPDATE samples SET label = '\u00c9pineux', category = 'cat\u00e9gorie' WHERE language = 'bn'",
+        "UPDATE probes SET language = 'zh-Hant' WHERE language = 'zh'")
+    _assert_one_pass_equals_two(run, tmp_path)
+
+
+def test_export_writer_errors_reach_the_caller():
+    from babelsafe.reporting.exports import _BatchWriter
+
+    class Broken:
+        def write_batch(self, batch):
+            raise OSError("disk full")
+
+    w = _BatchWriter((Broken(),))
+    with pytest.raises(OSError, match="disk full"):
+        for i in range(100):  # the error surfaces at a later put (never a hang on a full queue)
+            w.put(i)
+        w.close()
+    w.close(raise_error=False)  # idempotent: the finally of _write calls it again
+    assert not w.thread.is_alive()
