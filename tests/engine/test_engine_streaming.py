@@ -184,3 +184,56 @@ def test_dry_run_plan_counts_without_a_list(tmp_path):
     f = _jsonl(tmp_path / "p.jsonl", 40)
     plan = samples_mod.plan(_spec(None, tmp_path, str(f), limit=25))
     assert plan["samples"] == 75 and plan["by_language"] == {"en": 25, "sw": 25, "bn": 25}
+
+
+class Queue:
+    """A work queue as an executor hands samples out (Runner's `sample_source`): chunks of `want`."""
+
+    def __init__(self, samples: list[Sample], taxonomies: dict[str, str]):
+        self.left, self.taxonomies = list(samples), taxonomies
+        self.chunks: list[int] = []
+
+    async def take(self, want: int) -> list[Sample]:
+        out, self.left = self.left[:want], self.left[want:]
+        self.chunks.append(len(out))
+        return out
+
+
+def _admitted(run_dir: Path) -> tuple[list, list]:
+    con = sqlite3.connect(run_dir / "results.sqlite")
+    try:
+        return (con.execute("SELECT name, taxonomy FROM datasets ORDER BY name").fetchall(),
+                con.execute("SELECT sample_key FROM samples ORDER BY sample_key").fetchall())
+    finally:
+        con.close()
+
+
+def test_a_work_queue_admits_samples_as_the_stream_does(openai_server, tmp_path, api_key, monkeypatch):
+    """The stream and a work queue take samples in alike (scheduler._Admit): each dataset's row once with
+    its taxonomy, every sample's row, and progress counted per sample x chain x target."""
+    import asyncio
+
+    samples = [Sample(dataset=f"set{i % 2}", id=str(i), language=LANGS[i % 3], prompt=f"How do I bake loaf {i}?")
+               for i in range(30)]
+    tax = {"set0": "tax-a", "set1": "tax-b"}
+
+    def load(spec, taxonomies=None):
+        taxonomies.update(tax)  # as load_samples fills it while the datasets open
+        return iter(samples)
+
+    monkeypatch.setattr(scheduler, "load_samples", load)
+    data = str(_jsonl(tmp_path / "unused.jsonl", 1))
+    two_chains = ["none", "base64"]
+    streamed = scheduler.Runner(_spec(openai_server, tmp_path / "s", data, transforms=two_chains, concurrency=4))
+    res_s = asyncio.run(streamed.run())
+    queue = Queue(samples, tax)
+    pulled = scheduler.Runner(_spec(openai_server, tmp_path / "q", data, transforms=two_chains, concurrency=4),
+                              sample_source=queue)
+    res_q = asyncio.run(pulled.run())
+    assert len(queue.chunks) > 2 and queue.chunks[-1] == 0  # several chunks, then the empty answer
+    for runner, res in ((streamed, res_s), (pulled, res_q)):
+        assert runner.progress.samples == 30 and runner.progress.total == 60 == runner.progress.done
+        assert res.counts["total"] == 60
+    datasets, keys = _admitted(res_s.run_dir)
+    assert datasets == [("set0", "tax-a"), ("set1", "tax-b")] and len(keys) == 30
+    assert _admitted(res_q.run_dir) == (datasets, keys)

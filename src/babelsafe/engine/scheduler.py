@@ -138,9 +138,12 @@ class Runner:
                                    for s, t in zip(slots, self.spec.targets)))
             units: _Units | _PulledUnits
             if self.sample_source is not None:  # a work queue hands out the samples
-                units = _PulledUnits(self.sample_source, chains, store, self.progress, len(slots), n_workers)
+                admit = _Admit(store, getattr(self.sample_source, "taxonomies", None) or {}, self.progress,
+                               len(chains) * len(slots))
+                units = _PulledUnits(self.sample_source, chains, admit, n_workers)
             else:  # stream: samples are pulled from the datasets as workers free up
-                units = _Units(_units(samples, chains, store, taxonomies, self.progress, len(slots)))
+                admit = _Admit(store, taxonomies, self.progress, len(chains) * len(slots))
+                units = _Units(_units(samples, chains, admit))
             await self._drive(units, work, n_workers)
             log.info("%d samples fed to the workers", self.progress.samples)
         finally:
@@ -215,16 +218,35 @@ class _Units:
         return next(self._it, None)
 
 
+class _Admit:
+    """Takes a sample into the run, once, when it is pulled (streamed or handed out by a work queue):
+    its dataset's row (and taxonomy) the first time that dataset is seen, then the sample's row, then
+    the progress counters. The store's writer thread commits rows in batches; a sample is in the store
+    before any of its probes, so the store says which samples this run took (an executor reads that to
+    resume them)."""
+
+    def __init__(self, store: Store, taxonomies: dict[str, str], progress: Progress, units_per_sample: int):
+        """taxonomies: dataset name -> taxonomy (filled while the datasets load, so read it at admission).
+        units_per_sample: progress units one sample adds (chains x targets)."""
+        self.store, self.taxonomies, self.progress = store, taxonomies, progress
+        self.per_sample = units_per_sample
+        self.datasets: set[str] = set()
+
+    def __call__(self, s: Sample) -> None:
+        if s.dataset not in self.datasets:
+            self.datasets.add(s.dataset)
+            self.store.write_dataset(s.dataset, self.taxonomies.get(s.dataset))
+        self.store.write_sample(s)
+        self.progress.samples += 1
+        self.progress.total += self.per_sample
+
+
 class _PulledUnits:
     """(sample, chain) units of the samples a source hands out while the run goes (the Ray executor's
-    work queue). A sample is written to the store when it arrives, before any of its probes, so the
-    store says which samples this run took (an executor reads that to resume them here)."""
+    work queue); each sample is admitted (see _Admit) when it arrives."""
 
-    def __init__(self, source: Any, chains: list, store: Store, progress: Progress, n_slots: int, want: int):
-        self.source, self.chains, self.store, self.progress = source, chains, store, progress
-        self.taxonomies: dict[str, str] = getattr(source, "taxonomies", None) or {}
-        self.datasets: set[str] = set()
-        self.n_slots, self.want = n_slots, want
+    def __init__(self, source: Any, chains: list, admit: _Admit, want: int):
+        self.source, self.chains, self.admit, self.want = source, chains, admit, want
         self.buf: deque[tuple[Sample, list]] = deque()
         self.lock = asyncio.Lock()
         self.exhausted = False
@@ -241,30 +263,17 @@ class _PulledUnits:
                     self.exhausted = True
                     continue
                 for s in samples:
-                    if s.dataset not in self.datasets:
-                        self.datasets.add(s.dataset)
-                        self.store.write_dataset(s.dataset, self.taxonomies.get(s.dataset))
-                    self.store.write_sample(s)
+                    self.admit(s)
                     self.buf.extend((s, c) for c in self.chains)
-                self.progress.total += len(samples) * len(self.chains) * self.n_slots
-                self.progress.samples += len(samples)
         return self.buf.popleft()
 
 
-def _units(samples: Iterator[Sample], chains: list, store: Store, taxonomies: dict[str, str],
-           progress: Progress, n_slots: int) -> Iterator[tuple[Sample, list]]:
+def _units(samples: Iterator[Sample], chains: list, admit: _Admit) -> Iterator[tuple[Sample, list]]:
     """The run's work as a stream of (sample, chain) units. Workers pull one unit each when free, so
-    at most one unit per worker is pending and the dataset is never materialised. A sample (and its
-    dataset's taxonomy, first time) goes to the store when it is pulled; the store's writer thread
-    commits rows in batches. `progress.total` grows as samples are pulled."""
-    datasets: set[str] = set()
+    at most one unit per worker is pending and the dataset is never materialised. Each sample is
+    admitted (see _Admit) when it is pulled, so `progress.total` grows as samples are pulled."""
     for s in samples:
-        if s.dataset not in datasets:
-            datasets.add(s.dataset)
-            store.write_dataset(s.dataset, taxonomies.get(s.dataset))
-        store.write_sample(s)
-        progress.samples += 1
-        progress.total += len(chains) * n_slots
+        admit(s)
         for c in chains:
             yield s, c
 
