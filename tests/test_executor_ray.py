@@ -18,6 +18,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 import babelsafe  # noqa: E402
+from babelsafe.executors.queue import pack, unpack  # noqa: E402
 from babelsafe.executors.ray import RateBuckets, RayExecution, SampleQueue  # noqa: E402
 from babelsafe.spec import load_spec  # noqa: E402
 from babelsafe.types import Sample  # noqa: E402
@@ -180,6 +181,29 @@ def test_queue_hands_out_shrinking_chunks_and_keeps_a_slots_samples():
     assert freed == 8
     assert take(1, 10) == ["a", "s13"]
     assert take(0, 1) == ["b"] and q.remaining() == 7
+
+
+def test_samples_cross_as_plain_pickle_bytes_and_come_back_equal():
+    """The queue's wire form (pack/unpack) keeps every field, the cached key and the order; the queue
+    takes it in (how the driver fills it) and hands chunks out in it (what workers call)."""
+    from babelsafe.images.media import Image  # noqa: F401 - an importable class in `images` travels too
+
+    odd = Sample(dataset="d", id="x", language="sw", prompt="Habari ya asubuhi?", category="greeting",
+                 meta={"tags": ["mild"], "label": "safe", "n": 1.5}, images=[b"\x89PNG"])
+    odd.key  # cached before it travels
+    plain = [_sample(f"s{i}") for i in range(5)]
+    back = unpack(pack([odd, *plain]))
+    assert back == [odd, *plain] and back[0].key == odd.key and back[0]._key == odd._key
+    assert back[1]._key is None  # not computed before: not invented on the way
+    assert type(pack(plain)) is bytes and unpack(pack([])) == []
+    # what plain pickle cannot take goes through cloudpickle, which pickle.loads reads
+    local = Sample(dataset="d", id="f", language="en", prompt="Tell me about bread.", meta={"fn": lambda: 7})
+    assert unpack(pack([local]))[0].meta["fn"]() == 7
+    q = SampleQueue(pack(plain), {1: pack([odd])}, workers=1)
+    assert unpack(q.take_packed(1, 5)) == [odd] and [s.id for s in unpack(q.take_packed(0, 2))] == ["s0", "s1"]
+    # slot 0's worker died having stored s0: s0 stays with slot 0, s1 goes back to the front for anyone
+    assert q.requeue(0, [plain[0].key]) == 1
+    assert [s.id for s in q.take(1, 1)] == ["s1"] and [s.id for s in q.take(0, 1)] == ["s0"]
 
 
 def test_resume_keeps_each_sample_with_the_worker_that_stored_it(ray_cluster, openai_server, tmp_path, api_key):

@@ -26,9 +26,7 @@ import hashlib
 import logging
 import math
 import os
-import sqlite3
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -36,6 +34,7 @@ from .. import __version__
 from ..errors import UsageError
 from ..spec import RunSpec, TargetSpec, dump_spec
 from ..types import Sample
+from .queue import QueueSource, SampleQueue, pack, stored_samples
 
 log = logging.getLogger(__name__)
 
@@ -51,75 +50,6 @@ def _ray() -> Any:
         raise UsageError("The Ray executor needs Ray: pip install 'babelsafe[ray]' (or run without "
                          "--executor ray).") from e
     return ray
-
-
-class SampleQueue:
-    """The run's work queue (one Ray actor): the samples themselves, handed out in chunks to the slots.
-
-    `affinity[k]`: samples slot k's store already has (resume, a replaced worker): only slot k runs them,
-    so their finished calls are cache hits. `shared`: the rest, taken by whichever worker asks first.
-    The samples travel with the chunks, so a worker neither reads nor parses the datasets (it needs no
-    copy of them) and the cluster holds each sample once, here, not once per worker."""
-
-    def __init__(self, shared: list[Sample], affinity: dict[int, list[Sample]], workers: int):
-        self.shared = deque(shared)
-        self.affinity = {k: deque(v) for k, v in affinity.items()}
-        self.workers = max(1, workers)
-        self.held: dict[int, list[Sample]] = {}  # slot -> every sample handed to its current worker
-
-    def take(self, slot: int, want: int) -> list[Sample]:
-        """Up to `want` samples for `slot`: its own first, then a chunk of the shared queue that shrinks
-        as the queue empties (ceil(remaining / 2 workers)), so the last chunks are small."""
-        want = max(1, want)
-        mine = self.affinity.get(slot)
-        if mine:
-            out = [mine.popleft() for _ in range(min(want, len(mine)))]
-        else:
-            n = min(want, max(1, math.ceil(len(self.shared) / (2 * self.workers))), len(self.shared))
-            out = [self.shared.popleft() for _ in range(n)]
-        self.held.setdefault(slot, []).extend(out)
-        return out
-
-    def requeue(self, slot: int, stored: list[str]) -> int:
-        """The worker of `slot` died: what it had taken goes back, the samples its store has (keys in
-        `stored`) to the slot (its replacement resumes them), the others to the front of the shared
-        queue. Returns how many went to the shared queue."""
-        have = set(stored)
-        held = self.held.pop(slot, [])
-        back = [s for s in held if s.key in have]
-        free = [s for s in held if s.key not in have]
-        self.affinity.setdefault(slot, deque()).extendleft(reversed(back))
-        self.shared.extendleft(reversed(free))
-        return len(free)
-
-    def remaining(self) -> int:
-        return len(self.shared) + sum(len(v) for v in self.affinity.values())
-
-
-class QueueSource:
-    """A worker's side of the queue: the Runner's `sample_source` (picklable: the actor handle, the slot
-    and the datasets' taxonomies, which the driver learnt while loading the samples)."""
-
-    def __init__(self, queue: Any, slot: int, taxonomies: dict[str, str]):
-        self.queue, self.slot, self.taxonomies = queue, slot, taxonomies
-
-    async def take(self, want: int) -> list[Sample]:
-        return await self.queue.take.remote(self.slot, want)
-
-
-def stored_samples(store: Path) -> list[str]:
-    """The sample keys a slot store has (every sample its workers took); [] when there is no store."""
-    if not store.is_file():
-        return []
-    from ..results.schema import connect
-
-    con = connect(store)
-    try:
-        return [r[0] for r in con.execute("SELECT sample_key FROM samples")]
-    except sqlite3.OperationalError:  # created but empty (the worker died before the schema)
-        return []
-    finally:
-        con.close()
 
 
 def shard_spec(spec: RunSpec, index: int, workers: int, run_dir: Path) -> RunSpec:
@@ -324,7 +254,8 @@ class RayExecution:
         if affinity:
             log.info("resuming: %d samples stay with the worker slot that started them, %d shared",
                      sum(len(v) for v in affinity.values()), len(shared))
-        return ray.remote(SampleQueue).options(num_cpus=0).remote(shared, affinity, slots), slots
+        packed = {k: pack(v) for k, v in affinity.items()}
+        return ray.remote(SampleQueue).options(num_cpus=0).remote(pack(shared), packed, slots), slots
 
     def execute(self) -> Any:
         from ..results import Store

@@ -166,6 +166,7 @@ class _Pass:
         self._firsts: dict[tuple, dict[str, tuple]] = {}
         self._requests: set[tuple] = set()
         self._n_requests = 0
+        self._repeats: bool | None = None  # known from `absorb`
 
     def feed(self, batch: list[tuple]) -> None:
         """Count a batch of LabelRow tuples; note its requests (repeats are resolved in `finish`)."""
@@ -176,10 +177,17 @@ class _Pass:
         if self.multi_lang:
             self._items(batch)
 
+    def absorb(self, raw_counts: Counter[tuple], firsts: dict[tuple, dict[str, tuple]], repeats: bool) -> None:
+        """Take what `feed` would have gathered, computed over the same rows by another reader of them
+        (reporting.onepass: the export rows): cell counts, per-prompt classes, whether requests repeat."""
+        self.raw_counts, self._firsts, self._repeats = raw_counts, firsts, repeats
+
     @property
     def repeats(self) -> bool:
         """Whether some target answered the very same request (one cache key) for several probes of a
         judge, e.g. a translation into bn from the en, bn and zh versions of a parallel item."""
+        if self._repeats is not None:
+            return self._repeats
         return len(self._requests) < self._n_requests
 
     def _items(self, rows: list[tuple]) -> None:

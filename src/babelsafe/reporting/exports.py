@@ -9,17 +9,19 @@ import heapq
 import logging
 import os
 import pickle
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import zlib
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from itertools import repeat
 from operator import is_not, itemgetter
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .. import languages as langs
 from ..results.readers import ExportQuery, RunReader
@@ -187,10 +189,12 @@ def summarize_and_export(store_path: str | Path, out_dir: str | Path, spec_tiers
                          parquet_name: str = "results.parquet") -> tuple[dict[str, Any], dict[str, Any]] | None:
     """summary.json's content (metrics.summarize) and the exports (export_results' dict) from ONE read
     of the store: the summary counts the export rows as they stream by, instead of joining the same four
-    tables again. None when that does not apply -- stores large enough to split the export over helper
-    processes, runs whose primary judge the summary can only pick after its pass (several judges, none
-    in the spec) -- and the caller summarizes, then exports."""
+    tables again. From SPLIT_MIN_ROWS generations on (and `workers` != 1) a helper process reads the
+    last rows of the store beside this one (onepass.HelperPart). None when the one read does not apply
+    -- runs whose primary judge the summary can only pick after its pass (several judges, none in the
+    spec) -- and the caller summarizes, then exports."""
     from ..metrics.summary import SummaryPass
+    from .onepass import ExportRowsPass, HelperPart, split_at
 
     out_dir = Path(out_dir)
     store_path = Path(store_path)
@@ -198,7 +202,7 @@ def summarize_and_export(store_path: str | Path, out_dir: str | Path, spec_tiers
         judges = reader.judges()
         primary = next((j for j in reader.spec_judges() if j in judges), None)
         lo, hi = reader.rowid_range()
-        if (primary is None and len(judges) > 1) or lo is None or _workers(workers, lo, hi) > 1:
+        if (primary is None and len(judges) > 1) or lo is None or hi is None:
             return None
         if primary is None and judges:
             primary = judges[0]
@@ -212,16 +216,30 @@ def summarize_and_export(store_path: str | Path, out_dir: str | Path, spec_tiers
         tmp_csv = csv_path.with_name(csv_path.name + ".tmp")
         tmp_pq = pq_path.with_name(pq_path.name + ".tmp")
         sampler = ExampleSampler(quota=1 << 30, most=max_examples)  # the quota follows the strata seen
-        labels = _LabelRows(judges)
+        rows_pass = ExportRowsPass(judges, acc.one.multi_lang)
 
         def tee(batches: Iterator[list[tuple]]) -> Iterator[list[tuple]]:
             for rows in batches:
-                acc.feed(labels(rows))
+                rows_pass.feed(rows)
                 yield rows
 
+        split = split_at(workers, lo, hi, BATCH)
         with RunReader(store_path) as rows_reader:  # its own connection: text comes as UTF-8 bytes
-            batches = rows_reader.export_batches(query, raw_text=_has_pyarrow(), size=BATCH)
-            n = _write(tee(batches), cols, sampler, tmp_csv, tmp_pq, True, hi - lo + 1)
+            if split is None:
+                batches = rows_reader.export_batches(query, raw_text=_has_pyarrow(), size=BATCH)
+                n = _write(tee(batches), cols, sampler, tmp_csv, tmp_pq, True, hi - lo + 1)
+            else:  # a helper process reads the rows from `split` on while this one reads the first ones
+                with HelperPart(store_path, query, cols, judges, acc.one.multi_lang, max_examples, split, hi,
+                                BATCH, out_dir) as helper:
+                    batches = rows_reader.export_batches(query, lo, split - 1, raw_text=True, size=BATCH)
+                    n = _write(tee(batches), cols, sampler, tmp_csv, tmp_pq, True, split - lo,
+                               then=helper.batches)
+                    assert helper.state is not None
+                    rows_pass.merge(helper.state)
+                    for stratum, items in helper.heaps:
+                        for neg_h, key, row in items:
+                            sampler.offer(stratum, key, row, -neg_h)
+        rows_pass.close(acc)
         summary = acc.summary()
         _publish(tmp_csv, csv_path, tmp_pq, pq_path)
         quota = max(5, max_examples // max(1, n_strata(summary)))
@@ -241,62 +259,6 @@ def _publish(tmp_csv: Path, csv_path: Path, tmp_pq: Path, pq_path: Path) -> None
         tmp_pq.replace(pq_path)
     elif pq_path.exists():
         pq_path.unlink()  # no pyarrow: never leave a stale parquet from an older run
-
-
-class _Texts(dict):
-    """Memo of stored values as the summary reads them: UTF-8 bytes decoded, other values as they are."""
-
-    def __missing__(self, x: Any) -> Any:
-        v = self[x] = _text(x)
-        return v
-
-
-class _PromptLabels(dict):
-    """Memo of SQLite's lower(coalesce(label, '')) (ASCII-only lower case, as SQLite's lower())."""
-
-    def __missing__(self, x: Any) -> str:
-        if x is None:
-            v = ""
-        elif isinstance(x, bytes):
-            v = x.lower().decode("utf-8", "replace")
-        else:
-            v = str(x)
-            v = v.translate(_ASCII_LOWER)
-        self[x] = v
-        return v
-
-
-_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
-
-
-class _LabelRows:
-    """Export rows -> the summary's LabelRow tuples (one per judge; judge None when the run has no
-    verdicts), as RunReader.label_batches gives them."""
-
-    def __init__(self, judges: list[str]):
-        nb = len(BASE_COLS)
-        self.judges = [(j, nb + 2 * i) for i, j in enumerate(judges)] or [(None, None)]
-        self.text, self.plabel = _Texts(), _PromptLabels()
-
-    def __call__(self, rows: list[tuple]) -> list[tuple]:
-        t, pl, judges = self.text, self.plabel, self.judges
-        tg, ds, it, lang, cat, tr = (C["target"], C["dataset"], C["item_id"], C["language"], C["category"],
-                                     C["transform"])
-        oc, plab, pk = C["outcome"], C["prompt_label"], C["probe_key"]
-        out = []
-        append = out.append
-        for r in rows:
-            outcome = t[r[oc]]
-            target, rest = t[r[tg]], (t[r[ds]], r[it], t[r[lang]], t[r[cat]], t[r[tr]], pl[r[plab]])
-            failed = outcome == "error" or outcome == "content_filter"
-            for j, li in judges:
-                if failed:
-                    label = outcome
-                else:
-                    x = r[li] if li is not None else None
-                    label = "unjudged" if x is None else t[x]
-                append((target, j, *rest, label, r[-3], r[pk]))
-        return out
 
 
 def _has_pyarrow() -> bool:
@@ -436,10 +398,14 @@ def _arrow(pa: Any, values: Sequence[Any], t: Any) -> Any:
         return pa.array(out, type=t)
 
 
-def _write(batches: Iterator[list[tuple]], cols: list[str], sampler: ExampleSampler, csv_path: Path,
-           pq_path: Path, header: bool = True, rows_hint: int | None = None) -> int:
+def _write(batches: Iterator[list[tuple]], cols: list[str], sampler: ExampleSampler, csv_path: Path | None,
+           pq_path: Path, header: bool = True, rows_hint: int | None = None,
+           then: Callable[[], Iterable[Any]] | None = None) -> int:
     """Stream batches into csv_path (and pq_path with pyarrow) while offering rows to the sampler.
-    rows_hint: about how many rows come (below BUILDERS_BELOW the arrays are built without pandas)."""
+    rows_hint: about how many rows come (below BUILDERS_BELOW the arrays are built without pandas).
+    csv_path None (pyarrow only): the batches go to pq_path as an Arrow IPC file instead (a helper's part
+    of the one read, onepass.py). `then`: called after the rows, gives record batches to write after
+    them (the helper's part)."""
     try:
         import pyarrow as pa
         import pyarrow.csv as pacsv
@@ -474,26 +440,74 @@ def _write(batches: Iterator[list[tuple]], cols: list[str], sampler: ExampleSamp
         except ImportError:  # pyarrow without numpy: pa.array() it is
             np = None
     cw = pqw = None
+    out = None
     try:
-        cw = pacsv.CSVWriter(str(csv_path), schema, write_options=pacsv.WriteOptions(include_header=header))
-        pqw = pq.ParquetWriter(str(pq_path), schema, compression="zstd")
+        if csv_path is None:
+            pqw = pa.ipc.new_file(str(pq_path), schema)
+        else:
+            cw = pacsv.CSVWriter(str(csv_path), schema, write_options=pacsv.WriteOptions(include_header=header))
+            pqw = pq.ParquetWriter(str(pq_path), schema, compression="zstd")
+        out = _BatchWriter(tuple(w for w in (cw, pqw) if w is not None))
         for rows in batches:
             columns = list(zip(*rows))
             arrays = ([_built(pa, np, columns[i], t) for i, t in enumerate(types)] if np is not None else
                       [_arrow(pa, columns[i], t) for i, t in enumerate(types)])
-            batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
-            cw.write_batch(batch)
-            pqw.write_batch(batch)
+            out.put(pa.RecordBatch.from_arrays(arrays, schema=schema))
             n += len(rows)
             sampler.offer_batch(rows, *_SAMPLER_COLS)
+        for batch in then() if then is not None else ():
+            out.put(batch)
+            n += batch.num_rows
         if n == 0:
-            cw.write_batch(pa.RecordBatch.from_arrays([pa.nulls(0, t) for t in types], schema=schema))
+            out.put(pa.RecordBatch.from_arrays([pa.nulls(0, t) for t in types], schema=schema))
+        out.close()
     finally:
+        if out is not None:
+            out.close(raise_error=False)
         if cw is not None:
             cw.close()
         if pqw is not None:
             pqw.close()
     return n
+
+
+class _BatchWriter:
+    """Writes record batches to the CSV and Parquet writers on a thread of its own: pyarrow encodes and
+    compresses without the GIL, so that runs on the second core while this thread fetches and builds
+    the next batch. At most `depth` batches wait (bounded memory). A write error is raised by the next
+    `put` or by `close`."""
+
+    def __init__(self, writers: tuple[Any, ...], depth: int = 2):
+        self.writers = writers
+        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="babelsafe-export-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = self.q.get()
+            if batch is None:
+                return
+            if self.error is None:
+                try:
+                    for w in self.writers:
+                        w.write_batch(batch)
+                except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+                    self.error = e
+
+    def put(self, batch: Any) -> None:
+        if self.error is not None:
+            raise self.error
+        self.q.put(batch)
+
+    def close(self, raise_error: bool = True) -> None:
+        """Wait for the queued batches to be written (then the writers may be closed)."""
+        if self.thread.is_alive():
+            self.q.put(None)
+            self.thread.join()
+        if raise_error and self.error is not None:
+            raise self.error
 
 
 if __name__ == "__main__":  # helper process of _export_parallel
