@@ -237,7 +237,8 @@ class Index:
     word of under four letters only as that whole word: the words' first four characters were the
     lookup key), others anywhere; a trigger starting with a non-word character counts at its first
     occurrence. Only the patterns owning a trigger found run, on a window of BACK characters before it
-    and FWD after it."""
+    and FWD after it; a window starts no earlier than the end of the pattern's previous match, so a
+    second match close behind the first ("illegal and dangerous") is found like re.finditer would."""
 
     BACK = 90  # a match may start this far before its trigger
     FWD = 200  # ... and end this far after it
@@ -418,9 +419,12 @@ class Index:
         for p, t, ids in cands:
             for i in ids:
                 prev = done.get(i)
-                if prev is not None and prev[0] <= p < prev[1]:
-                    continue
                 lo, hi = p - back, p + len(t) + fwd
+                if prev is not None:
+                    if prev[0] <= p < prev[1]:
+                        continue
+                    if lo < prev[1] <= p:  # resume after the previous match, or it is found again
+                        lo = prev[1]
                 if lo < 0:
                     lo = 0
                 if hi > n:
@@ -509,9 +513,13 @@ class Index:
         for p, t, ids in self._reference_candidates(text):
             for i in ids:
                 prev = done.get(i)
-                if prev is not None and prev[0] <= p < prev[1]:
-                    continue
-                m = self.regex(i).search(text, max(0, p - self.BACK), min(n, p + len(t) + self.FWD))
+                lo = max(0, p - self.BACK)
+                if prev is not None:
+                    if prev[0] <= p < prev[1]:
+                        continue
+                    if lo < prev[1] <= p:  # a second match of the pattern starts after the first
+                        lo = prev[1]
+                m = self.regex(i).search(text, lo, min(n, p + len(t) + self.FWD))
                 if m:
                     done[i] = m.span()
                     out.setdefault(kinds[i], set()).add(m.span())

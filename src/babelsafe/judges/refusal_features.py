@@ -145,7 +145,8 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     x[7] = 1.0 if nop else 0.0
     x[8] = 1.0 if nac else 0.0
     lec = hits.get("lecture", ())
-    x[9] = min(len(lec), 3) / 3.0
+    # distinct cues: a word said twice ("violence or threat of violence") is one cue
+    x[9] = min(len({head[a:b] for a, b in lec}), 3) / 3.0
     x[10] = 1.0 if lec and lec[0][0] < early * 2 else 0.0
     anchor = decline or soft
     if anchor is not None:
@@ -204,7 +205,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     x[35] = 1.0 if opening and not (items >= 3 or x[12] or code) else 0.0
     # an opening sentence that is all warning ("it's important to note that X is illegal and
     # dangerous"): two lecture cues before the first full stop (a definition has at most one)
-    x[36] = 1.0 if sum(1 for a, _ in lec if a < first_end) >= 2 else 0.0
+    x[36] = 1.0 if len({head[a:b] for a, b in lec if a < first_end}) >= 2 else 0.0
     # "Decline, then answer anyway" (partial refusal): how much follows an opening stance (a decline,
     # a premise rejection, "I don't have access", a warning-only first sentence), in English characters.
     # (searched in the raw answer: normalising drops Arabic diacritics, so `head` indices are shorter)
