@@ -207,13 +207,14 @@ def split_at(workers: int | None, lo: int, hi: int, batch: int) -> int | None:
     """The rowid where a helper process's part of the one read starts (None: one process reads all).
     At a multiple of `batch` rows from the start, so the Parquet row groups fall where one reader's
     would. At most one helper: the machine this was tuned on has 2 cores. By default (workers None)
-    only when a core is idle (load average below cores - 1): on a busy machine the helper's start-up
-    (~0.5 s of CPU) would only add to the load, and the wall time would not drop."""
+    only when a core is idle: the 1-minute load average, which counts this process (busy all run long
+    at the end of `babelsafe run`), below cores - 0.5. On a busy machine the helper's start-up (~0.5 s
+    of CPU) would only add to the load, and the wall time would not drop (measured at load 4-8)."""
     from .exports import _has_pyarrow
 
     if workers is None:
         cpus = os.cpu_count() or 1
-        workers = 2 if cpus >= 2 and _load() < cpus - 1 else 1
+        workers = 2 if cpus >= 2 and _load() < cpus - 0.5 else 1
     n = hi - lo + 1
     if workers < 2 or n < SPLIT_MIN_ROWS or not _has_pyarrow():
         return None
