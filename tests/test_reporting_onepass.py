@@ -303,3 +303,11 @@ def test_merged_parts_equal_one_pass_at_every_split(tmp_path: Path):
     assert len(rows) > 20 and any(len(d) > 1 for _, d in whole[4])
     for k in range(1, len(rows)):
         assert state([rows[:k], rows[k:]]) == whole, k
+
+
+def test_ranker_panel_checks_the_file_the_ranker_writes():
+    """The summary looks for the Language Ranker's file without importing the ranker: same name."""
+    from babelsafe.metrics.panels import RANKER_ARTIFACT
+    from babelsafe.whitebox.ranker import ARTIFACT
+
+    assert RANKER_ARTIFACT == ARTIFACT
