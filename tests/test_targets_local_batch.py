@@ -78,3 +78,29 @@ async def test_too_long_prompt_is_a_client_error_and_others_finish(pair):
                                return_exceptions=True)
     assert isinstance(res[0], ProviderError) and res[0].kind == "client" and "context window" in str(res[0])
     assert res[1].outcome == "ok" and res[1].text
+
+
+async def test_decode_steps_take_sequences_in_consecutive_id_order(pair):
+    """llama.cpp splits a step into one micro-batch per run of consecutive sequence ids (one KV stream
+    per sequence), so the engine must send them sorted and hand out the lowest free id."""
+    _, batched = pair
+    params = [GenParams(temperature=0.0, max_tokens=n, seed=0) for n in (3, 12, 6, 20, 4, 9, 15, 5)]
+    await batched.generate(_messages(PROMPTS[0]), params[0])  # the engine exists
+    engine = batched._engine
+    seen: list[list[int]] = []
+    step = engine._decode_step
+
+    def record(gen):
+        seen.append([s.sid for s in gen])
+        return step(gen)
+
+    engine._decode_step = record
+    try:  # different lengths: sequences end at different steps and their ids are reused
+        got = await asyncio.gather(*(batched.generate(_messages(p), q) for p, q in zip(PROMPTS, params)))
+    finally:
+        del engine._decode_step
+    assert all(g.outcome == "ok" for g in got)
+    assert seen and all(ids == sorted(set(ids)) for ids in seen)
+    assert any(len(ids) == 4 for ids in seen[len(seen) // 3:])  # ids were reused and the steps full again
+    full_or_tail = [ids for ids in seen if ids == list(range(ids[0], ids[0] + len(ids)))]
+    assert len(full_or_tail) >= len(seen) * 3 // 4  # gaps only while a slot waits for its next request
