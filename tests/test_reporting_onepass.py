@@ -311,3 +311,24 @@ def test_ranker_panel_checks_the_file_the_ranker_writes():
     from babelsafe.whitebox.ranker import ARTIFACT
 
     assert RANKER_ARTIFACT == ARTIFACT
+
+
+def test_batched_example_details_equal_one_by_one(tmp_path: Path, monkeypatch):
+    """The examples' verdict and probe details read in a few IN (...) queries are what the one-by-one
+    reads give, for every probe of a fixture run (205 probes in chunks of 64)."""
+    import babelsafe.results.readers as readers
+
+    chunks = readers._chunks
+    monkeypatch.setattr(readers, "_chunks", lambda keys: chunks(keys, 64))
+    run = tmp_path / "run"
+    run.mkdir()
+    with Store(run / "results.sqlite") as st:
+        write_fixture_run(st, seed=11)
+    with babelsafe.results.RunReader(run) as r:
+        pairs = r.con.execute("SELECT probe_key, target FROM generations").fetchall()
+        keys = [pk for pk, _ in pairs] * 3 + ["no-such-probe"]
+        for judge in r.judges():
+            got = r.verdict_details(keys, judge)
+            want = {(pk, t): r.verdict_detail(pk, t, judge) for pk, t in pairs}
+            assert got == {k: v for k, v in want.items() if v is not None} and got
+        assert r.probe_details(keys) == {pk: r.probe_detail(pk) for pk, _ in pairs}

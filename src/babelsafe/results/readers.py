@@ -203,6 +203,12 @@ class ExportQuery(NamedTuple):
     params: list[Any]
 
 
+def _chunks(keys: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    """Keys in lists small enough for one IN (...) (SQLite's bound-parameter limit)."""
+    for i in range(0, len(keys), size):
+        yield keys[i:i + size]
+
+
 def loads(text: str | None) -> Any:
     """A stored JSON value (specs written by older versions may be YAML); the text itself otherwise."""
     if not text:
@@ -604,6 +610,27 @@ class RunReader:
         """(rationale, extra JSON, error) of one verdict."""
         return self.con.execute("SELECT rationale, extra, error FROM verdicts WHERE probe_key = ? AND target = ? "
                                 "AND judge = ?", (probe_key, target, judge)).fetchone()
+
+    def verdict_details(self, probe_keys: list[str], judge: str) -> dict[tuple[str, str], tuple]:
+        """(probe_key, target) -> (rationale, extra JSON, error) of `judge`'s verdicts on these probes
+        (what verdict_detail gives one by one, in a few queries)."""
+        out: dict[tuple[str, str], tuple] = {}
+        for chunk in _chunks(sorted(set(probe_keys))):
+            for pk, target, *rest in self.con.execute(
+                    "SELECT probe_key, target, rationale, extra, error FROM verdicts WHERE judge = ? AND "
+                    f"probe_key IN ({','.join('?' * len(chunk))})", (judge, *chunk)):
+                out[(pk, target)] = tuple(rest)
+        return out
+
+    def probe_details(self, probe_keys: list[str]) -> dict[str, tuple[str | None, str | None]]:
+        """probe_key -> (meta JSON, chain JSON) (what probe_detail gives one by one, in a few queries)."""
+        out: dict[str, tuple[str | None, str | None]] = {}
+        for chunk in _chunks(sorted(set(probe_keys))):
+            for pk, meta, chain in self.con.execute(
+                    f"SELECT probe_key, meta, chain FROM probes WHERE probe_key IN ({','.join('?' * len(chunk))})",
+                    chunk):
+                out[pk] = (meta, chain)
+        return out
 
     def probe_messages(self, probe_key: str) -> list[dict[str, Any]]:
         """The messages of one probe (as sent, with image references rather than image bytes)."""
