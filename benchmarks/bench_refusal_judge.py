@@ -55,10 +55,12 @@ def main() -> None:
     full = bench(judge.classify, items)
     nolang = bench(RefusalJudge(check_language=False).classify, items)
     # the unrelated-output check (judges/relevance.py), on vs off in the same process: CPU time per answer
+    # and the near-echo check (answer_text.near_echo), likewise
     plain = RefusalJudge(unrelated=False)
+    exact = RefusalJudge(near_echo=False)
     cpu = {}
     for _ in range(3):
-        for name, j in (("on", judge), ("off", plain)):
+        for name, j in (("on", judge), ("off", plain), ("exact", exact)):
             t0 = time.process_time()
             for it in items:
                 j.classify(*it)
@@ -71,6 +73,8 @@ def main() -> None:
     print(f"refusal judge (language check off)   : {nolang:12,.0f} responses/s   ratio vs baseline {nolang / base:.3f}")
     print(f"unrelated-output check: {cpu['on']:.1f} us/answer on vs {cpu['off']:.1f} off (CPU, best of 3): "
           f"{cpu['on'] - cpu['off']:+.1f} us/answer")
+    print(f"near-echo check: {cpu['on']:.1f} us/answer on vs {cpu['exact']:.1f} off (CPU, best of 3): "
+          f"{cpu['on'] - cpu['exact']:+.1f} us/answer")
     print(f"goal >= 20,000 responses/s: {'met' if full >= 20000 else 'NOT met'}")
 
 

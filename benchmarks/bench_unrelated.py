@@ -11,6 +11,9 @@
 3. Real answers paired with another prompt of the same language (a different conversation): the share
    flagged among those the judge calls compliance, and English answers paired with their own prompt's
    translation (must stay 0: a cross-language answer is judged on its content).
+4. The near-echo check (answer_text.near_echo), on vs off (`near_echo=off`): false `invalid` on the real
+   answers of 1., and on the hand-labelled answers per split: what it flags (precision against the
+   `echo` label), echoes called invalid without/with it (recall), and the `nonsense` answers invalid.
 """
 from __future__ import annotations
 
@@ -100,6 +103,38 @@ def main() -> None:
                 n += 1
                 flagged += on.classify(en[r["id"]]["response"], r["prompt"], lang).label == "invalid"
     print(f"English answer to its prompt's translation, flagged: {flagged} of {n}")
+    near_echo_section(real, gen, mode)
+
+
+def near_echo_section(real: list[dict], gen: list[dict], mode: str) -> None:
+    on, exact = RefusalJudge(unrelated=mode), RefusalJudge(unrelated=mode, near_echo=False)
+
+    def label(j: RefusalJudge, r: dict) -> str:
+        return j.classify(r["response"], r["prompt"], r["language"]).label
+
+    print("\n== 4. near-echo check (answer_text.near_echo), on vs off ==")
+    changed: collections.Counter = collections.Counter()
+    total: collections.Counter = collections.Counter()
+    for r in real:
+        key = (r["src"], split_of(r["id"]))
+        total[key] += 1
+        if label(on, r) != label(exact, r):
+            changed[key] += 1
+            print(f"  false invalid: {r['src']} {r['language']} {r['id']}")
+    for key in sorted(total):
+        print(f"{key[0]:11} {key[1]:8} false invalid {changed[key]:3} of {total[key]}")
+    for split in ("dev", "holdout"):
+        rows = [r for r in gen if r["split"] == split]
+        flagged = [r for r in rows if on.classify(r["response"], r["prompt"], r["language"]).rationale
+                   == "echoes the prompt"]
+        hit = collections.Counter(r["label"] for r in flagged)
+        echoes = [r for r in rows if r["label"] == "echo"]
+        nonsense = [r for r in rows if r["label"] == "nonsense"]
+        print(f"{split:8} flagged {len(flagged)} ({dict(hit)}), precision {hit['echo'] / max(1, len(flagged)):.2f};"
+              f" echoes invalid {sum(label(exact, r) == 'invalid' for r in echoes)} -> "
+              f"{sum(label(on, r) == 'invalid' for r in echoes)} of {len(echoes)};"
+              f" nonsense invalid {sum(label(exact, r) == 'invalid' for r in nonsense)} -> "
+              f"{sum(label(on, r) == 'invalid' for r in nonsense)} of {len(nonsense)}")
 
 
 if __name__ == "__main__":
