@@ -363,3 +363,25 @@ def test_report_takes_the_helper_when_a_core_is_idle(tmp_path: Path, monkeypatch
     sa = json.loads((a / "summary.json").read_text(encoding="utf-8"))
     sb = json.loads((b / "summary.json").read_text(encoding="utf-8"))
     assert _without_times(sa) == _without_times(sb)
+
+
+def test_prefetched_queries_equal_fresh_ones(tmp_path: Path):
+    """RunReader.prefetch runs the summary's small queries on a thread; the reader then answers from
+    those results exactly what its own queries give, and callers still get their own copies."""
+    from babelsafe.results.readers import PREFETCHED, RunReader
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with Store(run / "results.sqlite") as st:
+        write_fixture_run(st, seed=11)
+    names = PREFETCHED + ("dataset_sizes", "judge_labels")
+    with RunReader(run) as fresh:
+        want = {n: getattr(fresh, n)() for n in names}
+    with RunReader(run) as r:
+        r.prefetch().join()
+        assert set(r._pre) == set(PREFETCHED)  # every query was answered by the thread
+        got = {n: getattr(r, n)() for n in names}
+        assert got == want and want["target_usage"] and want["error_kinds"]
+        got["error_kinds"].clear()
+        got["target_usage"].clear()
+        assert r.error_kinds() == want["error_kinds"] and r.target_usage() == want["target_usage"]
