@@ -332,3 +332,34 @@ def test_batched_example_details_equal_one_by_one(tmp_path: Path, monkeypatch):
             want = {(pk, t): r.verdict_detail(pk, t, judge) for pk, t in pairs}
             assert got == {k: v for k, v in want.items() if v is not None} and got
         assert r.probe_details(keys) == {pk: r.probe_detail(pk) for pk, _ in pairs}
+
+
+def test_report_takes_the_helper_when_a_core_is_idle(tmp_path: Path, monkeypatch, split_small):
+    """write_report's default (workers None) starts the helper when the load says a core is idle, and
+    not on a busy machine; the page and files are the same either way."""
+    import babelsafe.reporting.onepass as onepass
+
+    started = []
+    real = onepass.HelperPart.__init__
+
+    def spy(self, *a, **k):
+        started.append(1)
+        real(self, *a, **k)
+
+    monkeypatch.setattr(onepass.HelperPart, "__init__", spy)
+    src = tmp_path / "src"
+    src.mkdir()
+    with Store(src / "results.sqlite") as st:
+        write_fixture_run(st, seed=12)
+    runs = {}
+    for name, load in (("idle", 0.2), ("busy", 9.0)):
+        monkeypatch.setattr(onepass, "_load", lambda load=load: load)
+        run = runs[name] = tmp_path / name
+        shutil.copytree(src, run)
+        write_report(run, recompute=True)
+        assert len(started) == 1  # the idle machine started one, the busy one did not
+    a, b = runs["idle"], runs["busy"]
+    assert (a / "results.csv").read_bytes() == (b / "results.csv").read_bytes()
+    sa = json.loads((a / "summary.json").read_text(encoding="utf-8"))
+    sb = json.loads((b / "summary.json").read_text(encoding="utf-8"))
+    assert _without_times(sa) == _without_times(sb)
