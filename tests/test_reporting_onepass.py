@@ -332,3 +332,56 @@ def test_batched_example_details_equal_one_by_one(tmp_path: Path, monkeypatch):
             want = {(pk, t): r.verdict_detail(pk, t, judge) for pk, t in pairs}
             assert got == {k: v for k, v in want.items() if v is not None} and got
         assert r.probe_details(keys) == {pk: r.probe_detail(pk) for pk, _ in pairs}
+
+
+def test_report_takes_the_helper_when_a_core_is_idle(tmp_path: Path, monkeypatch, split_small):
+    """write_report's default (workers None) starts the helper when the load says a core is idle, and
+    not on a busy machine; the page and files are the same either way."""
+    import babelsafe.reporting.onepass as onepass
+
+    started = []
+    real = onepass.HelperPart.__init__
+
+    def spy(self, *a, **k):
+        started.append(1)
+        real(self, *a, **k)
+
+    monkeypatch.setattr(onepass.HelperPart, "__init__", spy)
+    src = tmp_path / "src"
+    src.mkdir()
+    with Store(src / "results.sqlite") as st:
+        write_fixture_run(st, seed=12)
+    runs = {}
+    for name, load in (("idle", 0.2), ("busy", 9.0)):
+        monkeypatch.setattr(onepass, "_load", lambda load=load: load)
+        run = runs[name] = tmp_path / name
+        shutil.copytree(src, run)
+        write_report(run, recompute=True)
+        assert len(started) == 1  # the idle machine started one, the busy one did not
+    a, b = runs["idle"], runs["busy"]
+    assert (a / "results.csv").read_bytes() == (b / "results.csv").read_bytes()
+    sa = json.loads((a / "summary.json").read_text(encoding="utf-8"))
+    sb = json.loads((b / "summary.json").read_text(encoding="utf-8"))
+    assert _without_times(sa) == _without_times(sb)
+
+
+def test_prefetched_queries_equal_fresh_ones(tmp_path: Path):
+    """RunReader.prefetch runs the summary's small queries on a thread; the reader then answers from
+    those results exactly what its own queries give, and callers still get their own copies."""
+    from babelsafe.results.readers import PREFETCHED, RunReader
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with Store(run / "results.sqlite") as st:
+        write_fixture_run(st, seed=11)
+    names = PREFETCHED + ("dataset_sizes", "judge_labels")
+    with RunReader(run) as fresh:
+        want = {n: getattr(fresh, n)() for n in names}
+    with RunReader(run) as r:
+        r.prefetch().join()
+        assert set(r._pre) == set(PREFETCHED)  # every query was answered by the thread
+        got = {n: getattr(r, n)() for n in names}
+        assert got == want and want["target_usage"] and want["error_kinds"]
+        got["error_kinds"].clear()
+        got["target_usage"].clear()
+        assert r.error_kinds() == want["error_kinds"] and r.target_usage() == want["target_usage"]

@@ -9,12 +9,18 @@ rows costs more than the whole aggregation.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import json
+import logging
 import sqlite3
+import threading
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 from .schema import Columns, connect, store_path, store_version
+
+log = logging.getLogger(__name__)
 
 BATCH = 20_000
 
@@ -223,6 +229,34 @@ def loads(text: str | None) -> Any:
             return text
 
 
+PREFETCHED = ("target_usage", "call_usage", "generation_span", "error_kinds", "n_samples", "n_probes",
+              "has_xling", "has_images", "has_pairs")
+
+
+def _prefetchable(fn: Callable[["RunReader"], Any]) -> Callable[["RunReader"], Any]:
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def method(self: "RunReader") -> Any:
+        if name in self._pre:
+            return copy.copy(self._pre[name])  # lists and dicts copied, as a fresh query returns them
+        return fn(self)
+    return method
+
+
+def _prefetch(main: "RunReader") -> None:
+    try:
+        with RunReader(main.path) as r:
+            for name in PREFETCHED:
+                main._pre[name] = getattr(RunReader, name).__wrapped__(r)
+            if main._sizes is None:
+                main._sizes = r.dataset_sizes()
+            if main._judge_labels is None:
+                main._judge_labels = r.judge_labels()
+    except Exception as e:  # noqa: BLE001 - the main thread runs any query still missing itself
+        log.debug("prefetching the run's small queries failed (%s); they run when asked", e)
+
+
 class RunReader:
     """A read-only connection to one run's store (a run dir or a results.sqlite path)."""
 
@@ -237,9 +271,20 @@ class RunReader:
         self.cols = Columns.for_version(self.version)
         self._sizes: list[DatasetSize] | None = None
         self._judge_labels: dict[str, set[str]] | None = None
+        self._pre: dict[str, Any] = {}  # results of `prefetch`'s thread, by method name
 
     def close(self) -> None:
         self.con.close()
+
+    def prefetch(self) -> threading.Thread:
+        """Run the summary's small whole-table queries (PREFETCHED) on a thread with a connection of its
+        own, so they overlap the main read of the store on another core: SQLite computes each aggregate
+        without holding the GIL. This reader's methods then return those results; one asked before its
+        result is in runs its query itself (the same answer: the store is not written meanwhile).
+        Join the thread before closing the reader if its connection must be gone."""
+        t = threading.Thread(target=_prefetch, args=(self,), name="babelsafe-reader-prefetch", daemon=True)
+        t.start()
+        return t
 
     def __enter__(self) -> "RunReader":
         return self
@@ -285,22 +330,27 @@ class RunReader:
     def datasets(self) -> list[str]:
         return [d.name for d in self.dataset_sizes()]  # one scan of the samples for every asker
 
+    @_prefetchable
     def generation_span(self) -> tuple[float | None, float | None]:
         return tuple(self.con.execute("SELECT min(created), max(created) FROM generations").fetchone())  # type: ignore[return-value]
 
+    @_prefetchable
     def target_usage(self) -> list[TargetUsage]:
         return [TargetUsage(*r) for r in self.con.execute(
             "SELECT target, count(*), sum(prompt_tokens), sum(completion_tokens), sum(cached), avg(latency_s) "
             "FROM generations GROUP BY target ORDER BY target")]
 
+    @_prefetchable
     def call_usage(self) -> list[CallUsage]:
         return [CallUsage(*r) for r in self.con.execute(
             "SELECT component, purpose, count(*), sum(prompt_tokens), sum(completion_tokens) FROM calls "
             "GROUP BY 1, 2 ORDER BY 1, 2")]
 
+    @_prefetchable
     def n_samples(self) -> int:
         return self.con.execute("SELECT count(*) FROM samples").fetchone()[0]
 
+    @_prefetchable
     def n_probes(self) -> int:
         return self.con.execute("SELECT count(*) FROM probes").fetchone()[0]
 
@@ -312,6 +362,7 @@ class RunReader:
     def languages(self) -> list[str]:
         return [r[0] for r in self.con.execute("SELECT DISTINCT language FROM probes")]
 
+    @_prefetchable
     def error_kinds(self) -> dict[str, int]:
         """error kind -> generations that failed with it, most frequent first."""
         return dict(self.con.execute("SELECT coalesce(error_kind, 'unknown'), count(*) FROM generations "
@@ -380,6 +431,7 @@ class RunReader:
         except sqlite3.OperationalError:
             return None
 
+    @_prefetchable
     def has_images(self) -> bool:
         """True when some probe showed the target an image (probes.meta.modality)."""
         try:
@@ -450,6 +502,7 @@ class RunReader:
             return [HelpfulRow(*r) for r in self.con.execute(sql, [*judges, *benign])]
         except sqlite3.OperationalError:  # SQLite without JSON1
             return []
+    @_prefetchable
     def has_xling(self) -> bool:
         """Does the run have samples of the cross-lingual consistency task (one scan of the samples,
         not the join xling_rows makes)?"""
@@ -467,6 +520,7 @@ class RunReader:
         WHERE """ + _XLING_SAMPLE
         return [XlingRow(*r[:10], json.loads(r[10]) if r[10] else None) for r in self.con.execute(sql)]
 
+    @_prefetchable
     def has_pairs(self) -> bool:
         try:
             return self.con.execute(
