@@ -3,6 +3,7 @@
     python benchmarks/bench_e2e.py                      # 1,000 vs 4,000 samples, 3 repeats
     python benchmarks/bench_e2e.py --n1 1000 --n2 5000 --repeats 5 --transports default,raw,aiohttp
     python benchmarks/bench_e2e.py --profile py-spy     # + a py-spy profile of one babelsafe run
+    python benchmarks/bench_e2e.py --judge xstest-strmatch   # a trivial judge: the cost of the rest
 
 Starts the loopback OpenAI-compatible server (tests/fake_openai.py, 200 ms latency) in its own process,
 writes a JSONL file of mild prompts in several languages (10% carry "[refuse]", answered with a refusal),
@@ -147,9 +148,10 @@ def raw_child(url: str, path: str, concurrency: int) -> None:
             runner.run(main())
 
 
-def babelsafe_cmd(url: str, data: Path, out: Path, concurrency: int, transport: str, report: bool) -> list[str]:
+def babelsafe_cmd(url: str, data: Path, out: Path, concurrency: int, transport: str, report: bool,
+                  judge: str = "refusal") -> list[str]:
     return ([sys.executable, "-m", "babelsafe", "run", "-d", str(data), "--target", "openai",
-             "--model", "fake-model", "--base-url", url, "--judge", "refusal", "-c", str(concurrency),
+             "--model", "fake-model", "--base-url", url, "--judge", judge, "-c", str(concurrency),
              "--out", str(out)] + TRANSPORTS[transport] + ([] if report else ["--no-report"]))
 
 
@@ -163,6 +165,9 @@ def main() -> None:
     ap.add_argument("--transports", default="default,raw,aiohttp",
                     help=f"comma-separated, of: {', '.join(TRANSPORTS)}")
     ap.add_argument("--no-report", action="store_true", help="pass --no-report to babelsafe run")
+    ap.add_argument("--judge", default="refusal",
+                    help="the run's judge (default refusal, as the README runs it; xstest-strmatch, a string "
+                         "match, shows what everything but the judge costs)")
     ap.add_argument("--no-tty", action="store_true", help="run the CLI with a pipe, not a pseudo-terminal")
     ap.add_argument("--server-cpus", help="taskset CPU list for the server (e.g. 1)")
     ap.add_argument("--client-cpus", help="taskset CPU list for the measured clients (e.g. 0)")
@@ -190,7 +195,7 @@ def main() -> None:
         timed(pin + [sys.executable, __file__, "--raw-child", url, str(tmp / "warm.jsonl"), str(a.concurrency)],
               env, False)
         timed(pin + babelsafe_cmd(url, tmp / "warm.jsonl", tmp / "warm-run", a.concurrency, transports[0],
-                                  not a.no_report), env, not a.no_tty)
+                                  not a.no_report, a.judge), env, not a.no_tty)
         for rep in range(a.repeats):
             sizes = (a.n1, a.n2) if rep % 2 == 0 else (a.n2, a.n1)
             for n in sizes:
@@ -206,8 +211,8 @@ def main() -> None:
                         m = timed(cmd, env, False)
                     else:
                         out = tmp / f"{tag}-{who}"
-                        m = timed(pin + babelsafe_cmd(url, data, out, a.concurrency, who, not a.no_report), env,
-                                  not a.no_tty)
+                        m = timed(pin + babelsafe_cmd(url, data, out, a.concurrency, who, not a.no_report,
+                                                      a.judge), env, not a.no_tty)
                         summary = json.loads((out / "summary.json").read_text())
                         c = summary.get("counts", {})
                         if c.get("completed") != n or c.get("errors"):
@@ -232,7 +237,7 @@ def profile(a: argparse.Namespace, url: str, env: dict[str, str], tmp: Path, tra
             pin: list[str]) -> None:
     data = tmp / "prof.jsonl"
     write_prompts(data, a.n2, "prof")
-    cmd = babelsafe_cmd(url, data, tmp / "prof-run", a.concurrency, transport, not a.no_report)
+    cmd = babelsafe_cmd(url, data, tmp / "prof-run", a.concurrency, transport, not a.no_report, a.judge)
     if a.profile == "py-spy":
         spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         out = f"{a.profile_out}.txt"
@@ -255,7 +260,7 @@ def report(a: argparse.Namespace, rows: list[dict], transports: list[str]) -> No
     ideal = extra * a.latency / a.concurrency
     print(f"\n{extra} extra samples ({a.n2} vs {a.n1}), {a.latency * 1000:.0f} ms latency, {a.concurrency} in "
           f"flight (ideal {ideal:.2f} s); {len(reps)} repeat(s); load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} CPUs; babelsafe = the CLI with judge refusal, store, summary"
+          f"{os.cpu_count()} CPUs; babelsafe = the CLI with judge {a.judge}, store, summary"
           f"{'' if a.no_report else ', report.html, CSV, Parquet'}")
 
     def rng(xs: list[float], fmt: str) -> str:

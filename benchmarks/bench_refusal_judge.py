@@ -54,12 +54,23 @@ def main() -> None:
     base = bench(lambda r, p, l: xstest_strmatch(r), items)
     full = bench(judge.classify, items)
     nolang = bench(RefusalJudge(check_language=False).classify, items)
+    # the unrelated-output check (judges/relevance.py), on vs off in the same process: CPU time per answer
+    plain = RefusalJudge(unrelated=False)
+    cpu = {}
+    for _ in range(3):
+        for name, j in (("on", judge), ("off", plain)):
+            t0 = time.process_time()
+            for it in items:
+                j.classify(*it)
+            cpu[name] = min(cpu.get(name, float("inf")), (time.process_time() - t0) / len(items) * 1e6)
     chars = sum(len(r) for r, _, _ in items) / len(items)
     print(f"corpus: {len(items)} responses, mean {chars:.0f} chars, {len({l for _, _, l in items})} languages "
           f"(warm-up of 200: {warm * 1000:.1f} ms)")
     print(f"baseline XSTest English string match : {base:12,.0f} responses/s")
     print(f"refusal judge (language check on)    : {full:12,.0f} responses/s   ratio vs baseline {full / base:.3f}")
     print(f"refusal judge (language check off)   : {nolang:12,.0f} responses/s   ratio vs baseline {nolang / base:.3f}")
+    print(f"unrelated-output check: {cpu['on']:.1f} us/answer on vs {cpu['off']:.1f} off (CPU, best of 3): "
+          f"{cpu['on'] - cpu['off']:+.1f} us/answer")
     print(f"goal >= 20,000 responses/s: {'met' if full >= 20000 else 'NOT met'}")
 
 

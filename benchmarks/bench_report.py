@@ -2,6 +2,7 @@
 
     python benchmarks/bench_report.py            # 1M samples (default)
     python benchmarks/bench_report.py --n 100000 # the issue-14 bar: <= 3 s for summary+report+CSV+Parquet
+    python benchmarks/bench_report.py --n 100000 --keep /tmp/r100k --reuse --workers 1   # one process
     python benchmarks/bench_report.py --n 200000 --keep /tmp/bench_run
     python benchmarks/bench_report.py --run 100000      # a real 100k-sample CLI run: peak RSS, end-of-run
     python benchmarks/bench_report.py --stream 1000000  # a 1M-prompt file: RSS and time to first request
@@ -260,7 +261,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000, help="samples in the synthetic store")
     ap.add_argument("--keep", help="run dir to build/keep (default: a temp dir, removed)")
     ap.add_argument("--reuse", action="store_true", help="reuse an existing store in --keep")
-    ap.add_argument("--workers", type=int, help="export processes (default: babelsafe's choice)")
+    ap.add_argument("--workers", type=int,
+                    help="processes reading the store: 1 = this one alone, 2 = a helper reads the last 40%% of "
+                         "the rows (default: babelsafe's choice: 2 from 50k generations when a core is idle)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:

@@ -29,7 +29,7 @@ def _without_times(summary: dict) -> str:
                       ensure_ascii=False)
 
 
-def _assert_one_pass_equals_two(run: Path, tmp: Path) -> None:
+def _assert_one_pass_equals_two(run: Path, tmp: Path, workers: int | None = 1) -> None:
     two, one = tmp / "two", tmp / "one"
     for d in (two, one):
         shutil.rmtree(d, ignore_errors=True)
@@ -37,7 +37,7 @@ def _assert_one_pass_equals_two(run: Path, tmp: Path) -> None:
     s2 = summarize(two / "results.sqlite")
     e2 = export_results(two / "results.sqlite", two, primary_judge=s2.get("primary_judge"),
                         strata_hint=max(1, n_strata(s2)), tiers=s2.get("tiers"), max_examples=40)
-    both = summarize_and_export(one / "results.sqlite", one, max_examples=40)
+    both = summarize_and_export(one / "results.sqlite", one, max_examples=40, workers=workers)
     assert both is not None, "the one-pass path applies to this run"
     s1, e1 = both
     assert _without_times(s1) == _without_times(s2)  # same figures, same key order
@@ -214,3 +214,174 @@ def test_export_writer_errors_reach_the_caller():
         w.close()
     w.close(raise_error=False)  # idempotent: the finally of _write calls it again
     assert not w.thread.is_alive()
+
+
+# The one read on two cores (onepass.HelperPart): a helper process reads the last rows beside this
+# one; its batches, examples and counts are merged as if one process had read everything.
+@pytest.fixture
+def split_small(monkeypatch):
+    import babelsafe.reporting.exports as exports
+    import babelsafe.reporting.onepass as onepass
+
+    monkeypatch.setattr(onepass, "SPLIT_MIN_ROWS", 0)
+    monkeypatch.setattr(exports, "BATCH", 4)
+
+
+def _assert_split_equals_two(run: Path, tmp: Path) -> None:
+    import babelsafe.reporting.onepass as onepass
+    import babelsafe.reporting.exports as exports
+
+    with babelsafe.results.RunReader(run) as r:
+        lo, hi = r.rowid_range()
+    split = onepass.split_at(2, lo, hi, exports.BATCH)
+    assert split is not None and lo < split <= hi  # a helper reads a part
+    _assert_one_pass_equals_two(run, tmp, workers=2)
+    assert not list((tmp / "one").glob(".onepass-*"))  # the helper's files are gone
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_split_fixture_runs(tmp_path: Path, split_small, seed: int):
+    run = tmp_path / "run"
+    run.mkdir()
+    with Store(run / "results.sqlite") as st:
+        write_fixture_run(st, seed=seed)
+    _assert_split_equals_two(run, tmp_path)
+
+
+def test_split_toy_store_and_repeated_requests(openai_server, tmp_path: Path, split_small):
+    run = tmp_path / "toy"
+    run.mkdir()
+    build_toy_store(run / "results.sqlite")
+    _assert_split_equals_two(run, tmp_path / "a")
+    openai_server.responder = lambda body: "I'm sorry, but I can't help with that."
+    spec = load_spec(None, datasets=["multijail"], languages=["en", "bn", "zh"], limit=4,
+                     transforms=["none", "translate:to=bn"], judges=["refusal"], out=str(tmp_path / "run"),
+                     retries=0, timeout=5, targets=[{"type": "openai", "model": "m", "base_url": openai_server.base_url}])
+    babelsafe.run(spec)
+    _assert_split_equals_two(tmp_path / "run", tmp_path / "b")
+
+
+def test_a_failing_helper_is_an_error_and_leaves_no_files(tmp_path: Path):
+    pytest.importorskip("pyarrow")
+    from babelsafe.reporting.onepass import HelperPart
+    from babelsafe.results.readers import ExportQuery
+
+    with pytest.raises(RuntimeError, match="export helper failed"):
+        with HelperPart(tmp_path / "missing.sqlite", ExportQuery("SELECT 1", []), [], [], False, 10, 1, 2, 16,
+                        tmp_path) as helper:
+            list(helper.batches())
+    assert not list(tmp_path.glob(".onepass-*"))
+
+
+def test_merged_parts_equal_one_pass_at_every_split(tmp_path: Path):
+    """The helper's part merged after this process's part gives the very state one pass gives (counts
+    in first-seen order, per-prompt classes, requests), wherever the rows are split."""
+    from babelsafe import languages as langs
+    from babelsafe.reporting.onepass import ExportRowsPass
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with Store(run / "results.sqlite") as st:
+        write_fixture_run(st, seed=11)
+    with babelsafe.results.RunReader(run) as r:
+        judges = r.judges()
+        q = r.export_query(judges, {c: langs.tier(c) for c in r.languages()}, 0)
+        rows = [row for batch in r.export_batches(q, raw_text=True) for row in batch]
+
+    def state(parts: list[list[tuple]]) -> tuple:
+        first = ExportRowsPass(judges, True)
+        first.feed(parts[0])
+        for part in parts[1:]:
+            other = ExportRowsPass(judges, True)
+            other.feed(part)
+            first.merge(other.state())
+        counts, requests, n, unsent, firsts = first.state()
+        return (list(counts.items()), requests, n, unsent,
+                [(k, list(d.items())) for k, d in firsts.items()])
+
+    whole = state([rows])
+    assert len(rows) > 20 and any(len(d) > 1 for _, d in whole[4])
+    for k in range(1, len(rows)):
+        assert state([rows[:k], rows[k:]]) == whole, k
+
+
+def test_ranker_panel_checks_the_file_the_ranker_writes():
+    """The summary looks for the Language Ranker's file without importing the ranker: same name."""
+    from babelsafe.metrics.panels import RANKER_ARTIFACT
+    from babelsafe.whitebox.ranker import ARTIFACT
+
+    assert RANKER_ARTIFACT == ARTIFACT
+
+
+def test_batched_example_details_equal_one_by_one(tmp_path: Path, monkeypatch):
+    """The examples' verdict and probe details read in a few IN (...) queries are what the one-by-one
+    reads give, for every probe of a fixture run (205 probes in chunks of 64)."""
+    import babelsafe.results.readers as readers
+
+    chunks = readers._chunks
+    monkeypatch.setattr(readers, "_chunks", lambda keys: chunks(keys, 64))
+    run = tmp_path / "run"
+    run.mkdir()
+    with Store(run / "results.sqlite") as st:
+        write_fixture_run(st, seed=11)
+    with babelsafe.results.RunReader(run) as r:
+        pairs = r.con.execute("SELECT probe_key, target FROM generations").fetchall()
+        keys = [pk for pk, _ in pairs] * 3 + ["no-such-probe"]
+        for judge in r.judges():
+            got = r.verdict_details(keys, judge)
+            want = {(pk, t): r.verdict_detail(pk, t, judge) for pk, t in pairs}
+            assert got == {k: v for k, v in want.items() if v is not None} and got
+        assert r.probe_details(keys) == {pk: r.probe_detail(pk) for pk, _ in pairs}
+
+
+def test_report_takes_the_helper_when_a_core_is_idle(tmp_path: Path, monkeypatch, split_small):
+    """write_report's default (workers None) starts the helper when the load says a core is idle, and
+    not on a busy machine; the page and files are the same either way."""
+    import babelsafe.reporting.onepass as onepass
+
+    started = []
+    real = onepass.HelperPart.__init__
+
+    def spy(self, *a, **k):
+        started.append(1)
+        real(self, *a, **k)
+
+    monkeypatch.setattr(onepass.HelperPart, "__init__", spy)
+    src = tmp_path / "src"
+    src.mkdir()
+    with Store(src / "results.sqlite") as st:
+        write_fixture_run(st, seed=12)
+    runs = {}
+    for name, load in (("idle", 0.2), ("busy", 9.0)):
+        monkeypatch.setattr(onepass, "_load", lambda load=load: load)
+        run = runs[name] = tmp_path / name
+        shutil.copytree(src, run)
+        write_report(run, recompute=True)
+        assert len(started) == 1  # the idle machine started one, the busy one did not
+    a, b = runs["idle"], runs["busy"]
+    assert (a / "results.csv").read_bytes() == (b / "results.csv").read_bytes()
+    sa = json.loads((a / "summary.json").read_text(encoding="utf-8"))
+    sb = json.loads((b / "summary.json").read_text(encoding="utf-8"))
+    assert _without_times(sa) == _without_times(sb)
+
+
+def test_prefetched_queries_equal_fresh_ones(tmp_path: Path):
+    """RunReader.prefetch runs the summary's small queries on a thread; the reader then answers from
+    those results exactly what its own queries give, and callers still get their own copies."""
+    from babelsafe.results.readers import PREFETCHED, RunReader
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with Store(run / "results.sqlite") as st:
+        write_fixture_run(st, seed=11)
+    names = PREFETCHED + ("dataset_sizes", "judge_labels")
+    with RunReader(run) as fresh:
+        want = {n: getattr(fresh, n)() for n in names}
+    with RunReader(run) as r:
+        r.prefetch().join()
+        assert set(r._pre) == set(PREFETCHED)  # every query was answered by the thread
+        got = {n: getattr(r, n)() for n in names}
+        assert got == want and want["target_usage"] and want["error_kinds"]
+        got["error_kinds"].clear()
+        got["target_usage"].clear()
+        assert r.error_kinds() == want["error_kinds"] and r.target_usage() == want["target_usage"]

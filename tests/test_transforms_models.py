@@ -391,8 +391,7 @@ def test_run_multijail_with_aim_and_a_decoded_cipher(srv, tmp_path):
 
 
 def test_compact_target_strings():
-    from babelsafe.spec import build_spec
-    from babelsafe.transforms._model import parse_target
+    from babelsafe.spec import build_spec, parse_target  # the transforms' helper-target strings
 
     assert parse_target("openai:gpt-4o-mini@http://127.0.0.1:8000/v1") == {
         "type": "openai", "model": "gpt-4o-mini", "base_url": "http://127.0.0.1:8000/v1"}

@@ -11,7 +11,6 @@ spec.TARGET_OVERRIDES) are keyword arguments of `run` and `plan`, exactly as the
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import json
@@ -21,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import UsageError
-from .spec import RunSpec, load_spec, resolve_spec
 
-if TYPE_CHECKING:  # heavy modules load when a verb runs, so `import babelsafe` stays cheap
+if TYPE_CHECKING:  # heavy modules load when a verb runs, so `import babelsafe` and `babelsafe list` stay cheap
+    from .spec import RunSpec
     from .defense.export import ExportResult
     from .defense.proxy import ProxyConfig
     from .defense.scan import ScanResult
@@ -31,15 +30,29 @@ if TYPE_CHECKING:  # heavy modules load when a verb runs, so `import babelsafe` 
     from .generate import GenerateResult
 
 __all__ = ["run", "resume", "plan", "generate", "report", "compare", "calibrate", "guard", "guard_app", "guard_config",
-           "defend_export", "defend_scan", "components", "show", "kinds", "Report", "RunSpec", "load_spec",
-           "resolve_spec", "spec_of_run", "run_async", "steer_vector", "heads_scan", "rank_languages"]
+           "defend_export", "defend_scan", "components", "show", "kinds", "Report", "spec_of_run", "run_async",
+           "steer_vector", "heads_scan", "rank_languages",
+           "RunSpec", "load_spec", "resolve_spec"]  # noqa: F822 - from spec on first use (__getattr__)
 
 OnProgress = Callable[["Progress"], None]
 OnInterrupt = Callable[[Path, int], None]
+_SPEC = ("RunSpec", "load_spec", "resolve_spec")
+
+
+def __getattr__(name: str) -> Any:
+    """RunSpec, load_spec and resolve_spec, from babelsafe.spec on first use (pydantic models and YAML:
+    `babelsafe list` and `--help` need neither)."""
+    if name in _SPEC:
+        from . import spec
+
+        return getattr(spec, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run_async(coro: Any) -> Any:
     """Run a coroutine to completion on uvloop when it is installed (faster I/O), else asyncio's loop."""
+    import asyncio
+
     try:
         import uvloop
     except ImportError:
@@ -55,6 +68,8 @@ def _execute(spec: RunSpec, on_progress: OnProgress | None, on_interrupt: OnInte
     `on_interrupt(run_dir, presses)` for each press; what a second press does is the caller's choice."""
     if spec.executor.name == "ray":
         return _execute_ray(spec, on_progress, on_interrupt)
+    import asyncio
+
     from .engine import Runner
 
     runner = Runner(spec, on_progress, report=report)
@@ -122,6 +137,8 @@ def run(spec: RunSpec | dict[str, Any] | str | Path | None = None, on_progress: 
 
     >>> babelsafe.run({"languages": ["en", "sw"], "limit": 3})          # doctest: +SKIP
     """
+    from .spec import resolve_spec
+
     return _execute(resolve_spec(spec, **overrides), on_progress, on_interrupt, report)
 
 
@@ -129,6 +146,7 @@ def plan(spec: RunSpec | dict[str, Any] | str | Path | None = None, **overrides:
     """What `run` would do, without calling a model: samples, chains, targets, requests, token estimates.
     Component names and options are checked first, so a bad option fails here as it would in `run`."""
     from .engine import plan as plan_run
+    from .spec import resolve_spec
 
     spec = resolve_spec(spec, **overrides)
     check_components(spec)
@@ -155,6 +173,8 @@ def spec_of_run(run_dir: str | Path, **overrides: Any) -> RunSpec:
     path = Path(run_dir) / "spec.yaml"
     if not path.is_file():
         raise UsageError(f"{run_dir} is not a babelsafe run dir (no spec.yaml). Start one with `babelsafe run`.")
+    from .spec import load_spec
+
     return load_spec(path, out=str(run_dir), **overrides)
 
 
@@ -244,6 +264,8 @@ def generate(target: Any, out: str | Path, *, categories: Any = None, styles: An
 
     >>> babelsafe.generate("openai:gpt-4o-mini", "suite.jsonl", categories="privacy", per_cell=2)  # doctest: +SKIP
     """
+    import asyncio
+
     from .generate import Generator
 
     gen = Generator(target, out, categories=categories, styles=styles, techniques=techniques,

@@ -50,6 +50,20 @@ def fast_encode(encoder: json.JSONEncoder) -> Callable[[Any], str]:
 canonical_json: Callable[[Any], str] = fast_encode(_CANONICAL)
 
 
+def canonical_messages(messages: list[Message]) -> str:
+    """canonical_json(messages), the same text, written directly for plain messages (a dict of exactly
+    a str "role" and a str "content", the keys in sorted order): the sorting encoder costs 3x that."""
+    out = []
+    for m in messages:
+        if type(m) is dict and len(m) == 2:
+            content, role = m.get("content"), m.get("role")
+            if type(content) is str and type(role) is str:
+                out.append(f'{{"content":{_string(content)},"role":{_string(role)}}}')
+                continue
+        return canonical_json(messages)
+    return f"[{','.join(out)}]"
+
+
 def hash_json(data: str, n: int = 32) -> str:
     """sha256 of an already canonical JSON text, hex-truncated to n chars."""
     return hashlib.sha256(data.encode("utf-8")).hexdigest()[:n]
@@ -89,9 +103,10 @@ class Sample:
         every probe of the sample use it; samples are not changed after they are made)."""
         k = self._key
         if k is None:
-            parts = (self.dataset, self.id, self.language, self.prompt)
-            k = self._key = (hash_json(f"[{','.join(map(_string, parts))}]", 24)
-                             if all(type(x) is str for x in parts) else stable_hash(list(parts), 24))
+            d, i, lang, p = self.dataset, self.id, self.language, self.prompt
+            k = self._key = (hash_json(f"[{_string(d)},{_string(i)},{_string(lang)},{_string(p)}]", 24)
+                             if type(d) is str and type(i) is str and type(lang) is str and type(p) is str
+                             else stable_hash([d, i, lang, p], 24))
         return k
 
 
@@ -112,7 +127,7 @@ class Probe:
 
     @property
     def key(self) -> str:
-        return probe_key(self.sample.key, self.language, canonical_json(self.messages), self.chain)
+        return probe_key(self.sample.key, self.language, canonical_messages(self.messages), self.chain)
 
     @property
     def prompt_text(self) -> str:

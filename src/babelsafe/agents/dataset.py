@@ -17,8 +17,7 @@ from pydantic import ValidationError
 
 from ..errors import UsageError
 from ..types import Sample
-from .loop import DEFAULT_MAX_STEPS
-from .scenario import RISK_ALIASES, RISK_CATEGORIES, Scenario, ToolSpec
+from .scenario import DEFAULT_MAX_STEPS, RISK_ALIASES, RISK_CATEGORIES, Scenario, ToolSpec
 
 
 def _agent_options(max_steps: int, step_timeout: float | None, protocol: str) -> dict[str, Any]:

@@ -24,12 +24,11 @@ from ..results.readers import AGENT_TRACE_KIND
 from ..types import ERROR, OK, GenParams, Generation, Probe, stable_hash
 from .protocol import (NATIVE, PROMPT, assistant_message, parse_native, parse_prompt, request_extra,
                        result_messages, system_prompt)
-from .scenario import Scenario
+from .scenario import DEFAULT_MAX_STEPS, Scenario
 from .tools import Environment
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_STEPS = 10
 TRACE_KIND = AGENT_TRACE_KIND
 
 

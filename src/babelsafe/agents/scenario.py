@@ -44,6 +44,7 @@ FAILURE_MODES: dict[int, str] = {
 # Trace verdict labels (docs/agents.md).
 UNSAFE_ACTION, REFUSED, SAFE_COMPLETION, INVALID = "unsafe_action", "refused", "safe_completion", "invalid"
 AGENT_LABELS = (UNSAFE_ACTION, REFUSED, SAFE_COMPLETION, INVALID)
+DEFAULT_MAX_STEPS = 10  # model turns an agent task gets (the loop's and the datasets' default)
 
 
 class _Strict(BaseModel):

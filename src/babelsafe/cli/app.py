@@ -3,17 +3,40 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
 
 from ..errors import UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Measure, attack and defend LLM safety across languages.")
-console = Console(stderr=True)  # progress, messages, errors
-out = Console()  # results (tables, JSON): what a user pipes
+
+
+class LazyConsole:
+    """A rich Console made on first use and standing in for it (attributes go to it): importing rich
+    costs ~50 ms of CPU that `--help` and most usage errors do not need. `.console` is the Console."""
+
+    __slots__ = ("_options", "_console")
+
+    def __init__(self, **options: Any):
+        self._options = options
+        self._console: Any = None
+
+    @property
+    def console(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+
+console: Any = LazyConsole(stderr=True)  # progress, messages, errors
+out: Any = LazyConsole()  # results (tables, JSON): what a user pipes
 
 
 def main() -> None:

@@ -5,10 +5,10 @@ import json
 
 import typer
 
-from .. import api
 from ..errors import UsageError
-from . import render
 from .app import app, fail, out
+
+# api, render and rich are imported where a command needs them (docs/DESIGN.md, Speed decisions: start-up)
 
 
 @app.command("list")
@@ -16,6 +16,9 @@ def list_(what: str = typer.Argument(..., help="datasets | transforms | targets 
           verbose: bool = typer.Option(False, "--verbose", "-v", help="Add description, labels, source, citation."),
           as_json: bool = typer.Option(False, "--json", help="Everything, as JSON.")) -> None:
     """Show the registered components: name, languages, size and license (more with --verbose)."""
+    from .. import api
+    from . import render
+
     try:
         kind = api.kind_of(what)
         rows = api.components(kind)
@@ -32,6 +35,9 @@ def show(kind: str = typer.Argument(..., help="dataset | transform | target | ju
          name: str = typer.Argument(..., help="A name from `babelsafe list KINDs`."),
          as_json: bool = typer.Option(False, "--json", help="As JSON.")) -> None:
     """Everything about one component: languages, size, license, source, description and its options."""
+    from .. import api
+    from . import render
+
     try:
         k = api.kind_of(kind, "show")
         info = api.show(k, name)

@@ -7,11 +7,10 @@ from typing import Optional
 
 import typer
 
-from .. import api
 from ..errors import UsageError
-from ..spec import parse_json_object
-from . import render
 from .app import app, console, fail, out
+
+# api, render and rich are imported where a command needs them (docs/DESIGN.md, Speed decisions: start-up)
 
 guard_app = typer.Typer(no_args_is_help=True, help="The multilingual guardrail proxy.")
 defend_app = typer.Typer(no_args_is_help=True, help="Safety fine-tuning data: export from runs, scan datasets.")
@@ -42,6 +41,8 @@ def guard_serve(
     stream_check_chars: int = typer.Option(160, "--stream-check-chars", help="Check streams every N characters."),
 ) -> None:
     """Serve an OpenAI-compatible endpoint that screens input/output and refuses in the user's language."""
+    from .. import api
+
     try:
         cfg = api.guard_config(upstream, judge=judge, check=check, judge_options=judge_options,
                                input_judge=input_judge, pivot=pivot, translator=translator,
@@ -71,6 +72,9 @@ def defend_export(
                                "language: MultiJail's Self-Defense)."),
 ) -> None:
     """Build SFT / DPO safety fine-tuning data from a judged run (refusals + helpful answers, judge-checked)."""
+    from .. import api
+    from . import render
+
     try:
         res = api.defend_export(run_dir, fmt, out_file, refusal_target, helpful_target, judge, dpo_style, hf,
                                 recipe=recipe)
@@ -99,6 +103,10 @@ def defend_scan(
         None, "-l", "--languages", help="The set's languages, e.g. en,zh,bn: the prior for short lines."),
 ) -> None:
     """Screen a fine-tuning set for safety-eroding examples, by language and category."""
+    from .. import api
+    from ..spec import parse_json_object
+    from . import render
+
     if judge is None:
         # No safety judge runs offline without a model: say what the default cannot see.
         judge = "refusal"

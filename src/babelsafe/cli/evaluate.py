@@ -6,11 +6,10 @@ from typing import List, Optional
 
 import typer
 
-from .. import api
 from ..errors import UsageError
-from ..spec import parse_json_object
-from . import render
 from .app import app, console, fail, out
+
+# api, render and rich are imported where a command needs them (docs/DESIGN.md, Speed decisions: start-up)
 
 
 @app.command()
@@ -23,6 +22,9 @@ def report(
                                       "over-refusal and unsafe rates fill the helpfulness table (repeatable)."),
 ) -> None:
     """Recompute summary.json and write report.html, results.csv and results.parquet for a run."""
+    from .. import api
+    from . import render
+
     try:
         rep = api.report(run_dir, compare=compare, max_examples=max_examples, tradeoff_with=tradeoff_with)
         trade = None
@@ -56,6 +58,9 @@ def compare_(
                                               "transform chain, e.g. aim."),
 ) -> None:
     """Paired per-prompt comparison of two runs: B - A unsafe rate per language, intervals, McNemar p."""
+    from .. import api
+    from . import render
+
     try:
         result = api.compare(run_a, run_b, judge=judge, json_out=json_out, pair_on=pair_on,
                              transform_a=transform_a, transform_b=transform_b)
@@ -82,6 +87,10 @@ def calibrate(
 ) -> None:
     """Measure a judge against human labels: accuracy, kappa, per-class F1, confusion, by any column, and
     accuracy against the share a cascade would escalate (to choose its threshold)."""
+    from .. import api
+    from ..spec import parse_json_object
+    from . import render
+
     try:
         result = api.calibrate(judge, labels_file, options=parse_json_object(options, "--options"),
                                vocabulary=vocabulary, bootstrap=bootstrap, json_out=json_out, by=by,

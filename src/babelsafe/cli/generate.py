@@ -5,12 +5,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .. import api
 from ..errors import UsageError
-from . import render
 from .app import app, console, fail, out
+
+# api, render and rich are imported where a command needs them (docs/DESIGN.md, Speed decisions: start-up)
 
 
 @app.command()
@@ -35,11 +34,16 @@ def generate(
     concurrency: int = typer.Option(8, "--concurrency", "-c", help="Requests in flight per target."),
 ) -> None:
     """Generate a test suite: category x style x technique x language, with a critic and dedup."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .. import api
+    from . import render
+
     columns = [TextColumn("[bold]generating"), BarColumn(), MofNCompleteColumn(),
                TextColumn("errors {task.fields[errors]}"), TextColumn("cached {task.fields[cached]}"),
                TimeElapsedColumn()]
     try:
-        with Progress(*columns, console=console, transient=False) as bar:
+        with Progress(*columns, console=console.console, transient=False) as bar:
             task = bar.add_task("cells", total=None, errors=0, cached=0)
 
             def on_progress(p: Any) -> None:

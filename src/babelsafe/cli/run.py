@@ -7,28 +7,23 @@ from pathlib import Path
 from typing import Any, Callable, List, Optional
 
 import typer
-from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
-from rich.text import Text
 
-from .. import api
 from ..errors import UsageError
-from ..spec import parse_json_object, parse_key_values
-from . import render
 from .app import app, console, fail, out
 
+# api (pydantic, the spec), render and rich are imported where a command needs them, so `--help`
+# starts without them (docs/DESIGN.md, Speed decisions: start-up).
 
-class _Status(ProgressColumn):
+
+def _status_text(task: Any) -> str:
     """done/total, errors, cached, rate, elapsed and ETA as one plain text: rich's eight columns (markup
     parsed on every refresh) cost ~4 ms of CPU a refresh on a loaded 2-core machine, this ~1 ms."""
-
-    def render(self, task: Any) -> Text:
-        f = task.fields
-        done, total, rate = int(task.completed), task.total, f.get("rate", 0.0)
-        elapsed = task.finished_time if task.finished else task.elapsed
-        left = (total - done) / rate if total and rate > 0 and total > done else None
-        return Text(f"{done}/{total if total is not None else '?'} errors {f.get('errors', 0)} cached "
-                    f"{f.get('cached', 0)} {rate:.1f}/s {_clock(elapsed)} ETA {_clock(left)}", no_wrap=True,
-                    overflow="ellipsis")
+    f = task.fields
+    done, total, rate = int(task.completed), task.total, f.get("rate", 0.0)
+    elapsed = task.finished_time if task.finished else task.elapsed
+    left = (total - done) / rate if total and rate > 0 and total > done else None
+    return (f"{done}/{total if total is not None else '?'} errors {f.get('errors', 0)} cached "
+            f"{f.get('cached', 0)} {rate:.1f}/s {_clock(elapsed)} ETA {_clock(left)}")
 
 
 def _clock(seconds: float | None) -> str:
@@ -42,8 +37,15 @@ def _clock(seconds: float | None) -> str:
 def _with_progress(start: Callable[..., Any]) -> Any:
     """Call `start(on_progress=..., on_interrupt=...)` under a rich progress bar. Ctrl-C stops cleanly
     (finished work is kept); a second Ctrl-C aborts."""
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=14), _Status(), console=console,
-                  transient=False, refresh_per_second=4) as bar:
+    from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
+    from rich.text import Text
+
+    class Status(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(_status_text(task), no_wrap=True, overflow="ellipsis")
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=14), Status(),
+                  console=console.console, transient=False, refresh_per_second=4) as bar:
         task = bar.add_task("running", total=None, errors=0, cached=0, rate=0.0)
 
         last = [0.0]
@@ -70,6 +72,9 @@ def _with_progress(start: Callable[..., Any]) -> Any:
 
 
 def _finish(result: Any, report: bool) -> None:
+    from .. import api
+    from . import render
+
     out.print(render.summary(out, result.summary))
     if result.summary.get("mcq"):  # multiple-choice runs: accuracy (their verdicts have no safety class)
         out.print(render.mcq(out, result.summary))
@@ -134,6 +139,10 @@ def run(
     gpus_per_worker: Optional[float] = typer.Option(None, "--gpus-per-worker", help="GPUs each Ray worker holds."),
 ) -> None:
     """Run datasets x transforms x targets, judge every answer, write the run dir."""
+    from .. import api
+    from ..spec import parse_json_object, parse_key_values
+    from . import render
+
     try:
         ex = {k: v for k, v in dict(name=executor, address=address, workers=workers,
                                     gpus_per_worker=gpus_per_worker).items() if v is not None}
@@ -167,6 +176,8 @@ def resume(run_dir: Path = typer.Argument(..., help="A run directory made by `ba
            address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (with ray).")) -> None:
     """Finish an interrupted run: finished work is kept, failed requests retried, nothing repeated.
     A run started with --executor ray resumes on Ray (each shard resumes its own store)."""
+    from .. import api
+
     try:
         ex = {k: v for k, v in dict(name=executor, address=address).items() if v is not None}
         overrides = {"executor": ex} if ex else {}

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from ..errors import UsageError
 from .app import app, console, fail, out
@@ -37,6 +36,8 @@ def steer_vector(
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute even when a cached vector exists."),
 ) -> None:
     """Compute a steering vector per layer from contrastive pairs; prints the JS layer search."""
+    from rich.table import Table
+
     from .. import api
 
     try:
@@ -72,6 +73,8 @@ def heads_scan(
     out_file: Optional[Path] = typer.Option(None, "--out", help="Write the full ranking as JSON here."),
 ) -> None:
     """Rank attention heads by Ships (KL of the next-token distribution when the head is ablated)."""
+    from rich.table import Table
+
     from .. import api
 
     try:
@@ -115,6 +118,8 @@ def rank_languages(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full result as JSON here."),
 ) -> None:
     """Language Ranker: similarity of each language's representations to English on parallel prompts."""
+    from rich.table import Table
+
     from .. import api
 
     try:

@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..context import LocalContext
 from ..errors import DataError, UsageError
 from ..types import Generation, Probe, Sample, stable_hash
 from ..text import detect_language, prior_of
 from .lang import load_data
-from .screen import REFUSAL, SAFETY, LocalContext, build_judge, message_text, vocabulary
+from .screen import REFUSAL, SAFETY, build_judge, message_text, vocabulary
 
 
 @dataclass

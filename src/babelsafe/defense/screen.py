@@ -26,7 +26,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..context import LocalContext
 from ..errors import UsageError
 from ..labels import OTHER, REFUSAL, SAFETY, judge_vocabulary
 from ..registry import registry
@@ -125,7 +124,9 @@ class Screen:
 
     def __post_init__(self) -> None:
         self.languages = prior_of(self.languages) or None
-        if self.ctx is None:
+        if self.ctx is None:  # the engine loads here, not when `babelsafe list defenses` reads the class
+            from ..context import LocalContext
+
             self.ctx = LocalContext()
         self._judge = build_judge(self.judge, self.judge_options, self.ctx)
         self.kind = vocabulary(self._judge)
@@ -307,5 +308,7 @@ class Screen:
                                               meta={"answer_language": lang}), Generation(text="Sorry, I can't."))
 
     async def aclose(self) -> None:
+        from ..context import LocalContext
+
         if isinstance(self.ctx, LocalContext):
             await self.ctx.aclose()

@@ -26,7 +26,8 @@ from ..errors import UsageError
 from ..registry import registry
 from ..spec import RunSpec, TargetSpec, target_spec
 from ..targets.base import ProviderError
-from ..types import CONTENT_FILTER, ERROR, GenParams, Generation, Message, canonical_json, hash_json, stable_hash
+from ..types import (CONTENT_FILTER, ERROR, GenParams, Generation, Message, canonical_json, canonical_messages,
+                     hash_json, stable_hash)
 from .limits import RateLimiter, estimate_message_tokens, estimate_tokens
 
 log = logging.getLogger("babelsafe")
@@ -275,7 +276,7 @@ class ModelCaller:
         """(cache key, params JSON, messages JSON). The JSON of a list is its items' JSON joined by
         commas, so the parts computed once per slot and per probe are reused, not re-encoded."""
         pj = slot.params_json if params is slot.params and slot.params_json else canonical_json(params.as_dict())
-        mj = messages_json if messages_json is not None else canonical_json(messages)
+        mj = messages_json if messages_json is not None else canonical_messages(messages)
         return hash_json(f'["{slot.identity_hash}",{pj},{mj}]'), pj, mj
 
     async def call(self, target: Any, messages: list[Message], params: GenParams | None = None,

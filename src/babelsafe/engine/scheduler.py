@@ -21,7 +21,7 @@ from ..results import Store, write_summary
 from ..spec import RunSpec, dump_spec
 from ..text import expecting
 from ..transforms.chain import apply_chain, build_chain, decode_chain
-from ..types import (CONTENT_FILTER, ERROR, JUDGE_ERROR, OK, Generation, Probe, Sample, Verdict, canonical_json,
+from ..types import (CONTENT_FILTER, ERROR, JUDGE_ERROR, OK, Generation, Probe, Sample, Verdict, canonical_messages,
                      probe_key)
 from .adaptive import is_adaptive, run_adaptive
 from .caller import ModelCaller, RunCaller, TargetSlot
@@ -199,7 +199,7 @@ class Runner:
                 continue
             for probe in probes:
                 # the probe's key and messages JSON once: for its row, its cache keys and call records
-                sk, mj = probe.sample.key, canonical_json(probe.messages)
+                sk, mj = probe.sample.key, canonical_messages(probe.messages)
                 pk = probe_key(sk, probe.language, mj, probe.chain)
                 work.store.write_probe(probe, pk, sk, mj)
                 if len(slots) == 1:  # the common case: no task per request

@@ -76,7 +76,10 @@ class ImageStore:
     def resolve(self, messages: list[dict[str, Any]], detail: str | None = None) -> list[dict[str, Any]]:
         """The messages with every `image_ref` part replaced by an OpenAI `image_url` data-URL part.
         Messages without images are returned as they are (no copy)."""
-        if not any(isinstance(m.get("content"), list) for m in messages):
+        for m in messages:  # a loop, not any(genexpr): this runs for every model call
+            if isinstance(m.get("content"), list):
+                break
+        else:
             return messages
         out = []
         for m in messages:

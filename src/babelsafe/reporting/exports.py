@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from itertools import repeat
 from operator import is_not, itemgetter
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .. import languages as langs
 from ..results.readers import ExportQuery, RunReader
@@ -189,11 +189,12 @@ def summarize_and_export(store_path: str | Path, out_dir: str | Path, spec_tiers
                          parquet_name: str = "results.parquet") -> tuple[dict[str, Any], dict[str, Any]] | None:
     """summary.json's content (metrics.summarize) and the exports (export_results' dict) from ONE read
     of the store: the summary counts the export rows as they stream by, instead of joining the same four
-    tables again. None when that does not apply -- stores large enough to split the export over helper
-    processes, runs whose primary judge the summary can only pick after its pass (several judges, none
-    in the spec) -- and the caller summarizes, then exports."""
+    tables again. From SPLIT_MIN_ROWS generations on (and `workers` != 1) a helper process reads the
+    last rows of the store beside this one (onepass.HelperPart). None when the one read does not apply
+    -- runs whose primary judge the summary can only pick after its pass (several judges, none in the
+    spec) -- and the caller summarizes, then exports."""
     from ..metrics.summary import SummaryPass
-    from .onepass import ExportRowsPass
+    from .onepass import ExportRowsPass, HelperPart, split_at
 
     out_dir = Path(out_dir)
     store_path = Path(store_path)
@@ -201,12 +202,13 @@ def summarize_and_export(store_path: str | Path, out_dir: str | Path, spec_tiers
         judges = reader.judges()
         primary = next((j for j in reader.spec_judges() if j in judges), None)
         lo, hi = reader.rowid_range()
-        if (primary is None and len(judges) > 1) or lo is None or _workers(workers, lo, hi) > 1:
+        if (primary is None and len(judges) > 1) or lo is None or hi is None:
             return None
         if primary is None and judges:
             primary = judges[0]
         pj = judges.index(primary) if primary in judges else None
         acc = SummaryPass(reader, spec_tiers)
+        prefetch = reader.prefetch()  # the summary's small queries, on another core during the read
         tier_map = {code: langs.tier(code, acc.tiers_over) or langs.tier(code) for code in reader.languages()
                     if code is not None}
         cols = export_columns(judges)
@@ -215,17 +217,30 @@ def summarize_and_export(store_path: str | Path, out_dir: str | Path, spec_tiers
         tmp_csv = csv_path.with_name(csv_path.name + ".tmp")
         tmp_pq = pq_path.with_name(pq_path.name + ".tmp")
         sampler = ExampleSampler(quota=1 << 30, most=max_examples)  # the quota follows the strata seen
-        rows_pass = ExportRowsPass(acc, judges)
+        rows_pass = ExportRowsPass(judges, acc.one.multi_lang)
 
         def tee(batches: Iterator[list[tuple]]) -> Iterator[list[tuple]]:
             for rows in batches:
                 rows_pass.feed(rows)
                 yield rows
 
+        split = split_at(workers, lo, hi, BATCH)
         with RunReader(store_path) as rows_reader:  # its own connection: text comes as UTF-8 bytes
-            batches = rows_reader.export_batches(query, raw_text=_has_pyarrow(), size=BATCH)
-            n = _write(tee(batches), cols, sampler, tmp_csv, tmp_pq, True, hi - lo + 1)
-        rows_pass.close()
+            if split is None:
+                batches = rows_reader.export_batches(query, raw_text=_has_pyarrow(), size=BATCH)
+                n = _write(tee(batches), cols, sampler, tmp_csv, tmp_pq, True, hi - lo + 1)
+            else:  # a helper process reads the rows from `split` on while this one reads the first ones
+                with HelperPart(store_path, query, cols, judges, acc.one.multi_lang, max_examples, split, hi,
+                                BATCH, out_dir) as helper:
+                    batches = rows_reader.export_batches(query, lo, split - 1, raw_text=True, size=BATCH)
+                    n = _write(tee(batches), cols, sampler, tmp_csv, tmp_pq, True, split - lo,
+                               then=helper.batches)
+                    assert helper.state is not None
+                    rows_pass.merge(helper.state)
+                    for stratum, items in helper.heaps:
+                        for neg_h, key, row in items:
+                            sampler.offer(stratum, key, row, -neg_h)
+        rows_pass.close(acc)
         summary = acc.summary()
         _publish(tmp_csv, csv_path, tmp_pq, pq_path)
         quota = max(5, max_examples // max(1, n_strata(summary)))
@@ -235,6 +250,7 @@ def summarize_and_export(store_path: str | Path, out_dir: str | Path, spec_tiers
         else:
             sampler.trim(quota)
         examples = example_records(reader, sampler.rows(max_examples), judges, primary)
+        prefetch.join()
     return summary, {"csv": csv_path, "parquet": pq_path if pq_path.exists() else None, "rows": n,
                      "examples": examples, "judges": judges, "primary_judge": primary}
 
@@ -384,10 +400,14 @@ def _arrow(pa: Any, values: Sequence[Any], t: Any) -> Any:
         return pa.array(out, type=t)
 
 
-def _write(batches: Iterator[list[tuple]], cols: list[str], sampler: ExampleSampler, csv_path: Path,
-           pq_path: Path, header: bool = True, rows_hint: int | None = None) -> int:
+def _write(batches: Iterator[list[tuple]], cols: list[str], sampler: ExampleSampler, csv_path: Path | None,
+           pq_path: Path, header: bool = True, rows_hint: int | None = None,
+           then: Callable[[], Iterable[Any]] | None = None) -> int:
     """Stream batches into csv_path (and pq_path with pyarrow) while offering rows to the sampler.
-    rows_hint: about how many rows come (below BUILDERS_BELOW the arrays are built without pandas)."""
+    rows_hint: about how many rows come (below BUILDERS_BELOW the arrays are built without pandas).
+    csv_path None (pyarrow only): the batches go to pq_path as an Arrow IPC file instead (a helper's part
+    of the one read, onepass.py). `then`: called after the rows, gives record batches to write after
+    them (the helper's part)."""
     try:
         import pyarrow as pa
         import pyarrow.csv as pacsv
@@ -424,9 +444,12 @@ def _write(batches: Iterator[list[tuple]], cols: list[str], sampler: ExampleSamp
     cw = pqw = None
     out = None
     try:
-        cw = pacsv.CSVWriter(str(csv_path), schema, write_options=pacsv.WriteOptions(include_header=header))
-        pqw = pq.ParquetWriter(str(pq_path), schema, compression="zstd")
-        out = _BatchWriter((cw, pqw))
+        if csv_path is None:
+            pqw = pa.ipc.new_file(str(pq_path), schema)
+        else:
+            cw = pacsv.CSVWriter(str(csv_path), schema, write_options=pacsv.WriteOptions(include_header=header))
+            pqw = pq.ParquetWriter(str(pq_path), schema, compression="zstd")
+        out = _BatchWriter(tuple(w for w in (cw, pqw) if w is not None))
         for rows in batches:
             columns = list(zip(*rows))
             arrays = ([_built(pa, np, columns[i], t) for i, t in enumerate(types)] if np is not None else
@@ -434,6 +457,9 @@ def _write(batches: Iterator[list[tuple]], cols: list[str], sampler: ExampleSamp
             out.put(pa.RecordBatch.from_arrays(arrays, schema=schema))
             n += len(rows)
             sampler.offer_batch(rows, *_SAMPLER_COLS)
+        for batch in then() if then is not None else ():
+            out.put(batch)
+            n += batch.num_rows
         if n == 0:
             out.put(pa.RecordBatch.from_arrays([pa.nulls(0, t) for t in types], schema=schema))
         out.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import zlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -34,7 +35,7 @@ class _Conn(asyncio.Protocol):
         self.waiter: asyncio.Future | None = None
         self.closed = False
         self.reused = False
-        self._head: tuple[int, dict[str, str]] | None = None
+        self._head: tuple[int, _Headers] | None = None
         self._need = -1
         self._chunked = False
         self._eof_body = False
@@ -77,45 +78,109 @@ class _Conn(asyncio.Protocol):
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 return
-            lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
+            text = buf[:end].decode("latin-1")
             del buf[: end + 4]
-            parts = lines[0].split(" ", 2)
-            if len(parts) < 2 or not parts[0].startswith("HTTP/"):
-                raise ValueError(f"bad status line {lines[0][:80]!r}")
-            status = int(parts[1])
-            headers: dict[str, str] = {}
-            for line in lines[1:]:
-                k, _, v = line.partition(":")
-                headers[k.strip().lower()] = v.strip()
-            if status == 100:  # Continue: the real head follows
-                self._parse()
-                return
-            self._head = (status, headers)
-            if parts[0] == "HTTP/1.0" or headers.get("connection", "").lower() == "close":
-                self.closed = True  # not reusable
-            if "chunked" in headers.get("transfer-encoding", "").lower():
-                self._chunked = True
-            elif "content-length" in headers:
-                self._need = int(headers["content-length"])
-            elif status in (204, 304):
-                self._need = 0
+            need = _plain_length(text)
+            if need >= 0:  # the usual answer: its headers are read only if someone asks (see _Headers)
+                self._head, self._need = (200, _Headers(text)), need
             else:
-                self._eof_body = True
-                self.closed = True
-                return
+                lines = text.split("\r\n")
+                parts = lines[0].split(" ", 2)
+                if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+                    raise ValueError(f"bad status line {lines[0][:80]!r}")
+                status = int(parts[1])
+                headers = _Headers(text, _fields(lines))
+                if status == 100:  # Continue: the real head follows
+                    self._parse()
+                    return
+                self._head = (status, headers)
+                if parts[0] == "HTTP/1.0" or headers.get("connection", "").lower() == "close":
+                    self.closed = True  # not reusable
+                if "chunked" in headers.get("transfer-encoding", "").lower():
+                    self._chunked = True
+                elif "content-length" in headers:
+                    self._need = int(headers["content-length"])
+                elif status in (204, 304):
+                    self._need = 0
+                else:
+                    self._eof_body = True
+                    self.closed = True
+                    return
         status, headers = self._head
         if self._chunked:
             body = _dechunk(buf)
             if body is None:
                 return
         elif self._need >= 0:
-            if len(buf) < self._need:
+            need = self._need
+            if len(buf) < need:
                 return
-            body = bytes(buf[: self._need])
-            del buf[: self._need]
+            if len(buf) == need:  # the whole buffer is the body (the usual case): no slice copy
+                body = bytes(buf)
+                buf.clear()
+            else:
+                body = bytes(buf[:need])
+                del buf[:need]
         else:
             return
         self.waiter.set_result((status, headers, body))  # type: ignore[union-attr]
+
+
+def _fields(lines: list[str]) -> dict[str, str]:
+    """Header lines (after the status line) as {lower-cased name: value}; a repeated name: the last."""
+    headers: dict[str, str] = {}
+    for i in range(1, len(lines)):
+        k, _, v = lines[i].partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return headers
+
+
+def _plain_length(head: str) -> int:
+    """The Content-Length of a plain "HTTP/1.1 200" head (exactly one Content-Length header, and no
+    Transfer-Encoding, Connection or Content-Encoding one), else -1. For such a head this is what the
+    full parse decides (a kept-alive connection, a body of that length), without building the header
+    dict for every answer."""
+    if not head.startswith("HTTP/1.1 200 "):
+        return -1
+    low = head.lower()
+    if low.count("content-length") != 1 or "transfer-encoding" in low or "connection" in low \
+            or "content-encoding" in low:
+        return -1
+    i = low.find("\r\ncontent-length:")
+    if i < 0:
+        return -1
+    j = low.find("\r\n", i + 17)
+    try:
+        return int(head[i + 17: j if j >= 0 else len(head)])  # int() strips the spaces strip() would
+    except ValueError:
+        return -1  # the full parse raises its own error
+
+
+class _Headers(Mapping[str, str]):
+    """A response's headers, lower-cased names; parsed from the head's text when first read."""
+
+    __slots__ = ("_text", "_d")
+
+    def __init__(self, text: str, fields: dict[str, str] | None = None):
+        self._text, self._d = text, fields
+
+    def _dict(self) -> dict[str, str]:
+        d = self._d
+        if d is None:
+            d = self._d = _fields(self._text.split("\r\n"))
+        return d
+
+    def __getitem__(self, name: str) -> str:
+        return self._dict()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self._dict())
+
+    def __repr__(self) -> str:
+        return repr(self._dict())
 
 
 def _expire(fut: asyncio.Future, seconds: float) -> None:
@@ -165,8 +230,13 @@ class JSONPoster:
         self.timeout = timeout
         self._idle: list[_Conn] = []
         self._gate = Gate(max_connections)  # at most max_connections exchanges at once
+        # response futures in flight -> deadline, in the order sent (= deadline order): see _watch
+        self._pending: dict[asyncio.Future, float] = {}
+        self._last = 0.0  # the latest deadline in _pending
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def post(self, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    async def post(self, path: str, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
         """(status, lower-cased headers, decoded body); raises HTTPError, OSError or TimeoutError."""
         head = self._lines.get(path)
         if head is None:
@@ -178,13 +248,13 @@ class JSONPoster:
         if not gate.take():
             await gate.wait()
         try:
-            # one timer for the whole exchange (connecting included): it fails the response future, which
-            # costs a fraction of asyncio.timeout's task cancellation machinery
+            # one deadline for the whole exchange (connecting included); the response future is failed
+            # when it passes (see _watch: one shared timer, not one per request)
             deadline = loop.time() + self.timeout
             for attempt in (0, 1):
                 conn = self._pooled() or await self._connect(loop, deadline)
                 fut = conn.send(data, loop)
-                timer = loop.call_at(deadline, _expire, fut, self.timeout)
+                timer = self._watch(loop, deadline, fut)
                 try:
                     status, headers, raw = await fut
                 except HTTPError:
@@ -198,7 +268,10 @@ class JSONPoster:
                     self._drop(conn)
                     raise
                 finally:
-                    timer.cancel()
+                    if timer is None:
+                        self._pending.pop(fut, None)
+                    else:
+                        timer.cancel()
                 self._release(conn)
                 break
         finally:
@@ -209,6 +282,40 @@ class JSONPoster:
             if enc in ("gzip", "deflate"):
                 raw = zlib.decompress(raw, 47 if enc == "gzip" else zlib.MAX_WBITS)
         return status, headers, raw
+
+    def _watch(self, loop: asyncio.AbstractEventLoop, deadline: float, fut: asyncio.Future
+               ) -> asyncio.TimerHandle | None:
+        """Fail `fut` with TimeoutError at `deadline`. Every exchange has the same timeout, so the
+        exchanges in flight, kept in the order they started, are also in deadline order: one timer,
+        set for the oldest, serves them all (a timer per request cost more than parsing its response).
+        An exchange out of that order (the resend after a stale keep-alive) gets a timer of its own,
+        which is returned (None: the shared timer watches it; done with it, the caller drops it from
+        `_pending`)."""
+        if loop is not self._loop:  # first use, or another event loop: the old loop's timer is gone
+            self._loop, self._pending, self._timer = loop, {}, None
+        pending = self._pending
+        if pending and deadline < self._last:
+            return loop.call_at(deadline, _expire, fut, self.timeout)
+        pending[fut] = self._last = deadline
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._sweep)
+        return None
+
+    def _sweep(self) -> None:
+        """The shared timer: fail the exchanges whose deadline has passed, then wait for the next."""
+        self._timer = None
+        loop, pending = self._loop, self._pending
+        if loop is None:
+            return
+        now = loop.time() + 0.001  # timers fire on the loop's clock, rounded to the millisecond
+        while pending:
+            fut = next(iter(pending))
+            deadline = pending[fut]
+            if deadline > now:
+                self._timer = loop.call_at(deadline, self._sweep)
+                return
+            del pending[fut]
+            _expire(fut, self.timeout)
 
     def _pooled(self) -> _Conn | None:
         """An idle keep-alive connection, or None."""
@@ -238,6 +345,9 @@ class JSONPoster:
             conn.transport.close()
 
     async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         idle, self._idle = self._idle, []
         for conn in idle:
             self._drop(conn)

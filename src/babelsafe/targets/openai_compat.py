@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import json.scanner
 import logging
 import os
 import time
@@ -34,6 +35,23 @@ TOOL_CALLS_FINISH = "tool_calls"  # finish_reason of an answer whose text is {"c
 # compact, non-ASCII kept; one encoder (json.dumps with options builds one per call)
 _BODY = fast_encode(json.JSONEncoder(ensure_ascii=False, separators=(",", ":")))
 _DECODE = json.JSONDecoder().decode
+# json's C scanner itself: JSONDecoder.decode is two Python frames and a whitespace match around it
+_SCAN = json.scanner.make_scanner(json.JSONDecoder())
+_SPACE = json.decoder.WHITESPACE.match
+
+
+def _decode_body(raw: bytes) -> Any:
+    """The response body's JSON (what json.loads(raw) gives; its errors, ValueError, for bad bodies)."""
+    if raw[:1] != b"{":
+        return json.loads(raw)
+    text = raw.decode("utf-8")  # a UTF-8 object (what servers send): no encoding detection
+    try:
+        obj, end = _SCAN(text, 0)
+    except StopIteration:
+        obj, end = None, -1
+    if end != len(text) and (end < 0 or _SPACE(text, end).end() != len(text)):
+        return _DECODE(text)  # raises the error json.loads would (bad or extra data)
+    return obj
 
 
 def _limits(max_connections: int) -> Any:
@@ -236,8 +254,7 @@ class OpenAITarget:
         if status >= 400:
             raise _raw_status_error(status, raw, headers)
         try:
-            # a UTF-8 object (what servers send) skips json.loads' encoding detection
-            return _DECODE(raw.decode("utf-8")) if raw[:1] == b"{" else json.loads(raw)
+            return _decode_body(raw)
         except ValueError as e:
             raise ProviderError("bad_response", f"malformed response: {e}", retryable=True) from e
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from .. import languages as langs
 from ..errors import UsageError
-from ..spec import parse_target
 from ..types import Generation
 from .base import data_yaml, helper_params
 
@@ -38,11 +37,15 @@ def resolve_ctx(ctx: Any, fallback: Any, who: str) -> Any:
 
 def target_of(ctx: Any, spec: Any) -> Any:
     """Build (through the context, once per run) the helper target named by spec."""
+    from ..spec import parse_target  # pydantic models: not needed to list the transforms
+
     return ctx.target(parse_target(spec))
 
 
 def spec_label(spec: Any) -> Any:
     """A JSON-safe, secret-free description of a helper target spec for step params."""
+    from ..spec import parse_target
+
     spec = parse_target(spec)
     if isinstance(spec, dict):
         return {k: v for k, v in spec.items() if "key" not in k.lower() or k == "api_key_env"}
