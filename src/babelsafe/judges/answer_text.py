@@ -253,7 +253,12 @@ def near_echo(answer: str, prompt: str) -> bool:
             return True
     # a longer loop after the prompt is in the answer's tail too: degenerate(answer) has run
     rest = a[len(p):]
-    return head >= ECHO_HEAD and 40 <= len(rest) <= 400 and (degenerate(rest) or _word_loop(rest))
+    if head < ECHO_HEAD or not 40 <= len(rest) <= 400:
+        return False
+    words = rest.split()  # a loop repeats words (one "word" in unspaced text: degenerate() looks deeper)
+    if len(words) > 1 and len(set(words)) > 0.6 * len(words):
+        return False
+    return degenerate(rest) or _word_loop(rest)
 
 
 def _word_loop(text: str) -> bool:
