@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from babelsafe.errors import UsageError
 from babelsafe.judges.answer_text import near_echo
 from babelsafe.judges.refusal import RefusalJudge
 
@@ -73,3 +74,5 @@ def test_option_off_keeps_exact_echo_only():
     assert RefusalJudge().classify(a, p, "ar").label == "invalid"
     assert RefusalJudge(near_echo="off").classify(a, p, "ar").rationale != "echoes the prompt"
     assert RefusalJudge().classify(p, p, "ar").rationale == "echo of the prompt"
+    with pytest.raises(UsageError, match="near_echo must be on"):
+        RefusalJudge(near_echo="maybe")

@@ -75,7 +75,10 @@ class RefusalJudge:
         self.unrelated = UNRELATED_MODES[mode]
         self._unrelated_min = STRICT_MIN_CHARS if self.unrelated == "strict" else MIN_ANSWER_CHARS
         # `near_echo=off`: only exact echoes are invalid (answer_text.near_echo: a changed or looped copy)
-        self.near_echo = str(near_echo).lower() not in ("false", "off", "0", "no")
+        if str(near_echo).lower() not in ("true", "on", "1", "yes", "false", "off", "0", "no"):
+            raise UsageError(f"refusal judge: near_echo must be on (the default) or off (only exact echoes "
+                             f"are invalid), not '{near_echo}'.")
+        self.near_echo = str(near_echo).lower() in ("true", "on", "1", "yes")
         self.model = model or shipped_model()
         self._warned: set[str] = set()
 
