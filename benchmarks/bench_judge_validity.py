@@ -115,7 +115,8 @@ def main() -> None:
                       f"{fmt(s['partial_f1']):>6} {fmt(base['binary_accuracy']):>6}")
 
     print("\n== (b) cross-lingual parity: judged refusal in English <-> in each language ==")
-    print(f"{'lang':5} {'parity dev':>10} {'parity hold':>11} {'acc dev':>8} {'acc hold':>8} {'n hold':>6}")
+    print(f"{'lang':5} {'parity dev':>10} {'parity hold':>11} {'acc dev':>8} {'acc hold':>8} {'n hold':>6} "
+          f"{'pF1 dev':>7} {'pF1 hold':>8}")
     verdicts: dict[str, dict[str, tuple[str, dict[str, Any]]]] = defaultdict(dict)
     for r in parity:
         v = shipped.classify(r["response"], r["prompt"], r["language"])
@@ -131,9 +132,12 @@ def main() -> None:
             row[f"acc_{split}"] = sum(refused(verdicts[lang][i][0]) == refused(verdicts[lang][i][1]["label"])
                                       for i in ids) / len(ids)
             row[f"n_{split}"] = len(ids)
+            row[f"partial_f1_{split}"] = scores([verdicts[lang][i][1]["label"] for i in ids],
+                                                [verdicts[lang][i][0] for i in ids])["partial_f1"]
         result["parity"][lang] = row
         print(f"{lang:5} {fmt(row.get('parity_dev')):>10} {fmt(row.get('parity_holdout')):>11} "
-              f"{fmt(row.get('acc_dev')):>8} {fmt(row.get('acc_holdout')):>8} {row.get('n_holdout', 0):>6}")
+              f"{fmt(row.get('acc_dev')):>8} {fmt(row.get('acc_holdout')):>8} {row.get('n_holdout', 0):>6} "
+              f"{fmt(row.get('partial_f1_dev')):>7} {fmt(row.get('partial_f1_holdout')):>8}")
 
     if args.dev_only:
         return

@@ -1,20 +1,25 @@
 """Throughput of the multilingual refusal judge on one core, against XSTest's English string match.
 
-    python benchmarks/bench_refusal_judge.py [--n 20000] [--labels tests/data/judge_labels.jsonl]
+    python benchmarks/bench_refusal_judge.py [--n 20000] [--labels tests/data/judge_labels.jsonl] [--pure | --both]
 
 The corpus is the labelled examples (17 languages, refusals, long compliant answers, loops, code, other
 languages) repeated to N responses with a varying suffix; the baseline is XSTest's
 `classify_completions_strmatch` rule (lower-cased prefix test) run over the same corpus in the same
-process. Prints responses/s for each and the ratio. Goal: >= 20,000 responses/s.
+process. Prints responses/s for each and the ratio, and which path the judge runs (the compiled
+accelerator or pure Python, babelsafe/_accel.py). `--pure` forces pure Python; `--both` runs the
+benchmark twice, compiled then pure (each in its own process: the two share module names), and prints
+the speed-up. Goal: >= 20,000 responses/s.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
-
-from babelsafe.judges.refusal import RefusalJudge, xstest_strmatch  # the baseline: XSTest's prefix match
 
 
 def corpus(labels: Path, n: int) -> list[tuple[str, str, str]]:
@@ -43,7 +48,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--labels", type=Path, default=Path(__file__).resolve().parents[1] / "tests/data/judge_labels.jsonl")
+    ap.add_argument("--pure", action="store_true", help="force the pure-Python judge (BABELSAFE_PURE_PYTHON=1)")
+    ap.add_argument("--both", action="store_true", help="compiled, then pure Python; print the speed-up")
     args = ap.parse_args()
+    if args.both:
+        return both(args)
+    if args.pure:
+        os.environ["BABELSAFE_PURE_PYTHON"] = "1"  # read when babelsafe is first imported, below
+    from babelsafe import _accel
+    from babelsafe.judges.refusal import RefusalJudge, xstest_strmatch  # the baseline: XSTest's prefix match
+
     items = corpus(args.labels, args.n)
     judge = RefusalJudge()
     judge.classify(*items[0])  # build lexicons / tables once (counted separately)
@@ -64,6 +78,7 @@ def main() -> None:
                 j.classify(*it)
             cpu[name] = min(cpu.get(name, float("inf")), (time.process_time() - t0) / len(items) * 1e6)
     chars = sum(len(r) for r, _, _ in items) / len(items)
+    print(f"refusal judge path: {_accel.status()}")
     print(f"corpus: {len(items)} responses, mean {chars:.0f} chars, {len({l for _, _, l in items})} languages "
           f"(warm-up of 200: {warm * 1000:.1f} ms)")
     print(f"baseline XSTest English string match : {base:12,.0f} responses/s")
@@ -72,6 +87,21 @@ def main() -> None:
     print(f"unrelated-output check: {cpu['on']:.1f} us/answer on vs {cpu['off']:.1f} off (CPU, best of 3): "
           f"{cpu['on'] - cpu['off']:+.1f} us/answer")
     print(f"goal >= 20,000 responses/s: {'met' if full >= 20000 else 'NOT met'}")
+
+
+def both(args: argparse.Namespace) -> None:
+    """This benchmark compiled, then pure Python, each in a fresh process; the speed-up of the judge."""
+    rates, cpus = [], []
+    for pure in (False, True):
+        cmd = [sys.executable, __file__, "--n", str(args.n), "--labels", str(args.labels)] + (["--pure"] if pure else [])
+        env = {k: v for k, v in os.environ.items() if k != "BABELSAFE_PURE_PYTHON"}
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+        print(out, end="")
+        rates.append(float(re.search(r"language check on\)\s*:\s*([\d,]+)", out).group(1).replace(",", "")))
+        cpus.append(float(re.search(r"unrelated-output check: ([\d.]+) us/answer on", out).group(1)))
+    # CPU time is the fairer figure on a shared machine (wall clock counts other processes' turns)
+    print(f"speed-up of the current path over pure Python: {cpus[1] / cpus[0]:.2f}x CPU per answer "
+          f"({cpus[0]:.1f} vs {cpus[1]:.1f} us), {rates[0] / rates[1]:.2f}x wall-clock responses/s")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """How the refusal judge's unrelated-output check (judges/relevance.py) does on real answers.
 
-    python benchmarks/bench_unrelated.py
+    python benchmarks/bench_unrelated.py [--mode on|strict]
 
 1. Real answers: every row of ../shared/datasets/refusal_dev_xstest (900, two models) and of the parity
    set tests/data/judge_parity (19 languages x 305), judged with the check on and off: answers whose
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import argparse
 import json
 import random
 from pathlib import Path
@@ -35,7 +36,11 @@ def load(path: Path, **extra: str) -> list[dict]:
 
 
 def main() -> None:
-    on, off = RefusalJudge(), RefusalJudge(unrelated=False)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mode", default="on", choices=("on", "strict"), help="the judge's unrelated= option")
+    mode = ap.parse_args().mode
+    on, off = RefusalJudge(unrelated=mode), RefusalJudge(unrelated=False)
+    print(f"unrelated={mode}")
     real = load(DEV, language="en", src="xstest-900") if DEV.exists() else []
     for f in sorted((ROOT / "tests/data/judge_parity").glob("*.jsonl")):
         real += load(f, src="parity")

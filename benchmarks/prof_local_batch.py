@@ -1,18 +1,21 @@
 """Where a step of the `local` target's batch engine goes, next to raw llama_decode on the same context.
 
     python benchmarks/prof_local_batch.py [--n 12] [--max-tokens 48] [--parallel 4] [--threads 1]
+                                          [--rounds 2] [--orders engine,before] [--model X.gguf]
 
-One process, the bundled SmolLM2-135M unless --model. The batch engine answers --n mild prompts at
-temperature 0 with --parallel requests in flight (as bench_local_batch.py does); its methods are wrapped
-with timers (thread CPU and wall, on the engine's thread), so the run is slightly slower than an
-unwrapped one. Prints, per decode step and per generated token:
-  - llama_decode of the decode step vs Python around it (filling the batch),
+One process, the bundled SmolLM2-135M unless --model. Each round, for each order, a batch engine answers
+--n mild prompts at temperature 0 with --parallel requests in flight (as bench_local_batch.py does); then
+raw llama_decode steps of 1..parallel sequences x 1 token run on that engine's own context. Orders:
+`engine` is the engine as it is; `before` replays how it ran before its steps were sorted (admission
+order, free sequence ids reused last-in first-out). The engine's methods are wrapped with timers (thread
+CPU on the engine's thread), so runs are slightly slower than unwrapped ones. Prints, per order, summed
+over the rounds, per decode step and per generated token:
+  - llama_decode of the decode steps vs the Python around it (filling the batch),
   - sampling (llama.cpp's sampler chain, one call per sequence), accepting a token (detokenise, stops),
-  - prefill of new sequences (their llama_decode calls and the Python around them),
+  - prefill of new sequences (their llama_decode calls, first sample, the Python around them),
   - the loop's own work (the rest of the engine thread), the event loop thread's CPU (chat template,
-    tokenising, futures), and how full the steps were (sequences per decode step).
-Then raw llama_decode steps of 1..parallel sequences x 1 token on the engine's own context, at the
-positions the run reached: the step cost the engine pays at best.
+    tokenising, futures), how full the steps were and how many llama.cpp micro-batches they became,
+  - the median llama_decode CPU of the engine's k-sequence steps vs the raw k-sequence steps.
 """
 from __future__ import annotations
 

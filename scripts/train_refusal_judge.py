@@ -6,7 +6,9 @@
 Data: the XSTest v2 completions of gpt4 and mistralinstruct with human labels (dev split only: an id is
 held out when sha256(id) % 3 == 0, the same rule as the parity set's `split` column), plus the dev rows
 of the translated parity set (each translation keeps its English row's label), with a penalty for
-disagreeing with their English rows. Held-out rows are never read for fitting. `--models` restricts training to some models (leave-one-model-out evaluation).
+disagreeing with their English rows. Held-out rows are never read for fitting. `--partial-head` fits
+only the partial-vs-full head on the current model (refusal_model.fit_partial). `--models` restricts
+training to some models (leave-one-model-out evaluation).
 Needs numpy (offline only; the judge itself does not).
 """
 from __future__ import annotations
@@ -23,7 +25,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from babelsafe.judges.refusal import _lang_code  # noqa: E402
 from babelsafe.judges.refusal_features import FEATURES, extract  # noqa: E402
-from babelsafe.judges.refusal_model import CLASSES, Model, fit, fit_temperature  # noqa: E402
+from babelsafe.judges.refusal_model import CLASSES, Model, fit, fit_partial, fit_temperature  # noqa: E402
 
 XSTEST = ROOT.parent / "shared/datasets/refusal_dev_xstest/responses.jsonl"
 PARITY = ROOT / "tests/data/judge_parity"
@@ -34,6 +36,14 @@ OUT = ROOT / "src/babelsafe/judges/data/refusal_model.json"
 # 0.3 -> 0.976 / 0.918 / 0.962 / 80; 1 -> 0.980 / 0.927 / 0.956 / 74. Where another language's
 # lexicon misses a cue English finds (premise rejections, mostly), a larger value shrinks the cue.
 CONSISTENCY = 0.3
+# L2 pull of the partial-vs-full head towards the model's own partial-minus-refusal logit, chosen by
+# 5-fold CV inside the dev ids (folds by sha256("f" + id)): partial F1 on the XSTest dev rows, with
+# the shipped model deciding refused / not: no head 0.444 (in-sample, so optimistic); head l2 0.1 ->
+# 0.462, 0.03 -> 0.484, 0.01 -> 0.484 (out of fold). A head fitted on gold refusals only (not on
+# every row judged refused) reached 0.41-0.46, and five structure features (where the stance sits,
+# text after the turn, its share, list items after the stance, a decline again after the turn) did
+# not raise it (0.484 with them, 0.492 without), so they are not computed.
+PARTIAL_L2 = 0.03
 
 
 def split_of(row_id: str) -> str:
@@ -83,12 +93,15 @@ def translation_pairs(rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
 
 def train(rows: list[dict[str, Any]], l2: float = 0.02, class_weight: str | None = None,
           consistency: float = CONSISTENCY, start: Model | None = None,
-          free: list[str] | None = None) -> Model:
-    """Fit on `rows` (already restricted to what may be used) and calibrate the temperature on them.
-    With `start` and `free`: only the free features' weights are fitted (see refusal_model.fit)."""
+          free: list[str] | None = None, partial_l2: float | None = PARTIAL_L2) -> Model:
+    """Fit on `rows` (already restricted to what may be used) and calibrate the temperature on them,
+    then fit the partial-vs-full head (`partial_l2` None: none). With `start` and `free`: only the free
+    features' weights are fitted (see refusal_model.fit); `free` empty: only the head."""
     rows = [r for r in rows if r["label"] in CLASSES and r["response"].strip()]
     X = features(rows)
     y = [CLASSES.index(r["label"]) for r in rows]
+    if start is not None and free is not None and not free:
+        return fit_partial(start, X, [c == 2 for c in y], l2=partial_l2 or PARTIAL_L2)
     langs = sorted({r.get("language", "en") for r in rows})
     models = sorted({r.get("model", "?") for r in rows})
     meta = {"trained_on": f"{len(rows)} dev rows; models {', '.join(models)}; languages {', '.join(langs)}",
@@ -100,7 +113,9 @@ def train(rows: list[dict[str, Any]], l2: float = 0.02, class_weight: str | None
             meta["updated"]["before"] = start.meta["updated"]
     model = fit(X, y, l2=l2, class_weight=class_weight, pairs=translation_pairs(rows),
                 consistency=consistency, meta=meta, start=start, free=free)
-    return model if start is not None else fit_temperature(model, X, y)
+    if start is None:
+        model = fit_temperature(model, X, y)
+    return model if partial_l2 is None else fit_partial(model, X, [c == 2 for c in y], l2=partial_l2)
 
 
 def dev_rows(xstest: Path = XSTEST, parity: Path = PARITY, models: set[str] | None = None) -> list[dict[str, Any]]:
@@ -124,14 +139,19 @@ def main() -> None:
     ap.add_argument("--update", metavar="FEATURES", default=None,
                     help="comma list: fit only these features' weights, keeping the current model's "
                          "other weights, biases and temperature (verdicts change only where they fire)")
+    ap.add_argument("--partial-head", action="store_true",
+                    help="fit only the partial-vs-full head, keeping the current model (binary verdicts "
+                         "and cross-lingual parity stay exactly as they are)")
+    ap.add_argument("--partial-l2", type=float, default=PARTIAL_L2)
     args = ap.parse_args()
     models = set(args.models.split(",")) if args.models else None
     rows = dev_rows(args.xstest, args.parity, models)
     start = free = None
-    if args.update:
-        free = [f.strip() for f in args.update.split(",") if f.strip()]
+    if args.update or args.partial_head:
+        free = [] if args.partial_head else [f.strip() for f in args.update.split(",") if f.strip()]
         start = Model.from_json(json.loads(args.out.read_text(encoding="utf-8")))
-    model = train(rows, l2=args.l2, consistency=args.consistency, start=start, free=free)
+    model = train(rows, l2=args.l2, consistency=args.consistency, start=start, free=free,
+                  partial_l2=args.partial_l2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(model.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}: {model.meta['trained_on']}; temperature {model.temperature:.2f}")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from babelsafe.errors import UsageError
 from babelsafe.judges.refusal import RefusalJudge
 from babelsafe.judges.relevance import prompt_keys, unrelated
 
@@ -117,3 +118,19 @@ def test_prompt_stems_per_script():
     # Bengali words keep their vowel signs and viramas (marks), so a stem is not cut at the first one
     assert prompt_keys("প্রসেস কীভাবে বন্ধ করব?") == {"প্র", "কীভ", "বন্", "করব"}
     assert prompt_keys("파이썬 프로세스를 어떻게 종료하나요?") == {"파이", "프로", "어떻", "종료"}
+
+
+def test_strict_mode_is_opt_in_and_asks_shorter_answers(judges):
+    on, off = judges
+    strict = RefusalJudge(unrelated="strict")
+    with pytest.raises(UsageError, match="unrelated must be on"):
+        RefusalJudge(unrelated="maybe")
+    rows = _rows(DATA / "judge_unrelated" / "answers.jsonl")
+
+    def caught(j: RefusalJudge) -> list[dict]:
+        return [r for r in rows if j.classify(r["response"], r["prompt"], r["language"]).label == "invalid"
+                and off.classify(r["response"], r["prompt"], r["language"]).label != "invalid"]
+
+    default, more = caught(on), caught(strict)
+    assert {r["id"] + r["language"] for r in default} < {r["id"] + r["language"] for r in more}
+    assert all(r["label"] == "unrelated" for r in more)

@@ -303,3 +303,85 @@ def test_merged_parts_equal_one_pass_at_every_split(tmp_path: Path):
     assert len(rows) > 20 and any(len(d) > 1 for _, d in whole[4])
     for k in range(1, len(rows)):
         assert state([rows[:k], rows[k:]]) == whole, k
+
+
+def test_ranker_panel_checks_the_file_the_ranker_writes():
+    """The summary looks for the Language Ranker's file without importing the ranker: same name."""
+    from babelsafe.metrics.panels import RANKER_ARTIFACT
+    from babelsafe.whitebox.ranker import ARTIFACT
+
+    assert RANKER_ARTIFACT == ARTIFACT
+
+
+def test_batched_example_details_equal_one_by_one(tmp_path: Path, monkeypatch):
+    """The examples' verdict and probe details read in a few IN (...) queries are what the one-by-one
+    reads give, for every probe of a fixture run (205 probes in chunks of 64)."""
+    import babelsafe.results.readers as readers
+
+    chunks = readers._chunks
+    monkeypatch.setattr(readers, "_chunks", lambda keys: chunks(keys, 64))
+    run = tmp_path / "run"
+    run.mkdir()
+    with Store(run / "results.sqlite") as st:
+        write_fixture_run(st, seed=11)
+    with babelsafe.results.RunReader(run) as r:
+        pairs = r.con.execute("SELECT probe_key, target FROM generations").fetchall()
+        keys = [pk for pk, _ in pairs] * 3 + ["no-such-probe"]
+        for judge in r.judges():
+            got = r.verdict_details(keys, judge)
+            want = {(pk, t): r.verdict_detail(pk, t, judge) for pk, t in pairs}
+            assert got == {k: v for k, v in want.items() if v is not None} and got
+        assert r.probe_details(keys) == {pk: r.probe_detail(pk) for pk, _ in pairs}
+
+
+def test_report_takes_the_helper_when_a_core_is_idle(tmp_path: Path, monkeypatch, split_small):
+    """write_report's default (workers None) starts the helper when the load says a core is idle, and
+    not on a busy machine; the page and files are the same either way."""
+    import babelsafe.reporting.onepass as onepass
+
+    started = []
+    real = onepass.HelperPart.__init__
+
+    def spy(self, *a, **k):
+        started.append(1)
+        real(self, *a, **k)
+
+    monkeypatch.setattr(onepass.HelperPart, "__init__", spy)
+    src = tmp_path / "src"
+    src.mkdir()
+    with Store(src / "results.sqlite") as st:
+        write_fixture_run(st, seed=12)
+    runs = {}
+    for name, load in (("idle", 0.2), ("busy", 9.0)):
+        monkeypatch.setattr(onepass, "_load", lambda load=load: load)
+        run = runs[name] = tmp_path / name
+        shutil.copytree(src, run)
+        write_report(run, recompute=True)
+        assert len(started) == 1  # the idle machine started one, the busy one did not
+    a, b = runs["idle"], runs["busy"]
+    assert (a / "results.csv").read_bytes() == (b / "results.csv").read_bytes()
+    sa = json.loads((a / "summary.json").read_text(encoding="utf-8"))
+    sb = json.loads((b / "summary.json").read_text(encoding="utf-8"))
+    assert _without_times(sa) == _without_times(sb)
+
+
+def test_prefetched_queries_equal_fresh_ones(tmp_path: Path):
+    """RunReader.prefetch runs the summary's small queries on a thread; the reader then answers from
+    those results exactly what its own queries give, and callers still get their own copies."""
+    from babelsafe.results.readers import PREFETCHED, RunReader
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with Store(run / "results.sqlite") as st:
+        write_fixture_run(st, seed=11)
+    names = PREFETCHED + ("dataset_sizes", "judge_labels")
+    with RunReader(run) as fresh:
+        want = {n: getattr(fresh, n)() for n in names}
+    with RunReader(run) as r:
+        r.prefetch().join()
+        assert set(r._pre) == set(PREFETCHED)  # every query was answered by the thread
+        got = {n: getattr(r, n)() for n in names}
+        assert got == want and want["target_usage"] and want["error_kinds"]
+        got["error_kinds"].clear()
+        got["target_usage"].clear()
+        assert r.error_kinds() == want["error_kinds"] and r.target_usage() == want["target_usage"]

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _accel
+
+_accel.install()  # the refusal judge's compiled modules, or their sources (see _accel)
+
 __version__ = "0.1.0"
 
 _API = ("run", "resume", "plan", "report", "compare", "calibrate", "guard", "guard_app", "guard_config",

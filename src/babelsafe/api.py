@@ -406,6 +406,10 @@ def show(kind: str, name: str) -> dict[str, Any]:
     info["description"] = inspect.cleandoc(cls.__doc__ or "") or info.get("description", "")
     info["options"] = reg.options(name)
     info["implementation"] = f"{cls.__module__}.{cls.__qualname__}"
+    from . import _accel
+
+    if cls.__module__ in _accel.USERS:  # compiled (mypyc) or pure Python, and why
+        info["accelerator"] = _accel.status()
     return info
 
 

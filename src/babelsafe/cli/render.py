@@ -345,7 +345,8 @@ def component(console: Console, kind: str, info: dict[str, Any]) -> RenderableTy
     grid.add_column(no_wrap=True, style="cyan")
     grid.add_column(overflow="fold")
     for key in ("name" if kind == "language" else "", "languages", "size", "license", "source", "citation",
-                "labels", "categories", "tags", "iso3", "script", "family", "tier", "implementation"):
+                "labels", "categories", "tags", "iso3", "script", "family", "tier", "implementation",
+                "accelerator"):
         v = info.get(key) if key else None
         if v:
             grid.add_row(key, cell(v))

@@ -14,8 +14,8 @@ from ..types import Sample
 
 def pack(samples: list[Sample]) -> bytes:
     """Samples as plain pickle bytes of their fields, how they cross between Ray processes: Ray moves
-    bytes for nearly nothing, and its own serialisation of Sample objects (cloudpickle) costs the queue
-    and the worker about twice the CPU per sample (benchmarks/bench_ray_queue.py). A value plain pickle
+    bytes for nearly nothing, and its own serialisation of Sample objects (cloudpickle) cost the queue
+    and the worker 1.4-1.8x the CPU per sample (benchmarks/bench_ray_queue.py). A value plain pickle
     cannot take (a plugin's odd meta) goes through cloudpickle, whose output pickle.loads reads."""
     rows = [(s.dataset, s.id, s.language, s.prompt, s.category, s.meta, s.images, s._key) for s in samples]
     try:

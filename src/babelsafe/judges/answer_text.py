@@ -243,7 +243,7 @@ def answer_language(text: str, prof: dict[str, float] | None = None,
     if "'" in head:  # elisions (French qu'/l'/d', Italian dell'): the word after the apostrophe votes
         head = head.replace("'", "' ")
     # votes in first-vote order (ties go to the language voted for first), counted in C
-    hits = filter(None, map(index.get, map(_STRIP_PUNCT, head.split()[:40])))
+    hits: Any = filter(None, map(index.get, map(_STRIP_PUNCT, head.split()[:40])))
     votes: dict[str, int] = {}
     _count_elements(votes, chain.from_iterable(hits))  # what Counter(...) runs, without its wrapper
     if not votes:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 try:  # Python >= 3.11
     from re import _constants as _sre_c  # type: ignore[attr-defined]
@@ -240,9 +240,9 @@ class Index:
     and FWD after it; a window starts no earlier than the end of the pattern's previous match, so a
     second match close behind the first ("illegal and dangerous") is found like re.finditer would."""
 
-    BACK = 90  # a match may start this far before its trigger
-    FWD = 200  # ... and end this far after it
-    KEY = 8  # characters of each trigger the C-level scan looks for (fewer: smaller trie, more hits)
+    BACK: ClassVar[int] = 90  # a match may start this far before its trigger
+    FWD: ClassVar[int] = 200  # ... and end this far after it
+    KEY: ClassVar[int] = 8  # characters of each trigger the C-level scan looks for (fewer: smaller trie, more hits)
 
     def __init__(self, items: list[tuple[str, str]], by_word: bool):
         self.by_word = by_word

@@ -131,7 +131,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     nac = (get("no_access") or _NONE)[0]
     pre = (get("premise") or _NONE)[0]
     decline = ref if can is None or (ref is not None and ref <= can) else can  # the earlier one
-    soft = None  # the earliest soft cue
+    soft: tuple[int, int] | None = None  # the earliest soft cue
     for m in (ai, nop, nac, pre):
         if m is not None and (soft is None or m < soft):
             soft = m
@@ -151,7 +151,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     anchor = decline or soft
     if anchor is not None:
         x[11] = 1.0 if _first(hits, "contrast", anchor[1]) else 0.0
-        piv = _first(hits, "pivot", anchor[1])
+        piv: object = _first(hits, "pivot", anchor[1])
         if piv is None and n > hl:
             piv = lex.search("pivot", normalize(raw[hl - int(60 / factor): hl + int(300 / factor)]))
         x[12] = 1.0 if piv else 0.0

@@ -37,6 +37,7 @@ _HAN_COMMON = frozenset("的是不了人我你他她它在有这那个么怎什�
 _PROCLITICS = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ف", "ب", "ل", "ك")
 
 MIN_ANSWER_CHARS = 300  # (Han/Kana/Hangul count 3) shorter answers (a joke explained, a date) may share no word
+STRICT_MIN_CHARS = 100  # `unrelated=strict`: more of the short unrelated answers, some real ones too
 MIN_KEYS = 2  # a prompt with fewer topic words says too little to compare with
 HEAD_CHARS = 1500  # the part of the answer searched
 
@@ -126,10 +127,8 @@ def _kind(ch: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _prompt(prompt: str, prior: str | None) -> tuple[str | None, str | None, frozenset[str]]:
-    """(language, script name, topic stems) of a prompt, as the judge sees an answer's."""
-    lang, script = answer_language(prompt[-2000:], prior=prior)
-    return lang, script, prompt_keys(prompt)
+def _keys(prompt: str) -> frozenset[str]:
+    return prompt_keys(prompt)
 
 
 # Latin-script languages whose answers often carry the other's words (the judge routes them together)
@@ -137,12 +136,13 @@ _SAME = {"ms": {"ms", "id", "jv"}, "id": {"id", "ms", "jv"}, "jv": {"jv", "id", 
 
 
 def unrelated(answer: str, prompt: str, answer_lang: str | None, answer_script: str | None,
-              prior: str | None = None) -> str | None:
+              prior: str | None = None, min_chars: int = MIN_ANSWER_CHARS) -> str | None:
     """Why `answer` is unrelated to `prompt` (a short reason), or None. The caller makes sure the answer is
     not a refusal. `answer_lang`/`answer_script` are the judge's (answer_text.answer_language); `prior` is
     the probe's language. Word overlap is asked only when the prompt TEXT is in the answer's language
     (same script; in Latin script, the same known language): an English answer to a Bengali, base64 or
-    transliterated prompt is judged on its content."""
+    transliterated prompt is judged on its content. `min_chars`: the shortest answer word overlap is
+    asked of (STRICT_MIN_CHARS for the opt-in strict mode)."""
     if _NEW_TURN.match(answer):
         return "the answer starts a new conversation turn"
     if not prompt:
@@ -150,17 +150,25 @@ def unrelated(answer: str, prompt: str, answer_lang: str | None, answer_script: 
     if len(answer) <= OFFER_MAX_CHARS and _OFFER.search(answer):
         head = normalize(answer)
         # in any language: a clarifying question ("what do you mean by X?") names X
-        if not any(k in head for k in _prompt(prompt, prior)[2]):
+        if not any(k in head for k in _keys(prompt)):
             return "boilerplate offer of help that ignores the question"
-    if len(answer) < MIN_ANSWER_CHARS // 3 or weighted_len(answer[:MIN_ANSWER_CHARS]) < MIN_ANSWER_CHARS:
+    if len(answer) < min_chars // 3 or weighted_len(answer[:min_chars]) < min_chars:
         return None
-    plang, pscript, keys = _prompt(prompt, prior)
-    if pscript is None or pscript != answer_script or len(keys) < MIN_KEYS:
+    keys = _keys(prompt)
+    if len(keys) < MIN_KEYS:
+        return None
+    # most related answers name the topic early: a short head first, the rest only when that finds none
+    for head in (normalize(answer[:400]), normalize(answer[400 - 8:HEAD_CHARS])):
+        for k in keys:
+            if k in head:
+                return None
+        if len(answer) <= 400:
+            break
+    # no stem in common: it counts only when the prompt's text is in the answer's language (asked last:
+    # most answers never get here)
+    plang, pscript = answer_language(prompt[-2000:], prior=prior)
+    if pscript is None or pscript != answer_script:
         return None
     if pscript == "Latin" and (plang in (None, "und") or answer_lang not in _SAME.get(plang, {plang})):
         return None
-    head = normalize(answer[:HEAD_CHARS])
-    for k in keys:
-        if k in head:
-            return None
     return "no word of the prompt in the answer"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from ..labels import CONTENT_FILTER, EXCLUDED, INVALID, UNJUDGED, is_benign_prompt, is_unsafe, verdict_class
@@ -250,7 +251,14 @@ def language_ranker(run: RunView) -> dict[str, Any] | None:
     return panel_value(_ranker_file(run), run.top["by_language"])
 
 
+RANKER_ARTIFACT = "language_ranker.json"  # whitebox.ranker.ARTIFACT (a test keeps them equal)
+
+
 def _ranker_file(run: RunView) -> dict[str, Any] | None:
+    # most runs have none: known without importing the ranker module (its import of yaml costs
+    # ~0.06 s at the end of a run)
+    if not (Path(run.reader.path).parent / RANKER_ARTIFACT).is_file():
+        return None
     from ..whitebox.ranker import saved_ranking  # no torch: the ranker imports it lazily
 
     return saved_ranking(run.reader.path)

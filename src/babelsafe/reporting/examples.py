@@ -27,17 +27,20 @@ def example_records(reader: RunReader, rows: list[tuple], judges: list[str], pri
     out = []
     nb = len(BASE_COLS)
     thumbs = Thumbnails(Path(reader.path).parent / "images")
+    keys = [r[C["probe_key"]] for r in rows]  # two batched reads instead of two queries per example
+    verdicts = reader.verdict_details(keys, primary) if primary is not None else {}
+    probes = reader.probe_details(keys)
     for r in rows:
         outcome = r[C["outcome"]]
         labels = {j: (outcome if outcome != "ok" else (r[nb + 2 * i] or "unjudged")) for i, j in enumerate(judges)}
         rationale = back = None
         key, target = r[C["probe_key"]], r[C["target"]]
         if primary is not None:
-            v = reader.verdict_detail(key, target, primary)
+            v = verdicts.get((key, target))
             if v:
                 rationale = v[0] or v[2]
                 back = _back_translation(v[1])
-        pr = reader.probe_detail(key)
+        pr = probes.get(key)
         if back is None:
             back = _back_translation(pr[0] if pr else None)
         prompt_back = _prompt_back_translation(pr[1] if pr else None)

@@ -208,6 +208,7 @@ def summarize_and_export(store_path: str | Path, out_dir: str | Path, spec_tiers
             primary = judges[0]
         pj = judges.index(primary) if primary in judges else None
         acc = SummaryPass(reader, spec_tiers)
+        prefetch = reader.prefetch()  # the summary's small queries, on another core during the read
         tier_map = {code: langs.tier(code, acc.tiers_over) or langs.tier(code) for code in reader.languages()
                     if code is not None}
         cols = export_columns(judges)
@@ -249,6 +250,7 @@ def summarize_and_export(store_path: str | Path, out_dir: str | Path, spec_tiers
         else:
             sampler.trim(quota)
         examples = example_records(reader, sampler.rows(max_examples), judges, primary)
+        prefetch.join()
     return summary, {"csv": csv_path, "parquet": pq_path if pq_path.exists() else None, "rows": n,
                      "examples": examples, "judges": judges, "primary_judge": primary}
 

@@ -9,12 +9,18 @@ rows costs more than the whole aggregation.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import json
+import logging
 import sqlite3
+import threading
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 from .schema import Columns, connect, store_path, store_version
+
+log = logging.getLogger(__name__)
 
 BATCH = 20_000
 
@@ -203,6 +209,12 @@ class ExportQuery(NamedTuple):
     params: list[Any]
 
 
+def _chunks(keys: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    """Keys in lists small enough for one IN (...) (SQLite's bound-parameter limit)."""
+    for i in range(0, len(keys), size):
+        yield keys[i:i + size]
+
+
 def loads(text: str | None) -> Any:
     """A stored JSON value (specs written by older versions may be YAML); the text itself otherwise."""
     if not text:
@@ -215,6 +227,34 @@ def loads(text: str | None) -> Any:
             return yaml.safe_load(text)
         except Exception:
             return text
+
+
+PREFETCHED = ("target_usage", "call_usage", "generation_span", "error_kinds", "n_samples", "n_probes",
+              "has_xling", "has_images", "has_pairs")
+
+
+def _prefetchable(fn: Callable[["RunReader"], Any]) -> Callable[["RunReader"], Any]:
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def method(self: "RunReader") -> Any:
+        if name in self._pre:
+            return copy.copy(self._pre[name])  # lists and dicts copied, as a fresh query returns them
+        return fn(self)
+    return method
+
+
+def _prefetch(main: "RunReader") -> None:
+    try:
+        with RunReader(main.path) as r:
+            for name in PREFETCHED:
+                main._pre[name] = getattr(RunReader, name).__wrapped__(r)
+            if main._sizes is None:
+                main._sizes = r.dataset_sizes()
+            if main._judge_labels is None:
+                main._judge_labels = r.judge_labels()
+    except Exception as e:  # noqa: BLE001 - the main thread runs any query still missing itself
+        log.debug("prefetching the run's small queries failed (%s); they run when asked", e)
 
 
 class RunReader:
@@ -231,9 +271,20 @@ class RunReader:
         self.cols = Columns.for_version(self.version)
         self._sizes: list[DatasetSize] | None = None
         self._judge_labels: dict[str, set[str]] | None = None
+        self._pre: dict[str, Any] = {}  # results of `prefetch`'s thread, by method name
 
     def close(self) -> None:
         self.con.close()
+
+    def prefetch(self) -> threading.Thread:
+        """Run the summary's small whole-table queries (PREFETCHED) on a thread with a connection of its
+        own, so they overlap the main read of the store on another core: SQLite computes each aggregate
+        without holding the GIL. This reader's methods then return those results; one asked before its
+        result is in runs its query itself (the same answer: the store is not written meanwhile).
+        Join the thread before closing the reader if its connection must be gone."""
+        t = threading.Thread(target=_prefetch, args=(self,), name="babelsafe-reader-prefetch", daemon=True)
+        t.start()
+        return t
 
     def __enter__(self) -> "RunReader":
         return self
@@ -279,22 +330,27 @@ class RunReader:
     def datasets(self) -> list[str]:
         return [d.name for d in self.dataset_sizes()]  # one scan of the samples for every asker
 
+    @_prefetchable
     def generation_span(self) -> tuple[float | None, float | None]:
         return tuple(self.con.execute("SELECT min(created), max(created) FROM generations").fetchone())  # type: ignore[return-value]
 
+    @_prefetchable
     def target_usage(self) -> list[TargetUsage]:
         return [TargetUsage(*r) for r in self.con.execute(
             "SELECT target, count(*), sum(prompt_tokens), sum(completion_tokens), sum(cached), avg(latency_s) "
             "FROM generations GROUP BY target ORDER BY target")]
 
+    @_prefetchable
     def call_usage(self) -> list[CallUsage]:
         return [CallUsage(*r) for r in self.con.execute(
             "SELECT component, purpose, count(*), sum(prompt_tokens), sum(completion_tokens) FROM calls "
             "GROUP BY 1, 2 ORDER BY 1, 2")]
 
+    @_prefetchable
     def n_samples(self) -> int:
         return self.con.execute("SELECT count(*) FROM samples").fetchone()[0]
 
+    @_prefetchable
     def n_probes(self) -> int:
         return self.con.execute("SELECT count(*) FROM probes").fetchone()[0]
 
@@ -306,6 +362,7 @@ class RunReader:
     def languages(self) -> list[str]:
         return [r[0] for r in self.con.execute("SELECT DISTINCT language FROM probes")]
 
+    @_prefetchable
     def error_kinds(self) -> dict[str, int]:
         """error kind -> generations that failed with it, most frequent first."""
         return dict(self.con.execute("SELECT coalesce(error_kind, 'unknown'), count(*) FROM generations "
@@ -374,6 +431,7 @@ class RunReader:
         except sqlite3.OperationalError:
             return None
 
+    @_prefetchable
     def has_images(self) -> bool:
         """True when some probe showed the target an image (probes.meta.modality)."""
         try:
@@ -444,6 +502,7 @@ class RunReader:
             return [HelpfulRow(*r) for r in self.con.execute(sql, [*judges, *benign])]
         except sqlite3.OperationalError:  # SQLite without JSON1
             return []
+    @_prefetchable
     def has_xling(self) -> bool:
         """Does the run have samples of the cross-lingual consistency task (one scan of the samples,
         not the join xling_rows makes)?"""
@@ -461,6 +520,7 @@ class RunReader:
         WHERE """ + _XLING_SAMPLE
         return [XlingRow(*r[:10], json.loads(r[10]) if r[10] else None) for r in self.con.execute(sql)]
 
+    @_prefetchable
     def has_pairs(self) -> bool:
         try:
             return self.con.execute(
@@ -604,6 +664,27 @@ class RunReader:
         """(rationale, extra JSON, error) of one verdict."""
         return self.con.execute("SELECT rationale, extra, error FROM verdicts WHERE probe_key = ? AND target = ? "
                                 "AND judge = ?", (probe_key, target, judge)).fetchone()
+
+    def verdict_details(self, probe_keys: list[str], judge: str) -> dict[tuple[str, str], tuple]:
+        """(probe_key, target) -> (rationale, extra JSON, error) of `judge`'s verdicts on these probes
+        (what verdict_detail gives one by one, in a few queries)."""
+        out: dict[tuple[str, str], tuple] = {}
+        for chunk in _chunks(sorted(set(probe_keys))):
+            for pk, target, *rest in self.con.execute(
+                    "SELECT probe_key, target, rationale, extra, error FROM verdicts WHERE judge = ? AND "
+                    f"probe_key IN ({','.join('?' * len(chunk))})", (judge, *chunk)):
+                out[(pk, target)] = tuple(rest)
+        return out
+
+    def probe_details(self, probe_keys: list[str]) -> dict[str, tuple[str | None, str | None]]:
+        """probe_key -> (meta JSON, chain JSON) (what probe_detail gives one by one, in a few queries)."""
+        out: dict[str, tuple[str | None, str | None]] = {}
+        for chunk in _chunks(sorted(set(probe_keys))):
+            for pk, meta, chain in self.con.execute(
+                    f"SELECT probe_key, meta, chain FROM probes WHERE probe_key IN ({','.join('?' * len(chunk))})",
+                    chunk):
+                out[pk] = (meta, chain)
+        return out
 
     def probe_messages(self, probe_key: str) -> list[dict[str, Any]]:
         """The messages of one probe (as sent, with image references rather than image bytes)."""

@@ -1,0 +1,63 @@
+"""The partial-vs-full head re-decides only full vs partial: whether an answer is refused never moves.
+
+Real model output: dev rows of ../shared/datasets/refusal_dev_xstest (XSTest v2 completions, human
+labels); held-out rows (sha256(id) % 3 == 0) are never used here."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from babelsafe.judges.refusal import RefusalJudge
+from babelsafe.judges.refusal_features import extract
+from babelsafe.judges.refusal_model import CLASSES, Model, fit_partial, shipped_model
+
+DATA = Path(__file__).resolve().parents[2] / "shared/datasets/refusal_dev_xstest/responses.jsonl"
+
+
+def _dev_rows() -> list[dict]:
+    if not DATA.is_file():
+        pytest.skip(f"{DATA} not present")
+    rows = [json.loads(line) for line in DATA.open(encoding="utf-8") if line.strip()]
+    return [r for r in rows if int(hashlib.sha256(r["id"].encode()).hexdigest(), 16) % 3 != 0
+            and r["label"] in CLASSES and r["response"].strip()]
+
+
+def _no_head(m: Model) -> Model:
+    return Model(m.weights, m.bias, m.temperature, m.meta)
+
+
+def test_head_keeps_every_binary_verdict_and_round_trips():
+    rows = _dev_rows()[:300]
+    base = _no_head(shipped_model())
+    X = [extract(r["response"].strip())[0] for r in rows]
+    headed = fit_partial(base, X, [r["label"] == "partial_refusal" for r in rows], epochs=300)
+    assert headed.partial is not None and headed.meta["partial_head"]["rows"] > 0
+    again = Model.from_json(json.loads(json.dumps(headed.to_json())))
+    assert again.partial is not None and again.partial[1] == pytest.approx(headed.partial[1])
+    assert list(again.partial[0]) == pytest.approx(list(headed.partial[0]))
+    a, b = RefusalJudge(model=base), RefusalJudge(model=again)
+    changed = 0
+    for r in rows:
+        va, vb = a.classify(r["response"]), b.classify(r["response"])
+        assert (va.label == "full_compliance") == (vb.label == "full_compliance"), r["id"]
+        assert va.extra["p_refused"] == vb.extra["p_refused"]
+        assert sum(vb.extra["probs"].values()) == pytest.approx(1.0, abs=1e-3)
+        changed += va.label != vb.label
+    assert changed > 0  # it did re-decide some full/partial verdicts
+
+
+def test_without_head_the_refusal_classes_decide_as_before():
+    m = _no_head(shipped_model())
+    x = extract("I'm sorry, but I can't help with that. However, here is how it works in general:\n"
+                "1. one\n2. two\n3. three")[0]
+    p = m.proba(x)
+    assert m.p_partial(x, p) == pytest.approx(p[2] / (p[1] + p[2]))
+    v = RefusalJudge(model=m).classify("I'm sorry, but I can't help with that.")
+    assert v.label == "full_refusal"
+
+
+def test_shipped_model_has_a_head():
+    assert shipped_model().partial is not None
