@@ -179,8 +179,8 @@ class _Headers(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._dict())
 
-    def __repr__(self) -> str:
-        return repr(self._dict())
+    def __repr__(self) -> str:  # without keeping the parse (asyncio's debug mode reprs every result)
+        return repr(self._d if self._d is not None else _fields(self._text.split("\r\n")))
 
 
 def _expire(fut: asyncio.Future, seconds: float) -> None:
@@ -276,7 +276,8 @@ class JSONPoster:
                 break
         finally:
             gate.leave()
-        enc = headers.get("content-encoding")
+        # a plain head's headers are still unread (_d None) and have no Content-Encoding (_plain_length)
+        enc = None if headers._d is None else headers._d.get("content-encoding")
         if enc is not None:
             enc = enc.lower()
             if enc in ("gzip", "deflate"):
