@@ -47,8 +47,12 @@ def rows(run_dir: Path, sql: str) -> list[tuple]:
 
 
 def test_run_answers_every_sample_and_rerun_makes_no_calls(openai_server, tmp_path, api_key):
+    import gc
+
     spec = spec_for(openai_server, tmp_path)
+    before = gc.get_threshold()
     res = babelsafe.run(spec)
+    assert gc.get_threshold() == before  # the run's collector setting is the run's only
     assert res.counts["total"] == 30 and res.counts["completed"] == 30 and res.counts["errors"] == 0
     assert openai_server.count == 30
     assert set(res.summary["by_language"]) == set(LANGS)
