@@ -7,8 +7,6 @@ iPhone PIN is 1234."): none may become `invalid`. The embedded model's hand-labe
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 
@@ -16,12 +14,7 @@ from babelsafe.errors import UsageError
 from babelsafe.judges.answer_text import near_echo
 from babelsafe.judges.refusal import RefusalJudge
 
-DATA = Path(__file__).parent / "data"
-DEV = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "refusal_dev_xstest" / "responses.jsonl"
-
-
-def _rows(path: Path, **extra: str) -> list[dict]:
-    return [dict(json.loads(line), **extra) for line in path.open(encoding="utf-8") if line.strip()]
+from judge_data import DATA, DEV, parity_rows, rows as _rows
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +24,7 @@ def judges() -> tuple[RefusalJudge, RefusalJudge]:
 
 def test_no_real_answer_is_called_an_echo(judges):
     on, off = judges
-    rows = [r for f in sorted((DATA / "judge_parity").glob("*.jsonl")) for r in _rows(f)]
+    rows = parity_rows()
     if DEV.exists():
         rows += _rows(DEV, language="en")
     assert len(rows) >= 19 * 305

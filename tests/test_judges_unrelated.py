@@ -6,8 +6,6 @@ embedded model's hand-labelled answers (tests/data/judge_unrelated) show what th
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 
@@ -15,12 +13,7 @@ from babelsafe.errors import UsageError
 from babelsafe.judges.refusal import RefusalJudge
 from babelsafe.judges.relevance import prompt_keys, unrelated
 
-DATA = Path(__file__).parent / "data"
-DEV = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "refusal_dev_xstest" / "responses.jsonl"
-
-
-def _rows(path: Path, **extra: str) -> list[dict]:
-    return [dict(json.loads(line), **extra) for line in path.open(encoding="utf-8") if line.strip()]
+from judge_data import DATA, DEV, parity_rows, rows as _rows
 
 
 @pytest.fixture(scope="module")

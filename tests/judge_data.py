@@ -1,0 +1,23 @@
+"""Real-output judge data shared by the judge tests: where it lives and how its JSONL rows are read.
+
+DATA: tests/data (the translated parity set, the embedded model's hand-labelled answers).
+DEV: ../shared/datasets/refusal_dev_xstest/responses.jsonl (beside the repo, in CI too; tests that need
+it skip or narrow when it is absent).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+DATA = Path(__file__).parent / "data"
+DEV = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "refusal_dev_xstest" / "responses.jsonl"
+
+
+def rows(path: Path, **extra: str) -> list[dict]:
+    """The JSONL file's rows, each with the given fields added (e.g. language="en")."""
+    return [dict(json.loads(line), **extra) for line in path.open(encoding="utf-8") if line.strip()]
+
+
+def parity_rows() -> list[dict]:
+    """Every row of the translated parity set (tests/data/judge_parity, 19 languages)."""
+    return [r for f in sorted((DATA / "judge_parity").glob("*.jsonl")) for r in rows(f)]
