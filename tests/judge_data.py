@@ -21,3 +21,19 @@ def rows(path: Path, **extra: str) -> list[dict]:
 def parity_rows() -> list[dict]:
     """Every row of the translated parity set (tests/data/judge_parity, 19 languages)."""
     return [r for f in sorted((DATA / "judge_parity").glob("*.jsonl")) for r in rows(f)]
+
+
+def real_answers() -> list[dict]:
+    """Real answers of real models: the parity set (19 languages) plus, when beside the repo, the
+    900 XSTest dev answers (English)."""
+    out = parity_rows()
+    if DEV.exists():
+        out += rows(DEV, language="en")
+    return out
+
+
+def label_changes(on, off, answers: list[dict]) -> list[tuple[str, str]]:
+    """(language, id) of each answer the two judges label differently."""
+    return [(r["language"], r["id"]) for r in answers
+            if on.classify(r["response"], r["prompt"], r["language"]).label
+            != off.classify(r["response"], r["prompt"], r["language"]).label]

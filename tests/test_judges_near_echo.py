@@ -14,7 +14,7 @@ from babelsafe.errors import UsageError
 from babelsafe.judges.answer_text import near_echo
 from babelsafe.judges.refusal import RefusalJudge
 
-from judge_data import DATA, DEV, parity_rows, rows as _rows
+from judge_data import DATA, label_changes, real_answers, rows as _rows
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +24,9 @@ def judges() -> tuple[RefusalJudge, RefusalJudge]:
 
 def test_no_real_answer_is_called_an_echo(judges):
     on, off = judges
-    rows = parity_rows()
-    if DEV.exists():
-        rows += _rows(DEV, language="en")
+    rows = real_answers()
     assert len(rows) >= 19 * 305
-    changed = [(r["language"], r["id"]) for r in rows
-               if on.classify(r["response"], r["prompt"], r["language"]).label
-               != off.classify(r["response"], r["prompt"], r["language"]).label]
-    assert changed == []
+    assert label_changes(on, off, rows) == []
 
 
 def test_embedded_model_echoes_are_invalid_and_nothing_else_is_flagged(judges):
