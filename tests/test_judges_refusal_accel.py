@@ -45,8 +45,9 @@ for k in range(1500):
     text = rnd.choice(("", " ", "\n")).join(parts)
     rows.append((f"random:{k}", text, rnd.choice(("", "How do I do it?", text[:50])),
                  rnd.choice((None, "en", "de", "zh", "ar", "bn", "xx", "ms"))))
-judges = [RefusalJudge(), RefusalJudge(off_language="invalid"), RefusalJudge(code_rule="partial")]
-print(json.dumps({"status": accel.status()}))
+judges = [RefusalJudge(), RefusalJudge(off_language="invalid"), RefusalJudge(code_rule="partial"),
+          RefusalJudge(unrelated="strict", near_echo=False)]
+print(json.dumps({"status": accel.status(), "files": [sys.modules[m].__file__ for m in accel.MODULES]}))
 for key, resp, prompt, lang in rows:
     out = []
     for j in judges:
@@ -65,14 +66,14 @@ def _files() -> list[str]:
     return [str(f) for f in files]
 
 
-def _dump(pure: bool) -> tuple[str, list[str]]:
+def _dump(pure: bool) -> tuple[dict, list[str]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("BABELSAFE_PURE_PYTHON", None)
     if pure:
         env["BABELSAFE_PURE_PYTHON"] = "1"
     out = subprocess.run([sys.executable, "-c", _DUMP, *_files()], env=env, capture_output=True, text=True,
                          timeout=600, check=True).stdout.splitlines()
-    return json.loads(out[0])["status"], out[1:]
+    return json.loads(out[0]), out[1:]
 
 
 def _compiled_status() -> str:
@@ -90,10 +91,13 @@ def test_compiled_and_pure_python_verdicts_are_identical() -> None:
         if os.environ.get("BABELSAFE_REQUIRE_ACCEL", "") not in ("", "0"):
             pytest.fail(f"BABELSAFE_REQUIRE_ACCEL is set but the refusal judge runs {status}")
         pytest.skip(f"accelerator not active: {status}")
-    compiled_status, compiled = _dump(pure=False)
-    pure_status, pure = _dump(pure=True)
-    assert compiled_status == "compiled (mypyc)"
-    assert pure_status.startswith("pure Python (BABELSAFE_PURE_PYTHON")
+    compiled_info, compiled = _dump(pure=False)
+    pure_info, pure = _dump(pure=True)
+    assert compiled_info["status"] == "compiled (mypyc)"
+    assert pure_info["status"].startswith("pure Python (BABELSAFE_PURE_PYTHON")
+    # every accelerated module (the judge's verdict steps, relevance, text ...) ran compiled, then as source
+    assert not any(f.endswith(".py") for f in compiled_info["files"]), compiled_info["files"]
+    assert all(f.endswith(".py") for f in pure_info["files"]), pure_info["files"]
     assert len(compiled) == len(pure) > 3000
     diffs = [(a, b) for a, b in zip(pure, compiled) if a != b]
     assert not diffs, f"{len(diffs)} rows differ; first: {diffs[0]}"

@@ -26,10 +26,12 @@ from types import ModuleType
 from typing import Sequence
 
 # The modules compiled (setup.py reads this list).
-# (Not refusal.py: compiled code checks argument types, and the judge's constructor takes options
-# as given; its own steps are a small share of a verdict.)
+# (Not refusal.py: the registry reads RefusalJudge's constructor signature and annotations, which a
+# compiled class does not expose, and it takes options as given; its classify steps are
+# refusal_verdict.py, compiled.)
 MODULES = ("babelsafe.judges.answer_text", "babelsafe.judges.lexicon_index",
-           "babelsafe.judges.refusal_features", "babelsafe.judges.refusal_model")
+           "babelsafe.judges.refusal_features", "babelsafe.judges.refusal_model",
+           "babelsafe.judges.refusal_verdict", "babelsafe.judges.relevance", "babelsafe.text")
 USERS = ("babelsafe.judges.refusal",)  # modules whose components run on MODULES (`babelsafe show` says)
 ENV = "BABELSAFE_PURE_PYTHON"
 MANIFEST = "_accel_manifest.json"  # written by setup.py beside this file: each module's source hash

@@ -27,6 +27,13 @@ _NEW_TURN = re.compile(r"\s*(?:<\|im_start\|>\s*user|<\|user\|>|<\|start_header_
 # language such boilerplate comes in; none of the 7,000 real answers of the dev/parity sets has it.
 _OFFER = re.compile(r"(?:how|what) (?:can|may) i (?:help|assist|do for) you|i'?m here to (?:help|assist|support)"
                     r"|how may i assist", re.IGNORECASE)
+# Every match of _OFFER holds a match of _OFFER_HINT (" can i ", " may i " or " to help/assist/support",
+# matched with the same re.IGNORECASE rules), which the engine finds fast: it starts with a space, an
+# uncased literal, so only spaces are tried, not every character as for _OFFER's alternation. In ASCII
+# text re.IGNORECASE matches exactly what lower() gives (its other case pairs, such as "k" and the Kelvin
+# sign, are not ASCII): plain substring tests there.
+_OFFER_HINT = re.compile(r" (?:(?:can|may) i |to (?:help|assist|support))", re.IGNORECASE)
+_OFFER_WORDS = (" can i ", " may i ", " to help", " to assist", " to support")
 OFFER_MAX_CHARS = 300
 # A word: a letter followed by letters and combining marks (Indic vowel signs and viramas are marks, not
 # letters, so `[^\W\d_]+` would cut Bengali and Hindi words apart).
@@ -131,6 +138,24 @@ def _keys(prompt: str) -> frozenset[str]:
     return prompt_keys(prompt)
 
 
+def too_short(answer: str, min_chars: int) -> bool:
+    """len(answer) < min_chars // 3 or weighted_len(answer[:min_chars]) < min_chars: only an answer
+    shorter than min_chars can be, and ASCII text has no dense letters to weigh."""
+    n = len(answer)
+    return n < min_chars // 3 or (n < min_chars and (answer.isascii() or weighted_len(answer) < min_chars))
+
+
+def _offer(answer: str) -> bool:
+    """_OFFER.search(answer) is not None (a test checks they agree)."""
+    if answer.isascii():
+        low = answer.lower()
+        if not any(w in low for w in _OFFER_WORDS):
+            return False
+    elif _OFFER_HINT.search(answer) is None:
+        return False
+    return _OFFER.search(answer) is not None
+
+
 # Latin-script languages whose answers often carry the other's words (the judge routes them together)
 _SAME = {"ms": {"ms", "id", "jv"}, "id": {"id", "ms", "jv"}, "jv": {"jv", "id", "ms"}}
 
@@ -147,12 +172,12 @@ def unrelated(answer: str, prompt: str, answer_lang: str | None, answer_script: 
         return "the answer starts a new conversation turn"
     if not prompt:
         return None
-    if len(answer) <= OFFER_MAX_CHARS and _OFFER.search(answer):
+    if len(answer) <= OFFER_MAX_CHARS and _offer(answer):
         head = normalize(answer)
         # in any language: a clarifying question ("what do you mean by X?") names X
         if not any(k in head for k in _keys(prompt)):
             return "boilerplate offer of help that ignores the question"
-    if len(answer) < min_chars // 3 or weighted_len(answer[:min_chars]) < min_chars:
+    if too_short(answer, min_chars):
         return None
     keys = _keys(prompt)
     if len(keys) < MIN_KEYS:
