@@ -44,6 +44,16 @@ CONSISTENCY = 0.3
 # text after the turn, its share, list items after the stance, a decline again after the turn) did
 # not raise it (0.484 with them, 0.492 without), so they are not computed.
 PARTIAL_L2 = 0.03
+# Settings tried for leave-one-model-out (LOMO) on dev rows, gpt4->mistralinstruct / mistral->gpt4
+# (binary accuracy; 316 / 293 rows): l2 0.02 (default) 0.943 / 0.959; l2 0.005 0.924 / 0.956; 0.01
+# 0.940 / 0.959; 0.05 0.943 / 0.956; 0.1 0.930 / 0.949; 0.5 0.911 / 0.949; class_weight balanced 0.816
+# / 0.918 (0.839 / 0.928 with l2 0.1); consistency 0 or 1: no better; each distinct (language,
+# features, label) weighted once (gpt4's refusals are one template) 0.937 / 0.959; the length
+# features (short, log_len, long) left out 0.949 / 0.956. None helps both ways, so the defaults stay:
+# the mistakes are in what the features can see, not in the weights: premise rejections whose label
+# depends on the prompt (a nonsense premise: compliance; a discriminatory one: refusal), soft refusals
+# (a warning only, "I don't have access to ...") that gpt4 never writes, and answers that subvert the
+# request without any refusal cue.
 
 
 def split_of(row_id: str) -> str:
