@@ -25,6 +25,9 @@ LOOP_SHARE = 0.35  # share of n-grams in long repeated runs (real answers outsid
 LOOP_RUN = 6  # consecutive repeated word 3-grams that make a run (a clause again)
 LOOP_MIN_GRAMS = 10
 HEAD_CHARS = 1500  # the part of the answer read
+PROBE = 10  # characters of each probe of the cheap test for a loop (_recurs)
+PROBES = 8
+LOOP_SPAN = 400
 RARE_HANGUL_MIN = 2  # syllables outside KS X 1001 (real Korean answers: 0 in 26,332 syllables)
 RARE_HANGUL_SHARE = 0.01
 
@@ -81,14 +84,32 @@ def rare_hangul(text: str) -> tuple[int, int]:
     return sum(ch not in common for ch in syl), len(syl)
 
 
-def garbled(text: str, script: str | None) -> str | None:
+def _recurs(t: str) -> bool:
+    """Cheap test (str.find, in C) that a loop can be there: one of PROBES probes of PROBE characters,
+    evenly spaced, occurs again within the next LOOP_SPAN characters (a looped clause comes back soon).
+    A loop covering a third of the text holds several of them."""
+    n = len(t)
+    if n < 40:
+        return False
+    step = max(1, n // (PROBES + 1))
+    find = t.find
+    for i in range(step, n - PROBE, step):
+        if find(t[i:i + PROBE], i + PROBE, i + LOOP_SPAN) >= 0:
+            return True
+    return False
+
+
+def garbled(text: str, script: str | None, list_items: int | None = None) -> str | None:
     """Why `text` is garbled (a short reason), or None. `script`: the answer's script name
-    (answer_text.answer_language), so the per-script signals run only where they can fire."""
+    (answer_text.answer_language), so the per-script signals run only where they can fire;
+    `list_items`: its list items when the caller has counted them (refusal_features does)."""
     if script == "Hangul":
         rare, n = rare_hangul(text)
         if rare >= RARE_HANGUL_MIN and rare >= RARE_HANGUL_SHARE * n:
             return f"garbled text: {rare} Hangul syllables no Korean word uses"
-    if _LIST_ITEM.search(text, 0, HEAD_CHARS) and len(_LIST_ITEM.findall(text, 0, HEAD_CHARS)) >= 2:
+    if list_items is None:
+        list_items = len(_LIST_ITEM.findall(text, 0, HEAD_CHARS))
+    if list_items >= 2 or not _recurs(text[:HEAD_CHARS]):
         return None
     share = loop_share(text)
     if share >= LOOP_SHARE:
