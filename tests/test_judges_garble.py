@@ -53,9 +53,24 @@ def test_loop_with_variations():
 
 
 def test_impossible_hangul_syllables():
-    assert rare_hangul("친구를 데리고 저녁 먹으러 가요") == (0, 13)
+    assert rare_hangul("친구를 데리고 저녁 먹으러 가요")[0] == 0
+    assert rare_hangul("생보늽이 아메똜봐") == (2, 8)
     assert garbled("친구를 아메똜봐우지막에는 발좌를 큰원이름 생보늽이 친구를 어따램", "Hangul")
     assert garbled("친구를 데리고 저녁 먹으러 어디로 가면 좋을까요? 근처 식당이 좋아요.", "Hangul") is None
+
+
+def test_letters_of_another_script_inside_a_word():
+    assert garbled("मैं सोडा होना गएच हैए हमने के बदlट सम्मद्दर्य", "Devanagari")  # a Latin l in a Hindi word
+    assert garbled("जेמस बॉन्ड का नंबर", "Devanagari")  # a Hebrew letter
+    assert garbled("मैं सोडा का कैन API से खोलता हूँ।", "Devanagari") is None  # a Latin word beside is fine
+    assert garbled("Площадь комнаты 3×4 метра, то есть 12 м².", "Cyrillic") is None
+    assert garbled("مساحة الغرفة ٣×٤ متر", "Arabic") is None  # a sign between digits is no letter
+
+
+def test_long_katakana_run():
+    assert garbled("ジェームズ・ボンドサルにシノンはそれですが、ジェームキョジデーングラスコマトーチケードグルオバーアントです",
+                   "Kana")
+    assert garbled("インターナショナルビジネスマシーンズの本社はニューヨークにあります。", "Kana") is None
 
 
 def test_option(judges):
