@@ -35,12 +35,12 @@ OUT = ROOT / "src/babelsafe/judges/data/refusal_model.json"
 # parity. CV parity / mistralinstruct / gpt4 / hard cases: 0 -> 0.975 / 0.918 / 0.969 / 90 of 106;
 # 0.3 -> 0.976 / 0.918 / 0.962 / 80; 1 -> 0.980 / 0.927 / 0.956 / 74. Where another language's
 # lexicon misses a cue English finds (premise rejections, mostly), a larger value shrinks the cue.
-# Re-chosen with the premise_factual feature, on dev rows only, by LOMO both ways (gpt4->mistral /
-# mistral->gpt4) and the full model's worst dev parity: 0.3 -> 0.946 / 0.959 / 0.980; 0.2 -> 0.946 /
-# 0.959 / 0.975; 0.1 -> 0.953 / 0.959 / 0.975; 0 -> 0.956 / 0.959 / 0.970. The penalty also shrinks the
-# warning and premise cues a soft refuser's answers are made of (their windows fall a little
-# differently in each language), which is what a model tuned on gpt4's "Sorry, I can't" misses.
-CONSISTENCY = 0.1
+# With the premise_factual feature, on dev rows only: LOMO gpt4->mistral / mistral->gpt4 / the full
+# model's worst dev parity: 0.3 -> 0.946 / 0.959 / 0.980; 0.2 -> 0.946 / 0.959 / 0.975; 0.1 -> 0.953 /
+# 0.959 / 0.975; 0 -> 0.956 / 0.959 / 0.970 (2-fold CV inside dev: worst parity bn 0.970 at both 0.3
+# and 0.1, mistral 0.911 -> 0.927). A model retrained from scratch at 0.1 reached LOMO gpt4->mistral
+# 0.938 on all rows (0.903 held-out) but held-out parity fell to 0.935 (ja, jv; id 0.944), so 0.3 stays.
+CONSISTENCY = 0.3
 # L2 pull of the partial-vs-full head towards the model's own partial-minus-refusal logit, chosen by
 # 5-fold CV inside the dev ids (folds by sha256("f" + id)): partial F1 on the XSTest dev rows, with
 # the shipped model deciding refused / not: no head 0.444 (in-sample, so optimistic); head l2 0.1 ->
