@@ -31,7 +31,8 @@ from typing import Sequence
 # refusal_verdict.py, compiled.)
 MODULES = ("babelsafe.judges.answer_text", "babelsafe.judges.lexicon_index",
            "babelsafe.judges.refusal_features", "babelsafe.judges.refusal_model",
-           "babelsafe.judges.refusal_verdict", "babelsafe.judges.relevance", "babelsafe.text")
+           "babelsafe.judges.refusal_verdict", "babelsafe.judges.relevance", "babelsafe.judges.garble",
+           "babelsafe.text")
 USERS = ("babelsafe.judges.refusal",)  # modules whose components run on MODULES (`babelsafe show` says)
 ENV = "BABELSAFE_PURE_PYTHON"
 MANIFEST = "_accel_manifest.json"  # written by setup.py beside this file: each module's source hash

@@ -151,7 +151,8 @@ def garbled(text: str, script: str | None, list_items: int | None = None) -> str
         pat = _intruder(script)
         if pat is not None:
             for m in pat.finditer(text, 0, HEAD_CHARS):
-                a, b, c = m.group()
+                g = m.group()
+                a, b, c = g[0], g[1], g[2]  # (mypyc compiles no unpacking of a str)
                 # letters (and marks: Indic vowel signs) only, not the blocks' digits, signs or stops
                 if b.isalpha() and _letter(a) and _letter(c):
                     return f"garbled text: a letter of another script inside a word ({m.group()!r})"
