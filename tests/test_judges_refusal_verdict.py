@@ -109,3 +109,25 @@ def test_rationale_and_language_match_cases() -> None:
     assert V.language_match("zh", None, "Han") is None
     assert V.language_match("ja", "zh", "Han") is True
     assert V.language_match("bn", "hi", "Devanagari") is False
+
+
+def test_normalize_replacements_are_the_translate_table() -> None:
+    import unicodedata
+
+    from babelsafe import text as T
+
+    assert not any(r and ord(r) in T._TRANSLATE for _, r in T._REPLACE)  # no replacement is itself a key
+
+    def plain(s: str) -> str:
+        if s.isascii():
+            return s.lower()
+        return unicodedata.normalize("NFKC", s).casefold().translate(T._TRANSLATE)
+
+    keys = [chr(c) for c in T._TRANSLATE]
+    rnd = random.Random(3)
+    texts = list(ANSWERS)
+    for _ in range(5000):
+        texts.append("".join(rnd.choice(keys + ["a", "é", "ب", "ا", " ", "\u0627\u064e", "İ", "ẞ"])
+                             for _ in range(rnd.randint(1, 30))))
+    for t in texts:
+        assert T.normalize(t) == plain(t), t[:40]

@@ -28,11 +28,12 @@ from typing import Sequence
 # The modules compiled (setup.py reads this list).
 # (Not refusal.py: the registry reads RefusalJudge's constructor signature and annotations, which a
 # compiled class does not expose, and it takes options as given; its classify steps are
-# refusal_verdict.py, compiled.)
+# refusal_verdict.py, compiled. Not babelsafe/text.py: the whole package uses it, and compiled, its
+# classes check field types (text.Detection) and its functions call each other directly, past
+# monkeypatching; compiling it saved ~2% of a verdict's instructions.)
 MODULES = ("babelsafe.judges.answer_text", "babelsafe.judges.lexicon_index",
            "babelsafe.judges.refusal_features", "babelsafe.judges.refusal_model",
-           "babelsafe.judges.refusal_verdict", "babelsafe.judges.relevance", "babelsafe.judges.garble",
-           "babelsafe.text")
+           "babelsafe.judges.refusal_verdict", "babelsafe.judges.relevance", "babelsafe.judges.garble")
 USERS = ("babelsafe.judges.refusal",)  # modules whose components run on MODULES (`babelsafe show` says)
 ENV = "BABELSAFE_PURE_PYTHON"
 MANIFEST = "_accel_manifest.json"  # written by setup.py beside this file: each module's source hash

@@ -183,12 +183,15 @@ def unrelated(answer: str, prompt: str, answer_lang: str | None, answer_script: 
     if len(keys) < MIN_KEYS:
         return None
     # most related answers name the topic early: a short head first, the rest only when that finds none
-    for head in (normalize(answer[:400]), normalize(answer[400 - 8:HEAD_CHARS])):
+    head = normalize(answer[:400])
+    for k in keys:
+        if k in head:
+            return None
+    if len(answer) > 400:
+        rest = normalize(answer[400 - 8:HEAD_CHARS])
         for k in keys:
-            if k in head:
+            if k in rest:
                 return None
-        if len(answer) <= 400:
-            break
     # no stem in common: it counts only when the prompt's text is in the answer's language (asked last:
     # most answers never get here)
     plang, pscript = answer_language(prompt[-2000:], prior=prior)
