@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from .answer_text import _LIST_ITEM, answer_language, dominant_script, has_code, normalize, script_profile
+from .answer_text import answer_language, dominant_script, has_code, list_items, normalize, script_profile
 from .lexicon import Lexicon, _raw_lexicon, answer_lexicon
 
 HEAD = 400  # characters searched for an opening refusal and its context
@@ -173,7 +173,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
         x[18] = 1.0 if "lecture" in thits else 0.0
         red = red or "redirect" in thits
     x[13] = 1.0 if red else 0.0
-    items = len(_LIST_ITEM.findall(raw, 0, BODY)) or inline_steps(raw, BODY)
+    items = list_items(raw, BODY) or inline_steps(raw, BODY)
     x[19] = min(items, 6) / 6.0
     code = has_code(raw)
     x[20] = 1.0 if code else 0.0
