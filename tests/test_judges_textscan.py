@@ -15,7 +15,7 @@ from array import array
 
 import pytest
 
-from babelsafe.judges import answer_text, lexicon, textscan
+from babelsafe.judges import answer_text, lexicon, refusal_features, textscan
 from babelsafe.judges.lexicon import SCRIPT_GROUPS, NEIGHBOURS, answer_lexicon
 from babelsafe.text import script_profile as script_profile_py
 
@@ -116,6 +116,19 @@ def test_list_items(corpus: str) -> None:
             assert C.list_items(t, end) == want, (t[:80], end)
             found += want
     assert found > 0
+
+
+@pytest.mark.parametrize("corpus", ["real", "fuzz"])
+def test_step_ends(corpus: str) -> None:
+    texts = TEXTS if corpus == "real" else FUZZ
+    found = 0
+    for t in texts:
+        for end in (3000, len(t), 5, 0, -2):
+            want = refusal_features._step_ends_py(t, end)
+            assert refusal_features._step_ends_c(t, end) == want, (t[:80], end)
+            found += len(want)
+    assert found > 0
+    assert refusal_features.step_ends is refusal_features._step_ends_c
 
 
 def _indexes() -> list:

@@ -5,6 +5,7 @@
  *   degenerate(text)                      answer_text._degenerate_py
  *   script_profile(text)                  babelsafe.text.script_profile (its table: textscan.script_table)
  *   list_items(text, end)                 len(answer_text._LIST_ITEM.findall(text, 0, end))
+ *   step_ends(text, end, letters)         the ends of refusal_features._STEP_END's matches
  *   scan_triggers(text, nodes, edges, bloom, entries, by_word)   the trigger scan of
  *                                         lexicon_index.Index._candidates
  *
@@ -76,6 +77,8 @@ textscan_zlib_version(PyObject *self, PyObject *noargs)
 
 /* ---------------------------------------------------------------------------------------------- */
 /* degenerate */
+
+#define WORD_SLOTS 1024  /* > the 300 words 600 characters hold at most */
 
 /* distinct code points of text[lo:hi] (hi - lo <= 300): a small open-addressing set */
 static Py_ssize_t
@@ -159,45 +162,56 @@ textscan_degenerate(PyObject *self, PyObject *arg)
                 Py_RETURN_TRUE;
         }
     }
-    /* words = text[-600:].split() */
-    PyObject *tail = PyUnicode_Substring(text, n > 600 ? n - 600 : 0, n);
-    if (tail == NULL)
-        return NULL;
-    PyObject *words = PyUnicode_Split(tail, NULL, -1);
-    Py_DECREF(tail);
-    if (words == NULL)
-        return NULL;
-    Py_ssize_t nw = PyList_GET_SIZE(words);
-    PyObject *set = PySet_New(words);
-    if (set == NULL) {
-        Py_DECREF(words);
-        return NULL;
+    /* words = text[-600:].split(): runs of non-space characters, counted in a small hash table of spans */
+    Py_ssize_t nw = 0, distinct = 0;
+    Py_ssize_t wstart[WORD_SLOTS], wlen[WORD_SLOTS], wcount[WORD_SLOTS];
+    Py_hash_t whash[WORD_SLOTS];
+    Py_ssize_t first6[6];  /* slots of the first six words */
+    memset(wcount, 0, sizeof(wcount));
+    Py_ssize_t i = n > 600 ? n - 600 : 0;
+    while (i < n) {
+        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+            i++;
+        if (i >= n)
+            break;
+        Py_ssize_t s0 = i;
+        Py_uhash_t h = 1469598103934665603ULL;
+        while (i < n) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            if (Py_UNICODE_ISSPACE(c))
+                break;
+            h = (h ^ c) * 1099511628211ULL;
+            i++;
+        }
+        Py_ssize_t len = i - s0;
+        size_t slot = (size_t)h & (WORD_SLOTS - 1);
+        while (wcount[slot] && !(whash[slot] == (Py_hash_t)h && wlen[slot] == len &&
+                                 memcmp((const char *)data + s0 * kind, (const char *)data + wstart[slot] * kind,
+                                        (size_t)(len * kind)) == 0))
+            slot = (slot + 1) & (WORD_SLOTS - 1);
+        if (!wcount[slot]) {
+            wstart[slot] = s0;
+            wlen[slot] = len;
+            whash[slot] = (Py_hash_t)h;
+            distinct++;
+        }
+        wcount[slot]++;
+        if (nw < 6)
+            first6[nw] = (Py_ssize_t)slot;
+        nw++;
     }
-    Py_ssize_t distinct = PySet_GET_SIZE(set);
-    Py_DECREF(set);
     Py_ssize_t floor8 = nw / 8;
-    if (nw >= 8 && distinct <= (floor8 > 2 ? floor8 : 2)) {
-        Py_DECREF(words);
+    if (nw >= 8 && distinct <= (floor8 > 2 ? floor8 : 2))
         Py_RETURN_TRUE;
-    }
     if (nw >= 6 && distinct <= 4) {
         /* max(map(words.count, set(words[:6]))) * 2 > len(words) */
         Py_ssize_t best = 0;
-        for (Py_ssize_t i = 0; i < 6; i++) {
-            Py_ssize_t c = PySequence_Count(words, PyList_GET_ITEM(words, i));
-            if (c < 0) {
-                Py_DECREF(words);
-                return NULL;
-            }
-            if (c > best)
-                best = c;
-        }
-        if (best * 2 > nw) {
-            Py_DECREF(words);
+        for (int k = 0; k < 6; k++)
+            if (wcount[first6[k]] > best)
+                best = wcount[first6[k]];
+        if (best * 2 > nw)
             Py_RETURN_TRUE;
-        }
     }
-    Py_DECREF(words);
     if (n >= 120 && ((double)distinct < 0.5 * (double)nw || chars < 40)) {
         PyObject *sub = PyUnicode_Substring(text, n > 900 ? n - 900 : 0, n);
         if (sub == NULL)
@@ -382,6 +396,54 @@ textscan_list_items(PyObject *self, PyObject *args)
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* step ends: [m.end() for m in re.compile(r"\d(?:(?<=[L]\d)|(?<=[L]\s\d))").finditer(text, 0, end)]
+ * with L = `letters` (refusal_features._STEP_END: where a "step N" can end) */
+
+static int
+in_letters(int lkind, const void *ldata, Py_ssize_t ln, Py_UCS4 c)
+{
+    for (Py_ssize_t k = 0; k < ln; k++)
+        if (PyUnicode_READ(lkind, ldata, k) == c)
+            return 1;
+    return 0;
+}
+
+static PyObject *
+textscan_step_ends(PyObject *self, PyObject *args)
+{
+    PyObject *text, *letters;
+    Py_ssize_t end;
+    if (!PyArg_ParseTuple(args, "UnU", &text, &end, &letters))
+        return NULL;
+    if (PyUnicode_READY(text) < 0 || PyUnicode_READY(letters) < 0)
+        return NULL;
+    int kind = PyUnicode_KIND(text), lkind = PyUnicode_KIND(letters);
+    const void *data = PyUnicode_DATA(text), *ldata = PyUnicode_DATA(letters);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), ln = PyUnicode_GET_LENGTH(letters);
+    if (end > n)
+        end = n;
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 1; i < end; i++) {
+        if (!Py_UNICODE_ISDECIMAL(PyUnicode_READ(kind, data, i)))
+            continue;
+        Py_UCS4 b1 = PyUnicode_READ(kind, data, i - 1);
+        if (in_letters(lkind, ldata, ln, b1) ||
+            (i >= 2 && Py_UNICODE_ISSPACE(b1) && in_letters(lkind, ldata, ln, PyUnicode_READ(kind, data, i - 2)))) {
+            PyObject *v = PyLong_FromSsize_t(i + 1);
+            if (v == NULL || PyList_Append(out, v) < 0) {
+                Py_XDECREF(v);
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_DECREF(v);
+        }
+    }
+    return out;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* trigger scan (lexicon_index.Index._candidates): at every position where a trigger can start (in
  * spaced scripts after a character that is not \w, or at the start; else anywhere), every trigger the
  * text has there, in rank order, as (position, entries[rank]).
@@ -506,6 +568,8 @@ static PyMethodDef textscan_methods[] = {
     {"list_items", textscan_list_items, METH_VARARGS, "len(answer_text._LIST_ITEM.findall(text, 0, end))."},
     {"scan_triggers", textscan_scan_triggers, METH_VARARGS,
      "(position, entry) of every trigger at each position one can start (textscan.trigger_trie)."},
+    {"step_ends", textscan_step_ends, METH_VARARGS,
+     "Ends of refusal_features._STEP_END's matches in text[:end], given its letters."},
     {"zlib_version", textscan_zlib_version, METH_NOARGS, "The zlib version this module runs."},
     {NULL, NULL, 0, NULL},
 };
