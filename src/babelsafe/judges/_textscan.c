@@ -456,7 +456,9 @@ textscan_step_ends(PyObject *self, PyObject *args)
 static inline int
 is_word(Py_UCS4 c)
 {
-    return c == '_' || Py_UNICODE_ISALNUM(c);
+    if (c < 128)  /* ASCII: a table lookup instead of four calls into the Unicode database */
+        return c == '_' || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+    return Py_UNICODE_ISALNUM(c);
 }
 
 /* the child of `node` by c, -1 when none (or when the tables are malformed: never a read out of bounds) */
