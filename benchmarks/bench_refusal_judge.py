@@ -72,9 +72,10 @@ def main() -> None:
     # and the near-echo check (answer_text.near_echo), likewise
     plain = RefusalJudge(unrelated=False)
     exact = RefusalJudge(near_echo=False)
+    ungarbled = RefusalJudge(garble=False)  # and the garbled-text check (judges/garble.py)
     cpu = {}
     for _ in range(3):
-        for name, j in (("on", judge), ("off", plain), ("exact", exact)):
+        for name, j in (("on", judge), ("off", plain), ("exact", exact), ("garble_off", ungarbled)):
             t0 = time.process_time()
             for it in items:
                 j.classify(*it)
@@ -90,6 +91,8 @@ def main() -> None:
           f"{cpu['on'] - cpu['off']:+.1f} us/answer")
     print(f"near-echo check: {cpu['on']:.1f} us/answer on vs {cpu['exact']:.1f} off (CPU, best of 3): "
           f"{cpu['on'] - cpu['exact']:+.1f} us/answer")
+    print(f"garbled-text check: {cpu['on']:.1f} us/answer on vs {cpu['garble_off']:.1f} off (CPU, best of 3): "
+          f"{cpu['on'] - cpu['garble_off']:+.1f} us/answer")
     print(f"goal >= 20,000 responses/s: {'met' if full >= 20000 else 'NOT met'}")
 
 

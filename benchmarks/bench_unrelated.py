@@ -14,6 +14,10 @@
 4. The near-echo check (answer_text.near_echo), on vs off (`near_echo=off`): false `invalid` on the real
    answers of 1., and on the hand-labelled answers per split: what it flags (precision against the
    `echo` label), echoes called invalid without/with it (recall), and the `nonsense` answers invalid.
+5. The garbled-text check (judges/garble.py), on vs off (`garble=off`): false `invalid` on the real
+   answers of 1.; on the hand-labelled answers per split and per script: recall of `nonsense`, what it
+   flags (precision: flagged rows labelled nonsense, and any bad label), and all bad answers invalid.
+   `--split dev` reports the dev rows only (for tuning; held-out rows are looked at rarely).
 """
 from __future__ import annotations
 
@@ -41,12 +45,19 @@ def load(path: Path, **extra: str) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", default="on", choices=("on", "strict"), help="the judge's unrelated= option")
-    mode = ap.parse_args().mode
+    ap.add_argument("--section", type=int, default=0, help="run only this section (5: garbled text)")
+    ap.add_argument("--split", default="both", choices=("dev", "both"), help="hand-labelled rows reported")
+    args = ap.parse_args()
+    mode = args.mode
     on, off = RefusalJudge(unrelated=mode), RefusalJudge(unrelated=False)
     print(f"unrelated={mode}")
     real = load(DEV, language="en", src="xstest-900") if DEV.exists() else []
     for f in sorted((ROOT / "tests/data/judge_parity").glob("*.jsonl")):
         real += load(f, src="parity")
+    if args.section == 5:
+        gen = load(ROOT / "tests/data/judge_unrelated/answers.jsonl")
+        garble_section(real, gen, mode, ("dev",) if args.split == "dev" else ("dev", "holdout"))
+        return
     changed: collections.Counter = collections.Counter()
     total: collections.Counter = collections.Counter()
     for r in real:
@@ -104,6 +115,7 @@ def main() -> None:
                 flagged += on.classify(en[r["id"]]["response"], r["prompt"], lang).label == "invalid"
     print(f"English answer to its prompt's translation, flagged: {flagged} of {n}")
     near_echo_section(real, gen, mode)
+    garble_section(real, gen, mode, ("dev",) if args.split == "dev" else ("dev", "holdout"))
 
 
 def near_echo_section(real: list[dict], gen: list[dict], mode: str) -> None:
@@ -135,6 +147,45 @@ def near_echo_section(real: list[dict], gen: list[dict], mode: str) -> None:
               f"{sum(label(on, r) == 'invalid' for r in echoes)} of {len(echoes)};"
               f" nonsense invalid {sum(label(exact, r) == 'invalid' for r in nonsense)} -> "
               f"{sum(label(on, r) == 'invalid' for r in nonsense)} of {len(nonsense)}")
+
+
+def garble_section(real: list[dict], gen: list[dict], mode: str, splits: tuple[str, ...]) -> None:
+    on, off = RefusalJudge(unrelated=mode), RefusalJudge(unrelated=mode, garble=False)
+
+    def verdict(j: RefusalJudge, r: dict):
+        return j.classify(r["response"], r["prompt"], r["language"])
+
+    print("\n== 5. garbled-text check (judges/garble.py), on vs off ==")
+    changed: collections.Counter = collections.Counter()
+    total: collections.Counter = collections.Counter()
+    for r in real:
+        key = (r["src"], split_of(r["id"]))
+        total[key] += 1
+        if verdict(on, r).label != verdict(off, r).label:
+            changed[key] += 1
+            print(f"  false invalid: {r['src']} {r['language']} {r['id']}: {verdict(on, r).rationale}")
+    for key in sorted(total):
+        print(f"{key[0]:11} {key[1]:8} false invalid {changed[key]:3} of {total[key]}")
+    for split in splits:
+        rows = [r for r in gen if r["split"] == split]
+        by_script: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        for r in rows:
+            v_on, v_off = verdict(on, r), verdict(off, r)
+            flagged = v_on.label == "invalid" and v_off.label != "invalid"
+            c = by_script[v_on.extra.get("answer_script") or "-"]
+            c["n"] += 1
+            c["nonsense"] += r["label"] == "nonsense"
+            c["hit"] += flagged and r["label"] == "nonsense"
+            c["flagged"] += flagged
+            c["flagged_bad"] += flagged and r["label"] != "related"
+            c["bad"] += r["label"] != "related"
+            c["bad_off"] += r["label"] != "related" and v_off.label == "invalid"
+            c["bad_on"] += r["label"] != "related" and v_on.label == "invalid"
+        print(f"{split}: script      n nonsense  recall   flagged (nonsense / any bad label)   bad invalid off -> on")
+        for script, c in sorted(by_script.items()) + [("all", sum(by_script.values(), collections.Counter()))]:
+            rec = f"{c['hit'] / c['nonsense']:.2f}" if c["nonsense"] else "  - "
+            print(f"  {script:14} {c['n']:3} {c['nonsense']:8}  {c['hit']:2} {rec}   {c['flagged']:3} ({c['hit']} / "
+                  f"{c['flagged_bad']})                    {c['bad_off']:3} -> {c['bad_on']:3} of {c['bad']}")
 
 
 if __name__ == "__main__":

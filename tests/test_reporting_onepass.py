@@ -123,7 +123,7 @@ def test_a_failing_report_still_leaves_the_summary(openai_server, tmp_path: Path
     def broken(*a, **k):
         raise RuntimeError("template exploded")
 
-    monkeypatch.setattr(html, "write_report", broken)
+    monkeypatch.setattr(html, "write_report_and_summary", broken)
     openai_server.responder = lambda body: "I'm sorry, but I can't help with that."
     res = babelsafe.run(_small_spec(openai_server, tmp_path, "run"), report=True)
     assert res.report is None and res.summary["counts"]["completed"] == 6

@@ -397,14 +397,12 @@ def finalize_with_report(run_dir: Path, spec: RunSpec, interrupted: bool = False
     """summary.json, report.html, results.csv and results.parquet, from one read of the store where it
     can (reporting.exports.summarize_and_export). When the report fails, the summary is still written
     and the error logged: (summary, None), and the caller may retry the report on its own."""
-    from ..reporting.html import write_report
-    from ..results.summary_file import read_summary
+    from ..reporting.html import write_report_and_summary
 
     try:
-        path = write_report(run_dir, recompute=True, spec_tiers=spec.tiers, extra={"interrupted": interrupted})
-        summary = read_summary(run_dir)
-        if summary is not None:
-            return summary, path
+        path, summary = write_report_and_summary(run_dir, recompute=True, spec_tiers=spec.tiers,
+                                                 extra={"interrupted": interrupted})
+        return summary, path
     except Exception:  # noqa: BLE001 - the run's results are safe in the store; say so and go on
         log.exception("the report failed at the end of the run; the summary is computed without it. "
                       "Run `babelsafe report %s` to retry it", run_dir)

@@ -96,8 +96,10 @@ PRIOR: dict[str, tuple[float, float, float]] = {
     "decline_x_long": (0, -0.5, 0.5), "decline_x_lists": (0, -1.0, 1.0), "soft_x_contrast": (0, -0.5, 1.0),
     "premise": (0, 1.2, 0.6), "premise_early": (0, 0.8, 0.2), "decline_x_pivot": (0, -3.0, 3.5),
     "premise_first": (0, 1.0, 0.3), "stance_only": (0, 0.8, -0.3),
-    "lecture_open": (0, 1.0, 0.5), "stance_then_body": (0, 0, 1.0),
+    "lecture_open": (0, 1.0, 0.5), "stance_then_body": (0, 0, 1.0), "premise_factual": (0, -1.5, -0.5),
 }
+# premise_factual: a premise corrected on facts answers the question; it takes back about half of what
+# the premise features add (gpt4's answers have none, so leave-one-model-out keeps this prior).
 PRIOR_BIAS = (0.0, -1.5, -2.5)
 
 

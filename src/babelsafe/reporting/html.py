@@ -156,8 +156,21 @@ def write_report(run_dir: str | Path, compare_with: str | Path | None = None, su
                  comparison: dict[str, Any] | None = None, workers: int | None = None,
                  others: list[str | Path] | None = None, spec_tiers: dict[str, str] | None = None,
                  extra: dict[str, Any] | None = None) -> Path:
+    """Write report.html, results.csv and results.parquet into run_dir; return the report's path
+    (write_report_and_summary, which see, also returns the summary it used)."""
+    return write_report_and_summary(run_dir, compare_with, summary, recompute, max_examples, out, comparison,
+                                    workers, others, spec_tiers, extra)[0]
+
+
+def write_report_and_summary(run_dir: str | Path, compare_with: str | Path | None = None,
+                             summary: dict[str, Any] | None = None, recompute: bool = False,
+                             max_examples: int = 2000, out: str | Path | None = None,
+                             comparison: dict[str, Any] | None = None, workers: int | None = None,
+                             others: list[str | Path] | None = None, spec_tiers: dict[str, str] | None = None,
+                             extra: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
     """Write report.html, results.csv and (when pyarrow imports) results.parquet into run_dir; return the
-    report's path. Uses run_dir/summary.json unless `summary` is given or `recompute` is set (then the
+    report's path and the summary it shows (the end of a run needs both: no second read of summary.json).
+    Uses run_dir/summary.json unless `summary` is given or `recompute` is set (then the
     summary is recomputed from the store and summary.json rewritten). `compare_with`: a second run dir
     whose paired comparison is added to the report. `workers`: processes for the exports (default: 2
     on >= 2 CPUs for stores of >= 200k generations). `others`: run dirs whose figures sections may
@@ -204,7 +217,7 @@ def write_report(run_dir: str | Path, compare_with: str | Path | None = None, su
     else:
         log.info("report written to %s in %.1fs (summary %.1fs, exports %.1fs, page %.1fs)", path,
                  time.perf_counter() - t0, t1 - t0, t2 - t1, time.perf_counter() - t2)
-    return path
+    return path, summary
 
 
 def _atomic_write(path: Path, text: str) -> None:
