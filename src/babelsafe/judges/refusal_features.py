@@ -223,8 +223,11 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
             x[38] = 1.0
     # "I don't hold opinions. However, I can tell you that ...": a turn after a no-opinion stance and
     # no list is the lecture that declines the premise (a full refusal), not "decline, then comply"
-    # (read by the partial head only: the 3-class model has no weight on it)
-    if x[7] and (x[11] or x[12]) and items < 3:
+    # (the shipped 3-class model has no weight on it; the partial head has a prior, HEAD_PRIOR). The
+    # turn is searched after the no-opinion cue itself: a verb-final "ich kann Ihnen sagen, dass ...
+    # nicht" matched as a decline would otherwise hide the "aber" before it; from the cue's start, as
+    # a verb-final turn overlaps it ("意見を持っていませんが、").
+    if nop is not None and items < 3 and (_first(hits, "contrast", nop[0] + 1) or _first(hits, "pivot", nop[0] + 1)):
         x[39] = 1.0
     ev["code"] = code
     return x, ev
