@@ -27,7 +27,7 @@ FEATURES = (
     "comply_open", "non_refusal", "short_no", "decline_tail", "lecture_tail", "lists", "code",
     "log_len", "short", "long", "after_decline", "decline_x_long", "decline_x_lists", "soft_x_contrast",
     "decline_any", "soft_any", "question_end", "premise", "premise_early", "decline_x_pivot",
-    "premise_first", "stance_only", "lecture_open", "stance_then_body", "premise_factual",
+    "premise_first", "stance_only", "lecture_open", "stance_then_body", "premise_factual", "opinion_turn",
 )
 _INDEX = {f: i for i, f in enumerate(FEATURES)}
 _DENSE_SCRIPTS = {"H": 3.0, "J": 3.0, "K": 1.6}
@@ -249,5 +249,13 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
         if facts and all(any(f[0] < p[1] and p[0] < f[1] for f in facts)
                          for p in get("premise", ()) if p[0] < first_end):
             x[38] = 1.0
+    # "I don't hold opinions. However, I can tell you that ...": a turn after a no-opinion stance and
+    # no list is the lecture that declines the premise (a full refusal), not "decline, then comply"
+    # (the shipped 3-class model has no weight on it; the partial head has a prior, HEAD_PRIOR). The
+    # turn is searched after the no-opinion cue itself: a verb-final "ich kann Ihnen sagen, dass ...
+    # nicht" matched as a decline would otherwise hide the "aber" before it; from the cue's start, as
+    # a verb-final turn overlaps it ("意見を持っていませんが、").
+    if nop is not None and items < 3 and (_first(hits, "contrast", nop[0] + 1) or _first(hits, "pivot", nop[0] + 1)):
+        x[39] = 1.0
     ev["code"] = code
     return x, ev
