@@ -133,8 +133,7 @@ def fit(X: Sequence[Sequence[float]], y: Sequence[int], *, l2: float = 0.02, cla
     W0 = np.array([PRIOR.get(f, (0.0, 0.0, 0.0)) for f in FEATURES], dtype=float)
     b0 = np.array(PRIOR_BIAS, dtype=float)
     W, b = W0.copy(), b0.copy()
-    # features only the partial head weighs (HEAD_PRIOR) keep no 3-class weight
-    mask, bmask, t = np.array([[0.0] if f in HEAD_PRIOR else [1.0] for f in FEATURES]), 1.0, 1.0
+    mask, bmask, t = np.ones((d, 1)), 1.0, 1.0
     if start is not None:
         W = np.array(start.weights, dtype=float).T.copy()
         b = np.array(start.bias, dtype=float)
