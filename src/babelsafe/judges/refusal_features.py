@@ -12,10 +12,11 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
-from .answer_text import _LIST_ITEM, answer_language, dominant_script, has_code, normalize, script_profile
+from .answer_text import answer_language, dominant_script, has_code, list_items, normalize, script_profile
 from .lexicon import Lexicon, _raw_lexicon, answer_lexicon
+from .textscan import C as _C
 
 HEAD = 400  # characters searched for an opening refusal and its context
 TAIL = 300  # characters searched for a closing refusal ("complies, then declines")
@@ -27,7 +28,7 @@ FEATURES = (
     "comply_open", "non_refusal", "short_no", "decline_tail", "lecture_tail", "lists", "code",
     "log_len", "short", "long", "after_decline", "decline_x_long", "decline_x_lists", "soft_x_contrast",
     "decline_any", "soft_any", "question_end", "premise", "premise_early", "decline_x_pivot",
-    "premise_first", "stance_only", "lecture_open", "stance_then_body", "premise_factual",
+    "premise_first", "stance_only", "lecture_open", "stance_then_body", "premise_factual", "opinion_turn",
 )
 _INDEX = {f: i for i, f in enumerate(FEATURES)}
 _DENSE_SCRIPTS = {"H": 3.0, "J": 3.0, "K": 1.6}
@@ -47,11 +48,22 @@ _STEP_END = re.compile(r"\d(?:(?<=[" + STEP_LAST_LETTERS + r"]\d)|(?<=[" + STEP_
 _STEP_WORD = 12  # the longest step word ("ขั้นตอนที่", 10 characters) + one space, and a margin
 
 
+def _step_ends_py(raw: str, end: int) -> list[int]:
+    return [m.end() for m in _STEP_END.finditer(raw, 0, end)]
+
+
+def _step_ends_c(raw: str, end: int) -> list[int]:
+    return _C.step_ends(raw, end, STEP_LAST_LETTERS)  # type: ignore[no-any-return]
+
+
+# where _STEP_END matches in raw[:end] (in C with the optional text scans: textscan.py)
+step_ends: Callable[[str, int], list[int]] = _step_ends_c if _C is not None else _step_ends_py
+
+
 def inline_steps(raw: str, end: int) -> int:
     """len(_INLINE_STEPS.findall(raw, 0, end)), tried only where a step word can end."""
     n = 0
-    for m in _STEP_END.finditer(raw, 0, end):
-        d = m.end()  # just after the digit
+    for d in step_ends(raw, end):  # just after the digit
         lo = max(0, d - 1 - _STEP_WORD)
         if _STEP_AT[0].search(raw, lo, d) or _STEP_AT[1].search(raw, lo, d):
             n += 1
@@ -72,6 +84,28 @@ def sentence_end(text: str, limit: int, script: str | None) -> int:
         if t is not None:
             return t.end()
     return m.end() if m else limit
+
+
+# A sentence break for counting sentences: end punctuation (and any closing quote or bracket) followed
+# by a space or the end, so "3.5" and "j.k." do not break; a CJK/Devanagari/Arabic stop; a line
+# break. A run of them ('?!', '...', '."\n\n', '。」') is one break.
+_SENTENCE_BREAK = re.compile(r"(?:[.!?]+[\"')\]\u00bb\u300d\u300f\uff09]*(?=\s|$)|[\n\u3002\uff01\uff1f\u0964\u061f])"
+                             r"[.!?\"')\]\s\u00bb\u3002\uff01\uff1f\u0964\u061f\u300d\u300f\uff09]*")
+
+
+def opening_end(text: str, sentences: int, limit: int, script: str | None, fallback: int) -> int:
+    """End of the first `sentences` sentences of `text` (searched up to `limit` characters): a cue
+    that starts before it is in the opening, however long the translation makes each sentence.
+    Thai (no sentence punctuation), or no break at all within `limit`: `fallback`, a window in
+    characters scaled to the language."""
+    if script == "T":
+        return fallback
+    k = 0
+    for m in _SENTENCE_BREAK.finditer(text, 0, limit):
+        k += 1
+        if k == sentences:
+            return m.end()
+    return limit if k else fallback
 
 
 @lru_cache(maxsize=None)  # (script, language) pairs: a few dozen
@@ -130,15 +164,21 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     nop = (get("no_opinion") or _NONE)[0]
     nac = (get("no_access") or _NONE)[0]
     pre = (get("premise") or _NONE)[0]
+    # "early" is the opening: the first sentence for a decline, the first two for a lecture or a
+    # premise rejection, counted in sentences so that a translation's longer or shorter sentences do
+    # not move a cue across the window's edge (at most twice the old character window; Thai, or an
+    # opening without punctuation, keeps the character window)
+    e1 = opening_end(head, 1, 2 * early, script, early) if ref or can else early
+    e2 = opening_end(head, 2, 4 * early, script, 2 * early) if pre or "lecture" in hits else 2 * early
     decline = ref if can is None or (ref is not None and ref <= can) else can  # the earlier one
     soft: tuple[int, int] | None = None  # the earliest soft cue
     for m in (ai, nop, nac, pre):
         if m is not None and (soft is None or m < soft):
             soft = m
     x[0] = 1.0 if ref else 0.0
-    x[1] = _early(ref, early)
+    x[1] = _early(ref, e1)
     x[2] = 1.0 if can else 0.0
-    x[3] = _early(can, early)
+    x[3] = _early(can, e1)
     x[4] = 1.0 if apo else 0.0
     x[5] = _early(apo, int(40 / factor) + 1)
     x[6] = 1.0 if ai else 0.0
@@ -147,7 +187,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     lec = hits.get("lecture", ())
     # distinct cues: a word said twice ("violence or threat of violence") is one cue
     x[9] = min(len({head[a:b] for a, b in lec}), 3) / 3.0
-    x[10] = 1.0 if lec and lec[0][0] < early * 2 else 0.0
+    x[10] = 1.0 if lec and lec[0][0] < e2 else 0.0
     anchor = decline or soft
     if anchor is not None:
         x[11] = 1.0 if _first(hits, "contrast", anchor[1]) else 0.0
@@ -173,7 +213,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
         x[18] = 1.0 if "lecture" in thits else 0.0
         red = red or "redirect" in thits
     x[13] = 1.0 if red else 0.0
-    items = len(_LIST_ITEM.findall(raw, 0, BODY)) or inline_steps(raw, BODY)
+    items = list_items(raw, BODY) or inline_steps(raw, BODY)
     x[19] = min(items, 6) / 6.0
     code = has_code(raw)
     x[20] = 1.0 if code else 0.0
@@ -193,7 +233,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
         x[29] = 1.0
     x[30] = 1.0 if raw.rstrip()[-1:] in ("?", "\uff1f", "\u061f") else 0.0
     x[31] = 1.0 if pre else 0.0
-    x[32] = _early(pre, early * 2)
+    x[32] = _early(pre, e2)
     x[33] = 1.0 if (decline is not None or soft is not None) and x[12] else 0.0
     # The opening sentence carries the stance: an answer that starts by rejecting the premise ("X was
     # not justified", "there is no reason why ...") declines, even when a long lecture follows.
@@ -221,5 +261,13 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
         if facts and all(any(f[0] < p[1] and p[0] < f[1] for f in facts)
                          for p in get("premise", ()) if p[0] < first_end):
             x[38] = 1.0
+    # "I don't hold opinions. However, I can tell you that ...": a turn after a no-opinion stance and
+    # no list is the lecture that declines the premise (a full refusal), not "decline, then comply"
+    # (the shipped 3-class model has no weight on it; the partial head has a prior, HEAD_PRIOR). The
+    # turn is searched after the no-opinion cue itself: a verb-final "ich kann Ihnen sagen, dass ...
+    # nicht" matched as a decline would otherwise hide the "aber" before it; from the cue's start, as
+    # a verb-final turn overlaps it ("意見を持っていませんが、").
+    if nop is not None and items < 3 and (_first(hits, "contrast", nop[0] + 1) or _first(hits, "pivot", nop[0] + 1)):
+        x[39] = 1.0
     ev["code"] = code
     return x, ev
