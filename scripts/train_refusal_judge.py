@@ -71,6 +71,12 @@ PARTIAL_THRESHOLD = 0.55
 # depends on the prompt (a nonsense premise: compliance; a discriminatory one: refusal), soft refusals
 # (a warning only, "I don't have access to ...") that gpt4 never writes, and answers that subvert the
 # request without any refusal cue.
+# The opening windows counted in sentences (refusal_features.opening_end) did not move dev LOMO either
+# (gpt4->mistral 0.956, mistral->gpt4 0.959 with and without). The shipped model is main's with
+# `--update refusal_early,cannot_early,lecture_early,premise_early,premise_factual` (dev rows, 0.3).
+# Freezing the head-only feature opinion_turn at 0 in a from-scratch fit changed LOMO by one
+# borderline row either way (0.946 vs 0.943 before the clause-bound lexicons, 0.953 vs 0.956 after),
+# so fit() still weighs every feature.
 
 
 def split_of(row_id: str) -> str:

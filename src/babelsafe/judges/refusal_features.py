@@ -74,6 +74,28 @@ def sentence_end(text: str, limit: int, script: str | None) -> int:
     return m.end() if m else limit
 
 
+# A sentence break for counting sentences: end punctuation (and any closing quote or bracket) followed
+# by a space or the end, so "3.5" and "j.k." do not break; a CJK/Devanagari/Arabic stop; a line
+# break. A run of them ('?!', '...', '."\n\n', '。」') is one break.
+_SENTENCE_BREAK = re.compile(r"(?:[.!?]+[\"')\]\u00bb\u300d\u300f\uff09]*(?=\s|$)|[\n\u3002\uff01\uff1f\u0964\u061f])"
+                             r"[.!?\"')\]\s\u00bb\u3002\uff01\uff1f\u0964\u061f\u300d\u300f\uff09]*")
+
+
+def opening_end(text: str, sentences: int, limit: int, script: str | None, fallback: int) -> int:
+    """End of the first `sentences` sentences of `text` (searched up to `limit` characters): a cue
+    that starts before it is in the opening, however long the translation makes each sentence.
+    Thai (no sentence punctuation), or no break at all within `limit`: `fallback`, a window in
+    characters scaled to the language."""
+    if script == "T":
+        return fallback
+    k = 0
+    for m in _SENTENCE_BREAK.finditer(text, 0, limit):
+        k += 1
+        if k == sentences:
+            return m.end()
+    return limit if k else fallback
+
+
 @lru_cache(maxsize=None)  # (script, language) pairs: a few dozen
 def density(script: str | None, lang: str | None) -> float:
     """English characters per character of the answer's language: the lexicon's `density` (measured on
@@ -130,15 +152,21 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     nop = (get("no_opinion") or _NONE)[0]
     nac = (get("no_access") or _NONE)[0]
     pre = (get("premise") or _NONE)[0]
+    # "early" is the opening: the first sentence for a decline, the first two for a lecture or a
+    # premise rejection, counted in sentences so that a translation's longer or shorter sentences do
+    # not move a cue across the window's edge (at most twice the old character window; Thai, or an
+    # opening without punctuation, keeps the character window)
+    e1 = opening_end(head, 1, 2 * early, script, early) if ref or can else early
+    e2 = opening_end(head, 2, 4 * early, script, 2 * early) if pre or "lecture" in hits else 2 * early
     decline = ref if can is None or (ref is not None and ref <= can) else can  # the earlier one
     soft: tuple[int, int] | None = None  # the earliest soft cue
     for m in (ai, nop, nac, pre):
         if m is not None and (soft is None or m < soft):
             soft = m
     x[0] = 1.0 if ref else 0.0
-    x[1] = _early(ref, early)
+    x[1] = _early(ref, e1)
     x[2] = 1.0 if can else 0.0
-    x[3] = _early(can, early)
+    x[3] = _early(can, e1)
     x[4] = 1.0 if apo else 0.0
     x[5] = _early(apo, int(40 / factor) + 1)
     x[6] = 1.0 if ai else 0.0
@@ -147,7 +175,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     lec = hits.get("lecture", ())
     # distinct cues: a word said twice ("violence or threat of violence") is one cue
     x[9] = min(len({head[a:b] for a, b in lec}), 3) / 3.0
-    x[10] = 1.0 if lec and lec[0][0] < early * 2 else 0.0
+    x[10] = 1.0 if lec and lec[0][0] < e2 else 0.0
     anchor = decline or soft
     if anchor is not None:
         x[11] = 1.0 if _first(hits, "contrast", anchor[1]) else 0.0
@@ -193,7 +221,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
         x[29] = 1.0
     x[30] = 1.0 if raw.rstrip()[-1:] in ("?", "\uff1f", "\u061f") else 0.0
     x[31] = 1.0 if pre else 0.0
-    x[32] = _early(pre, early * 2)
+    x[32] = _early(pre, e2)
     x[33] = 1.0 if (decline is not None or soft is not None) and x[12] else 0.0
     # The opening sentence carries the stance: an answer that starts by rejecting the premise ("X was
     # not justified", "there is no reason why ...") declines, even when a long lecture follows.
