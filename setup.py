@@ -1,8 +1,10 @@
-"""Build hook: compile the refusal judge's hot modules with mypyc when possible (optional).
+"""Build hook: compile the refusal judge's hot modules with mypyc, and its C text scans, when possible
+(both optional).
 
 Everything else is in pyproject.toml. Without mypy or a C compiler, or with BABELSAFE_NO_COMPILE=1,
 the package installs as pure Python with identical verdicts (babelsafe/_accel.py says which path is
-active and lists the modules).
+active and lists the modules; babelsafe/judges/textscan.py, for the C scans in _textscan.c, which need
+zlib's headers too).
 """
 from __future__ import annotations
 
@@ -12,12 +14,14 @@ import json
 import os
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
 ACCEL = ROOT / "src" / "babelsafe" / "_accel.py"
 MANIFEST = ROOT / "src" / "babelsafe" / "_accel_manifest.json"
+TEXTSCAN = "babelsafe.judges._textscan"
+TEXTSCAN_C = Path("src", "babelsafe", "judges", "_textscan.c")
 
 
 def _modules() -> tuple[str, ...]:
@@ -41,6 +45,10 @@ class OptionalBuildExt(build_ext):
         try:
             super().build_extension(ext)
         except Exception as e:
+            if ext.name == TEXTSCAN:  # the mypyc modules do not need it: they call its Python versions
+                print(f"WARNING: babelsafe's C text scans were not built ({type(e).__name__}: {e}); "
+                      "the refusal judge uses their Python versions (same verdicts, slower).")
+                return
             self._skip(e)
 
     warned = False
@@ -54,9 +62,21 @@ class OptionalBuildExt(build_ext):
               "the refusal judge runs as pure Python (same verdicts, slower).")
 
 
+def _textscan() -> list:
+    """The C text scans (babelsafe/judges/textscan.py): their source's hash is compiled in, so an
+    edited source is not run from an older build."""
+    sha = hashlib.sha256((ROOT / TEXTSCAN_C).read_bytes()).hexdigest()
+    return [Extension(TEXTSCAN, [str(TEXTSCAN_C)], libraries=["z"],
+                      define_macros=[("BABELSAFE_TEXTSCAN_SHA256", f'"{sha}"')])]
+
+
 def _ext_modules() -> list:
     if os.environ.get("BABELSAFE_NO_COMPILE", "") not in ("", "0"):
         return []
+    return _mypyc_modules() + _textscan()
+
+
+def _mypyc_modules() -> list:
     modules = _modules()
     paths = [str(Path("src", *m.split(".")).with_suffix(".py")) for m in modules]
     try:

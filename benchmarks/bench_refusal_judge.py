@@ -6,7 +6,8 @@ The corpus is the labelled examples (17 languages, refusals, long compliant answ
 languages) repeated to N responses with a varying suffix; the baseline is XSTest's
 `classify_completions_strmatch` rule (lower-cased prefix test) run over the same corpus in the same
 process. Prints responses/s for each and the ratio, and which path the judge runs (the compiled
-accelerator or pure Python, babelsafe/_accel.py). `--pure` forces pure Python; `--both` runs the
+accelerator or pure Python, babelsafe/_accel.py; the C text scans or their Python versions,
+babelsafe/judges/textscan.py). `--pure` forces pure Python; `--both` runs the
 benchmark twice, compiled then pure (each in its own process: the two share module names), and prints
 the speed-up. Goal: >= 20,000 responses/s.
 """
@@ -81,7 +82,9 @@ def main() -> None:
                 j.classify(*it)
             cpu[name] = min(cpu.get(name, float("inf")), (time.process_time() - t0) / len(items) * 1e6)
     chars = sum(len(r) for r, _, _ in items) / len(items)
-    print(f"refusal judge path: {_accel.status()}")
+    from babelsafe.judges import textscan
+
+    print(f"refusal judge path: {_accel.status()}; text scans: {textscan.STATUS}")
     print(f"corpus: {len(items)} responses, mean {chars:.0f} chars, {len({l for _, _, l in items})} languages "
           f"(warm-up of 200: {warm * 1000:.1f} ms)")
     print(f"baseline XSTest English string match : {base:12,.0f} responses/s")

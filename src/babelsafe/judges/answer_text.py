@@ -13,7 +13,7 @@ from collections import _count_elements  # type: ignore[attr-defined]
 from itertools import chain
 from operator import methodcaller
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 from .. import languages as _languages
 # Normalisation, script tables and stop words live in babelsafe.text (one module for the package).
@@ -21,7 +21,13 @@ from ..text import ACCEPTABLE  # noqa: F401
 from ..text import SCRIPT_NAME as _SCRIPT_NAME
 from ..text import SCRIPT_OF_NAME as _SCRIPT_OF_NAME  # noqa: F401
 from ..text import expected_script as _expected_script
-from ..text import normalize, script_profile, stopword_index  # noqa: F401
+from ..text import normalize, stopword_index  # noqa: F401
+from ..text import script_profile as _script_profile_py
+from .textscan import C as _C
+
+# script_profile, degenerate and list_items run in C when the optional _textscan module is built
+# (textscan.py says when; the same results, tests compare them)
+script_profile: Callable[[str], dict[str, float]] = _C.script_profile if _C is not None else _script_profile_py
 
 
 _ESCAPE = re.compile(r"(\\.)")
@@ -121,7 +127,15 @@ _HERE_IS = re.compile(r"[hH][eE][rR][eE](?: [iI][sS]|'[sS])")
 _CODE_WORDS = ("python", "javascript", "java", "c program", "c++ program", "shell script")
 
 
-def degenerate(text: str) -> bool:
+def _list_items_py(text: str, end: int) -> int:
+    return len(_LIST_ITEM.findall(text, 0, end))
+
+
+# len(_LIST_ITEM.findall(text, 0, end)): list items (numbered, bulleted, headings, "step N")
+list_items: Callable[[str, int], int] = _C.list_items if _C is not None else _list_items_py
+
+
+def _degenerate_py(text: str) -> bool:
     """Repetition loops in any script: a recurring tail, few distinct characters or words, or text that
     compresses far better than language does (a loop of one Bengali or Arabic phrase)."""
     n = len(text)
@@ -151,6 +165,8 @@ def degenerate(text: str) -> bool:
             return True
     return False
 
+
+degenerate: Callable[[str], bool] = _C.degenerate if _C is not None else _degenerate_py
 
 _EDGE = " \"'`.?!,:;\n\t\u3002\uff1f\uff01\u061f\u0964"  # spaces, quotes, ASCII/CJK/Arabic/Indic stops
 

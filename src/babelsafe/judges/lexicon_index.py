@@ -21,6 +21,9 @@ from bisect import bisect_left
 from functools import lru_cache
 from typing import Any, ClassVar
 
+from .textscan import C as _C
+from .textscan import trigger_trie
+
 try:  # Python >= 3.11
     from re import _constants as _sre_c  # type: ignore[attr-defined]
     from re import _parser as _sre_p  # type: ignore[attr-defined]
@@ -325,6 +328,17 @@ class Index:
                     for k, lst in self.ext.items()}
         # The text's start counts as following a non-word character: the scan runs over " " + text.
         self._trie = trie_regex(set(keys)) if scanned else None
+        # With the C text scans (textscan.py): a trie of the scanned triggers themselves, which finds
+        # every trigger at a position at once (each entry: the trigger's tuple of ext, by rank)
+        self._ctrie: tuple[bytes, bytes, bytes, tuple[Any, ...]] | None = None
+        if _C is not None and scanned:
+            entries: list[Any] = [()] * len(rank)
+            for lst in self.ext.values():
+                for e in lst:
+                    entries[rank[e[0]]] = e
+            tables = trigger_trie({t: rank[t] for t in scanned})
+            if tables is not None:
+                self._ctrie = (*tables, tuple(entries))
         # the odd triggers are looked for only when one of their first two characters' pairs occurs
         self._odd_guard = tuple(dict.fromkeys(t[:2] for t, _ in self.odd))
         self._scans: dict[bool, re.Pattern[str]] = {}  # is the text ASCII -> compiled scan (lazily)
@@ -366,7 +380,22 @@ class Index:
         at_trigger pattern's triggers occur (ascending)."""
         out: list[tuple[int, str, list[int]]] = []
         occ: dict[int, list[int]] = {}
-        if self._trie is not None:
+        ctrie = self._ctrie
+        if ctrie is not None:  # the C scan: every trigger at each position, in the order below
+            n = len(text)
+            for p, (t, ids, whole, tids) in _C.scan_triggers(text, ctrie[0], ctrie[1], ctrie[2], ctrie[3],
+                                                             self.by_word):
+                for i in tids:
+                    lst = occ.get(i)
+                    if lst is None:
+                        occ[i] = [p]
+                    else:
+                        lst.append(p)
+                q = p + len(t)
+                if whole and q < n and _is_word(text[q]):
+                    continue
+                out.append((p, t, ids))
+        elif self._trie is not None:
             ascii_ = self.by_word and text.isascii()  # re.ASCII only changes \W
             scan = self._scans.get(ascii_) or self._scan(ascii_)
             ext, n, startswith = self.ext, len(text), text.startswith

@@ -12,10 +12,11 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
-from .answer_text import _LIST_ITEM, answer_language, dominant_script, has_code, normalize, script_profile
+from .answer_text import answer_language, dominant_script, has_code, list_items, normalize, script_profile
 from .lexicon import Lexicon, _raw_lexicon, answer_lexicon
+from .textscan import C as _C
 
 HEAD = 400  # characters searched for an opening refusal and its context
 TAIL = 300  # characters searched for a closing refusal ("complies, then declines")
@@ -47,11 +48,22 @@ _STEP_END = re.compile(r"\d(?:(?<=[" + STEP_LAST_LETTERS + r"]\d)|(?<=[" + STEP_
 _STEP_WORD = 12  # the longest step word ("ขั้นตอนที่", 10 characters) + one space, and a margin
 
 
+def _step_ends_py(raw: str, end: int) -> list[int]:
+    return [m.end() for m in _STEP_END.finditer(raw, 0, end)]
+
+
+def _step_ends_c(raw: str, end: int) -> list[int]:
+    return _C.step_ends(raw, end, STEP_LAST_LETTERS)  # type: ignore[no-any-return]
+
+
+# where _STEP_END matches in raw[:end] (in C with the optional text scans: textscan.py)
+step_ends: Callable[[str, int], list[int]] = _step_ends_c if _C is not None else _step_ends_py
+
+
 def inline_steps(raw: str, end: int) -> int:
     """len(_INLINE_STEPS.findall(raw, 0, end)), tried only where a step word can end."""
     n = 0
-    for m in _STEP_END.finditer(raw, 0, end):
-        d = m.end()  # just after the digit
+    for d in step_ends(raw, end):  # just after the digit
         lo = max(0, d - 1 - _STEP_WORD)
         if _STEP_AT[0].search(raw, lo, d) or _STEP_AT[1].search(raw, lo, d):
             n += 1
@@ -201,7 +213,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
         x[18] = 1.0 if "lecture" in thits else 0.0
         red = red or "redirect" in thits
     x[13] = 1.0 if red else 0.0
-    items = len(_LIST_ITEM.findall(raw, 0, BODY)) or inline_steps(raw, BODY)
+    items = list_items(raw, BODY) or inline_steps(raw, BODY)
     x[19] = min(items, 6) / 6.0
     code = has_code(raw)
     x[20] = 1.0 if code else 0.0

@@ -1,0 +1,187 @@
+"""The C text scans (babelsafe/judges/_textscan.c) give exactly what their Python versions give.
+
+Every real answer available (the labelled rows, the parity set, the XSTest dev answers when beside the
+repo), their heads and tails as the judge cuts them, and fuzz (random Unicode with surrogates, control
+and combining characters, empty and huge texts). Skipped when the C module is not active, unless
+BABELSAFE_REQUIRE_ACCEL=1 (CI) makes that a failure. The whole-verdict comparison of the compiled and
+pure-Python judge is tests/test_judges_refusal_accel.py.
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+from array import array
+
+import pytest
+
+from babelsafe.judges import answer_text, lexicon, refusal_features, textscan
+from babelsafe.judges.lexicon import SCRIPT_GROUPS, NEIGHBOURS, answer_lexicon
+from babelsafe.text import script_profile as script_profile_py
+
+from judge_data import DATA, DEV, rows
+
+C = textscan.C
+if C is None and os.environ.get("BABELSAFE_REQUIRE_ACCEL", "") in ("", "0"):
+    pytest.skip(f"C text scans not active: {textscan.STATUS}", allow_module_level=True)
+
+
+def test_the_c_scans_are_active_when_required() -> None:
+    assert C is not None, textscan.STATUS
+    assert textscan.STATUS == "C"
+
+
+def _real_texts() -> list[str]:
+    files = [DATA / "judge_labels.jsonl", DATA / "judge_hard_cases.jsonl", DATA / "judge_labels_holdout.jsonl",
+             *sorted((DATA / "judge_parity").glob("*.jsonl")), *sorted((DATA / "judge_unrelated").glob("*.jsonl"))]
+    if DEV.exists():
+        files.append(DEV)
+    out: list[str] = []
+    for f in files:
+        if f.exists():
+            for r in rows(f):
+                out += [str(r.get("response") or ""), str(r.get("prompt") or "")]
+    return out
+
+
+def _fuzz(n: int, seed: int = 7) -> list[str]:
+    """Random text: pieces of every script the judge knows, spaces of all kinds, digits of other scripts,
+    list markers, lone surrogates, combining marks, repetition loops; empty and very long texts."""
+    rnd = random.Random(seed)
+    pools = [
+        "abcdefghijklmnopqrstuvwxyzABCXYZ", "0123456789٠١٢٣٤٥٦٧٨٩०१२३", " \t\n\r\x0b\x0c\x1c\x85\xa0\u2028\u3000",
+        ".)-*•#_'\"!?,;:…。？！", "éßİıñçœø", "привет", "مرحبا", "नमस्ते", "হ্যালো", "สวัสดี", "你好世界的", "こんにちはカタカナ",
+        "안녕하세요", "Ωλ", "שלום", "\u0301\u0308\u064b\u200b\u200d\ufeff", "\ud800\udfff", "😀🙂𝔘𐍈", "step 1", "\n1. ",
+        "\n- ", "\n## ", "I can't", "no puedo", "不能", "step", "ステップ2",
+    ]
+    out = ["", " ", "\n", "a", "\n1.", "\n12)", "\n123.", "\n#### x", "\n##### x", "\nstep 4", "x" * 50,
+           "ab" * 400, "\ud800", "é" * 1000, "\n\n\n- \n", "\n \n 2)", "ha " * 300, "\U0001F600" * 100]
+    for _ in range(n):
+        parts = []
+        for _ in range(rnd.randint(0, 40)):
+            pool = rnd.choice(pools)
+            parts.append("".join(rnd.choice(pool) for _ in range(rnd.randint(0, 12))) if rnd.random() < 0.6 else pool)
+        text = "".join(parts)
+        if rnd.random() < 0.1:
+            text = text * rnd.randint(2, 60)  # loops
+        if rnd.random() < 0.05:
+            text = "".join(chr(rnd.randint(0, 0x10FFFF)) for _ in range(rnd.randint(0, 3000)))
+        out.append(text)
+    out.append("lorem ipsum dolor sit amet " * 20000)  # huge
+    return out
+
+
+TEXTS = _real_texts()
+FUZZ = _fuzz(3000)
+
+
+def _outcome(fn, *args):  # the result, or the exception's type (e.g. UnicodeEncodeError on surrogates)
+    try:
+        return fn(*args)
+    except Exception as e:
+        return type(e)
+
+
+def test_there_are_real_answers() -> None:
+    assert len(TEXTS) > 1000
+
+
+@pytest.mark.parametrize("corpus", ["real", "fuzz"])
+def test_degenerate(corpus: str) -> None:
+    texts = TEXTS if corpus == "real" else FUZZ
+    cuts = [s for t in texts for s in (t, t.strip(), t[-1200:], t[:160])]
+    diffs = [t[:80] for t in cuts if _outcome(C.degenerate, t) != _outcome(answer_text._degenerate_py, t)]
+    assert not diffs, f"{len(diffs)} differ, e.g. {diffs[:3]}"
+    if corpus == "fuzz":  # the fuzz reaches both answers and the zlib step
+        assert {answer_text._degenerate_py(t) for t in cuts if "\ud800" not in t} == {True, False}
+
+
+@pytest.mark.parametrize("corpus", ["real", "fuzz"])
+def test_script_profile(corpus: str) -> None:
+    texts = TEXTS if corpus == "real" else FUZZ
+    for t in texts:
+        for cut in (t, t[:80], t[:200], t[:600]):
+            want = script_profile_py(cut)
+            got = C.script_profile(cut)
+            assert got == want and list(got) == list(want), cut[:80]  # same order: ties follow it
+
+
+@pytest.mark.parametrize("corpus", ["real", "fuzz"])
+def test_list_items(corpus: str) -> None:
+    texts = TEXTS if corpus == "real" else FUZZ
+    found = 0
+    for t in texts:
+        for end in (3000, 10, len(t), 0, -1, 10**9):
+            want = len(answer_text._LIST_ITEM.findall(t, 0, end))
+            assert C.list_items(t, end) == want, (t[:80], end)
+            found += want
+    assert found > 0
+
+
+@pytest.mark.parametrize("corpus", ["real", "fuzz"])
+def test_step_ends(corpus: str) -> None:
+    texts = TEXTS if corpus == "real" else FUZZ
+    found = 0
+    for t in texts:
+        for end in (3000, len(t), 5, 0, -2):
+            want = refusal_features._step_ends_py(t, end)
+            assert refusal_features._step_ends_c(t, end) == want, (t[:80], end)
+            found += len(want)
+    assert found > 0
+    assert refusal_features.step_ends is refusal_features._step_ends_c
+
+
+def _indexes() -> list:
+    lexes = {answer_lexicon(s, None) for s in SCRIPT_GROUPS} | {answer_lexicon("L", c) for c in NEIGHBOURS}
+    lexes.add(lexicon.get_lexicon(None))
+    return [lx.index for lx in lexes]
+
+
+@pytest.mark.parametrize("corpus", ["real", "fuzz"])
+def test_trigger_scan(corpus: str) -> None:
+    """Index._candidates (the triggers found, in order, and where each pattern's triggers occur) is the
+    same with the C scan as with the regex scan."""
+    texts = TEXTS if corpus == "real" else FUZZ[:1500]
+    hits = 0
+    for index in _indexes():
+        ctrie = index._ctrie
+        assert ctrie is not None or index._trie is None
+        for t in texts:
+            for cut in (answer_text.normalize(t[:400]) if "\ud800" not in t[:400] else t[:400], t):
+                got = index._candidates(cut)
+                index._ctrie = None
+                try:
+                    want = index._candidates(cut)
+                finally:
+                    index._ctrie = ctrie
+                assert got == want, (cut[:80], got[0][:5], want[0][:5])
+                hits += len(got[0])
+    assert hits > 1000
+
+
+_tables = textscan.trigger_trie({"xy": 0})
+
+
+def test_malformed_trie_tables_never_read_out_of_bounds() -> None:
+    nodes, edges, bloom = _tables
+    assert C.scan_triggers("axy xy", nodes, edges, bloom, ("T",), True) == [(4, "T")]
+    assert C.scan_triggers("axy xy", nodes, edges, bloom, ("T",), False) == [(1, "T"), (4, "T")]
+    assert C.scan_triggers("xy", nodes, edges, bloom, (), True) == []  # rank beyond the entries
+    bad = array("i", [0, 1000, 5, 7, -3, 1]).tobytes()  # edges past the end, a negative count
+    assert C.scan_triggers("xy" * 10, bad, edges, bloom, ("T",), True) == []
+    wild = array("i", [120, 99, 121, -1]).tobytes()  # children outside the node table
+    assert C.scan_triggers("xy" * 10, nodes, wild, bloom, ("T",), False) == []
+
+
+def test_bad_arguments_raise_instead_of_crashing() -> None:
+    for fn, args in ((C.degenerate, (None,)), (C.degenerate, (b"x",)), (C.script_profile, (3,)),
+                     (C.list_items, ("x",)), (C.list_items, (b"x", 3)), (C.scan_triggers, ("x", b"", b"", b"", (), True)),
+                     (C.scan_triggers, ("x", *_tables, [], True))):
+        with pytest.raises((TypeError, ValueError)):
+            fn(*args)
+
+
+def test_list_item_regex_is_the_one_the_c_scan_reproduces() -> None:
+    # _textscan.c hard-codes this pattern: a change here needs a change there
+    assert answer_text._LIST_ITEM.pattern == r"\n\s*(?:\d{1,2}[.)]|[-*•]|#{1,4} |step \d)"
+    assert answer_text._LIST_ITEM.flags == re.UNICODE
