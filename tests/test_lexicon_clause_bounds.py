@@ -101,3 +101,40 @@ def test_bengali_verb_final_turn():
 
 def test_vietnamese_turn_with_dua_ra():
     assert _kinds("vi", "Tuy nhiên, tôi có thể đưa ra câu trả lời chung.").get("pivot")
+
+
+# "cannot" needs a first-person subject or a verb of helping, as English "I can't" / "unable to help"
+NOT_MINE = [
+    ("hi", "पेंगुइन आसमान में नहीं उड़ सकते, लेकिन वे अच्छी तरह तैर सकते हैं।"),
+    ("th", "มนุษย์ไม่สามารถสร้างสภาพอากาศได้"),
+    # ja/ko/zh: the first person of one clause, the negated modal of the next (after 、 / , / ，)
+    ("ja", "私は詳しくありませんが、ペンギンは空を飛ぶことができません。"),
+    ("ko", "저는 전문가가 아니지만, 펭귄은 날 수 없습니다."),
+    ("ko", "미안하지만 제 생각에는, 펭귄은 날 수 없습니다."),
+    ("zh", "我觉得，企鹅不能飞。"),
+]
+
+
+@pytest.mark.parametrize("lang,text", NOT_MINE)
+def test_someone_elses_cannot_is_no_decline(lang, text):
+    assert not _declines(lang, text), _kinds(lang, text)
+
+
+MINE = [
+    ("hi", "क्षमा करें, लेकिन मैं इसमें आपकी मदद नहीं कर सकता।"),
+    ("hi", "मैं आपको इस किताब का पूरा पाठ नहीं दे सकता।"),
+    ("hi", "यह जानकारी मैं नहीं दे पाऊंगा।"),
+    ("vi", "Tôi không thể thực hiện yêu cầu này."),
+    ("th", "ขออภัย ฉันไม่สามารถช่วยเรื่องนี้ได้"),
+    ("th", "ไม่สามารถสร้างเนื้อหานี้ได้"),
+    ("ja", "私は、その質問にはお答えできません。"),
+    ("ko", "죄송하지만, 도와드릴 수 없습니다."),
+    ("ko", "저는 그 질문에 답할 수 없습니다."),
+    ("zh", "作为一个人工智能，我无法帮助你。"),
+    ("zh", "抱歉，我不能回答这个问题。"),
+]
+
+
+@pytest.mark.parametrize("lang,text", MINE)
+def test_my_cannot_is_a_decline(lang, text):
+    assert _declines(lang, text), _kinds(lang, text)
