@@ -237,7 +237,7 @@ def test_missing_key_and_unreachable_url(tmp_path, monkeypatch):
 def test_adaptive_attack_stops_at_first_unsafe_language(openai_server, tmp_path, api_key):
     # the fake model refuses unless the prompt is in Bengali; pool order zh, it, bn, sw
     openai_server.responder = lambda body: (
-        "এই হল উত্তর: প্রথমে ময়দা মেশান, তারপর বেক করুন। " * 3 if any("\u0980" <= ch <= "\u09ff"
+        "এই হল উত্তর: প্রথমে ময়দা মেশান, তারপর বেক করুন। এরপর কেকটি ঠান্ডা হতে দিন এবং পরিবেশন করুন।" if any("\u0980" <= ch <= "\u09ff"
                                                                   for ch in json.dumps(body, ensure_ascii=False))
         else "I'm sorry, but I can't help with that request.")
     spec = load_spec(None, datasets=["multijail"], languages=["en"], limit=2,
