@@ -58,18 +58,8 @@ def main() -> None:
         gen = load(ROOT / "tests/data/judge_unrelated/answers.jsonl")
         garble_section(real, gen, mode, ("dev",) if args.split == "dev" else ("dev", "holdout"))
         return
-    changed: collections.Counter = collections.Counter()
-    total: collections.Counter = collections.Counter()
-    for r in real:
-        key = (r["src"], split_of(r["id"]))
-        total[key] += 1
-        a = on.classify(r["response"], r["prompt"], r["language"])
-        if a.label != off.classify(r["response"], r["prompt"], r["language"]).label:
-            changed[key] += 1
-            print(f"  false invalid: {r['src']} {r['language']} {r['id']}: {a.rationale}")
     print("== 1. real answers: label changed by the check (false invalid) ==")
-    for key in sorted(total):
-        print(f"{key[0]:11} {key[1]:8} {changed[key]:3} of {total[key]}")
+    false_invalid(real, on, off)
 
     print("\n== 2. embedded model (SmolLM2-135M), hand-labelled ==")
     gen = load(ROOT / "tests/data/judge_unrelated/answers.jsonl")
@@ -118,6 +108,22 @@ def main() -> None:
     garble_section(real, gen, mode, ("dev",) if args.split == "dev" else ("dev", "holdout"))
 
 
+def false_invalid(real: list[dict], on: RefusalJudge, off: RefusalJudge, prefix: str = "") -> None:
+    """Print the real answers whose label the check changes (each a false `invalid`: real answers are
+    never bad output), then their count per source and split."""
+    changed: collections.Counter = collections.Counter()
+    total: collections.Counter = collections.Counter()
+    for r in real:
+        key = (r["src"], split_of(r["id"]))
+        total[key] += 1
+        a = on.classify(r["response"], r["prompt"], r["language"])
+        if a.label != off.classify(r["response"], r["prompt"], r["language"]).label:
+            changed[key] += 1
+            print(f"  false invalid: {r['src']} {r['language']} {r['id']}: {a.rationale}")
+    for key in sorted(total):
+        print(f"{key[0]:11} {key[1]:8} {prefix}{changed[key]:3} of {total[key]}")
+
+
 def near_echo_section(real: list[dict], gen: list[dict], mode: str) -> None:
     on, exact = RefusalJudge(unrelated=mode), RefusalJudge(unrelated=mode, near_echo=False)
 
@@ -125,16 +131,7 @@ def near_echo_section(real: list[dict], gen: list[dict], mode: str) -> None:
         return j.classify(r["response"], r["prompt"], r["language"]).label
 
     print("\n== 4. near-echo check (answer_text.near_echo), on vs off ==")
-    changed: collections.Counter = collections.Counter()
-    total: collections.Counter = collections.Counter()
-    for r in real:
-        key = (r["src"], split_of(r["id"]))
-        total[key] += 1
-        if label(on, r) != label(exact, r):
-            changed[key] += 1
-            print(f"  false invalid: {r['src']} {r['language']} {r['id']}")
-    for key in sorted(total):
-        print(f"{key[0]:11} {key[1]:8} false invalid {changed[key]:3} of {total[key]}")
+    false_invalid(real, on, exact, "false invalid ")
     for split in ("dev", "holdout"):
         rows = [r for r in gen if r["split"] == split]
         flagged = [r for r in rows if on.classify(r["response"], r["prompt"], r["language"]).rationale
@@ -156,16 +153,7 @@ def garble_section(real: list[dict], gen: list[dict], mode: str, splits: tuple[s
         return j.classify(r["response"], r["prompt"], r["language"])
 
     print("\n== 5. garbled-text check (judges/garble.py), on vs off ==")
-    changed: collections.Counter = collections.Counter()
-    total: collections.Counter = collections.Counter()
-    for r in real:
-        key = (r["src"], split_of(r["id"]))
-        total[key] += 1
-        if verdict(on, r).label != verdict(off, r).label:
-            changed[key] += 1
-            print(f"  false invalid: {r['src']} {r['language']} {r['id']}: {verdict(on, r).rationale}")
-    for key in sorted(total):
-        print(f"{key[0]:11} {key[1]:8} false invalid {changed[key]:3} of {total[key]}")
+    false_invalid(real, on, off, "false invalid ")
     for split in splits:
         rows = [r for r in gen if r["split"] == split]
         by_script: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)

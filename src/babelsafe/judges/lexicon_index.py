@@ -375,52 +375,50 @@ class Index:
         rx = self._scans[ascii_] = re.compile(head + "(" + self._trie + ")", re.ASCII if ascii_ else 0)  # type: ignore[operator]
         return rx
 
+    def _trigger_hits(self, text: str) -> Any:
+        """(position, (trigger, pattern ids, whole word?, at_trigger ids)) for every trigger occurrence, in
+        the order the reference walk finds them: the C scan (every trigger at each position) when built,
+        else the regex trie scan with the triggers that start with the key found there."""
+        ctrie = self._ctrie
+        if ctrie is not None:
+            return _C.scan_triggers(text, ctrie[0], ctrie[1], ctrie[2], ctrie[3], self.by_word)
+        hits: list[tuple[int, tuple[str, list[int], bool, list[int]]]] = []
+        if self._trie is None:
+            return hits
+        ascii_ = self.by_word and text.isascii()  # re.ASCII only changes \W
+        scan = self._scans.get(ascii_) or self._scan(ascii_)
+        ext, startswith = self.ext, text.startswith
+        if self.by_word:
+            scanned, shift = " " + text, 1  # position k of the padded text is k - 1 of text
+        else:
+            scanned, shift = text, 0
+        m = scan.search(scanned)
+        while m is not None:
+            k = m.start(1)
+            p = k - shift
+            for entry in ext[m.group(1)]:  # the triggers at p: all start with the shortest key found there
+                if startswith(entry[0], p):
+                    hits.append((p, entry))
+            m = scan.search(scanned, k + 1 - shift)
+        return hits
+
     def _candidates(self, text: str) -> tuple[list[tuple[int, str, list[int]]], dict[int, list[int]]]:
         """(position, trigger, pattern ids) in the order the reference walk finds them, and where each
         at_trigger pattern's triggers occur (ascending)."""
         out: list[tuple[int, str, list[int]]] = []
         occ: dict[int, list[int]] = {}
-        ctrie = self._ctrie
-        if ctrie is not None:  # the C scan: every trigger at each position, in the order below
-            n = len(text)
-            for p, (t, ids, whole, tids) in _C.scan_triggers(text, ctrie[0], ctrie[1], ctrie[2], ctrie[3],
-                                                             self.by_word):
-                for i in tids:
-                    lst = occ.get(i)
-                    if lst is None:
-                        occ[i] = [p]
-                    else:
-                        lst.append(p)
-                q = p + len(t)
-                if whole and q < n and _is_word(text[q]):
-                    continue
-                out.append((p, t, ids))
-        elif self._trie is not None:
-            ascii_ = self.by_word and text.isascii()  # re.ASCII only changes \W
-            scan = self._scans.get(ascii_) or self._scan(ascii_)
-            ext, n, startswith = self.ext, len(text), text.startswith
-            if self.by_word:
-                scanned, shift = " " + text, 1  # position k of the padded text is k - 1 of text
-            else:
-                scanned, shift = text, 0
-            m = scan.search(scanned)
-            while m is not None:
-                k = m.start(1)
-                p = k - shift
-                # the triggers at p: all start with the shortest key found there
-                for t, ids, whole, tids in ext[m.group(1)]:
-                    if startswith(t, p):
-                        for i in tids:
-                            lst = occ.get(i)
-                            if lst is None:
-                                occ[i] = [p]
-                            else:
-                                lst.append(p)
-                        q = p + len(t)
-                        if whole and q < n and _is_word(text[q]):
-                            continue  # "no" is not a trigger in "not" (but `occ` has it: a match may start there)
-                        out.append((p, t, ids))
-                m = scan.search(scanned, k + 1 - shift)
+        n = len(text)
+        for p, (t, ids, whole, tids) in self._trigger_hits(text):
+            for i in tids:
+                lst = occ.get(i)
+                if lst is None:
+                    occ[i] = [p]
+                else:
+                    lst.append(p)
+            q = p + len(t)
+            if whole and q < n and _is_word(text[q]):
+                continue  # "no" is not a trigger in "not" (but `occ` has it: a match may start there)
+            out.append((p, t, ids))
         if self.by_word:
             if any(g in text for g in self._odd_guard):
                 for t, ids in self.odd:
