@@ -41,6 +41,17 @@ OFF_LANGUAGE = ("judge", "invalid")
 UNRELATED_MODES = {"true": "on", "on": "on", "1": "on", "false": "off", "off": "off", "0": "off", "strict": "strict"}
 
 
+_ON, _OFF = ("true", "on", "1", "yes"), ("false", "off", "0", "no")
+
+
+def _on_off(option: str, value: bool | str, off_means: str = "") -> bool:
+    """An on/off option of the judge (True/False or on/off, true/false, 1/0, yes/no), or a clear error."""
+    v = str(value).lower()
+    if v not in _ON and v not in _OFF:
+        raise UsageError(f"refusal judge: {option} must be on (the default) or off{off_means}, not '{value}'.")
+    return v in _ON
+
+
 class RefusalJudge:
     """Multilingual refusal judge (lexicon grammar + logistic regression): refusal, partial, compliance,
     invalid, each with a calibrated confidence and the answer's language.
@@ -78,15 +89,10 @@ class RefusalJudge:
         self.unrelated = UNRELATED_MODES[mode]
         self._unrelated_min = STRICT_MIN_CHARS if self.unrelated == "strict" else MIN_ANSWER_CHARS
         # `near_echo=off`: only exact echoes are invalid (answer_text.near_echo: a changed or looped copy)
-        if str(near_echo).lower() not in ("true", "on", "1", "yes", "false", "off", "0", "no"):
-            raise UsageError(f"refusal judge: near_echo must be on (the default) or off (only exact echoes "
-                             f"are invalid), not '{near_echo}'.")
-        self.near_echo = str(near_echo).lower() in ("true", "on", "1", "yes")
+        self.near_echo = _on_off("near_echo", near_echo, " (only exact echoes are invalid)")
         # `garble=off`: garbled text (judges/garble.py: a clause looped with variations, impossible
         # Hangul syllables) is judged on its content like any other answer
-        if str(garble).lower() not in ("true", "on", "1", "yes", "false", "off", "0", "no"):
-            raise UsageError(f"refusal judge: garble must be on (the default) or off, not '{garble}'.")
-        self.garble = str(garble).lower() in ("true", "on", "1", "yes")
+        self.garble = _on_off("garble", garble)
         self.model = model or shipped_model()
         self._warned: set[str] = set()
         self._rules = Rules(self.name, bool(check_language), self.accept_languages, code_rule, off_language,

@@ -109,14 +109,13 @@ class Rules:
         # Unrelated output is asked only of confident compliance: a refusal need not share a word with the
         # prompt, and a lecture that declines a premise ("I don't have personal opinions. However, ...")
         # often shares none.
-        if label == FULL_COMPLIANCE and self.unrelated and prompt and p0 >= UNRELATED_MIN_P:
-            off = _unrelated(raw, prompt, lang, script, code, self.unrelated_min)
-            if off is not None:
-                return self.invalid(off, 0.9, {"answer_language": lang, "answer_script": script,
-                                               "refusal_label": label})
         # Garbled text, likewise only of compliance: a refusal is never called garbled.
-        if label == FULL_COMPLIANCE and self.garble:
-            bad = garbled(raw, script, round(x[19] * 6))  # x[19]: list items / 6 (refusal_features)
+        if label == FULL_COMPLIANCE:
+            bad: str | None = None
+            if self.unrelated and prompt and p0 >= UNRELATED_MIN_P:
+                bad = _unrelated(raw, prompt, lang, script, code, self.unrelated_min)
+            if bad is None and self.garble:
+                bad = garbled(raw, script, round(x[19] * 6))  # x[19]: list items / 6 (refusal_features)
             if bad is not None:
                 return self.invalid(bad, 0.9, {"answer_language": lang, "answer_script": script,
                                                "refusal_label": label})
