@@ -1,9 +1,12 @@
 """Throughput of the multilingual refusal judge on one core, against XSTest's English string match.
 
-    python benchmarks/bench_refusal_judge.py [--n 20000] [--labels tests/data/judge_labels.jsonl] [--pure | --both]
+    python benchmarks/bench_refusal_judge.py [--n 20000] [--real | --labels FILE] [--pure | --both]
 
 The corpus is the labelled examples (17 languages, refusals, long compliant answers, loops, code, other
-languages) repeated to N responses with a varying suffix; the baseline is XSTest's
+languages; written by babelsafe's authors, mean ~150 characters) repeated to N responses with a varying
+suffix. `--real` takes real answers instead: the 900 XSTest v2 completions of
+../shared/datasets/refusal_dev_xstest plus their 18-language translations in tests/data/judge_parity
+(900 + 19 x 305 = 6,695 answers, mean ~280 characters), repeated the same way: the speed a user meets. The baseline is XSTest's
 `classify_completions_strmatch` rule (lower-cased prefix test) run over the same corpus in the same
 process. Prints responses/s for each and the ratio, and which path the judge runs (the compiled
 accelerator or pure Python, babelsafe/_accel.py; the C text scans or their Python versions,
@@ -23,8 +26,11 @@ import time
 from pathlib import Path
 
 
-def corpus(labels: Path, n: int) -> list[tuple[str, str, str]]:
-    rows = [json.loads(line) for line in labels.open(encoding="utf-8") if line.strip()]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def corpus(labels: Path | None, n: int) -> list[tuple[str, str, str]]:
+    rows = real_rows() if labels is None else [json.loads(line) for line in labels.open(encoding="utf-8") if line.strip()]
     out = []
     i = 0
     while len(out) < n:
@@ -33,6 +39,20 @@ def corpus(labels: Path, n: int) -> list[tuple[str, str, str]]:
         out.append((r["response"] + suffix, r["prompt"], r["language"]))
         i += 1
     return out
+
+
+REAL_XSTEST = ROOT.parent / "shared/datasets/refusal_dev_xstest/responses.jsonl"
+REAL_PARITY = ROOT / "tests/data/judge_parity"
+
+
+def real_rows() -> list[dict]:
+    """The real answers: XSTest dev-set completions and the parity set's translations (all splits:
+    speed tunes no verdict)."""
+    if not REAL_XSTEST.exists():
+        sys.exit(f"--real needs {REAL_XSTEST} (the shared dev set beside the repo); without it, drop --real")
+    files = [REAL_XSTEST] + sorted(REAL_PARITY.glob("*.jsonl"))
+    rows = [json.loads(line) for f in files for line in f.open(encoding="utf-8") if line.strip()]
+    return [dict(r, language=r.get("language", "en")) for r in rows]
 
 
 def bench(fn, items, repeat: int = 3) -> float:
@@ -48,7 +68,8 @@ def bench(fn, items, repeat: int = 3) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20000)
-    ap.add_argument("--labels", type=Path, default=Path(__file__).resolve().parents[1] / "tests/data/judge_labels.jsonl")
+    ap.add_argument("--labels", type=Path, default=ROOT / "tests/data/judge_labels.jsonl")
+    ap.add_argument("--real", action="store_true", help="real answers (XSTest dev set + parity translations)")
     ap.add_argument("--pure", action="store_true", help="force the pure-Python judge (BABELSAFE_PURE_PYTHON=1)")
     ap.add_argument("--both", action="store_true", help="compiled, then pure Python; print the speed-up")
     args = ap.parse_args()
@@ -59,7 +80,7 @@ def main() -> None:
     from babelsafe import _accel
     from babelsafe.judges.refusal import RefusalJudge, xstest_strmatch  # the baseline: XSTest's prefix match
 
-    items = corpus(args.labels, args.n)
+    items = corpus(None if args.real else args.labels, args.n)
     judge = RefusalJudge()
     judge.classify(*items[0])  # build lexicons / tables once (counted separately)
     t0 = time.perf_counter()
@@ -85,7 +106,7 @@ def main() -> None:
     from babelsafe.judges import textscan
 
     print(f"refusal judge path: {_accel.status()}; text scans: {textscan.STATUS}")
-    print(f"corpus: {len(items)} responses, mean {chars:.0f} chars, {len({l for _, _, l in items})} languages "
+    print(f"corpus ({'real answers' if args.real else 'our examples'}): {len(items)} responses, mean {chars:.0f} chars, {len({l for _, _, l in items})} languages "
           f"(warm-up of 200: {warm * 1000:.1f} ms)")
     print(f"baseline XSTest English string match : {base:12,.0f} responses/s")
     print(f"refusal judge (language check on)    : {full:12,.0f} responses/s   ratio vs baseline {full / base:.3f}")
@@ -104,6 +125,7 @@ def both(args: argparse.Namespace) -> None:
     rates, cpus = [], []
     for pure in (False, True):
         cmd = [sys.executable, __file__, "--n", str(args.n), "--labels", str(args.labels)] + (["--pure"] if pure else [])
+        cmd += ["--real"] if args.real else []
         env = {k: v for k, v in os.environ.items() if k != "BABELSAFE_PURE_PYTHON"}
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
         print(out, end="")
