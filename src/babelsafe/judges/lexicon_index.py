@@ -167,34 +167,66 @@ def _prefix(pattern: str) -> tuple[frozenset[str] | None, bool]:
     return (frozenset(run) if run != {""} else None), boundary
 
 
-@lru_cache(maxsize=None)
-def _starts(pattern: str) -> frozenset[str] | None:
-    """Strings one of which every match of `pattern` starts with (after its zero-width assertions),
-    optional literal groups included ("(?:je suis )?(?:désolé|navré)"); None when unknown. Used only
-    to find where a window's leftmost match can start, so any correct set gives the same matches."""
-    try:
-        parsed = _parsed(pattern)
-    except Exception:  # pragma: no cover
-        return None
-    if parsed.state.flags & (_sre_c.SRE_FLAG_IGNORECASE | _sre_c.SRE_FLAG_LOCALE):
-        return None  # the literals would not say which characters match
+_ZERO_WIDTH = (_sre_c.AT, _sre_c.ASSERT, _sre_c.ASSERT_NOT)  # \b, ^, lookarounds: match no character
+
+
+def _lead(items: Any) -> set[str] | None:
+    """Strings one of which every match of the (sub)pattern starts with; None when unknown. The
+    leading run of literals (optional literal groups included), then, where that run stops at a group,
+    an alternation or a repeat of at least one, the start strings of each of its branches: a branch
+    set as in "\b(?:illegal|discriminat\w*|never (?:ok|fine))" gives {illegal, discriminat, never }."""
     run: set[str] = {""}
-    for op, av in parsed:
-        if op is _sre_c.AT:
-            continue
+    for op, av in items:
+        if op in _ZERO_WIDTH:
+            continue  # zero-width: the next item starts where the match does
+        if op is _sre_c.SUBPATTERN and (av[1] or av[2]):
+            break  # inline flags ((?i:...)): the literals would not say which characters match
         ex: set[str] | None = None
         if op in (_sre_c.LITERAL, _sre_c.SUBPATTERN, _sre_c.BRANCH, _sre_c.IN):
             ex = _exact([(op, av)])
         elif op in (_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT) and av[0] == 0 and av[1] == 1:
             sub = _exact(av[2])
             ex = None if sub is None else sub | {""}
-        if ex is None:
+        if ex is None:  # not all literal: its own start strings end the run
+            lead: set[str] | None = None
+            if op is _sre_c.SUBPATTERN:
+                lead = _lead(av[-1])
+            elif op is _sre_c.BRANCH:
+                lead = set()
+                for br in av[1]:
+                    got = _lead(br)
+                    if got is None:
+                        lead = None
+                        break
+                    lead |= got
+            elif op in (_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT) and av[0] >= 1:
+                lead = _lead(av[2])
+            if lead:
+                new = {a + b for a in run for b in lead}
+                if len(new) <= _MAX_SET:
+                    run = new
             break
         new = {a + b for a in run for b in ex}
         if len(new) > _MAX_SET:
             break
         run = new
-    return None if "" in run else frozenset(run)
+    return None if "" in run else run
+
+
+@lru_cache(maxsize=None)
+def _starts(pattern: str) -> frozenset[str] | None:
+    """Strings one of which every match of `pattern` starts with (after its zero-width assertions),
+    optional literal groups included ("(?:je suis )?(?:désolé|navré)"), and through alternations
+    ("\b(?:illegal|discriminat\w*)"); None when unknown. Used only to find where a window's leftmost
+    match can start, so any correct set gives the same matches."""
+    try:
+        parsed = _parsed(pattern)
+    except Exception:  # pragma: no cover
+        return None
+    if parsed.state.flags & (_sre_c.SRE_FLAG_IGNORECASE | _sre_c.SRE_FLAG_LOCALE):
+        return None  # the literals would not say which characters match
+    found = _lead(list(parsed))
+    return frozenset(found) if found else None
 
 
 def triggers(pattern: str) -> set[str] | None:
@@ -313,13 +345,19 @@ class Index:
                            for t in longer]
         # Patterns whose every match starts with one of their triggers (in spaced scripts right after a
         # \b, so at a word start): the leftmost match in a window can only start where the scan met one
-        # of their triggers, so the window search becomes anchored tries there.
+        # of their triggers, so the window search becomes anchored tries there. That holds when the
+        # pattern's leading literals are its triggers, or when each of its start strings (_starts, which
+        # looks into alternations: "\b(?:illegal|discriminat\w*)") begins with one of them.
         self.at_trigger = [False] * len(self.patterns)
         for i, pat in enumerate(self.patterns):
             trig = _triggers(pat)
             start, boundary = _prefix(pat)
-            if pat.startswith("^") or not trig or start != trig or any(t != t.lstrip() for t in trig):
+            if pat.startswith("^") or not trig or any(t != t.lstrip() for t in trig):
                 continue
+            if start != trig:
+                starts = _starts(pat)
+                if not starts or not all(s.startswith(tuple(trig)) for s in starts):
+                    continue
             if by_word and not (boundary and all(_WORD_CHAR.match(t) for t in trig)):
                 continue
             self.at_trigger[i] = by_word or all(len(t) >= 2 for t in trig)
