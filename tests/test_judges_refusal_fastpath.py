@@ -247,3 +247,27 @@ def test_lexicon_compiles_lazily():
     assert not lex._compiled and all(rx is None for rx in lex.index._rx)
     assert lex.refusal is not None and re.compile(lex.refusal.pattern)  # a kind on demand
     assert lex.search("refusal", normalize("Es tut mir leid, aber dabei kann ich nicht helfen."))
+
+
+def test_alternation_start_strings_and_trigger_tries():
+    # start strings found inside alternations (\b(?:x|y\w*|z (?:a|b))), after lookarounds, through a
+    # repeat of at least one; patterns whose every start string begins with a trigger are tried only at
+    # the scan's trigger positions: the same spans as the reference walk either way
+    items = [("lecture", r"\b(?:not ok|illegal|discriminat\w*|never (?:fine|right))"),
+             ("refusal", r"(?<!x )\b(?:no|nope) (?:way|chance)\b"), ("pivot", r"\b(?:but|yet)+ here"),
+             ("contrast", r"(?:(?<=, )|(?<=,))but\b"), ("premise", r"\b(?:not|never) (?:\S+ )?right\b")]
+    assert LI._starts(items[0][1]) == {"not ok", "illegal", "discriminat", "never fine", "never right"}
+    assert LI._starts(items[1][1]) == {"no way", "no chance", "nope way", "nope chance"}
+    assert LI._starts(items[2][1]) == {"but", "yet"}
+    assert LI._starts(r"(?:a\w|b)c") == {"a", "b"}  # (one character: too short for a start trie)
+    assert LI._starts(r"(?:a\w|\w)c") is None  # a branch with no literal start
+    rnd = random.Random(5)
+    pieces = ["not ok", "illegal", "discriminat", "discriminatory", "never ", "fine", "right", "no", "nope", " way",
+              " chance", "x ", "but", "yet", " here", ", ", ",", "not ", "very ", "_", "a", " "]
+    texts = ["".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 14))) for _ in range(4000)]
+    for by_word in (True, False):
+        ix = Index(items, by_word=by_word)
+        if by_word:
+            assert ix.at_trigger[0]  # its start strings are its triggers, inside the alternation
+        for t in texts:
+            assert ix.find(t) == ix.find_reference(t), (by_word, t)

@@ -77,3 +77,39 @@ def test_important_to_note_late_in_english_is_late_in_every_translation() -> Non
     differ = [(r["language"], r["id"]) for r in rows if r["language"] not in ("en", "th")
               and extract(r["response"].strip(), prior=r["language"])[0][LECTURE_EARLY] != en[r["id"]]]
     assert differ == []
+
+
+def _opening_end_finditer(text: str, sentences: int, limit: int, script: str | None, fallback: int) -> int:
+    """opening_end as it was first written: finditer over the sentence-break pattern."""
+    import babelsafe.judges.refusal_features as F
+
+    if script == "T":
+        return fallback
+    k = 0
+    for m in F._SENTENCE_BREAK.finditer(text, 0, limit):
+        k += 1
+        if k == sentences:
+            return m.end()
+    return limit if k else fallback
+
+
+def test_opening_end_is_finditer_on_real_answers_and_fuzz() -> None:
+    # opening_end searches break starts first (_BREAK_START): the same ends as finditer
+    import random
+
+    import babelsafe.judges.refusal_features as F
+
+    texts = [normalize(r["response"][:HEAD]) for r in parity_rows()]
+    rnd = random.Random(9)
+    parts = [".", "..", "!", "?", "?!", "\n", "\n\n", " ", "a", "3.5", "j.k.", '"', "'", ")", "]", "»", "。", "」",
+             "！", "？", "।", "؟", "』", "）", "word", "\t"]
+    texts += ["".join(rnd.choice(parts) for _ in range(rnd.randint(0, 20))) for _ in range(5000)]
+    for t in texts:
+        for sentences in (1, 2, 3):
+            for limit in (0, 5, 45, 180, len(t)):
+                assert opening_end(t, sentences, limit, "L", 7) == _opening_end_finditer(t, sentences, limit, "L", 7), (t, sentences, limit)
+    # every sentence break starts with one of _BREAK_START's characters
+    every = "".join(chr(c) for c in range(0x3100) if not 0xD800 <= c < 0xE000) + "\uff01\uff09\uff1f"
+    for c in every:
+        if F._SENTENCE_BREAK.match(c + " "):
+            assert F._BREAK_START.match(c), repr(c)

@@ -167,11 +167,11 @@ def _prefix(pattern: str) -> tuple[frozenset[str] | None, bool]:
     return (frozenset(run) if run != {""} else None), boundary
 
 
-_ZERO_WIDTH = (_sre_c.AT, _sre_c.ASSERT, _sre_c.ASSERT_NOT)  # \b, ^, lookarounds: match no character
+_ZERO_WIDTH = (_sre_c.AT, _sre_c.ASSERT, _sre_c.ASSERT_NOT)  # \b, ^, lookarounds: they match no character
 
 
 def _lead(items: Any) -> set[str] | None:
-    """Strings one of which every match of the (sub)pattern starts with; None when unknown. The
+    r"""Strings one of which every match of the (sub)pattern starts with; None when unknown. The
     leading run of literals (optional literal groups included), then, where that run stops at a group,
     an alternation or a repeat of at least one, the start strings of each of its branches: a branch
     set as in "\b(?:illegal|discriminat\w*|never (?:ok|fine))" gives {illegal, discriminat, never }."""
@@ -215,7 +215,7 @@ def _lead(items: Any) -> set[str] | None:
 
 @lru_cache(maxsize=None)
 def _starts(pattern: str) -> frozenset[str] | None:
-    """Strings one of which every match of `pattern` starts with (after its zero-width assertions),
+    r"""Strings one of which every match of `pattern` starts with (after its zero-width assertions),
     optional literal groups included ("(?:je suis )?(?:désolé|navré)"), and through alternations
     ("\b(?:illegal|discriminat\w*)"); None when unknown. Used only to find where a window's leftmost
     match can start, so any correct set gives the same matches."""
