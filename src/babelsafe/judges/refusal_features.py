@@ -167,7 +167,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     if head is None or hl != HEAD:
         head = normalize(raw[:hl])
     early = int(90 / factor)
-    hits = lex.find(head)
+    hits = lex.index.find(head)  # (Lexicon.find, without its interpreted frame: compiled, a direct call)
     x = [0.0] * len(FEATURES)
     ev: dict[str, Any] = {"script": script, "language": lang, "script_name": script_name}
 
@@ -220,7 +220,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     x[16] = 1.0 if n <= 40 and "short_no" in hits else 0.0
     if n > hl + int(100 / factor):
         tail = normalize(raw[-tl:])
-        thits = lex.find(tail)
+        thits = lex.index.find(tail)
         t = _first(thits, "refusal") or _first(thits, "cannot")
         x[17] = 1.0 if t else 0.0
         if t:
