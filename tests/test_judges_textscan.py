@@ -97,6 +97,28 @@ def test_degenerate(corpus: str) -> None:
 
 
 @pytest.mark.parametrize("corpus", ["real", "fuzz"])
+def test_deflate_floor_never_exceeds_zlib(corpus: str) -> None:
+    """degenerate() skips zlib when C.deflate1_floor (a lower bound on the compressed size, in bits)
+    shows the text cannot compress to 0.16 of its size: the bound must never exceed zlib's real size."""
+    import zlib
+
+    rnd = random.Random(3)
+    texts = TEXTS if corpus == "real" else FUZZ
+    datas = [t[-900:].encode("utf-8", "replace") for t in texts]
+    if corpus == "fuzz":  # loops and small alphabets, where compression is best; random bytes, where worst
+        datas += [bytes(rnd.choice(b"ab ") for _ in range(rnd.randint(0, 4096))) for _ in range(500)]
+        datas += [(t[:rnd.randint(1, 30)] * 200).encode("utf-8", "replace")[:rnd.randint(3, 4096)] for t in TEXTS[:1000]]
+        datas += [bytes(rnd.randrange(256) for _ in range(rnd.randint(0, 4096))) for _ in range(100)]
+    over = [(len(d), C.deflate1_floor(d) / 8, len(zlib.compress(d, 1))) for d in datas
+            if C.deflate1_floor(d) / 8 > len(zlib.compress(d, 1))]
+    assert not over, f"{len(over)} bounds over zlib's size, e.g. {over[:3]}"
+    skipped = sum(C.deflate1_floor(d) / 8 >= 0.16 * len(d) for d in datas)
+    if corpus == "real":  # the point: most real answers skip zlib
+        assert skipped > 0.8 * len(datas)
+    assert C.deflate1_floor(b"ab") == 0.0 and C.deflate1_floor(b"x" * 5000) == 0.0  # not bounded there
+
+
+@pytest.mark.parametrize("corpus", ["real", "fuzz"])
 def test_script_profile(corpus: str) -> None:
     texts = TEXTS if corpus == "real" else FUZZ
     for t in texts:

@@ -19,6 +19,7 @@
 #include <zlib.h>
 #include <string.h>
 #include <stdint.h>
+#include <math.h>
 
 #ifndef BABELSAFE_TEXTSCAN_SHA256
 #define BABELSAFE_TEXTSCAN_SHA256 ""
@@ -68,6 +69,96 @@ deflate1_len(const unsigned char *data, Py_ssize_t n)
     }
     return (Py_ssize_t)zs.total_out;
 }
+
+/* ---- speedtext: a lower bound on deflate1_len, so that most degenerate() calls skip zlib ---- */
+
+/* A lower bound, in bits, on the size of zlib.compress(data, 1) for n <= 4096 bytes (0.0 above; the
+ * caller then compresses). Why it holds (and a test compares it with zlib on real answers and fuzz):
+ * - zlib's level-1 deflate (deflate_fast) writes such input as ONE block: it flushes early only when
+ *   16,383 symbols are buffered (lit_bufsize at memLevel 8) or the 32 KiB window slides; the stream has
+ *   2 header bytes and a 4-byte Adler-32, the block 3 header bits;
+ * - call a position "novel" when the 3 bytes starting there did not start at any earlier position. A
+ *   match (3+ bytes, copied from earlier) starting at s with length L makes s .. s+L-3 non-novel, so a
+ *   position whose 3-grams at i-2, i-1 and i (those that exist) are all novel is a literal ("forced");
+ * - the forced literals, counted c_b per byte value (F in all), cost at least sum c_b log2(F / c_b) bits
+ *   in any prefix code (Gibbs' inequality; the fixed code's 8-9 bit literals too);
+ * - every other novel position is a literal (>= 1 bit: the literal/length code has at least 2 symbols,
+ *   end-of-block and a literal) or one of the last 2 positions of a match (>= 2 bits: a length code and a
+ *   distance code, which zlib never leaves at 0 bits).
+ * A stored block is longer than all of that. */
+#define FLOOR_MAX 4096
+#define FLOOR_SLOTS 8192  /* open addressing, load <= 0.5 */
+
+static uint32_t floor_key[FLOOR_SLOTS], floor_stamp[FLOOR_SLOTS];
+static uint32_t floor_now = 0;  /* the current call's stamp: slots of older calls count as empty */
+
+static double xlog2x[FLOOR_MAX + 1];  /* x * log2(x), filled at the first call */
+
+/* The bound, computed left to right (a position's status depends on the bytes up to 2 after it, so the
+ * bound of a prefix's positions is a bound too): it returns as soon as it reaches `enough` bits. */
+static double
+deflate1_floor_bits(const unsigned char *d, Py_ssize_t n, double enough)
+{
+    if (n < 3 || n > FLOOR_MAX)
+        return 0.0;
+    if (xlog2x[2] == 0.0)
+        for (int x = 2; x <= FLOOR_MAX; x++)
+            xlog2x[x] = (double)x * log2((double)x);
+    if (++floor_now == 0) {  /* wrapped: clear once every 2**32 calls */
+        memset(floor_stamp, 0, sizeof(floor_stamp));
+        floor_now = 1;
+    }
+    /* the margin covers the rounding of the table and the sums (the bound is far from tight anyway) */
+    enough = enough * (1.0 + 1e-6) + 2.0 - 51.0;  /* 51: the header bits; past the margin below */
+    Py_ssize_t counts[256];
+    memset(counts, 0, sizeof(counts));
+    Py_ssize_t forced = 0, other = 0, last = n - 3;  /* 3-grams start at 0 .. last */
+    Py_ssize_t seen_at = -3;  /* the last position whose 3-gram is not novel */
+    double sum_clogc = 0.0;  /* sum of c_b log2 c_b over the forced literals */
+    double bits = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int novel = 0;
+        if (i <= last) {
+            uint32_t k = ((uint32_t)d[i] << 16) | ((uint32_t)d[i + 1] << 8) | d[i + 2];
+            uint32_t h = (k * 2654435761u) >> 19;  /* 13 bits */
+            while (floor_stamp[h] == floor_now && floor_key[h] != k)
+                h = (h + 1) & (FLOOR_SLOTS - 1);
+            if (floor_stamp[h] == floor_now) {
+                seen_at = i;
+            } else {
+                floor_stamp[h] = floor_now;
+                floor_key[h] = k;
+                novel = 1;
+            }
+        }
+        if (seen_at < i - 2) {  /* the 3-grams at i-2, i-1, i (those that exist) are all novel */
+            Py_ssize_t c = counts[d[i]]++;
+            sum_clogc += xlog2x[c + 1] - xlog2x[c];
+            forced++;
+        } else if (novel) {
+            other++;
+        } else {
+            continue;
+        }
+        bits = (double)other + xlog2x[forced] - sum_clogc;
+        if (bits >= enough)
+            break;
+    }
+    return (51.0 + bits) * (1.0 - 1e-9) - 1.0;
+}
+
+static PyObject *
+textscan_deflate1_floor(PyObject *self, PyObject *arg)
+{
+    Py_buffer b;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    double bits = deflate1_floor_bits((const unsigned char *)b.buf, b.len, HUGE_VAL);
+    PyBuffer_Release(&b);
+    return PyFloat_FromDouble(bits);
+}
+
+/* ---- end speedtext block ---- */
 
 static PyObject *
 textscan_zlib_version(PyObject *self, PyObject *noargs)
@@ -221,6 +312,13 @@ textscan_degenerate(PyObject *self, PyObject *arg)
         if (enc == NULL)
             return NULL;
         Py_ssize_t len = PyBytes_GET_SIZE(enc);
+        /* the compressed size is at least floor / 8 bytes: when that is 0.16 of the input already, the
+         * answer below is False without compressing (most text: deflate1_floor_bits) */
+        double need = 0.16 * (double)len;
+        if (deflate1_floor_bits((const unsigned char *)PyBytes_AS_STRING(enc), len, 8.0 * need) / 8.0 >= need) {
+            Py_DECREF(enc);
+            Py_RETURN_FALSE;
+        }
         Py_ssize_t clen = deflate1_len((const unsigned char *)PyBytes_AS_STRING(enc), len);
         Py_DECREF(enc);
         if (clen < 0)
@@ -573,6 +671,9 @@ static PyMethodDef textscan_methods[] = {
     {"step_ends", textscan_step_ends, METH_VARARGS,
      "Ends of refusal_features._STEP_END's matches in text[:end], given its letters."},
     {"zlib_version", textscan_zlib_version, METH_NOARGS, "The zlib version this module runs."},
+    /* speedtext */
+    {"deflate1_floor", textscan_deflate1_floor, METH_O,
+     "A lower bound, in bits, on len(zlib.compress(data, 1)) * 8 (0.0 over 4096 bytes)."},
     {NULL, NULL, 0, NULL},
 };
 
