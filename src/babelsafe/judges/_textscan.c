@@ -158,6 +158,166 @@ textscan_deflate1_floor(PyObject *self, PyObject *arg)
     return PyFloat_FromDouble(bits);
 }
 
+/* k-grams of one text found in another (answer_text.near_echo): the k-grams of `p` in a hash table of
+ * their positions, probed with each k-gram of `a` (what `a[i:i + k] in p` tests, a substring test) */
+
+static int32_t *kg_slots = NULL;  /* position in p + 1; 0: empty */
+static size_t kg_cap = 0;
+
+/* fills kg_slots with p's k-grams; returns the mask (table size - 1), or (size_t)-1 on no memory */
+static size_t
+kgram_table(int pkind, const void *pdata, Py_ssize_t m, int k)
+{
+    size_t need = 16;
+    while (need < (size_t)(2 * (m > 0 ? m : 1)))
+        need <<= 1;
+    if (kg_cap < need) {
+        int32_t *nb = PyMem_Realloc(kg_slots, need * sizeof(int32_t));
+        if (nb == NULL) {
+            PyErr_NoMemory();
+            return (size_t)-1;
+        }
+        kg_slots = nb;
+        kg_cap = need;
+    }
+    memset(kg_slots, 0, need * sizeof(int32_t));
+    size_t mask = need - 1;
+    for (Py_ssize_t j = 0; j < m; j++) {  /* m: the number of k-grams of p */
+        uint64_t h = 1469598103934665603ULL;
+        for (int t = 0; t < k; t++)
+            h = (h ^ PyUnicode_READ(pkind, pdata, j + t)) * 1099511628211ULL;
+        size_t slot = (size_t)(h ^ (h >> 29)) & mask;
+        for (;;) {
+            int32_t at = kg_slots[slot];
+            if (at == 0) {
+                kg_slots[slot] = (int32_t)(j + 1);
+                break;
+            }
+            int same = 1;
+            for (int t = 0; t < k && same; t++)
+                same = PyUnicode_READ(pkind, pdata, at - 1 + t) == PyUnicode_READ(pkind, pdata, j + t);
+            if (same)
+                break;  /* already there */
+            slot = (slot + 1) & mask;
+        }
+    }
+    return mask;
+}
+
+static int
+kgram_in(size_t mask, int pkind, const void *pdata, int akind, const void *adata, Py_ssize_t i, int k)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int t = 0; t < k; t++)
+        h = (h ^ PyUnicode_READ(akind, adata, i + t)) * 1099511628211ULL;
+    size_t slot = (size_t)(h ^ (h >> 29)) & mask;
+    for (;;) {
+        int32_t at = kg_slots[slot];
+        if (at == 0)
+            return 0;
+        int same = 1;
+        for (int t = 0; t < k && same; t++)
+            same = PyUnicode_READ(pkind, pdata, at - 1 + t) == PyUnicode_READ(akind, adata, i + t);
+        if (same)
+            return 1;
+        slot = (slot + 1) & mask;
+    }
+}
+
+/* (a, p, k, step) parsed and p's table built; returns 0, or -1 with an exception. *mask (size_t)-1: no
+ * k-gram in p or a (nothing to count) */
+static int
+kgram_args(PyObject *args, PyObject **a, PyObject **p, int *k, Py_ssize_t *step, int with_step, size_t *mask)
+{
+    *step = 1;
+    if (with_step ? !PyArg_ParseTuple(args, "UUin", a, p, k, step) : !PyArg_ParseTuple(args, "UUi", a, p, k))
+        return -1;
+    if (*k < 1 || *k > 64 || *step < 1) {
+        PyErr_SetString(PyExc_ValueError, "k must be 1..64 and step >= 1");
+        return -1;
+    }
+    if (PyUnicode_READY(*a) < 0 || PyUnicode_READY(*p) < 0)
+        return -1;
+    Py_ssize_t m = PyUnicode_GET_LENGTH(*p) - *k + 1;
+    if (m <= 0 || PyUnicode_GET_LENGTH(*a) < *k || m >= INT32_MAX) {
+        *mask = (size_t)-1;
+        return 0;
+    }
+    *mask = kgram_table(PyUnicode_KIND(*p), PyUnicode_DATA(*p), m, *k);
+    return *mask == (size_t)-1 ? -1 : 0;
+}
+
+static PyObject *
+textscan_kgram_cover(PyObject *self, PyObject *args)
+{
+    PyObject *a, *p;
+    int k;
+    Py_ssize_t step;
+    size_t mask;
+    if (kgram_args(args, &a, &p, &k, &step, 0, &mask) < 0)
+        return NULL;
+    if (mask == (size_t)-1)
+        return PyLong_FromLong(0);
+    int akind = PyUnicode_KIND(a), pkind = PyUnicode_KIND(p);
+    const void *adata = PyUnicode_DATA(a), *pdata = PyUnicode_DATA(p);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(a), covered = 0, until = 0;
+    for (Py_ssize_t i = 0; i + k <= n; i++) {
+        if (kgram_in(mask, pkind, pdata, akind, adata, i, k)) {
+            covered += i + k - (i > until ? i : until);
+            until = i + k;
+        }
+    }
+    return PyLong_FromSsize_t(covered);
+}
+
+static PyObject *
+textscan_kgram_hits(PyObject *self, PyObject *args)
+{
+    PyObject *a, *p;
+    int k;
+    Py_ssize_t step;
+    size_t mask;
+    if (kgram_args(args, &a, &p, &k, &step, 1, &mask) < 0)
+        return NULL;
+    if (mask == (size_t)-1)
+        return PyLong_FromLong(0);
+    int akind = PyUnicode_KIND(a), pkind = PyUnicode_KIND(p);
+    const void *adata = PyUnicode_DATA(a), *pdata = PyUnicode_DATA(p);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(a), hits = 0;
+    for (Py_ssize_t i = 0; i + k <= n; i += step)
+        hits += kgram_in(mask, pkind, pdata, akind, adata, i, k);
+    return PyLong_FromSsize_t(hits);
+}
+
+/* _HERE_IS.search(text) is not None: [hH][eE][rR][eE](?: [iI][sS]|'[sS]) */
+static PyObject *
+textscan_here_is(PyObject *self, PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "here_is() needs a str");
+        return NULL;
+    }
+    if (PyUnicode_READY(text) < 0)
+        return NULL;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+#define LOW(i) (PyUnicode_READ(kind, data, (i)) | 0x20)  /* ASCII letters to lower case (others never match) */
+#define IS(i, c) (PyUnicode_READ(kind, data, (i)) < 128 && LOW(i) == (c))
+    for (Py_ssize_t i = 0; i + 6 <= n; i++) {
+        if (!IS(i, 'h') || !IS(i + 1, 'e') || !IS(i + 2, 'r') || !IS(i + 3, 'e'))
+            continue;
+        Py_UCS4 c = PyUnicode_READ(kind, data, i + 4);
+        if (c == '\'' && IS(i + 5, 's'))
+            Py_RETURN_TRUE;
+        if (c == ' ' && i + 7 <= n && IS(i + 5, 'i') && IS(i + 6, 's'))
+            Py_RETURN_TRUE;
+    }
+#undef IS
+#undef LOW
+    Py_RETURN_FALSE;
+}
+
 /* ---- end speedtext block ---- */
 
 static PyObject *
@@ -674,6 +834,11 @@ static PyMethodDef textscan_methods[] = {
     /* speedtext */
     {"deflate1_floor", textscan_deflate1_floor, METH_O,
      "A lower bound, in bits, on len(zlib.compress(data, 1)) * 8 (0.0 over 4096 bytes)."},
+    {"kgram_cover", textscan_kgram_cover, METH_VARARGS,
+     "(a, p, k): how many characters of a lie in a k-gram of a that is in p (answer_text.near_echo)."},
+    {"kgram_hits", textscan_kgram_hits, METH_VARARGS,
+     "(a, p, k, step): how many a[i:i + k] in p, for i in range(0, len(a) - k + 1, step)."},
+    {"here_is", textscan_here_is, METH_O, "answer_text._HERE_IS.search(text) is not None."},
     {NULL, NULL, 0, NULL},
 };
 
