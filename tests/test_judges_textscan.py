@@ -159,6 +159,24 @@ def test_here_is(corpus: str) -> None:
 
 
 @pytest.mark.parametrize("corpus", ["real", "fuzz"])
+def test_stopword_votes(corpus: str) -> None:
+    from babelsafe.text import stopword_index
+
+    index = stopword_index()
+    texts = TEXTS if corpus == "real" else FUZZ
+    extra = ["qu'il l'a dit", "'' ' a''b '", "(the) \"and\" of, la: de?", "dell'arte e l'uomo", " ' ", "''"]
+    heads = [h for t in texts + extra for h in (answer_text.normalize(t[:400]), answer_text.normalize(t[:100]), t[:100])]
+    diffs = []
+    for h in heads:
+        for cap in (40, 3):
+            c, py = C.stopword_votes(h, index, cap), answer_text._stopword_votes_py(h, index, cap)
+            if c != py or list(c) != list(py):  # the same counts, in the same (first-vote) order
+                diffs.append(h[:60])
+    assert not diffs, f"{len(diffs)} differ, e.g. {diffs[:3]}"
+    assert C.stopword_votes("x y", {"x": (), "y": ("en", "en")}, 40) == {"en": 2}
+
+
+@pytest.mark.parametrize("corpus", ["real", "fuzz"])
 def test_script_profile(corpus: str) -> None:
     texts = TEXTS if corpus == "real" else FUZZ
     for t in texts:

@@ -318,6 +318,101 @@ textscan_here_is(PyObject *self, PyObject *text)
     Py_RETURN_FALSE;
 }
 
+/* The stop-word vote of answer_text.answer_language: over the first `max_words` words of
+ * head.replace("'", "' ").split(), each stripped of STRIP_CHARS at both ends, the languages
+ * index.get(word) names, counted in a dict in first-vote order (what collections.Counter builds). */
+static int
+strip_char(Py_UCS4 c)
+{
+    switch (c) {
+    case '.': case ',': case ';': case ':': case '!': case '?': case '"': case '\'': case '(': case ')':
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static PyObject *
+textscan_stopword_votes(PyObject *self, PyObject *args)
+{
+    PyObject *head, *index;
+    Py_ssize_t max_words;
+    if (!PyArg_ParseTuple(args, "UO!n", &head, &PyDict_Type, &index, &max_words))
+        return NULL;
+    if (PyUnicode_READY(head) < 0)
+        return NULL;
+    int kind = PyUnicode_KIND(head);
+    const void *data = PyUnicode_DATA(head);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(head), i = 0, words = 0;
+    PyObject *votes = PyDict_New();
+    if (votes == NULL)
+        return NULL;
+    while (words < max_words) {
+        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+            i++;
+        if (i >= n)
+            break;
+        Py_ssize_t s0 = i;
+        while (i < n) {  /* a word ends at a space, or just after an apostrophe (the "' " inserted) */
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            if (Py_UNICODE_ISSPACE(c))
+                break;
+            i++;
+            if (c == '\'')
+                break;
+        }
+        words++;
+        Py_ssize_t a = s0, b = i;
+        while (a < b && strip_char(PyUnicode_READ(kind, data, a)))
+            a++;
+        while (b > a && strip_char(PyUnicode_READ(kind, data, b - 1)))
+            b--;
+        PyObject *word = PyUnicode_Substring(head, a, b);
+        if (word == NULL)
+            goto fail;
+        PyObject *langs = PyDict_GetItemWithError(index, word);  /* borrowed */
+        Py_DECREF(word);
+        if (langs == NULL) {
+            if (PyErr_Occurred())
+                goto fail;
+            continue;
+        }
+        if (PyObject_IsTrue(langs) <= 0) {  /* filter(None, ...): falsy hits add nothing */
+            if (PyErr_Occurred())
+                goto fail;
+            continue;
+        }
+        PyObject *it = PyObject_GetIter(langs), *code;
+        if (it == NULL)
+            goto fail;
+        while ((code = PyIter_Next(it)) != NULL) {
+            PyObject *old = PyDict_GetItemWithError(votes, code);  /* borrowed */
+            PyObject *now = NULL;
+            if (old == NULL && !PyErr_Occurred()) {
+                now = PyLong_FromLong(1);
+            } else if (old != NULL) {
+                Py_ssize_t v = PyLong_AsSsize_t(old);  /* a count this function stored */
+                now = v == -1 && PyErr_Occurred() ? NULL : PyLong_FromSsize_t(v + 1);
+            }
+            if (now == NULL || PyDict_SetItem(votes, code, now) < 0) {
+                Py_XDECREF(now);
+                Py_DECREF(code);
+                Py_DECREF(it);
+                goto fail;
+            }
+            Py_DECREF(now);
+            Py_DECREF(code);
+        }
+        Py_DECREF(it);
+        if (PyErr_Occurred())
+            goto fail;
+    }
+    return votes;
+fail:
+    Py_DECREF(votes);
+    return NULL;
+}
+
 /* ---- end speedtext block ---- */
 
 static PyObject *
@@ -839,6 +934,8 @@ static PyMethodDef textscan_methods[] = {
     {"kgram_hits", textscan_kgram_hits, METH_VARARGS,
      "(a, p, k, step): how many a[i:i + k] in p, for i in range(0, len(a) - k + 1, step)."},
     {"here_is", textscan_here_is, METH_O, "answer_text._HERE_IS.search(text) is not None."},
+    {"stopword_votes", textscan_stopword_votes, METH_VARARGS,
+     "(head, index, max_words): the stop-word vote of answer_text.answer_language, {language: words}."},
     {NULL, NULL, 0, NULL},
 };
 

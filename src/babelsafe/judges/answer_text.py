@@ -340,6 +340,21 @@ _SCRIPT_LANGUAGE = {"C": "ru", "A": "ar", "D": "hi", "B": "bn", "T": "th", "K": 
                     "G": "el", "E": "he"}
 
 
+def _stopword_votes_py(head: str, index: dict[str, tuple[str, ...]], max_words: int) -> dict[str, int]:
+    """{language: its stop words among the first max_words words of head} in first-vote order."""
+    if "'" in head:  # elisions (French qu'/l'/d', Italian dell'): the word after the apostrophe votes
+        head = head.replace("'", "' ")
+    hits: Any = filter(None, map(index.get, map(_STRIP_PUNCT, head.split()[:max_words])))
+    votes: dict[str, int] = {}
+    _count_elements(votes, chain.from_iterable(hits))  # what Counter(...) runs, without its wrapper
+    return votes
+
+
+# the stop-word vote (in C: no list of words, no stripped copies but the one looked up)
+stopword_votes: Callable[[str, dict[str, tuple[str, ...]], int], dict[str, int]] = (
+    _C.stopword_votes if _C is not None else _stopword_votes_py)
+
+
 def dominant_script(prof: dict[str, float]) -> str | None:
     """The script code with most (weighted) letters; Han with any kana counts as Japanese."""
     if not prof:
@@ -380,14 +395,9 @@ def answer_language(text: str, prof: dict[str, float] | None = None,
     name = _SCRIPT_NAME.get(script, script)
     if script != "L":
         return _SCRIPT_LANGUAGE.get(script), name
-    index = stopword_index()
     head = normalize(text[:400]) if head_norm is None else head_norm
-    if "'" in head:  # elisions (French qu'/l'/d', Italian dell'): the word after the apostrophe votes
-        head = head.replace("'", "' ")
-    # votes in first-vote order (ties go to the language voted for first), counted in C
-    hits: Any = filter(None, map(index.get, map(_STRIP_PUNCT, head.split()[:40])))
-    votes: dict[str, int] = {}
-    _count_elements(votes, chain.from_iterable(hits))  # what Counter(...) runs, without its wrapper
+    # votes in first-vote order (ties go to the language voted for first)
+    votes = stopword_votes(head, stopword_index(), 40)
     if not votes:
         return "und", name
     best = max(votes, key=votes.__getitem__)
