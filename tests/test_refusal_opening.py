@@ -113,3 +113,26 @@ def test_opening_end_is_finditer_on_real_answers_and_fuzz() -> None:
     for c in every:
         if F._SENTENCE_BREAK.match(c + " "):
             assert F._BREAK_START.match(c), repr(c)
+
+
+def test_sentence_end_is_the_regex_search() -> None:
+    # sentence_end finds the first end character of ASCII text with str.find: the same as the search
+    import random
+
+    import babelsafe.judges.refusal_features as F
+
+    assert {chr(c) for c in range(128) if F._SENTENCE_END.match(chr(c))} == set(F._END_ASCII)
+    texts = [r["response"] for r in parity_rows()] + [normalize(r["response"][:HEAD]) for r in parity_rows()]
+    rnd = random.Random(4)
+    parts = [".", "!", "?", "\n", " ", "a", "word", "3.5", "。", "！", "？", "।", "؟", "é", "ก", "ข "]
+    texts += ["".join(rnd.choice(parts) for _ in range(rnd.randint(0, 20))) for _ in range(5000)]
+    for t in texts:
+        for limit in (-3, 0, 1, 7, 45, 200, len(t) + 5):
+            m = F._SENTENCE_END.search(t, 0, limit)
+            assert F._first_end(t, limit) == (m.end() if m else -1), (t, limit)
+            for script in ("L", "T"):
+                want = m.end() if m else limit
+                if script == "T":
+                    th = F._THAI_BREAK.search(t, 12, want)
+                    want = th.end() if th else want
+                assert F.sentence_end(t, limit, script) == want, (t, limit, script)

@@ -76,14 +76,31 @@ _SENTENCE_END = re.compile(r"[.!?\n\u3002\uff01\uff1f\u0964\u061f]")
 _THAI_BREAK = re.compile(r"(?<=[\u0e01-\u0e5b]) (?=[\u0e01-\u0e5b])")
 
 
+_END_ASCII = ".!?\n"  # _SENTENCE_END's ASCII characters (a test checks)
+
+
+def _first_end(text: str, limit: int) -> int:
+    """_SENTENCE_END.search(text, 0, limit).end(), or -1 when it does not match. On ASCII text, four
+    str.find calls (C scans over the bytes) instead of the engine's class test on every character."""
+    if text.isascii() and limit >= 0:  # (a negative end means something else to str.find)
+        best = -1
+        for ch in _END_ASCII:
+            k = text.find(ch, 0, limit)
+            if k >= 0:
+                best = limit = k  # the next characters need only be looked for before it
+        return best + 1 if best >= 0 else -1
+    m = _SENTENCE_END.search(text, 0, limit)
+    return m.end() if m is not None else -1
+
+
 def sentence_end(text: str, limit: int, script: str | None) -> int:
     """End of the first sentence of `text`, searched up to `limit` characters (`limit` if none)."""
-    m = _SENTENCE_END.search(text, 0, limit)
+    e = _first_end(text, limit)
     if script == "T":
-        t = _THAI_BREAK.search(text, 12, m.end() if m else limit)
+        t = _THAI_BREAK.search(text, 12, e if e >= 0 else limit)
         if t is not None:
             return t.end()
-    return m.end() if m else limit
+    return e if e >= 0 else limit
 
 
 # A sentence break for counting sentences: end punctuation (and any closing quote or bracket) followed
