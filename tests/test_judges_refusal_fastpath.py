@@ -247,3 +247,18 @@ def test_lexicon_compiles_lazily():
     assert not lex._compiled and all(rx is None for rx in lex.index._rx)
     assert lex.refusal is not None and re.compile(lex.refusal.pattern)  # a kind on demand
     assert lex.search("refusal", normalize("Es tut mir leid, aber dabei kann ich nicht helfen."))
+
+
+def test_answer_text_normalize_remembers_texts_without_changing_results() -> None:
+    """answer_text.normalize keeps the last two texts (a verdict normalises the same opening up to three
+    times): whatever the order of calls, it returns what babelsafe.text.normalize returns."""
+    import random
+
+    from babelsafe import text
+    from babelsafe.judges import answer_text
+
+    pool = ["Ça VA bien", "ÇA VA BIEN", "ﬁne", "hello", "Hello", "", "ＡＢＣ", "كَتَبَ", "İstanbul", "ß"]
+    rnd = random.Random(11)
+    seq = [rnd.choice(pool) for _ in range(400)] + pool + pool[::-1]
+    assert [answer_text.normalize(t) for t in seq] == [text.normalize(t) for t in seq]
+    assert answer_text.normalize("ＡＢＣ") == "abc" and answer_text.normalize("Ça") == "ça"

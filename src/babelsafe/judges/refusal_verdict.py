@@ -14,6 +14,7 @@ from typing import Any
 from .. import languages as _languages
 from ..labels import REFUSAL_VOCAB
 from ..types import Verdict
+from ..text import normalize as _normalize_text
 from .answer_text import degenerate, echo, near_echo, normalize
 from .garble import garbled
 from .lexicon import _raw_lexicon, lexicon_languages
@@ -62,7 +63,7 @@ class Rules:
     def _prompt_norm(self, prompt: str) -> str:
         p = self._prompts.get(prompt)
         if p is None:
-            p = normalize(prompt[-_ECHO_PROMPT_CHARS:])
+            p = _normalize_text(prompt[-_ECHO_PROMPT_CHARS:])  # (not answer_text's: it keeps answers)
             if len(self._prompts) >= 1024:  # bounded, whatever prompts come in
                 self._prompts.clear()
             self._prompts[prompt] = p
