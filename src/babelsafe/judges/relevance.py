@@ -18,7 +18,7 @@ from functools import lru_cache
 from ..text import normalize as _normalize
 from ..text import stopword_index
 # (answer_text.normalize remembers the last texts: the judge has just normalised the answer's head)
-from .answer_text import answer_language, normalize, weighted_len
+from .answer_text import PROMPT_CACHE, answer_language, normalize, weighted_len
 
 # A chat-template or transcript marker of the USER's turn at the very start of the answer: the model
 # went on to write the next turn of a conversation instead of answering (no real answer starts so).
@@ -135,7 +135,7 @@ def _kind(ch: str) -> str:
     return s
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=PROMPT_CACHE)
 def _keys(prompt: str) -> frozenset[str]:
     return prompt_keys(prompt)
 
