@@ -177,6 +177,22 @@ def test_stopword_votes(corpus: str) -> None:
 
 
 @pytest.mark.parametrize("corpus", ["real", "fuzz"])
+def test_recurs(corpus: str) -> None:
+    from babelsafe.judges import garble
+
+    rnd = random.Random(9)
+    texts = TEXTS if corpus == "real" else FUZZ
+    cuts = [s for t in texts for s in (t[:garble.HEAD_CHARS], t[:299], t[:41], t[-500:])]
+    # loops with variation, the texts garble looks for
+    cuts += [" ".join(rnd.choice(["uno", "de", "los", "más", "Esto", "es", "x1"]) for _ in range(rnd.randint(5, 300)))
+             for _ in range(500)]
+    diffs = [t[:80] for t in cuts if C.recurs(t, garble.PROBE, garble.PROBES, garble.PROBE_HITS, garble.SHORT_TEXT,
+                                              garble.LOOP_SPAN) != garble._recurs_py(t)]
+    assert not diffs, f"{len(diffs)} differ, e.g. {diffs[:3]}"
+    assert {garble._recurs_py(t) for t in cuts} == {True, False}
+
+
+@pytest.mark.parametrize("corpus", ["real", "fuzz"])
 def test_script_profile(corpus: str) -> None:
     texts = TEXTS if corpus == "real" else FUZZ
     for t in texts:

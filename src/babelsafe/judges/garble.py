@@ -26,7 +26,10 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from typing import Callable
+
 from ..text import _SCRIPT_RANGES, SCRIPT_OF_NAME
+from .textscan import C as _C
 
 LOOP_SHARE = 0.3  # share of n-grams in long repeated runs (real answers outside lists: <= 0.18 dev)
 LOOP_RUN = 4  # consecutive repeated word 3-grams that make a run (a clause again; 2x in Han/Kana/Hangul)
@@ -113,7 +116,11 @@ def rare_hangul(text: str) -> tuple[int, int]:
     return rare, (len(_HANGUL.findall(text, 0, HEAD_CHARS)) if rare else 0)
 
 
-def _recurs(t: str) -> bool:
+def _recurs_c(t: str) -> bool:
+    return _C.recurs(t, PROBE, PROBES, PROBE_HITS, SHORT_TEXT, LOOP_SPAN)  # type: ignore[no-any-return]
+
+
+def _recurs_py(t: str) -> bool:
     """Cheap test (str.find, in C) that a loop can be there: two (one in short text) of PROBES evenly
     spaced probes of PROBE characters occur again within the next LOOP_SPAN characters (a looped clause
     comes back soon). A loop covering a third of the text holds several of them."""
@@ -129,6 +136,10 @@ def _recurs(t: str) -> bool:
             if hits >= PROBE_HITS:
                 return True
     return False
+
+
+# the cheap loop test, in C with the optional text scans (textscan.py; a test compares the two)
+_recurs: Callable[[str], bool] = _recurs_c if _C is not None else _recurs_py
 
 
 def _letter(ch: str) -> bool:
