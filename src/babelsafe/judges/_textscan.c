@@ -468,6 +468,48 @@ textscan_recurs(PyObject *self, PyObject *args)
     Py_RETURN_FALSE;
 }
 
+/* garble's intruder pattern [own][other][own] (a letter of another script inside a word): the starts
+ * of its matches in text[:end], left to right and not overlapping (what finditer gives), from a table
+ * code point (< 0x10000) -> 1 own script, 2 another, 0 neither (garble._intruder_table) */
+static PyObject *
+textscan_intruders(PyObject *self, PyObject *args)
+{
+    PyObject *text, *table;
+    Py_ssize_t end;
+    if (!PyArg_ParseTuple(args, "UnO!", &text, &end, &PyBytes_Type, &table))
+        return NULL;
+    if (PyBytes_GET_SIZE(table) != 0x10000) {
+        PyErr_SetString(PyExc_ValueError, "the intruder table must be 65536 bytes");
+        return NULL;
+    }
+    if (PyUnicode_READY(text) < 0)
+        return NULL;
+    const unsigned char *tab = (const unsigned char *)PyBytes_AS_STRING(table);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (end > n)
+        end = n;
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+#define CLS(i) (PyUnicode_READ(kind, data, (i)) < 0x10000 ? tab[PyUnicode_READ(kind, data, (i))] : 0)
+    for (Py_ssize_t i = 0; i + 3 <= end; i++) {
+        if (CLS(i) == 1 && CLS(i + 1) == 2 && CLS(i + 2) == 1) {
+            PyObject *at = PyLong_FromSsize_t(i);
+            if (at == NULL || PyList_Append(out, at) < 0) {
+                Py_XDECREF(at);
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_DECREF(at);
+            i += 2;  /* the next match starts after this one */
+        }
+    }
+#undef CLS
+    return out;
+}
+
 /* ---- end speedtext block ---- */
 
 static PyObject *
@@ -991,6 +1033,8 @@ static PyMethodDef textscan_methods[] = {
     {"here_is", textscan_here_is, METH_O, "answer_text._HERE_IS.search(text) is not None."},
     {"recurs", textscan_recurs, METH_VARARGS,
      "(t, probe, probes, need, short, span): garble._recurs, the cheap test for a loop."},
+    {"intruders", textscan_intruders, METH_VARARGS,
+     "(text, end, table): starts of garble's [own][other][own] matches in text[:end], as finditer."},
     {"stopword_votes", textscan_stopword_votes, METH_VARARGS,
      "(head, index, max_words): the stop-word vote of answer_text.answer_language, {language: words}."},
     {NULL, NULL, 0, NULL},

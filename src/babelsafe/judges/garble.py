@@ -66,6 +66,37 @@ def _intruder(script: str) -> re.Pattern[str] | None:
     return re.compile(f"[{own}][{other}][{own}]")
 
 
+@lru_cache(maxsize=32)
+def _intruder_table(script: str) -> bytes:
+    """_intruder(script)'s two classes as a table for C.intruders: code point -> 1 own, 2 other, 0."""
+    code = SCRIPT_OF_NAME.get(script)
+    out = bytearray(0x10000)
+    if code is None or code in "LHJ":
+        return bytes(out)
+    for lo, hi, c in _SCRIPT_RANGES:
+        if c not in (code, "H", "J") and hi < 0xF900:
+            out[lo:hi + 1] = b"\x02" * (hi + 1 - lo)
+    for lo, hi, c in _SCRIPT_RANGES:
+        if c == code:
+            out[lo:hi + 1] = b"\x01" * (hi + 1 - lo)
+    return bytes(out)
+
+
+def _intruder_starts_py(text: str, script: str) -> list[int]:
+    pat = _intruder(script)
+    return [] if pat is None else [m.start() for m in pat.finditer(text, 0, HEAD_CHARS)]
+
+
+def _intruder_starts_c(text: str, script: str) -> list[int]:
+    if _intruder(script) is None:
+        return []
+    return _C.intruders(text, HEAD_CHARS, _intruder_table(script))  # type: ignore[no-any-return]
+
+
+# where _intruder(script) matches in the text's head (in C with the optional text scans; a test compares)
+intruder_starts: Callable[[str, str], list[int]] = _intruder_starts_c if _C is not None else _intruder_starts_py
+
+
 def loop_share(text: str) -> float:
     """Share of the text's n-grams inside runs of repeated n-grams (see the module docstring)."""
     t = text[:HEAD_CHARS].lower()
@@ -159,14 +190,12 @@ def garbled(text: str, script: str | None, list_items: int | None = None) -> str
         if m:
             return f"garbled text: a run of {len(m.group())} Katakana"
     if script is not None and script != "Latin":
-        pat = _intruder(script)
-        if pat is not None:
-            for m in pat.finditer(text, 0, HEAD_CHARS):
-                g = m.group()
-                a, b, c = g[0], g[1], g[2]  # (mypyc compiles no unpacking of a str)
-                # letters (and marks: Indic vowel signs) only, not the blocks' digits, signs or stops
-                if b.isalpha() and _letter(a) and _letter(c):
-                    return f"garbled text: a letter of another script inside a word ({m.group()!r})"
+        for i in intruder_starts(text, script):
+            g = text[i:i + 3]
+            a, b, c = g[0], g[1], g[2]  # (mypyc compiles no unpacking of a str)
+            # letters (and marks: Indic vowel signs) only, not the blocks' digits, signs or stops
+            if b.isalpha() and _letter(a) and _letter(c):
+                return f"garbled text: a letter of another script inside a word ({g!r})"
     if list_items is None:
         list_items = len(_LIST_ITEM.findall(text, 0, HEAD_CHARS))
     if list_items >= 2 or not _recurs(text[:HEAD_CHARS]):
