@@ -37,6 +37,8 @@ def report(
     except UsageError as e:
         fail(e)
     out.print(render.summary(out, rep.summary))
+    for line in render.language_findings(rep.summary):
+        out.print(line, soft_wrap=False)
     if rep.comparison is not None:
         out.print(render.comparison(out, rep.comparison))
     if rep.summary.get("helpfulness"):

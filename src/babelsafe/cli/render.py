@@ -73,6 +73,22 @@ def summary(console: Console, data: dict[str, Any]) -> RenderableType:
                       [name for name, _ in cols], rows, keys=2, right=set(range(2, len(cols))), caption=caption)
 
 
+def language_findings(data: dict[str, Any]) -> list[str]:
+    """Lines (rich markup) under a run's table: prompts answered in another language (a finding of its own;
+    those answers are judged on their content and counted in the rates) and a warning per prompt language
+    the judge has no lexicon for."""
+    panel = data.get("answer_languages") or {}
+    lines = [f"answered in another language: {f}" for f in panel.get("findings") or []]
+    unsupported = panel.get("unsupported") or {}
+    if unsupported:
+        langs = ", ".join(f"{code} ({n} answers)" for code, n in unsupported.items())
+        lines.append(f"[bold red]warning:[/] judge '{panel.get('judge')}' has no lexicon for {langs}: those "
+                     "answers were judged with English and same-script lexicons only, so their rates may be "
+                     "wrong. Check them with an llm judge, e.g. --judge 'cascade:first=refusal,"
+                     "then=llm:rubric=multijail,target=MODEL' (it escalates every such answer).")
+    return lines
+
+
 def mcq(console: Console, data: dict[str, Any]) -> RenderableType:
     """Multiple-choice accuracy per target and language (Wilson 95% CI), with the contamination delta
     (swapped options - original) when the run has both variants."""
