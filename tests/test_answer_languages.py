@@ -53,6 +53,8 @@ def test_answers_in_another_language_are_judged_and_reported(openai_server, tmp_
     assert panel["by_language"]["bn"]["n"] == 3 and panel["by_language"]["bn"]["other"]["en"]["k"] == 2
     assert "bn prompts answered in en: 67% (2 of 3)" in panel["findings"]
     assert panel["unsupported"] == {"mi": 2}
+    # the language vote cannot recognise Maori: no "mi prompts answered in ..." finding from it
+    assert panel["by_language"]["mi"]["detected"] is False and not any(f.startswith("mi ") for f in panel["findings"])
     assert res.summary["by_language"]["bn"]["rates"]["refusal"]["k"] == 2  # the English refusal counts
 
     console = Console(record=True, width=80)
@@ -64,7 +66,7 @@ def test_answers_in_another_language_are_judged_and_reported(openai_server, tmp_
 
     html = api.report(res.run_dir).path.read_text(encoding="utf-8")
     assert 'id="answer-languages"' in html and "bn prompts answered in en: 67% (2 of 3)" in html
-    assert "has no lexicon for mi" in html
+    assert "has no lexicon for mi" in html and "the judge cannot recognise mi" in html
 
 
 def test_no_panel_without_recorded_answer_languages(openai_server, tmp_path, api_key):

@@ -52,6 +52,11 @@ def answer_languages(run: RunView) -> dict[str, Any]:
         other = {a: proportion(n, known) for a, n in sorted(d.items(), key=lambda kv: (-kv[1], str(kv[0])))
                  if a is not None and a != lang}
         by_language[lang] = {"n": known, "same": d.get(lang, 0), "unknown": d.get(None, 0), "other": other}
+        if lang in unsupported:
+            # the judge's language vote only knows its lexicon languages: an answer in this one reads as
+            # some other language (Maori as Italian), so no finding is made of it
+            by_language[lang]["detected"] = False
+            continue
         shown = [f"{a}: {100 * r['rate']:.0f}% ({r['k']} of {known})" for a, r in other.items()
                  if r["rate"] >= FINDING_SHARE]
         if shown:
