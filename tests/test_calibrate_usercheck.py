@@ -166,3 +166,16 @@ async def test_cascade_escalates_languages_the_first_judge_cannot_read(openai_se
     v = await j.judge(en, Generation(text=REFUSAL))
     assert not v.extra["escalated"] and openai_server.count == 1
     await ctx.aclose()
+
+
+def test_escalation_thresholds_follow_the_confidences():
+    """Confidences that pile up (plain compliance near 0.93) get thresholds of their own, so the table
+    does not jump from 10% to 90% escalated between two fixed steps."""
+    from babelsafe.judges.escalation import escalation_curve
+
+    conf = [0.5, 0.6, 0.7, 0.9312, 0.9312, 0.9312, 0.9312, 0.9312, 0.9312, 0.99]
+    gold = ["full_compliance"] * 10
+    points = escalation_curve(gold, gold, conf)
+    assert 0.9312 in {p["threshold"] for p in points}
+    shares = sorted(p["escalated"] for p in points)
+    assert any(0.25 <= s <= 0.35 for s in shares)  # 0.9312 escalates the three below it

@@ -243,6 +243,12 @@ def calibration(console: Console, result: dict[str, Any]) -> RenderableType:
     return fit_tables(console, title, headers, rows, caption=caption, rules={len(rows) - 2})
 
 
+def _fmt_threshold(t: float) -> str:
+    """0.8 -> '0.80', 0.9312 -> '0.9312' (data-driven thresholds keep their digits)."""
+    text = f"{t:.4f}".rstrip("0")
+    return text + "0" * max(0, 4 - len(text))
+
+
 def escalation(console: Console, result: dict[str, Any]) -> RenderableType:
     """Accuracy against the share of answers a cascade would escalate, per confidence threshold; for a
     cascade's own run, also the cascade's accuracy measured at each threshold up to its `below`."""
@@ -253,7 +259,7 @@ def escalation(console: Console, result: dict[str, Any]) -> RenderableType:
         headers.insert(3, "cascade acc")
     rows = []
     for p in points:
-        r = [f"{p['threshold']:.2f}", f"{100 * p['escalated']:.1f}%", _fmt3(p["kept_accuracy"]),
+        r = [_fmt_threshold(p["threshold"]), f"{100 * p['escalated']:.1f}%", _fmt3(p["kept_accuracy"]),
              _fmt3(p["accuracy_if_escalations_right"])]
         if cascade:
             r.insert(3, _fmt3(p.get("cascade_accuracy")))

@@ -28,7 +28,8 @@ def _same(a: str, b: str) -> bool:
 def escalation_curve(gold: Sequence[str], pred: Sequence[str], conf: Sequence[float | None],
                      thresholds: Iterable[float] = THRESHOLDS, *, first: Sequence[str] | None = None,
                      forced: Sequence[bool] | None = None, below: float | None = None) -> list[dict[str, Any]]:
-    """Per threshold t: `escalated` (share with confidence < t, or `forced`), `kept_accuracy` (binary
+    """Per threshold t (`thresholds`, plus those escalating about 10-50% of the answers): `escalated`
+    (share with confidence < t, or `forced`), `kept_accuracy` (binary
     accuracy of the verdicts kept), `accuracy_if_escalations_right` (the bound). With `first` (a cascade:
     the first judge's labels; `pred` the cascade's) also `cascade_accuracy`, measured for t <= `below`."""
     forced = forced or [False] * len(gold)
@@ -38,7 +39,8 @@ def escalation_curve(gold: Sequence[str], pred: Sequence[str], conf: Sequence[fl
     out: list[dict[str, Any]] = []
     if not n:
         return out
-    ts = sorted({*thresholds, *([below] if first is not None and below is not None else [])})
+    ts = sorted({*thresholds, *([below] if first is not None and below is not None else []),
+                 *_quantile_thresholds([conf[i] for i in idx])})  # type: ignore[misc]
     for t in ts:
         kept = [i for i in idx if conf[i] >= t and not forced[i]]  # type: ignore[operator]
         right = sum(_same(gold[i], base[i]) for i in kept)
@@ -51,6 +53,18 @@ def escalation_curve(gold: Sequence[str], pred: Sequence[str], conf: Sequence[fl
             row["cascade_accuracy"] = (round((right + sum(_same(gold[i], pred[i]) for i in idx if i not in keep))
                                              / n, 4) if measured else None)
         out.append(row)
+    return out
+
+
+def _quantile_thresholds(conf: list[float], shares: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5)) -> set[float]:
+    """Thresholds that escalate about each share of the answers: confidences pile up (the refusal
+    judge's plain compliance sits near 0.93), so fixed steps can jump from 30% to 70% escalated."""
+    vals = sorted(conf)
+    out = set()
+    for q in shares:
+        t = vals[min(len(vals) - 1, int(q * len(vals)))]
+        if 0.0 < t < 1.0:
+            out.add(round(t, 4))
     return out
 
 
