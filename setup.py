@@ -66,7 +66,7 @@ def _textscan() -> list:
     """The C text scans (babelsafe/judges/textscan.py): their source's hash is compiled in, so an
     edited source is not run from an older build."""
     sha = hashlib.sha256((ROOT / TEXTSCAN_C).read_bytes()).hexdigest()
-    return [Extension(TEXTSCAN, [str(TEXTSCAN_C)], libraries=["z"],
+    return [Extension(TEXTSCAN, [str(TEXTSCAN_C)], libraries=["z", "m"],
                       define_macros=[("BABELSAFE_TEXTSCAN_SHA256", f'"{sha}"')])]
 
 

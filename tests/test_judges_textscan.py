@@ -97,6 +97,86 @@ def test_degenerate(corpus: str) -> None:
 
 
 @pytest.mark.parametrize("corpus", ["real", "fuzz"])
+def test_deflate_floor_never_exceeds_zlib(corpus: str) -> None:
+    """degenerate() skips zlib when C.deflate1_floor (a lower bound on the compressed size, in bits)
+    shows the text cannot compress to 0.16 of its size: the bound must never exceed zlib's real size."""
+    import zlib
+
+    rnd = random.Random(3)
+    texts = TEXTS if corpus == "real" else FUZZ
+    datas = [t[-900:].encode("utf-8", "replace") for t in texts]
+    if corpus == "fuzz":  # loops and small alphabets, where compression is best; random bytes, where worst
+        datas += [bytes(rnd.choice(b"ab ") for _ in range(rnd.randint(0, 4096))) for _ in range(500)]
+        datas += [(t[:rnd.randint(1, 30)] * 200).encode("utf-8", "replace")[:rnd.randint(3, 4096)] for t in TEXTS[:1000]]
+        datas += [bytes(rnd.randrange(256) for _ in range(rnd.randint(0, 4096))) for _ in range(100)]
+    over = [(len(d), C.deflate1_floor(d) / 8, len(zlib.compress(d, 1))) for d in datas
+            if C.deflate1_floor(d) / 8 > len(zlib.compress(d, 1))]
+    assert not over, f"{len(over)} bounds over zlib's size, e.g. {over[:3]}"
+    skipped = sum(C.deflate1_floor(d) / 8 >= 0.16 * len(d) for d in datas)
+    if corpus == "real":  # the point: most real answers skip zlib
+        assert skipped > 0.8 * len(datas)
+    assert C.deflate1_floor(b"ab") == 0.0 and C.deflate1_floor(b"x" * 5000) == 0.0  # not bounded there
+
+
+def _pairs(corpus: str) -> list[tuple[str, str]]:
+    """(answer, prompt) pairs as near_echo compares them: real ones (their heads and normalised forms too)
+    and fuzz (random pairs, and answers that repeat or cut their prompt)."""
+    rnd = random.Random(5)
+    if corpus == "real":
+        texts = TEXTS
+        pairs = [(texts[i], texts[i + 1]) for i in range(0, len(texts) - 1, 2)]
+        pairs += [(answer_text.normalize(a[:400]), answer_text.normalize(p)) for a, p in pairs[:3000]]
+    else:
+        pairs = [(rnd.choice(FUZZ), rnd.choice(FUZZ)) for _ in range(1500)]
+        pairs += [(p[:rnd.randint(0, len(p) + 1)] * rnd.randint(1, 4) + a[:50], p) for a, p in pairs[:1500]]
+    return pairs + [(p, a) for a, p in pairs[:500]] + [("", "abc"), ("abcd", ""), ("ab", "ab"), ("abab", "ba")]
+
+
+@pytest.mark.parametrize("corpus", ["real", "fuzz"])
+def test_kgram_cover_and_hits(corpus: str) -> None:
+    diffs = []
+    for a, p in _pairs(corpus):
+        for k in (2, 4):
+            if answer_text._cover_c(a, p, k) != answer_text._cover_py(a, p, k):
+                diffs.append(("cover", k, a[:40], p[:40]))
+            if answer_text._tiles_c(a, p, k) != answer_text._tiles_py(a, p, k):
+                diffs.append(("tiles", k, a[:40], p[:40]))
+            if C.kgram_hits(a, p, k, 1) != sum(a[i:i + k] in p for i in range(len(a) - k + 1)):
+                diffs.append(("hits", k, a[:40], p[:40]))
+    assert not diffs, f"{len(diffs)} differ, e.g. {diffs[:3]}"
+    assert answer_text._cover_c("x abc y", "abc", 2) == 3 / 7  # "ab", "bc": 3 characters
+
+
+@pytest.mark.parametrize("corpus", ["real", "fuzz"])
+def test_here_is(corpus: str) -> None:
+    texts = TEXTS if corpus == "real" else FUZZ
+    extra = ["here is", "Here's", "HERE IS", "here  is", "here'S", "therein", "here\u2019s", "heRe iS x", "here i",
+             "here'", "h\u0130ere is", "\u212aere is"]
+    cuts = [s for t in texts + extra for s in (t, t[:200], t.lower())]
+    diffs = [t[:80] for t in cuts if C.here_is(t) != answer_text._here_is_py(t)]
+    assert not diffs, f"{len(diffs)} differ, e.g. {diffs[:3]}"
+    assert {C.here_is(t) for t in cuts} == {True, False}
+
+
+@pytest.mark.parametrize("corpus", ["real", "fuzz"])
+def test_stopword_votes(corpus: str) -> None:
+    from babelsafe.text import stopword_index
+
+    index = stopword_index()
+    texts = TEXTS if corpus == "real" else FUZZ
+    extra = ["qu'il l'a dit", "'' ' a''b '", "(the) \"and\" of, la: de?", "dell'arte e l'uomo", " ' ", "''"]
+    heads = [h for t in texts + extra for h in (answer_text.normalize(t[:400]), answer_text.normalize(t[:100]), t[:100])]
+    diffs = []
+    for h in heads:
+        for cap in (40, 3):
+            c, py = C.stopword_votes(h, index, cap), answer_text._stopword_votes_py(h, index, cap)
+            if c != py or list(c) != list(py):  # the same counts, in the same (first-vote) order
+                diffs.append(h[:60])
+    assert not diffs, f"{len(diffs)} differ, e.g. {diffs[:3]}"
+    assert C.stopword_votes("x y", {"x": (), "y": ("en", "en")}, 40) == {"en": 2}
+
+
+@pytest.mark.parametrize("corpus", ["real", "fuzz"])
 def test_script_profile(corpus: str) -> None:
     texts = TEXTS if corpus == "real" else FUZZ
     for t in texts:

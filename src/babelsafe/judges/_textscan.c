@@ -19,6 +19,7 @@
 #include <zlib.h>
 #include <string.h>
 #include <stdint.h>
+#include <math.h>
 
 #ifndef BABELSAFE_TEXTSCAN_SHA256
 #define BABELSAFE_TEXTSCAN_SHA256 ""
@@ -68,6 +69,351 @@ deflate1_len(const unsigned char *data, Py_ssize_t n)
     }
     return (Py_ssize_t)zs.total_out;
 }
+
+/* ---- speedtext: a lower bound on deflate1_len, so that most degenerate() calls skip zlib ---- */
+
+/* A lower bound, in bits, on the size of zlib.compress(data, 1) for n <= 4096 bytes (0.0 above; the
+ * caller then compresses). Why it holds (and a test compares it with zlib on real answers and fuzz):
+ * - zlib's level-1 deflate (deflate_fast) writes such input as ONE block: it flushes early only when
+ *   16,383 symbols are buffered (lit_bufsize at memLevel 8) or the 32 KiB window slides; the stream has
+ *   2 header bytes and a 4-byte Adler-32, the block 3 header bits;
+ * - call a position "novel" when the 3 bytes starting there did not start at any earlier position. A
+ *   match (3+ bytes, copied from earlier) starting at s with length L makes s .. s+L-3 non-novel, so a
+ *   position whose 3-grams at i-2, i-1 and i (those that exist) are all novel is a literal ("forced");
+ * - the forced literals, counted c_b per byte value (F in all), cost at least sum c_b log2(F / c_b) bits
+ *   in any prefix code (Gibbs' inequality; the fixed code's 8-9 bit literals too);
+ * - every other novel position is a literal (>= 1 bit: the literal/length code has at least 2 symbols,
+ *   end-of-block and a literal) or one of the last 2 positions of a match (>= 2 bits: a length code and a
+ *   distance code, which zlib never leaves at 0 bits).
+ * A stored block is longer than all of that. */
+#define FLOOR_MAX 4096
+#define FLOOR_SLOTS 8192  /* open addressing, load <= 0.5 */
+
+static uint32_t floor_key[FLOOR_SLOTS], floor_stamp[FLOOR_SLOTS];
+static uint32_t floor_now = 0;  /* the current call's stamp: slots of older calls count as empty */
+
+static double xlog2x[FLOOR_MAX + 1];  /* x * log2(x), filled at the first call */
+
+/* The bound, computed left to right (a position's status depends on the bytes up to 2 after it, so the
+ * bound of a prefix's positions is a bound too): it returns as soon as it reaches `enough` bits. */
+static double
+deflate1_floor_bits(const unsigned char *d, Py_ssize_t n, double enough)
+{
+    if (n < 3 || n > FLOOR_MAX)
+        return 0.0;
+    if (xlog2x[2] == 0.0)
+        for (int x = 2; x <= FLOOR_MAX; x++)
+            xlog2x[x] = (double)x * log2((double)x);
+    if (++floor_now == 0) {  /* wrapped: clear once every 2**32 calls */
+        memset(floor_stamp, 0, sizeof(floor_stamp));
+        floor_now = 1;
+    }
+    /* the margin covers the rounding of the table and the sums (the bound is far from tight anyway) */
+    enough = enough * (1.0 + 1e-6) + 2.0 - 51.0;  /* 51: the header bits; past the margin below */
+    Py_ssize_t counts[256];
+    memset(counts, 0, sizeof(counts));
+    Py_ssize_t forced = 0, other = 0, last = n - 3;  /* 3-grams start at 0 .. last */
+    Py_ssize_t seen_at = -3;  /* the last position whose 3-gram is not novel */
+    double sum_clogc = 0.0;  /* sum of c_b log2 c_b over the forced literals */
+    double bits = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int novel = 0;
+        if (i <= last) {
+            uint32_t k = ((uint32_t)d[i] << 16) | ((uint32_t)d[i + 1] << 8) | d[i + 2];
+            uint32_t h = (k * 2654435761u) >> 19;  /* 13 bits */
+            while (floor_stamp[h] == floor_now && floor_key[h] != k)
+                h = (h + 1) & (FLOOR_SLOTS - 1);
+            if (floor_stamp[h] == floor_now) {
+                seen_at = i;
+            } else {
+                floor_stamp[h] = floor_now;
+                floor_key[h] = k;
+                novel = 1;
+            }
+        }
+        if (seen_at < i - 2) {  /* the 3-grams at i-2, i-1, i (those that exist) are all novel */
+            Py_ssize_t c = counts[d[i]]++;
+            sum_clogc += xlog2x[c + 1] - xlog2x[c];
+            forced++;
+        } else if (novel) {
+            other++;
+        } else {
+            continue;
+        }
+        bits = (double)other + xlog2x[forced] - sum_clogc;
+        if (bits >= enough)
+            break;
+    }
+    return (51.0 + bits) * (1.0 - 1e-9) - 1.0;
+}
+
+static PyObject *
+textscan_deflate1_floor(PyObject *self, PyObject *arg)
+{
+    Py_buffer b;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    double bits = deflate1_floor_bits((const unsigned char *)b.buf, b.len, HUGE_VAL);
+    PyBuffer_Release(&b);
+    return PyFloat_FromDouble(bits);
+}
+
+/* k-grams of one text found in another (answer_text.near_echo): the k-grams of `p` in a hash table of
+ * their positions, probed with each k-gram of `a` (what `a[i:i + k] in p` tests, a substring test) */
+
+static int32_t *kg_slots = NULL;  /* position in p + 1; 0: empty */
+static size_t kg_cap = 0;
+
+/* fills kg_slots with p's k-grams; returns the mask (table size - 1), or (size_t)-1 on no memory */
+static size_t
+kgram_table(int pkind, const void *pdata, Py_ssize_t m, int k)
+{
+    size_t need = 16;
+    while (need < (size_t)(2 * (m > 0 ? m : 1)))
+        need <<= 1;
+    if (kg_cap < need) {
+        int32_t *nb = PyMem_Realloc(kg_slots, need * sizeof(int32_t));
+        if (nb == NULL) {
+            PyErr_NoMemory();
+            return (size_t)-1;
+        }
+        kg_slots = nb;
+        kg_cap = need;
+    }
+    memset(kg_slots, 0, need * sizeof(int32_t));
+    size_t mask = need - 1;
+    for (Py_ssize_t j = 0; j < m; j++) {  /* m: the number of k-grams of p */
+        uint64_t h = 1469598103934665603ULL;
+        for (int t = 0; t < k; t++)
+            h = (h ^ PyUnicode_READ(pkind, pdata, j + t)) * 1099511628211ULL;
+        size_t slot = (size_t)(h ^ (h >> 29)) & mask;
+        for (;;) {
+            int32_t at = kg_slots[slot];
+            if (at == 0) {
+                kg_slots[slot] = (int32_t)(j + 1);
+                break;
+            }
+            int same = 1;
+            for (int t = 0; t < k && same; t++)
+                same = PyUnicode_READ(pkind, pdata, at - 1 + t) == PyUnicode_READ(pkind, pdata, j + t);
+            if (same)
+                break;  /* already there */
+            slot = (slot + 1) & mask;
+        }
+    }
+    return mask;
+}
+
+static int
+kgram_in(size_t mask, int pkind, const void *pdata, int akind, const void *adata, Py_ssize_t i, int k)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int t = 0; t < k; t++)
+        h = (h ^ PyUnicode_READ(akind, adata, i + t)) * 1099511628211ULL;
+    size_t slot = (size_t)(h ^ (h >> 29)) & mask;
+    for (;;) {
+        int32_t at = kg_slots[slot];
+        if (at == 0)
+            return 0;
+        int same = 1;
+        for (int t = 0; t < k && same; t++)
+            same = PyUnicode_READ(pkind, pdata, at - 1 + t) == PyUnicode_READ(akind, adata, i + t);
+        if (same)
+            return 1;
+        slot = (slot + 1) & mask;
+    }
+}
+
+/* (a, p, k, step) parsed and p's table built; returns 0, or -1 with an exception. *mask (size_t)-1: no
+ * k-gram in p or a (nothing to count) */
+static int
+kgram_args(PyObject *args, PyObject **a, PyObject **p, int *k, Py_ssize_t *step, int with_step, size_t *mask)
+{
+    *step = 1;
+    if (with_step ? !PyArg_ParseTuple(args, "UUin", a, p, k, step) : !PyArg_ParseTuple(args, "UUi", a, p, k))
+        return -1;
+    if (*k < 1 || *k > 64 || *step < 1) {
+        PyErr_SetString(PyExc_ValueError, "k must be 1..64 and step >= 1");
+        return -1;
+    }
+    if (PyUnicode_READY(*a) < 0 || PyUnicode_READY(*p) < 0)
+        return -1;
+    Py_ssize_t m = PyUnicode_GET_LENGTH(*p) - *k + 1;
+    if (m <= 0 || PyUnicode_GET_LENGTH(*a) < *k || m >= INT32_MAX) {
+        *mask = (size_t)-1;
+        return 0;
+    }
+    *mask = kgram_table(PyUnicode_KIND(*p), PyUnicode_DATA(*p), m, *k);
+    return *mask == (size_t)-1 ? -1 : 0;
+}
+
+static PyObject *
+textscan_kgram_cover(PyObject *self, PyObject *args)
+{
+    PyObject *a, *p;
+    int k;
+    Py_ssize_t step;
+    size_t mask;
+    if (kgram_args(args, &a, &p, &k, &step, 0, &mask) < 0)
+        return NULL;
+    if (mask == (size_t)-1)
+        return PyLong_FromLong(0);
+    int akind = PyUnicode_KIND(a), pkind = PyUnicode_KIND(p);
+    const void *adata = PyUnicode_DATA(a), *pdata = PyUnicode_DATA(p);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(a), covered = 0, until = 0;
+    for (Py_ssize_t i = 0; i + k <= n; i++) {
+        if (kgram_in(mask, pkind, pdata, akind, adata, i, k)) {
+            covered += i + k - (i > until ? i : until);
+            until = i + k;
+        }
+    }
+    return PyLong_FromSsize_t(covered);
+}
+
+static PyObject *
+textscan_kgram_hits(PyObject *self, PyObject *args)
+{
+    PyObject *a, *p;
+    int k;
+    Py_ssize_t step;
+    size_t mask;
+    if (kgram_args(args, &a, &p, &k, &step, 1, &mask) < 0)
+        return NULL;
+    if (mask == (size_t)-1)
+        return PyLong_FromLong(0);
+    int akind = PyUnicode_KIND(a), pkind = PyUnicode_KIND(p);
+    const void *adata = PyUnicode_DATA(a), *pdata = PyUnicode_DATA(p);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(a), hits = 0;
+    for (Py_ssize_t i = 0; i + k <= n; i += step)
+        hits += kgram_in(mask, pkind, pdata, akind, adata, i, k);
+    return PyLong_FromSsize_t(hits);
+}
+
+/* _HERE_IS.search(text) is not None: [hH][eE][rR][eE](?: [iI][sS]|'[sS]) */
+static PyObject *
+textscan_here_is(PyObject *self, PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "here_is() needs a str");
+        return NULL;
+    }
+    if (PyUnicode_READY(text) < 0)
+        return NULL;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+#define LOW(i) (PyUnicode_READ(kind, data, (i)) | 0x20)  /* ASCII letters to lower case (others never match) */
+#define IS(i, c) (PyUnicode_READ(kind, data, (i)) < 128 && LOW(i) == (c))
+    for (Py_ssize_t i = 0; i + 6 <= n; i++) {
+        if (!IS(i, 'h') || !IS(i + 1, 'e') || !IS(i + 2, 'r') || !IS(i + 3, 'e'))
+            continue;
+        Py_UCS4 c = PyUnicode_READ(kind, data, i + 4);
+        if (c == '\'' && IS(i + 5, 's'))
+            Py_RETURN_TRUE;
+        if (c == ' ' && i + 7 <= n && IS(i + 5, 'i') && IS(i + 6, 's'))
+            Py_RETURN_TRUE;
+    }
+#undef IS
+#undef LOW
+    Py_RETURN_FALSE;
+}
+
+/* The stop-word vote of answer_text.answer_language: over the first `max_words` words of
+ * head.replace("'", "' ").split(), each stripped of STRIP_CHARS at both ends, the languages
+ * index.get(word) names, counted in a dict in first-vote order (what collections.Counter builds). */
+static int
+strip_char(Py_UCS4 c)
+{
+    switch (c) {
+    case '.': case ',': case ';': case ':': case '!': case '?': case '"': case '\'': case '(': case ')':
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static PyObject *
+textscan_stopword_votes(PyObject *self, PyObject *args)
+{
+    PyObject *head, *index;
+    Py_ssize_t max_words;
+    if (!PyArg_ParseTuple(args, "UO!n", &head, &PyDict_Type, &index, &max_words))
+        return NULL;
+    if (PyUnicode_READY(head) < 0)
+        return NULL;
+    int kind = PyUnicode_KIND(head);
+    const void *data = PyUnicode_DATA(head);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(head), i = 0, words = 0;
+    PyObject *votes = PyDict_New();
+    if (votes == NULL)
+        return NULL;
+    while (words < max_words) {
+        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+            i++;
+        if (i >= n)
+            break;
+        Py_ssize_t s0 = i;
+        while (i < n) {  /* a word ends at a space, or just after an apostrophe (the "' " inserted) */
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            if (Py_UNICODE_ISSPACE(c))
+                break;
+            i++;
+            if (c == '\'')
+                break;
+        }
+        words++;
+        Py_ssize_t a = s0, b = i;
+        while (a < b && strip_char(PyUnicode_READ(kind, data, a)))
+            a++;
+        while (b > a && strip_char(PyUnicode_READ(kind, data, b - 1)))
+            b--;
+        PyObject *word = PyUnicode_Substring(head, a, b);
+        if (word == NULL)
+            goto fail;
+        PyObject *langs = PyDict_GetItemWithError(index, word);  /* borrowed */
+        Py_DECREF(word);
+        if (langs == NULL) {
+            if (PyErr_Occurred())
+                goto fail;
+            continue;
+        }
+        if (PyObject_IsTrue(langs) <= 0) {  /* filter(None, ...): falsy hits add nothing */
+            if (PyErr_Occurred())
+                goto fail;
+            continue;
+        }
+        PyObject *it = PyObject_GetIter(langs), *code;
+        if (it == NULL)
+            goto fail;
+        while ((code = PyIter_Next(it)) != NULL) {
+            PyObject *old = PyDict_GetItemWithError(votes, code);  /* borrowed */
+            PyObject *now = NULL;
+            if (old == NULL && !PyErr_Occurred()) {
+                now = PyLong_FromLong(1);
+            } else if (old != NULL) {
+                Py_ssize_t v = PyLong_AsSsize_t(old);  /* a count this function stored */
+                now = v == -1 && PyErr_Occurred() ? NULL : PyLong_FromSsize_t(v + 1);
+            }
+            if (now == NULL || PyDict_SetItem(votes, code, now) < 0) {
+                Py_XDECREF(now);
+                Py_DECREF(code);
+                Py_DECREF(it);
+                goto fail;
+            }
+            Py_DECREF(now);
+            Py_DECREF(code);
+        }
+        Py_DECREF(it);
+        if (PyErr_Occurred())
+            goto fail;
+    }
+    return votes;
+fail:
+    Py_DECREF(votes);
+    return NULL;
+}
+
+/* ---- end speedtext block ---- */
 
 static PyObject *
 textscan_zlib_version(PyObject *self, PyObject *noargs)
@@ -221,6 +567,13 @@ textscan_degenerate(PyObject *self, PyObject *arg)
         if (enc == NULL)
             return NULL;
         Py_ssize_t len = PyBytes_GET_SIZE(enc);
+        /* the compressed size is at least floor / 8 bytes: when that is 0.16 of the input already, the
+         * answer below is False without compressing (most text: deflate1_floor_bits) */
+        double need = 0.16 * (double)len;
+        if (deflate1_floor_bits((const unsigned char *)PyBytes_AS_STRING(enc), len, 8.0 * need) / 8.0 >= need) {
+            Py_DECREF(enc);
+            Py_RETURN_FALSE;
+        }
         Py_ssize_t clen = deflate1_len((const unsigned char *)PyBytes_AS_STRING(enc), len);
         Py_DECREF(enc);
         if (clen < 0)
@@ -573,6 +926,16 @@ static PyMethodDef textscan_methods[] = {
     {"step_ends", textscan_step_ends, METH_VARARGS,
      "Ends of refusal_features._STEP_END's matches in text[:end], given its letters."},
     {"zlib_version", textscan_zlib_version, METH_NOARGS, "The zlib version this module runs."},
+    /* speedtext */
+    {"deflate1_floor", textscan_deflate1_floor, METH_O,
+     "A lower bound, in bits, on len(zlib.compress(data, 1)) * 8 (0.0 over 4096 bytes)."},
+    {"kgram_cover", textscan_kgram_cover, METH_VARARGS,
+     "(a, p, k): how many characters of a lie in a k-gram of a that is in p (answer_text.near_echo)."},
+    {"kgram_hits", textscan_kgram_hits, METH_VARARGS,
+     "(a, p, k, step): how many a[i:i + k] in p, for i in range(0, len(a) - k + 1, step)."},
+    {"here_is", textscan_here_is, METH_O, "answer_text._HERE_IS.search(text) is not None."},
+    {"stopword_votes", textscan_stopword_votes, METH_VARARGS,
+     "(head, index, max_words): the stop-word vote of answer_text.answer_language, {language: words}."},
     {NULL, NULL, 0, NULL},
 };
 
