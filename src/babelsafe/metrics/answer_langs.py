@@ -16,6 +16,10 @@ from typing import Any
 from .panels import RunView, panel
 from .stats import proportion
 
+DEFINITION = ("per prompt language, the share of the primary judge's answers written in another language "
+              "(answers with no recognisable language, e.g. empty or degenerate, are 'unknown'); those answers "
+              "are judged on their content and counted in every rate; `unsupported`: answers in prompt "
+              "languages the judge has no lexicon for (no finding is made of their language)")
 FINDING_SHARE = 0.05  # another answer language is a finding from this share of a prompt language's answers
 _UNKNOWN = ("und", "unknown", "")
 
@@ -61,5 +65,5 @@ def answer_languages(run: RunView) -> dict[str, Any]:
                  if r["rate"] >= FINDING_SHARE]
         if shown:
             findings.append(f"{lang} prompts answered in " + ", ".join(shown))
-    return {"judge": run.primary, "by_language": by_language, "findings": findings,
+    return {"judge": run.primary, "definition": DEFINITION, "by_language": by_language, "findings": findings,
             "unsupported": dict(sorted(unsupported.items(), key=lambda kv: run.lang_order(kv[0])))}
