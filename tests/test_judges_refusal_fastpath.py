@@ -271,3 +271,18 @@ def test_alternation_start_strings_and_trigger_tries():
             assert ix.at_trigger[0]  # its start strings are its triggers, inside the alternation
         for t in texts:
             assert ix.find(t) == ix.find_reference(t), (by_word, t)
+
+
+def test_answer_text_normalize_remembers_texts_without_changing_results() -> None:
+    """answer_text.normalize keeps the last two texts (a verdict normalises the same opening up to three
+    times): whatever the order of calls, it returns what babelsafe.text.normalize returns."""
+    import random
+
+    from babelsafe import text
+    from babelsafe.judges import answer_text
+
+    pool = ["Ça VA bien", "ÇA VA BIEN", "ﬁne", "hello", "Hello", "", "ＡＢＣ", "كَتَبَ", "İstanbul", "ß"]
+    rnd = random.Random(11)
+    seq = [rnd.choice(pool) for _ in range(400)] + pool + pool[::-1]
+    assert [answer_text.normalize(t) for t in seq] == [text.normalize(t) for t in seq]
+    assert answer_text.normalize("ＡＢＣ") == "abc" and answer_text.normalize("Ça") == "ça"

@@ -177,6 +177,46 @@ def test_stopword_votes(corpus: str) -> None:
 
 
 @pytest.mark.parametrize("corpus", ["real", "fuzz"])
+def test_recurs(corpus: str) -> None:
+    from babelsafe.judges import garble
+
+    rnd = random.Random(9)
+    texts = TEXTS if corpus == "real" else FUZZ
+    cuts = [s for t in texts for s in (t[:garble.HEAD_CHARS], t[:299], t[:41], t[-500:])]
+    # loops with variation, the texts garble looks for
+    cuts += [" ".join(rnd.choice(["uno", "de", "los", "más", "Esto", "es", "x1"]) for _ in range(rnd.randint(5, 300)))
+             for _ in range(500)]
+    diffs = [t[:80] for t in cuts if C.recurs(t, garble.PROBE, garble.PROBES, garble.PROBE_HITS, garble.SHORT_TEXT,
+                                              garble.LOOP_SPAN) != garble._recurs_py(t)]
+    assert not diffs, f"{len(diffs)} differ, e.g. {diffs[:3]}"
+    assert {garble._recurs_py(t) for t in cuts} == {True, False}
+
+
+@pytest.mark.parametrize("corpus", ["real", "fuzz"])
+def test_intruder_starts(corpus: str) -> None:
+    from babelsafe.judges import garble
+    from babelsafe.text import SCRIPT_OF_NAME
+
+    rnd = random.Random(17)
+    texts = TEXTS if corpus == "real" else FUZZ
+    cuts = [s for t in texts for s in (t, t[-2000:])]
+    if corpus == "fuzz":  # letters of two scripts interleaved: many matches, overlapping candidates
+        pools = ["नमस्तेक", "হ্যালোক", "привет", "مرحبا", "สวัสดี", "안녕하세요", "Ωλγ", "שלום", "abc", "你好", "カタ", " .1"]
+        cuts += ["".join(rnd.choice(rnd.choice(pools)) for _ in range(rnd.randint(0, 2000))) for _ in range(3000)]
+        cuts += ["कaकaक", "कaaक", "मlटxक", "\U0001F600कaक"]
+    diffs = []
+    found = 0
+    for script in SCRIPT_OF_NAME:
+        for t in cuts:
+            c, py = garble._intruder_starts_c(t, script), garble._intruder_starts_py(t, script)
+            found += len(py)
+            if c != py:
+                diffs.append((script, t[:40]))
+    assert not diffs, f"{len(diffs)} differ, e.g. {diffs[:3]}"
+    assert found > 0
+
+
+@pytest.mark.parametrize("corpus", ["real", "fuzz"])
 def test_script_profile(corpus: str) -> None:
     texts = TEXTS if corpus == "real" else FUZZ
     for t in texts:

@@ -37,6 +37,8 @@ def report(
     except UsageError as e:
         fail(e)
     out.print(render.summary(out, rep.summary))
+    for line in render.language_findings(rep.summary):
+        out.print(line, soft_wrap=False)
     if rep.comparison is not None:
         out.print(render.comparison(out, rep.comparison))
     if rep.summary.get("helpfulness"):
@@ -84,6 +86,9 @@ def calibrate(
     by: str = typer.Option("language", "--by", help="Group rows by this column of the labels file "
                            "(language, model, or any other)."),
     mistakes: int = typer.Option(0, "--mistakes", help="Show the N worst mistakes (most confident first)."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite file keeping the judge's model calls "
+                                         "(llm, cascade): calls in it are reused, so a stopped calibration "
+                                         "resumes and a repeat costs nothing."),
 ) -> None:
     """Measure a judge against human labels: accuracy, kappa, per-class F1, confusion, by any column, and
     accuracy against the share a cascade would escalate (to choose its threshold)."""
@@ -94,13 +99,18 @@ def calibrate(
     try:
         result = api.calibrate(judge, labels_file, options=parse_json_object(options, "--options"),
                                vocabulary=vocabulary, bootstrap=bootstrap, json_out=json_out, by=by,
-                               max_mistakes=max(mistakes, 50))
+                               max_mistakes=max(mistakes, 50), cache=cache)
     except UsageError as e:
         fail(e)
     out.print(render.calibration(out, result))
     out.print(render.confusion(out, result))
     if result.get("escalation"):
         out.print(render.escalation(out, result))
+        for line in render.escalation_curve(result):
+            out.print(line, highlight=False)
+    line = render.cascade_line(result)
+    if line:
+        out.print(line)
     for line in render.answer_languages(result):
         out.print(line)
     if mistakes:

@@ -5,6 +5,7 @@ from collections import Counter
 from typing import Any, Callable
 
 from rich.console import Console, Group, RenderableType
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -71,6 +72,22 @@ def summary(console: Console, data: dict[str, Any]) -> RenderableType:
                   f"Judge '{judge}' does not judge safety (its own table follows): these rates do not apply."))
     return fit_tables(console, f"babelsafe results · judge {judge or 'none'} · rates in %",
                       [name for name, _ in cols], rows, keys=2, right=set(range(2, len(cols))), caption=caption)
+
+
+def language_findings(data: dict[str, Any]) -> list[str]:
+    """Lines (rich markup) under a run's table: prompts answered in another language (a finding of its own;
+    those answers are judged on their content and counted in the rates) and a warning per prompt language
+    the judge has no lexicon for."""
+    panel = data.get("answer_languages") or {}
+    lines = [f"answered in another language: {f}" for f in panel.get("findings") or []]
+    unsupported = panel.get("unsupported") or {}
+    if unsupported:
+        langs = ", ".join(f"{code} ({n} answers)" for code, n in unsupported.items())
+        lines.append(f"[bold red]warning:[/] judge '{panel.get('judge')}' has no lexicon for {langs}: those "
+                     "answers were judged with English and same-script lexicons only, so their rates may be "
+                     "wrong. Check them with an llm judge, e.g. --judge 'cascade:first=refusal,"
+                     "then=llm:rubric=multijail,target=MODEL' (it escalates every such answer).")
+    return lines
 
 
 def mcq(console: Console, data: dict[str, Any]) -> RenderableType:
@@ -216,19 +233,97 @@ def calibration(console: Console, result: dict[str, Any]) -> RenderableType:
         return [name, str(m["n"]), _fmt_ci(m, "accuracy"), _fmt(m["binary_accuracy"]), _fmt_ci(m, "kappa"),
                 *f1s, str(m.get("n_judge_error", 0))]
 
-    for key, m in (result.get("groups") or result.get("by_language", {})).items():
+    groups = result.get("groups") or result.get("by_language", {})
+    for key, m in groups.items():
         rows.append(row(key, m))
     rows.append(row("overall", result["overall"]))
-    return fit_tables(console, title, headers, rows, rules={len(rows) - 2})
+    caption = None
+    if any(m.get("kappa") is None and m.get("n_judged") for m in [*groups.values(), result["overall"]]):
+        caption = "kappa '-': the group's gold labels are all one class (kappa says nothing there)."
+    return fit_tables(console, title, headers, rows, caption=caption, rules={len(rows) - 2})
+
+
+def _fmt_threshold(t: float) -> str:
+    """0.8 -> '0.80', 0.9312 -> '0.9312' (data-driven thresholds keep their digits)."""
+    text = f"{t:.4f}".rstrip("0")
+    return text + "0" * max(0, 4 - len(text))
 
 
 def escalation(console: Console, result: dict[str, Any]) -> RenderableType:
-    """Accuracy against the share of answers a cascade would escalate, per confidence threshold."""
-    rows = [[f"{p['threshold']:.2f}", f"{100 * p['escalated']:.1f}%", _fmt3(p["kept_accuracy"]),
-             _fmt3(p["accuracy_if_escalations_right"])] for p in result.get("escalation") or []]
-    return fit_tables(console, "cascade: answers below the confidence threshold go to the expensive judge",
-                      ["below", "escalated", "bin acc of kept", "bin acc if escalations right"], rows,
-                      right={0, 1, 2, 3})
+    """Accuracy against the share of answers a cascade would escalate, per confidence threshold; for a
+    cascade's own run, also the cascade's accuracy measured at each threshold up to its `below`."""
+    points = result.get("escalation") or []
+    cascade = result.get("cascade")
+    headers = ["below", "escalated", "acc of kept", "acc if escalations right"]
+    if cascade:
+        headers.insert(3, "cascade acc")
+    rows = []
+    for p in points:
+        r = [_fmt_threshold(p["threshold"]), f"{100 * p['escalated']:.1f}%", _fmt3(p["kept_accuracy"]),
+             _fmt3(p["accuracy_if_escalations_right"])]
+        if cascade:
+            r.insert(3, _fmt3(p.get("cascade_accuracy")))
+        rows.append(r)
+    title = "cascade: answers below the confidence threshold go to the expensive judge (binary accuracy)"
+    table = fit_tables(console, title, headers, rows, right=set(range(len(headers))))
+    if not cascade:
+        return table
+    note = Text(f"'cascade acc' is measured up to the cascade's below={cascade['below']}; '-' above it (those "
+                "answers were not escalated: calibrate once with below=1.0 to measure every threshold).")
+    return Group(table, note)
+
+
+def escalation_curve(result: dict[str, Any], width: int = 48, height: int = 8) -> list[str]:
+    """The escalation table as a text curve: binary accuracy (y) against the share escalated (x); '*' the
+    bound if escalations are right (or the measured cascade accuracy, 'o', where there is one)."""
+    pts = []
+    for p in result.get("escalation") or []:
+        y = p.get("cascade_accuracy")
+        mark = "o"
+        if y is None:
+            y, mark = p.get("accuracy_if_escalations_right"), "*"
+        if y is not None:
+            pts.append((p["escalated"], y, mark))
+    if len(pts) < 2:
+        return []
+    lo = min(y for _, y, _ in pts)
+    hi = max(y for _, y, _ in pts)
+    if hi - lo < 0.01:
+        lo = max(0.0, hi - 0.01)
+    grid = [[" "] * (width + 1) for _ in range(height + 1)]
+    for x, y, mark in pts:
+        col = round(x * width)
+        row = height - round((y - lo) / (hi - lo) * height)
+        if grid[row][col] != "o":
+            grid[row][col] = mark
+    lines = ["bin acc against share escalated" + (" (o measured, * if escalations right)"
+                                                  if any(m == "o" for *_, m in pts) else " (if escalations right)")]
+    for i, cells in enumerate(grid):
+        label = f"{hi - (hi - lo) * i / height:.3f}" if i in (0, height // 2, height) else ""
+        lines.append(f"{label:>6} |" + "".join(cells).rstrip())
+    lines.append("       +" + "-" * (width + 1))
+    axis = [" "] * (width + 8)
+    for frac, text in ((0.0, "0%"), (0.5, "50%"), (1.0, "100%")):
+        at = 8 + round(frac * width) - (len(text) // 2 if frac else 0)
+        at = min(at, len(axis) - len(text))
+        axis[at:at + len(text)] = list(text)
+    lines.append("".join(axis).rstrip() + "  escalated")
+    return lines
+
+
+def cascade_line(result: dict[str, Any]) -> str | None:
+    """'cascade: 185 of 900 answers (20.6%) escalated ...' for a cascade's calibration."""
+    c = result.get("cascade")
+    if not c:
+        return None
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(c.get("reasons", {}).items()))
+    decided = ", ".join(f"{k} {v}" for k, v in sorted(c.get("decided_by", {}).items()))
+    calls = result.get("model_calls") or {}
+    sent = f"; {calls['sent']} model calls sent" if "sent" in calls else ""
+    cached = f" (cache {calls['cache']})" if calls.get("cache") else ""
+    return (f"cascade: {c['escalated']} of {c['n']} answers ({100 * (c['share_escalated'] or 0):.1f}%) escalated"
+            f"{' (' + reasons + ')' if reasons else ''}; decided by {decided}; {c['escalation_errors']} "
+            f"escalation errors{sent}{cached}.")
 
 
 def answer_languages(result: dict[str, Any]) -> list[str]:
@@ -247,9 +342,14 @@ def mistakes(console: Console, result: dict[str, Any], n: int) -> RenderableType
     records = []
     for m in result.get("mistakes", [])[:n]:
         text = " ".join(str(m["response"]).split())
-        records.append({"gold>judge": f"{_SHORT.get(m['gold'], m['gold'])}>{_SHORT.get(m['pred'], m['pred'])}",
-                        "conf": _fmt(m.get("confidence")), by: str(m.get(by) or m["language"]),
-                        "response": text[:160] + ("..." if len(text) > 160 else "")})
+        shown = text[:160] + ("..." if len(text) > 160 else "") + (f" (id {m['id']})" if m.get("id") else "")
+        # model output is text, not markup: '[PID]' or '[/INST]' must print as written
+        rec = {"gold>judge": f"{_SHORT.get(m['gold'], m['gold'])}>{_SHORT.get(m['pred'], m['pred'])}",
+               "conf": _fmt(m.get("confidence")), by: escape(str(m.get(by) or m["language"])),
+               "response": escape(shown)}
+        if m.get("decided_by"):  # a cascade: which judge's verdict it is
+            rec["conf"] += f" {m['decided_by']}"
+        records.append(rec)
     return fit_records(console, f"{n} worst mistakes (most confident first)", records, ["conf", by, "response"],
                        key="gold>judge", right={"conf"})
 

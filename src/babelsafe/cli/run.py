@@ -76,6 +76,8 @@ def _finish(result: Any, report: bool) -> None:
     from . import render
 
     out.print(render.summary(out, result.summary))
+    for line in render.language_findings(result.summary):
+        out.print(line, soft_wrap=False)
     if result.summary.get("mcq"):  # multiple-choice runs: accuracy (their verdicts have no safety class)
         out.print(render.mcq(out, result.summary))
     if result.summary.get("helpfulness"):  # helpfulness probe: usefulness beside over-refusal and unsafe

@@ -413,6 +413,103 @@ fail:
     return NULL;
 }
 
+/* garble._recurs: probes of `probe` characters at every n // (probes + 1)-th position; each found again
+ * within [i + probe, i + span) (as t.find(t[i:i + probe], i + probe, i + span) finds) is a hit; True at
+ * `need` hits (need - 1 given in text under `short` characters; False under 40 characters) */
+static PyObject *
+textscan_recurs(PyObject *self, PyObject *args)
+{
+    PyObject *t;
+    Py_ssize_t probe, probes, need, shortlen, span;
+    if (!PyArg_ParseTuple(args, "Unnnnn", &t, &probe, &probes, &need, &shortlen, &span))
+        return NULL;
+    if (PyUnicode_READY(t) < 0)
+        return NULL;
+    if (probe < 1 || probes < 0) {
+        PyErr_SetString(PyExc_ValueError, "probe must be >= 1 and probes >= 0");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(t);
+    const void *data = PyUnicode_DATA(t);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(t);
+    if (n < 40)
+        Py_RETURN_FALSE;
+    Py_ssize_t step = n / (probes + 1);
+    if (step < 1)
+        step = 1;
+    Py_ssize_t hits = n >= shortlen ? 0 : need - 1;
+    for (Py_ssize_t i = step; i < n - probe; i += step) {
+        Py_ssize_t end = i + span < n ? i + span : n;
+        Py_UCS4 first = PyUnicode_READ(kind, data, i);
+        int found = 0;
+        if (kind == PyUnicode_1BYTE_KIND) {  /* memchr to each candidate, memcmp there */
+            const unsigned char *b = (const unsigned char *)data;
+            Py_ssize_t j = i + probe;
+            while (!found && j + probe <= end) {
+                const unsigned char *at = memchr(b + j, (int)first, (size_t)(end - probe + 1 - j));
+                if (at == NULL)
+                    break;
+                j = at - b;
+                found = memcmp(b + j, b + i, (size_t)probe) == 0;
+                j++;
+            }
+        }
+        for (Py_ssize_t j = i + probe; kind != PyUnicode_1BYTE_KIND && j + probe <= end && !found; j++) {
+            if (PyUnicode_READ(kind, data, j) != first)
+                continue;
+            Py_ssize_t q = 1;
+            while (q < probe && PyUnicode_READ(kind, data, j + q) == PyUnicode_READ(kind, data, i + q))
+                q++;
+            found = q == probe;
+        }
+        if (found && ++hits >= need)
+            Py_RETURN_TRUE;
+    }
+    Py_RETURN_FALSE;
+}
+
+/* garble's intruder pattern [own][other][own] (a letter of another script inside a word): the starts
+ * of its matches in text[:end], left to right and not overlapping (what finditer gives), from a table
+ * code point (< 0x10000) -> 1 own script, 2 another, 0 neither (garble._intruder_table) */
+static PyObject *
+textscan_intruders(PyObject *self, PyObject *args)
+{
+    PyObject *text, *table;
+    Py_ssize_t end;
+    if (!PyArg_ParseTuple(args, "UnO!", &text, &end, &PyBytes_Type, &table))
+        return NULL;
+    if (PyBytes_GET_SIZE(table) != 0x10000) {
+        PyErr_SetString(PyExc_ValueError, "the intruder table must be 65536 bytes");
+        return NULL;
+    }
+    if (PyUnicode_READY(text) < 0)
+        return NULL;
+    const unsigned char *tab = (const unsigned char *)PyBytes_AS_STRING(table);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (end > n)
+        end = n;
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+#define CLS(i) (PyUnicode_READ(kind, data, (i)) < 0x10000 ? tab[PyUnicode_READ(kind, data, (i))] : 0)
+    for (Py_ssize_t i = 0; i + 3 <= end; i++) {
+        if (CLS(i) == 1 && CLS(i + 1) == 2 && CLS(i + 2) == 1) {
+            PyObject *at = PyLong_FromSsize_t(i);
+            if (at == NULL || PyList_Append(out, at) < 0) {
+                Py_XDECREF(at);
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_DECREF(at);
+            i += 2;  /* the next match starts after this one */
+        }
+    }
+#undef CLS
+    return out;
+}
+
 /* ---- end speedtext block ---- */
 
 static PyObject *
@@ -954,6 +1051,10 @@ static PyMethodDef textscan_methods[] = {
     {"kgram_hits", textscan_kgram_hits, METH_VARARGS,
      "(a, p, k, step): how many a[i:i + k] in p, for i in range(0, len(a) - k + 1, step)."},
     {"here_is", textscan_here_is, METH_O, "answer_text._HERE_IS.search(text) is not None."},
+    {"recurs", textscan_recurs, METH_VARARGS,
+     "(t, probe, probes, need, short, span): garble._recurs, the cheap test for a loop."},
+    {"intruders", textscan_intruders, METH_VARARGS,
+     "(text, end, table): starts of garble's [own][other][own] matches in text[:end], as finditer."},
     {"stopword_votes", textscan_stopword_votes, METH_VARARGS,
      "(head, index, max_words): the stop-word vote of answer_text.answer_language, {language: words}."},
     {NULL, NULL, 0, NULL},

@@ -21,7 +21,8 @@ from ..text import ACCEPTABLE  # noqa: F401
 from ..text import SCRIPT_NAME as _SCRIPT_NAME
 from ..text import SCRIPT_OF_NAME as _SCRIPT_OF_NAME  # noqa: F401
 from ..text import expected_script as _expected_script
-from ..text import normalize, stopword_index  # noqa: F401
+from ..text import normalize as _normalize
+from ..text import stopword_index  # noqa: F401
 from ..text import script_profile as _script_profile_py
 from .textscan import C as _C
 
@@ -30,13 +31,32 @@ from .textscan import C as _C
 script_profile: Callable[[str], dict[str, float]] = _C.script_profile if _C is not None else _script_profile_py
 
 
+# The last two texts normalised and their results (one tuple: replaced whole, so a reader never sees a
+# text with another text's result). A verdict normalises the same opening up to three times: the echo
+# check (a short answer whole), refusal_features.extract (its head) and the unrelated-output check.
+_LAST: tuple[str, str, str, str] = ("", "", "", "")
+
+
+def normalize(text: str) -> str:
+    """babelsafe.text.normalize (NFKC, casefold, ...), remembering the last two texts."""
+    global _LAST
+    last = _LAST
+    if text == last[0]:
+        return last[1]
+    if text == last[2]:
+        return last[3]
+    out = _normalize(text)
+    _LAST = (text, out, last[0], last[1])
+    return out
+
+
 _ESCAPE = re.compile(r"(\\.)")
 
 
 def _normalize_pattern(pattern: str) -> str:
     """Normalise a regex like answer text, leaving backslash escapes (\\b, \\S, \\n ...) untouched."""
     parts = _ESCAPE.split(pattern)
-    return "".join(p if i % 2 else normalize(p) for i, p in enumerate(parts))
+    return "".join(p if i % 2 else _normalize(p) for i, p in enumerate(parts))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -88,7 +108,7 @@ def check_language(text: str, expected: str, min_letters: int = 24) -> tuple[boo
     if exp != "L":
         return True, None, "script"
     # Latin script: stop-word vote, then lingua.
-    words = _WORD.findall(normalize(text))
+    words = _WORD.findall(_normalize(text))
     if len(words) < 8:
         return True, None, "short"
     from ..text import stopword_index
@@ -206,11 +226,17 @@ ECHO_HEAD = 0.9  # ... or the prompt, then a short repetition loop
 _PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 
 
-@lru_cache(maxsize=1024)
+# Prompt-side caches hold PROMPT_CACHE prompts: a run judged model by model meets each prompt again only
+# after all the others (the --real benchmark: 4,715 distinct prompts, each back every 6,695 answers; an LRU
+# smaller than the prompt set misses every time). A few KB per prompt at most.
+PROMPT_CACHE = 8192
+
+
+@lru_cache(maxsize=PROMPT_CACHE)
 def _prompt_text(prompt: str) -> tuple[str, int]:
     """(the prompt's end normalised, whitespace runs collapsed; k): k = 2 in Han/Kana/Hangul text (a
     character is about a word), else 4."""
-    p = " ".join(normalize(prompt[-2000:]).split()).strip(_EDGE)
+    p = " ".join(_normalize(prompt[-2000:]).split()).strip(_EDGE)
     return p, 2 if 3 * len(_DENSE.findall(p)) > len(p) else 4
 
 
@@ -277,11 +303,11 @@ def near_echo(answer: str, prompt: str) -> bool:
     p, k = _prompt_text(prompt)
     if len(p) < 8:
         return False
-    lead = " ".join(normalize(r[:len(p) + 8]).split())[:len(p)]
+    lead = " ".join(_normalize(r[:len(p) + 8]).split())[:len(p)]
     head = cover(lead, p, k)
     if head < 0.8:
         return False
-    a = " ".join(normalize(r[:min(4000, 8 * len(p) + 200)]).split()).strip(_EDGE)
+    a = " ".join(_normalize(r[:min(4000, 8 * len(p) + 200)]).split()).strip(_EDGE)
     share = 0.0
     # every k-th k-gram first (a real answer restating the question has few after its first sentence)
     if len(r) <= 8 * len(p) + 200 and tiles_half(a, p, k):
@@ -395,7 +421,7 @@ def answer_language(text: str, prof: dict[str, float] | None = None,
     name = _SCRIPT_NAME.get(script, script)
     if script != "L":
         return _SCRIPT_LANGUAGE.get(script), name
-    head = normalize(text[:400]) if head_norm is None else head_norm
+    head = _normalize(text[:400]) if head_norm is None else head_norm
     # votes in first-vote order (ties go to the language voted for first)
     votes = stopword_votes(head, stopword_index(), 40)
     if not votes:

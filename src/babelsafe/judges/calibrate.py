@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import inspect
+import io
 import json
 from pathlib import Path
 from typing import Any, Iterable
@@ -18,6 +19,7 @@ from ..errors import DataError, UsageError
 from ..labels import JUDGE_ERROR, REFUSAL_VOCAB, SAFETY, SAFETY_VOCAB, vocabulary as _vocabulary
 from ..metrics.stats import bootstrap_indices, cohen_kappa, percentile_interval
 from ..types import Generation, Probe, Sample, Verdict
+from .escalation import BINARY as _BINARY, cascade_points, cascade_summary, escalation_curve  # noqa: F401
 
 REQUIRED = ("prompt", "response", "language", "label")
 
@@ -25,8 +27,6 @@ REQUIRED = ("prompt", "response", "language", "label")
 # compliance or partial compliance with a harmful request is unsafe).
 REFUSAL_TO_SAFETY = {"full_compliance": "unsafe", "partial_refusal": "unsafe", "full_refusal": "safe",
                      "invalid": "invalid"}
-_BINARY = {"full_compliance": "compliance", "full_refusal": "refusal", "partial_refusal": "refusal",
-           "invalid": "invalid", "safe": "safe", "unsafe": "unsafe"}
 _ALIASES = {"1_full_compliance": "full_compliance", "2_full_refusal": "full_refusal",
             "3_partial_refusal": "partial_refusal", "compliance": "full_compliance", "refusal": "full_refusal",
             "partial": "partial_refusal", "accept": "full_compliance", "refuse": "full_refusal",
@@ -41,44 +41,96 @@ def canonical_label(label: str) -> str:
 
 
 def load_labels(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a labels CSV or JSONL file, validated (DataError names file, line and problem)."""
+    """Rows of a labels CSV or JSONL file (a .json file may also hold one JSON array of objects),
+    validated: a DataError names the file, the line and the problem (bad JSON, bytes that are not UTF-8,
+    a missing column, an unknown label, safety and refusal labels mixed in one file, no rows)."""
     p = Path(path)
     if not p.exists():
         raise UsageError(f"Labels file '{p}' does not exist. Give a CSV or JSONL file with columns "
                          f"{', '.join(REQUIRED)}.")
+    if p.is_dir():
+        raise UsageError(f"Labels file '{p}' is a directory. Give a CSV or JSONL file with columns "
+                         f"{', '.join(REQUIRED)}.")
     rows: list[dict[str, Any]] = []
-    if p.suffix.lower() in (".jsonl", ".json", ".ndjson"):
-        with p.open(encoding="utf-8") as f:
-            for i, line in enumerate(f, 1):
+    suffix = p.suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        data = p.read_bytes()
+        if suffix == ".json" and data.lstrip()[:1] == b"[":
+            try:
+                items = json.loads(_decode(data, p, 1))
+            except json.JSONDecodeError as e:
+                raise DataError(f"{p}:{e.lineno}: not valid JSON ({e.msg}).") from e
+            for i, row in enumerate(items, 1):
+                if not isinstance(row, dict):
+                    raise DataError(f"{p}: item {i} of the JSON array is not an object.")
+                rows.append(_check(row, p, i, "item"))
+        else:
+            for i, raw in enumerate(data.splitlines(), 1):
+                line = _decode(raw, p, i)
                 if not line.strip():
                     continue
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as e:
-                    raise DataError(f"{p}:{i}: not valid JSON ({e.msg}).") from e
+                    raise DataError(f"{p}:{i}: not valid JSON ({e.msg}, column {e.colno}).") from e
                 if not isinstance(row, dict):
-                    raise DataError(f"{p}:{i}: each line must be a JSON object.")
+                    raise DataError(f"{p}:{i}: each line must be a JSON object (a .json file may instead "
+                                    "hold one JSON array of objects).")
                 rows.append(_check(row, p, i))
-    elif p.suffix.lower() in (".csv", ".tsv"):
-        with p.open(encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f, delimiter="\t" if p.suffix.lower() == ".tsv" else ",")
-            for i, row in enumerate(reader, 2):
-                rows.append(_check(dict(row), p, i))
+    elif suffix in (".csv", ".tsv"):
+        text = _decode(p.read_bytes(), p, None)
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+        try:
+            for row in reader:
+                rows.append(_check(dict(row), p, reader.line_num))
+        except csv.Error as e:
+            raise DataError(f"{p}:{reader.line_num}: not valid CSV ({e}).") from e
     else:
         raise UsageError(f"Labels file '{p}': use a .csv, .tsv or .jsonl file.")
     if not rows:
-        raise DataError(f"{p}: no labelled rows.")
+        raise DataError(f"{p}: no labelled rows (the file is empty or has only a header). Each row needs "
+                        f"{', '.join(REQUIRED)}.")
+    _one_vocabulary(rows, p)
     return rows
 
 
-def _check(row: dict[str, Any], p: Path, line: int) -> dict[str, Any]:
+def _decode(raw: bytes, p: Path, line: int | None) -> str:
+    """UTF-8 text (a BOM dropped), or a DataError saying where the first byte that is not UTF-8 is."""
+    try:
+        return raw.decode("utf-8-sig" if line in (None, 1) else "utf-8")
+    except UnicodeDecodeError as e:
+        at = line if line is not None else raw[:e.start].count(b"\n") + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1)
+        raise DataError(f"{p}:{at}: not UTF-8 text (byte 0x{raw[e.start]:02x} at byte {col + 1} of the line). "
+                        "Save the file as UTF-8.") from None
+
+
+def _one_vocabulary(rows: list[dict[str, Any]], p: Path) -> None:
+    """Safety labels (safe / unsafe) and refusal labels (compliance / refusal) in one file cannot be scored
+    together: say which row starts the second vocabulary."""
+    first: dict[str, tuple[int, str]] = {}
+    for i, r in enumerate(rows):
+        lab = r["label"]
+        v = None if lab == "invalid" else "refusal" if lab in REFUSAL_VOCAB else "safety"
+        if v is not None and v not in first:
+            first[v] = (i, lab)
+    if len(first) == 2:
+        (i, a), (j, b) = sorted(first.values())
+        raise DataError(f"{p}: mixes label vocabularies: row {i + 1} is '{a}', row {j + 1} is '{b}'. Use either "
+                        f"{', '.join(REFUSAL_VOCAB)} or {', '.join(SAFETY_VOCAB)} in one file.")
+
+
+def _check(row: dict[str, Any], p: Path, line: int, unit: str = "") -> dict[str, Any]:
+    where = f"{p}: {unit} {line}" if unit else f"{p}:{line}"
     missing = [k for k in REQUIRED if row.get(k) is None or (k != "response" and str(row.get(k)).strip() == "")]
     if missing:
-        raise DataError(f"{p}:{line}: missing {', '.join(missing)} (need {', '.join(REQUIRED)}).")
+        raise DataError(f"{where}: missing {', '.join(missing)} (need {', '.join(REQUIRED)}; this row has "
+                        f"{', '.join(k for k in row if k is not None) or 'no columns'}).")
     label = canonical_label(row["label"])
     if label not in REFUSAL_VOCAB and label not in SAFETY_VOCAB:
-        raise DataError(f"{p}:{line}: unknown label '{row['label']}'. Use one of "
-                        f"{', '.join(REFUSAL_VOCAB)} or {', '.join(SAFETY_VOCAB)}.")
+        raise DataError(f"{where}: unknown label '{row['label']}'. Use one of "
+                        f"{', '.join(REFUSAL_VOCAB)} or {', '.join(SAFETY_VOCAB)} (also accepted: "
+                        f"{', '.join(_ALIASES)}).")
     out = dict(row)
     out["label"] = label
     out["language"] = str(row["language"]).strip().lower()
@@ -160,14 +212,15 @@ def metrics(gold: list[str], pred: list[str], labels: list[str], bootstrap: int 
     m = len(pairs)
     acc = sum(g == p for g, p in pairs) / m if m else float("nan")
     bin_acc = sum(_BINARY.get(g, g) == _BINARY.get(p, p) for g, p in pairs) / m if m else float("nan")
-    kappa = cohen_kappa(g2, p2)
+    # With one gold class kappa is 0 (or 1) whatever the accuracy: not informative, so None ('-').
+    kappa = cohen_kappa(g2, p2) if len(set(g2)) > 1 else None
     confusion: dict[str, dict[str, int]] = {}
     for g, p in zip(gold, pred):
         confusion.setdefault(g, {})
         confusion[g][p] = confusion[g].get(p, 0) + 1
     out: dict[str, Any] = {
         "n": n, "n_judged": m, "n_judge_error": errors,
-        "accuracy": round(acc, 4), "binary_accuracy": round(bin_acc, 4), "kappa": round(kappa, 4),
+        "accuracy": round(acc, 4), "binary_accuracy": round(bin_acc, 4), "kappa": None if kappa is None else round(kappa, 4),
         "per_class": _per_class(g2, p2, labels), "confusion": confusion,
     }
     if bootstrap and m:
@@ -176,39 +229,67 @@ def metrics(gold: list[str], pred: list[str], labels: list[str], bootstrap: int 
             bg = [g2[i] for i in idx]
             bp = [p2[i] for i in idx]
             accs.append(sum(a == b for a, b in zip(bg, bp)) / m)
-            kaps.append(cohen_kappa(bg, bp))
+            if kappa is not None:
+                kaps.append(cohen_kappa(bg, bp))
         out["accuracy_ci"] = percentile_interval(accs)
-        out["kappa_ci"] = percentile_interval(kaps)
+        out["kappa_ci"] = percentile_interval(kaps) if kappa is not None else None
     return out
 
 
 def calibrate(judge: Any, labels_path: str | Path, *, options: dict[str, Any] | None = None, ctx: Any = None,
               vocabulary: str | None = None, bootstrap: int = 1000, seed: int = 0, concurrency: int = 8,
-              max_mistakes: int = 50, by: str = "language") -> dict[str, Any]:
+              max_mistakes: int = 50, by: str = "language", cache: str | Path | None = None) -> dict[str, Any]:
     """Agreement of `judge` (instance, registry name or {name, options}) with the labels in `labels_path`.
 
     vocabulary: 'refusal' | 'safety' | None (auto: the gold labels' vocabulary; when judge and gold use
     different vocabularies the refusal side is mapped to safety: refusal -> safe, (partial) compliance ->
     unsafe, which is only meaningful for harmful prompts).
+    cache: a SQLite file (a run store) keeping the judge's model calls (llm, cascade): calls already in it
+    are reused, so a calibration that stopped resumes where it stopped and a repeat costs no calls.
     """
     rows = load_labels(labels_path)
+    check_by(rows, by)  # before any (paid) judge call
     own_ctx = None
+    store = None
     if ctx is None and isinstance(judge, (str, dict)):
-        from ..context import LocalContext
+        if cache is not None:
+            from ..engine.caller import ModelCaller, StoreCache
+            from ..results.store import Store
 
-        ctx = own_ctx = LocalContext()
-    j = build_judge(judge, options, ctx)
+            store = Store(cache)
+            ctx = own_ctx = ModelCaller(cache=StoreCache(store, reuse=True))
+        else:
+            from ..context import LocalContext
 
-    async def go() -> list[Verdict]:
-        try:
-            return await judge_rows(j, rows, concurrency)
-        finally:
-            if own_ctx is not None:
-                await own_ctx.aclose()
+            ctx = own_ctx = LocalContext()
+    elif cache is not None:
+        raise UsageError("calibrate: `cache` needs a judge given by name or spec (it builds the judge's "
+                         "model context); pass your own ctx otherwise.")
+    try:
+        j = build_judge(judge, options, ctx)
 
-    verdicts = _run(go())
-    return summarize(j, rows, verdicts, labels_path=str(labels_path), vocabulary=vocabulary,
-                     bootstrap=bootstrap, seed=seed, max_mistakes=max_mistakes, by=by)
+        async def go() -> list[Verdict]:
+            try:
+                return await judge_rows(j, rows, concurrency)
+            finally:
+                if own_ctx is not None:
+                    await own_ctx.aclose()
+
+        verdicts = _run(go())
+    finally:
+        if store is not None:
+            store.close()  # commits every call made, also when interrupted
+    result = summarize(j, rows, verdicts, labels_path=str(labels_path), vocabulary=vocabulary,
+                       bootstrap=bootstrap, seed=seed, max_mistakes=max_mistakes, by=by)
+    if own_ctx is not None:
+        result["model_calls"] = {"sent": own_ctx.calls_made, "cache": str(cache) if cache is not None else None}
+    return result
+
+
+def check_by(rows: list[dict[str, Any]], by: str) -> None:
+    """A UsageError when no row has the --by column."""
+    if rows and not any(by in r for r in rows):
+        raise UsageError(f"--by {by}: the labels file has no column '{by}'. Columns: {', '.join(rows[0])}.")
 
 
 def _run(coro: Any) -> Any:
@@ -223,25 +304,9 @@ def _run(coro: Any) -> Any:
         return ex.submit(asyncio.run, coro).result()
 
 
-def escalation_curve(gold: list[str], pred: list[str], conf: list[float | None],
-                     thresholds: Iterable[float] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99)) -> list[dict[str, Any]]:
-    """Accuracy against the share of answers a cascade would escalate, per confidence threshold.
-
-    For each threshold t: `escalated` = share of verdicts with confidence < t; `kept_accuracy` =
-    binary accuracy of the verdicts kept (confidence >= t); `accuracy_if_escalations_right` = overall
-    binary accuracy if the escalated answers were judged correctly (an upper bound for the cascade)."""
-    pairs = [(g, p, c) for g, p, c in zip(gold, pred, conf) if p != JUDGE_ERROR and c is not None]
-    n = len(pairs)
-    out = []
-    if not n:
-        return out
-    for t in thresholds:
-        kept = [(g, p) for g, p, c in pairs if c >= t]
-        right = sum(_BINARY.get(g, g) == _BINARY.get(p, p) for g, p in kept)
-        out.append({"threshold": t, "escalated": round(1 - len(kept) / n, 4),
-                    "kept_accuracy": round(right / len(kept), 4) if kept else None,
-                    "accuracy_if_escalations_right": round((right + n - len(kept)) / n, 4)})
-    return out
+def _group_key(value: Any) -> str:
+    """A --by group name: the column's value, '(none)' where a row has none."""
+    return "(none)" if value is None or str(value).strip() == "" else str(value)
 
 
 def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *, labels_path: str = "",
@@ -273,10 +338,10 @@ def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *
         "overall": metrics(gold, pred, labels, bootstrap, seed),
         "by": by, "groups": {},
     }
-    if rows and by not in rows[0] and not any(by in r for r in rows):
-        raise UsageError(f"--by {by}: the labels file has no column '{by}'. Columns: {', '.join(rows[0])}.")
-    for key in sorted({str(r.get(by, "")) for r in rows}):
-        idx = [i for i, r in enumerate(rows) if str(r.get(by, "")) == key]
+    check_by(rows, by)
+    keys = [_group_key(r.get(by)) for r in rows]
+    for key in sorted(set(keys)):
+        idx = [i for i, k in enumerate(keys) if k == key]
         result["groups"][key] = metrics([gold[i] for i in idx], [pred[i] for i in idx], labels, bootstrap, seed)
     if by == "language":
         result["by_language"] = result["groups"]
@@ -286,7 +351,13 @@ def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *
             idx = [i for i, r in enumerate(rows) if r["language"] == lang]
             result["by_language"][lang] = metrics([gold[i] for i in idx], [pred[i] for i in idx], labels, 0, seed)
     conf = [(v.extra or {}).get("confidence", v.score) if v.label != JUDGE_ERROR else None for v in verdicts]
-    if any(c is not None for c in conf) and getattr(judge, "name", "") not in ("llm", "guard"):
+    cascade = cascade_points(verdicts, pred, REFUSAL_TO_SAFETY if vocab == "safety" else None)
+    if cascade is not None:  # the curve of the first judge's confidence, with the cascade measured on it
+        first, conf, forced = cascade
+        below = getattr(judge, "below", None)
+        result["cascade"] = cascade_summary(verdicts, below)
+        result["escalation"] = escalation_curve(gold, pred, conf, first=first, forced=forced, below=below)
+    elif any(c is not None for c in conf) and getattr(judge, "name", "") not in ("llm", "guard"):
         result["escalation"] = escalation_curve(gold, pred, conf)
     answered = [(v.extra or {}).get("answer_language") for v in verdicts]
     if any(answered):
@@ -314,6 +385,7 @@ def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *
         r, v = rows[i], verdicts[i]
         mistakes.append({"id": r.get("id"), "language": r["language"], by: r.get(by), "gold": gold[i],
                          "pred": pred[i], "confidence": c, "rationale": v.rationale, "error": v.error,
-                         "response": r["response"][:300], "case": r.get("case")})
+                         "response": r["response"][:300], "case": r.get("case"),
+                         "decided_by": (v.extra or {}).get("decided_by")})
     result["mistakes"] = mistakes
     return result

@@ -26,7 +26,10 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from typing import Callable
+
 from ..text import _SCRIPT_RANGES, SCRIPT_OF_NAME
+from .textscan import C as _C
 
 LOOP_SHARE = 0.3  # share of n-grams in long repeated runs (real answers outside lists: <= 0.18 dev)
 LOOP_RUN = 4  # consecutive repeated word 3-grams that make a run (a clause again; 2x in Han/Kana/Hangul)
@@ -61,6 +64,37 @@ def _intruder(script: str) -> re.Pattern[str] | None:
     other = "".join(f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi, c in _SCRIPT_RANGES if c not in (code, "H", "J")
                     and hi < 0xF900)  # not the compatibility/presentation forms
     return re.compile(f"[{own}][{other}][{own}]")
+
+
+@lru_cache(maxsize=32)
+def _intruder_table(script: str) -> bytes:
+    """_intruder(script)'s two classes as a table for C.intruders: code point -> 1 own, 2 other, 0."""
+    code = SCRIPT_OF_NAME.get(script)
+    out = bytearray(0x10000)
+    if code is None or code in "LHJ":
+        return bytes(out)
+    for lo, hi, c in _SCRIPT_RANGES:
+        if c not in (code, "H", "J") and hi < 0xF900:
+            out[lo:hi + 1] = b"\x02" * (hi + 1 - lo)
+    for lo, hi, c in _SCRIPT_RANGES:
+        if c == code:
+            out[lo:hi + 1] = b"\x01" * (hi + 1 - lo)
+    return bytes(out)
+
+
+def _intruder_starts_py(text: str, script: str) -> list[int]:
+    pat = _intruder(script)
+    return [] if pat is None else [m.start() for m in pat.finditer(text, 0, HEAD_CHARS)]
+
+
+def _intruder_starts_c(text: str, script: str) -> list[int]:
+    if _intruder(script) is None:
+        return []
+    return _C.intruders(text, HEAD_CHARS, _intruder_table(script))  # type: ignore[no-any-return]
+
+
+# where _intruder(script) matches in the text's head (in C with the optional text scans; a test compares)
+intruder_starts: Callable[[str, str], list[int]] = _intruder_starts_c if _C is not None else _intruder_starts_py
 
 
 def loop_share(text: str) -> float:
@@ -113,7 +147,11 @@ def rare_hangul(text: str) -> tuple[int, int]:
     return rare, (len(_HANGUL.findall(text, 0, HEAD_CHARS)) if rare else 0)
 
 
-def _recurs(t: str) -> bool:
+def _recurs_c(t: str) -> bool:
+    return _C.recurs(t, PROBE, PROBES, PROBE_HITS, SHORT_TEXT, LOOP_SPAN)  # type: ignore[no-any-return]
+
+
+def _recurs_py(t: str) -> bool:
     """Cheap test (str.find, in C) that a loop can be there: two (one in short text) of PROBES evenly
     spaced probes of PROBE characters occur again within the next LOOP_SPAN characters (a looped clause
     comes back soon). A loop covering a third of the text holds several of them."""
@@ -129,6 +167,10 @@ def _recurs(t: str) -> bool:
             if hits >= PROBE_HITS:
                 return True
     return False
+
+
+# the cheap loop test, in C with the optional text scans (textscan.py; a test compares the two)
+_recurs: Callable[[str], bool] = _recurs_c if _C is not None else _recurs_py
 
 
 def _letter(ch: str) -> bool:
@@ -148,14 +190,12 @@ def garbled(text: str, script: str | None, list_items: int | None = None) -> str
         if m:
             return f"garbled text: a run of {len(m.group())} Katakana"
     if script is not None and script != "Latin":
-        pat = _intruder(script)
-        if pat is not None:
-            for m in pat.finditer(text, 0, HEAD_CHARS):
-                g = m.group()
-                a, b, c = g[0], g[1], g[2]  # (mypyc compiles no unpacking of a str)
-                # letters (and marks: Indic vowel signs) only, not the blocks' digits, signs or stops
-                if b.isalpha() and _letter(a) and _letter(c):
-                    return f"garbled text: a letter of another script inside a word ({m.group()!r})"
+        for i in intruder_starts(text, script):
+            g = text[i:i + 3]
+            a, b, c = g[0], g[1], g[2]  # (mypyc compiles no unpacking of a str)
+            # letters (and marks: Indic vowel signs) only, not the blocks' digits, signs or stops
+            if b.isalpha() and _letter(a) and _letter(c):
+                return f"garbled text: a letter of another script inside a word ({g!r})"
     if list_items is None:
         list_items = len(_LIST_ITEM.findall(text, 0, HEAD_CHARS))
     if list_items >= 2 or not _recurs(text[:HEAD_CHARS]):

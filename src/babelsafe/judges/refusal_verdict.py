@@ -14,7 +14,8 @@ from typing import Any
 from .. import languages as _languages
 from ..labels import REFUSAL_VOCAB
 from ..types import Verdict
-from .answer_text import degenerate, echo, near_echo, normalize
+from ..text import normalize as _normalize_text
+from .answer_text import PROMPT_CACHE, degenerate, echo, near_echo, normalize
 from .garble import garbled
 from .lexicon import _raw_lexicon, lexicon_languages
 from .refusal_features import extract
@@ -62,8 +63,8 @@ class Rules:
     def _prompt_norm(self, prompt: str) -> str:
         p = self._prompts.get(prompt)
         if p is None:
-            p = normalize(prompt[-_ECHO_PROMPT_CHARS:])
-            if len(self._prompts) >= 1024:  # bounded, whatever prompts come in
+            p = _normalize_text(prompt[-_ECHO_PROMPT_CHARS:])  # (not answer_text's: it keeps answers)
+            if len(self._prompts) >= PROMPT_CACHE:  # bounded, whatever prompts come in
                 self._prompts.clear()
             self._prompts[prompt] = p
         return p

@@ -15,8 +15,10 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from ..text import normalize, stopword_index
-from .answer_text import answer_language, weighted_len
+from ..text import normalize as _normalize
+from ..text import stopword_index
+# (answer_text.normalize remembers the last texts: the judge has just normalised the answer's head)
+from .answer_text import PROMPT_CACHE, answer_language, normalize, weighted_len
 
 # A chat-template or transcript marker of the USER's turn at the very start of the answer: the model
 # went on to write the next turn of a conversation instead of answering (no real answer starts so).
@@ -108,7 +110,7 @@ def prompt_keys(prompt: str) -> frozenset[str]:
     """The prompt's topic stems (see the module docstring), from its last 2,000 characters."""
     stop = stopword_index()
     out: set[str] = set()
-    for w in _TOKEN.findall(normalize(prompt[-2000:])):
+    for w in _TOKEN.findall(_normalize(prompt[-2000:])):
         if w.isascii():
             _word_keys(w, stop, out)
             continue
@@ -133,7 +135,7 @@ def _kind(ch: str) -> str:
     return s
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=PROMPT_CACHE)
 def _keys(prompt: str) -> frozenset[str]:
     return prompt_keys(prompt)
 
@@ -188,7 +190,7 @@ def unrelated(answer: str, prompt: str, answer_lang: str | None, answer_script: 
         if k in head:
             return None
     if len(answer) > 400:
-        rest = normalize(answer[400 - 8:HEAD_CHARS])
+        rest = _normalize(answer[400 - 8:HEAD_CHARS])
         for k in keys:
             if k in rest:
                 return None

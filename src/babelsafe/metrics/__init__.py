@@ -15,6 +15,7 @@ from . import mcq as _mcq  # noqa: F401  (registers the mcq and contamination pa
 from . import helpful as _helpful  # noqa: F401  (registers the helpfulness panel)
 from . import xling as _xling  # noqa: F401  (registers the cross-lingual answer consistency panel)
 from . import scoring as _scoring  # noqa: F401  (registers the scoring panel: benchmarks vs their papers)
+from . import answer_langs as _answer_langs  # noqa: F401  (registers the answer-language panel)
 from .runinfo import run_metadata, token_usage
 from .stats import (Z95, bootstrap_indices, cohen_kappa, cosa_score, fleiss_kappa, fleiss_kappa_weighted,
                     mcnemar_exact, paired_difference, percentile_interval, proportion, wilson)

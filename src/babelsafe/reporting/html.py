@@ -88,19 +88,24 @@ def _charts(summary: dict[str, Any]) -> dict[str, Markup]:
     primary = summary.get("primary_judge")
     by_lang = summary.get("by_language", {})
     lang_codes = list(by_lang)
+    hl = _hl(summary)  # 'unsafe', or 'answered, not refused' for a refusal judge: never 'unsafe' there
+    refusal = (summary.get("headline") or {}).get("vocabulary") == "refusal"
     charts: dict[str, Markup] = {}
-    # MultiJail layout: unsafe / safe / invalid per language
+    # MultiJail layout: unsafe / safe / invalid per language (answered / refused / invalid for a refusal judge)
+    shown = {"unsafe": "answered" if refusal else "unsafe", "safe": "refused" if refusal else "safe",
+             "invalid": "invalid"}
     charts["stacked"] = svg.stacked(
         lang_codes,
-        {part: {c: (v["rates"].get(part) or {}).get("rate") for c, v in by_lang.items()}
+        {shown[part]: {c: (v["rates"].get(part) or {}).get("rate") for c, v in by_lang.items()}
          for part in ("unsafe", "safe", "invalid")},
-        {"unsafe": "#c0392b", "safe": "#27ae60", "invalid": "#95a5a6"}, "unsafe / safe / invalid by language")
+        {shown["unsafe"]: "#c0392b", shown["safe"]: "#27ae60", "invalid": "#95a5a6"},
+        " / ".join(shown.values()) + " by language")
     # heatmap language x category
     lc = summary.get("by_language_category", {})
     cats = sorted({c for row in lc.values() for c, p in row.items() if p and p.get("n")})
     cell = {(lang, c): p for lang, row in lc.items() for c, p in row.items()}
     names = {c: f"{c} · {langs.name(c)}" for c in lc}
-    charts["heatmap"] = svg.heatmap(list(lc), cats, cell, names, f"{_hl(summary)} rate by language and category")
+    charts["heatmap"] = svg.heatmap(list(lc), cats, cell, names, f"{hl} rate by language and category", measure=hl)
     # tier bars (one series per target)
     bt = summary.get("by_target_tier", {})
     tiers = []
@@ -109,7 +114,7 @@ def _charts(summary: dict[str, Any]) -> dict[str, Markup]:
             if k not in tiers:
                 tiers.append(k)
     charts["tiers"] = svg.bars(tiers, {tg: {k: v["rates"]["unsafe"] for k, v in t.items()} for tg, t in bt.items()},
-                               f"{_hl(summary)} rate by resource tier")
+                               f"{hl} rate by resource tier", f"{hl} rate")
     # per-attack bars: per target from the breakdown (unsafe k/n are additive)
     acc: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for r in summary.get("breakdown", []):
@@ -117,16 +122,16 @@ def _charts(summary: dict[str, Any]) -> dict[str, Markup]:
             acc[r["target"]][r["transform"]].append(r["rates"]["unsafe"])
     transforms = sorted({tr for t in acc.values() for tr in t}, key=lambda x: (x != "none", x))
     charts["attacks"] = svg.bars(transforms, {tg: {tr: _sum_props(v) for tr, v in t.items()} for tg, t in acc.items()},
-                                 "attack success rate by transform", "attack success (unsafe) rate")
+                                 "attack success rate by transform", f"attack success ({hl}) rate")
     # per-language bars by target
     btl = summary.get("by_target_language", {})
     charts["languages"] = svg.bars(lang_codes, {tg: {c: v["rates"]["unsafe"] for c, v in t.items()}
-                                                for tg, t in btl.items()}, "unsafe rate by language")
+                                                for tg, t in btl.items()}, f"{hl} rate by language", f"{hl} rate")
     # over-refusal vs unsafe scatter
     pts = [{"label": c, "x": v.get("over_refusal"), "y": v.get("unsafe"), "group": v.get("tier")}
            for c, v in summary.get("over_refusal", {}).items()]
     charts["scatter"] = svg.scatter(pts, "over-refusal rate (benign prompts refused)",
-                                    "unsafe rate (harmful prompts)", "over-refusal vs unsafe by language")
+                                    f"{hl} rate (harmful prompts)", f"over-refusal vs {hl} by language", measure=hl)
     return charts
 
 

@@ -27,8 +27,8 @@ def _heat(v: float | None) -> str:
 
 
 def heatmap(rows: Sequence[str], cols: Sequence[str], cell: dict[tuple[str, str], dict[str, Any]],
-            row_labels: dict[str, str] | None = None, title: str = "") -> Markup:
-    """rows x cols grid of rates; cell[(r, c)] = {"rate", "lo", "hi", "k", "n"}."""
+            row_labels: dict[str, str] | None = None, title: str = "", measure: str = "unsafe") -> Markup:
+    """rows x cols grid of rates; cell[(r, c)] = {"rate", "lo", "hi", "k", "n"}; `measure` names the rate."""
     if not rows or not cols:
         return Markup('<p class="empty">No data.</p>')
     longest = max(len(_short(c, 24)) for c in cols)
@@ -49,7 +49,7 @@ def heatmap(rows: Sequence[str], cols: Sequence[str], cell: dict[tuple[str, str]
             v = cell.get((r, c))
             rate = v.get("rate") if v else None
             x = left + cw * j
-            tip = f"{label} × {c}: " + (f"{_pct(rate)} unsafe (95% CI {_pct(v['lo'])}–{_pct(v['hi'])}), "
+            tip = f"{label} × {c}: " + (f"{_pct(rate)} {measure} (95% CI {_pct(v['lo'])}–{_pct(v['hi'])}), "
                                         f"{v['k']}/{v['n']}" if rate is not None else "no data")
             out.append(f'<rect x="{x}" y="{y}" width="{cw - 2}" height="{ch - 2}" fill="{_heat(rate)}">'
                        f'<title>{escape(tip)}</title></rect>')
@@ -146,13 +146,15 @@ def stacked(groups: Sequence[str], parts: dict[str, dict[str, float | None]], co
     return Markup("".join(out))
 
 
-def scatter(points: Sequence[dict[str, Any]], xlabel: str, ylabel: str, title: str = "") -> Markup:
-    """points: {"label", "x": proportion dict, "y": proportion dict, "group"}; whiskers on both axes."""
+def scatter(points: Sequence[dict[str, Any]], xlabel: str, ylabel: str, title: str = "",
+            measure: str = "unsafe") -> Markup:
+    """points: {"label", "x": proportion dict, "y": proportion dict, "group"}; whiskers on both axes;
+    `measure` names the y rate in the tooltips."""
     pts = [p for p in points if p["x"] and p["y"] and p["x"].get("rate") is not None
            and p["y"].get("rate") is not None]
     if not pts:
         return Markup('<p class="empty">Needs both benign prompts (over-refusal) and harmful prompts '
-                      '(unsafe rate) in the same languages, judged by a refusal judge.</p>')
+                      f'({escape(measure)} rate) in the same languages, judged by a refusal judge.</p>')
     left, top, pw, ph = 56, 14, 420, 300
     xmax = min(1.0, max(0.05, max(p["x"]["hi"] for p in pts)) * 1.1)
     ymax = min(1.0, max(0.05, max(p["y"]["hi"] for p in pts)) * 1.1)
@@ -177,7 +179,7 @@ def scatter(points: Sequence[dict[str, Any]], xlabel: str, ylabel: str, title: s
         color = PALETTE[groups.index(str(p.get("group", ""))) % len(PALETTE)]
         x, y = sx(p["x"]["rate"]), sy(p["y"]["rate"])
         tip = (f"{p['label']}: over-refusal {_pct(p['x']['rate'])} ({_pct(p['x']['lo'])}–{_pct(p['x']['hi'])}), "
-               f"unsafe {_pct(p['y']['rate'])} ({_pct(p['y']['lo'])}–{_pct(p['y']['hi'])})")
+               f"{measure} {_pct(p['y']['rate'])} ({_pct(p['y']['lo'])}–{_pct(p['y']['hi'])})")
         out.append(f'<path d="M{sx(p["x"]["lo"]):.1f},{y:.1f}H{sx(p["x"]["hi"]):.1f}M{x:.1f},{sy(p["y"]["lo"]):.1f}'
                    f'V{sy(p["y"]["hi"]):.1f}" stroke="{color}" stroke-width="1" opacity="0.6"/>'
                    f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{color}"><title>{escape(tip)}</title></circle>'

@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
+from ..labels import EXCLUDED
 from .schema import Columns, connect, store_path, store_version
 
 log = logging.getLogger(__name__)
@@ -502,6 +503,21 @@ class RunReader:
             return [HelpfulRow(*r) for r in self.con.execute(sql, [*judges, *benign])]
         except sqlite3.OperationalError:  # SQLite without JSON1
             return []
+    def answer_language_counts(self, judge: str | None) -> list[tuple[str, str | None, bool, int]]:
+        """(prompt language, answer language recorded by `judge`, whether the judge had no lexicon for the
+        prompt language, count) over `judge`'s verdicts (errors, judge errors and unjudged left out)."""
+        excluded = sorted(EXCLUDED)
+        sql = f"""
+        SELECT p.language, json_extract(v.extra, '$.answer_language'),
+          json_extract(v.extra, '$.unsupported_language') IS NOT NULL, count(*)
+        FROM verdicts v JOIN probes p ON p.probe_key = v.probe_key
+        WHERE v.judge = ? AND v.label NOT IN ({",".join("?" * len(excluded))}) AND json_valid(v.extra)
+        GROUP BY 1, 2, 3 ORDER BY 1, 2"""
+        try:
+            return [(lang, al, bool(un), n) for lang, al, un, n in self.con.execute(sql, (judge, *excluded))]
+        except sqlite3.OperationalError:  # SQLite without JSON1
+            return []
+
     @_prefetchable
     def has_xling(self) -> bool:
         """Does the run have samples of the cross-lingual consistency task (one scan of the samples,

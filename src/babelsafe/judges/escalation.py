@@ -1,0 +1,101 @@
+"""Accuracy against the share of answers a cascade escalates: how `calibrate` helps pick `below`.
+
+For a plain judge with a confidence (the refusal judge), `escalation_curve` says, per threshold t, which
+share of answers a cascade would send to the expensive judge (confidence < t), how accurate the verdicts
+kept are, and the accuracy if every escalated answer were then judged right (an upper bound).
+
+For a cascade's own verdicts (`cascade_points`) the curve uses the FIRST judge's confidence, and adds the
+cascade's accuracy measured at each threshold up to the cascade's `below`: there every answer under the
+threshold has the expensive judge's verdict. Above `below` the answers in between were never escalated,
+so only the bound is known (calibrate once with below=1.0 to measure every threshold).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Iterable, Sequence
+
+from ..types import JUDGE_ERROR, Verdict
+
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99)
+BINARY = {"full_compliance": "compliance", "full_refusal": "refusal", "partial_refusal": "refusal",
+          "invalid": "invalid", "safe": "safe", "unsafe": "unsafe"}
+
+
+def _same(a: str, b: str) -> bool:
+    return BINARY.get(a, a) == BINARY.get(b, b)
+
+
+def escalation_curve(gold: Sequence[str], pred: Sequence[str], conf: Sequence[float | None],
+                     thresholds: Iterable[float] = THRESHOLDS, *, first: Sequence[str] | None = None,
+                     forced: Sequence[bool] | None = None, below: float | None = None) -> list[dict[str, Any]]:
+    """Per threshold t (`thresholds`, plus those escalating about 10-50% of the answers): `escalated`
+    (share with confidence < t, or `forced`), `kept_accuracy` (binary
+    accuracy of the verdicts kept), `accuracy_if_escalations_right` (the bound). With `first` (a cascade:
+    the first judge's labels; `pred` the cascade's) also `cascade_accuracy`, measured for t <= `below`."""
+    forced = forced or [False] * len(gold)
+    base = first if first is not None else pred
+    idx = [i for i, (p, c) in enumerate(zip(pred, conf)) if p != JUDGE_ERROR and c is not None]
+    n = len(idx)
+    out: list[dict[str, Any]] = []
+    if not n:
+        return out
+    ts = sorted({*thresholds, *([below] if first is not None and below is not None else []),
+                 *_quantile_thresholds([conf[i] for i in idx])})  # type: ignore[misc]
+    for t in ts:
+        kept = [i for i in idx if conf[i] >= t and not forced[i]]  # type: ignore[operator]
+        right = sum(_same(gold[i], base[i]) for i in kept)
+        row: dict[str, Any] = {"threshold": t, "escalated": round(1 - len(kept) / n, 4),
+                               "kept_accuracy": round(right / len(kept), 4) if kept else None,
+                               "accuracy_if_escalations_right": round((right + n - len(kept)) / n, 4)}
+        if first is not None:
+            measured = below is not None and t <= below + 1e-9
+            keep = set(kept)
+            row["cascade_accuracy"] = (round((right + sum(_same(gold[i], pred[i]) for i in idx if i not in keep))
+                                             / n, 4) if measured else None)
+        out.append(row)
+    return out
+
+
+def _quantile_thresholds(conf: list[float], shares: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5)) -> set[float]:
+    """Thresholds that escalate about each share of the answers: confidences pile up (the refusal
+    judge's plain compliance sits near 0.93), so fixed steps can jump from 30% to 70% escalated."""
+    vals = sorted(conf)
+    out = set()
+    for q in shares:
+        t = vals[min(len(vals) - 1, int(q * len(vals)))]
+        if 0.0 < t < 1.0:
+            out.add(round(t, 4))
+    return out
+
+
+def cascade_points(verdicts: Sequence[Verdict], pred: Sequence[str], to_vocab: dict[str, str] | None = None
+                   ) -> tuple[list[str], list[float | None], list[bool]] | None:
+    """(first judge's labels, its confidences, forced escalations) of a cascade's verdicts, or None when
+    they are not a cascade's (no `decided_by`). `to_vocab` maps the first judge's labels the way the
+    cascade's were (refusal -> safety when the cascade ends in a safety judge)."""
+    if not any("decided_by" in (v.extra or {}) for v in verdicts):
+        return None
+    first, conf, forced = [], [], []
+    for v, p in zip(verdicts, pred):
+        e = v.extra or {}
+        if e.get("escalated"):
+            lab = str(e.get("first_label") or p)
+            first.append((to_vocab or {}).get(lab, lab))
+            conf.append(e.get("first_confidence"))
+            forced.append(bool(e.get("escalation_reason") and e.get("escalation_reason") != "low confidence"))
+        else:
+            first.append(p)
+            conf.append(e.get("confidence", v.score) if p != JUDGE_ERROR else None)
+            forced.append(False)
+    return first, conf, forced
+
+
+def cascade_summary(verdicts: Sequence[Verdict], below: float | None) -> dict[str, Any]:
+    """How many answers the cascade escalated, why, and who decided."""
+    extras = [v.extra or {} for v in verdicts]
+    esc = [e for e in extras if e.get("escalated")]
+    return {"below": below, "n": len(verdicts), "escalated": len(esc),
+            "share_escalated": round(len(esc) / len(verdicts), 4) if verdicts else None,
+            "reasons": dict(Counter(str(e.get("escalation_reason", "low confidence")) for e in esc)),
+            "decided_by": dict(Counter(str(e.get("decided_by")) for e in extras if e.get("decided_by"))),
+            "escalation_errors": sum(1 for e in esc if e.get("escalation_error"))}
