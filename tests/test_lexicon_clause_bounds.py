@@ -150,3 +150,22 @@ MINE = [
 @pytest.mark.parametrize("lang,text", MINE)
 def test_my_cannot_is_a_decline(lang, text):
     assert _declines(lang, text), _kinds(lang, text)
+
+
+# "as a <qualifier> AI" is the AI self-reference every other language already finds ("als KI, die ...")
+AI_WITH_QUALIFIER = [
+    ("en", "As a privacy-respecting AI, I can't share that."),
+    ("en", "As a responsible AI, I focus on general facts."),
+    ("zh", "作为一个尊重隐私的AI，我只能给出一般信息。"),
+]
+
+
+@pytest.mark.parametrize("lang,text", AI_WITH_QUALIFIER)
+def test_ai_with_a_qualifier_is_ai_self(lang, text):
+    assert _kinds(lang, text).get("ai_self"), _kinds(lang, text)
+
+
+def test_a_simple_machine_is_no_ai_self():
+    # the qualifier is allowed only before "AI" / "language model", not before "machine"
+    assert not _kinds("en", "A lever works as a simple machine.").get("ai_self")
+    assert not _kinds("zh", "作为一个简单的机器，杠杆很有用。").get("ai_self")
