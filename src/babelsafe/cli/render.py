@@ -258,7 +258,7 @@ def calibration(console: Console, result: dict[str, Any]) -> RenderableType:
     if has_ece:
         cal = result.get("confidence_calibration") or {}
         notes.append(f"ECE: expected calibration error of the verdicts' confidence (10 equal-width bins; right = "
-                     f"the label matches); overall mean confidence {_fmt3(cal.get('confidence'))}, accuracy "
+                     f"the label matches); all rows: mean confidence {_fmt3(cal.get('confidence'))} for accuracy "
                      f"{_fmt3(cal.get('accuracy'))}, Brier {_fmt3(cal.get('brier'))}.")
     if any(m.get("kappa") is None and m.get("n_judged") for m in [*groups.values(), result["overall"]]):
         notes.append("kappa '-': the group's gold labels are all one class (kappa says nothing there).")
