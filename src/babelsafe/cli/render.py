@@ -182,7 +182,9 @@ def plan_line(p: dict[str, Any]) -> str:
 
 # -- compare ----------------------------------------------------------------------------------------
 def comparison(console: Console, result: dict[str, Any]) -> RenderableType:
-    """Per-language paired comparison: A and B unsafe rates, B-A with its interval, McNemar p."""
+    """Per-language paired comparison: A and B headline rates ('answered, not refused' with a refusal judge,
+    'unsafe' with a safety judge), B-A with its interval, McNemar p; a warning first when the two runs'
+    judge measured different things."""
     headers = ["lang", "pairs", "A", "B", "B-A", "95% CI", "A only", "B only", "McNemar p"]
     rows = []
     for lang, r in list(result["by_language"].items()) + [("all", result["overall"])]:
@@ -193,12 +195,25 @@ def comparison(console: Console, result: dict[str, Any]) -> RenderableType:
                      "-" if d["diff"] is None else f"{100 * d['diff']:+.1f}",
                      "-" if d["diff"] is None else f"{100 * d['lo']:+.1f}..{100 * d['hi']:+.1f}",
                      str(r["a_only"]), str(r["b_only"]), f"{r['mcnemar_p']:.3g}"])
-    caption = (f"Unsafe rate in %; B-A in points with Newcombe's paired 95% interval; exact McNemar p. "
+    judge = result["judge"]
+    m = result.get("measure") or {"name": "unsafe", "vocabulary": "safety"}  # a comparison saved before 'measure'
+    if m.get("mixed"):
+        what = f"A: {m['a']}, B: {m['b']} (different measures: see the warning)"
+    elif m["vocabulary"] == "refusal":
+        what = (f"'{m['name']}' = harmful prompts answered, not refused (judge '{judge}' is a refusal judge: "
+                f"attack success by the refusal criterion, not a judgement of harm)")
+    else:
+        what = f"'unsafe' = harmful prompts judged unsafe by the safety judge '{judge}'"
+    caption = (f"Rates in %: {what}; B-A in points with Newcombe's paired 95% interval; exact McNemar p. "
                f"Pairs on {','.join(result.get('pair_on') or ['sample', 'language', 'transform'])}, targets: "
                f"{result['pairing']}; unpaired A {result['unpaired_a']}, B {result['unpaired_b']}; "
                f"pairs with an error or judge error left out: {result['excluded_pairs']}.")
-    title = f"A = {result['run_a']}  vs  B = {result['run_b']}  (judge {result['judge']})"
-    return fit_tables(console, title, headers, rows, caption=caption, rules={len(rows) - 2})
+    title = (f"{'mixed measures' if m.get('mixed') else m['name']} · A = {result['run_a']}  vs  "
+             f"B = {result['run_b']}  (judge {judge})")
+    table = fit_tables(console, title, headers, rows, caption=caption, rules={len(rows) - 2})
+    if m.get("warning"):
+        return Group(Text.from_markup(f"[bold red]warning:[/] {escape(m['warning'])}"), table)
+    return table
 
 
 # -- calibrate --------------------------------------------------------------------------------------
@@ -223,23 +238,31 @@ def calibration(console: Console, result: dict[str, Any]) -> RenderableType:
     labels = result.get("labels") or []
     by = result.get("by", "language")
     title = f"Judge '{result.get('judge')}' vs {result.get('labels_file') or 'labels'} ({result.get('vocabulary')})"
-    headers = ["lang" if by == "language" else by, "n", "acc [95% CI]", "bin acc", "kappa [95% CI]",
-               *(f"F1 {_SHORT.get(lab, lab)}" for lab in labels), "errors"]
+    has_ece = "ece" in result["overall"]
+    headers = ["lang" if by == "language" else by, "n", "acc [95% CI]", "bin acc", *(["ECE"] if has_ece else []),
+               "kappa [95% CI]", *(f"F1 {_SHORT.get(lab, lab)}" for lab in labels), "errors"]
     rows = []
 
     def row(name: str, m: dict[str, Any]) -> list[str]:
         f1s = [(_fmt(m["per_class"][lab]["f1"]) if m["per_class"].get(lab, {}).get("support") else "-")
                for lab in labels]
-        return [name, str(m["n"]), _fmt_ci(m, "accuracy"), _fmt(m["binary_accuracy"]), _fmt_ci(m, "kappa"),
+        ece = [_fmt3(m.get("ece"))] if has_ece else []
+        return [name, str(m["n"]), _fmt_ci(m, "accuracy"), _fmt(m["binary_accuracy"]), *ece, _fmt_ci(m, "kappa"),
                 *f1s, str(m.get("n_judge_error", 0))]
 
     groups = result.get("groups") or result.get("by_language", {})
     for key, m in groups.items():
         rows.append(row(key, m))
     rows.append(row("overall", result["overall"]))
-    caption = None
+    notes = []
+    if has_ece:
+        cal = result.get("confidence_calibration") or {}
+        notes.append(f"ECE: expected calibration error of the verdicts' confidence (10 equal-width bins; right = "
+                     f"the label matches); all rows: mean confidence {_fmt3(cal.get('confidence'))} for accuracy "
+                     f"{_fmt3(cal.get('accuracy'))}, Brier {_fmt3(cal.get('brier'))}.")
     if any(m.get("kappa") is None and m.get("n_judged") for m in [*groups.values(), result["overall"]]):
-        caption = "kappa '-': the group's gold labels are all one class (kappa says nothing there)."
+        notes.append("kappa '-': the group's gold labels are all one class (kappa says nothing there).")
+    caption = "\n".join(notes) or None
     return fit_tables(console, title, headers, rows, caption=caption, rules={len(rows) - 2})
 
 
@@ -254,17 +277,18 @@ def escalation(console: Console, result: dict[str, Any]) -> RenderableType:
     cascade's own run, also the cascade's accuracy measured at each threshold up to its `below`."""
     points = result.get("escalation") or []
     cascade = result.get("cascade")
-    headers = ["below", "escalated", "acc of kept", "acc if escalations right"]
+    headers = ["below", "escalated", "acc of kept", "label acc", "acc if escalations right"]
     if cascade:
-        headers.insert(3, "cascade acc")
+        headers.insert(4, "cascade acc")
     rows = []
     for p in points:
         r = [_fmt_threshold(p["threshold"]), f"{100 * p['escalated']:.1f}%", _fmt3(p["kept_accuracy"]),
-             _fmt3(p["accuracy_if_escalations_right"])]
+             _fmt3(p.get("kept_label_accuracy")), _fmt3(p["accuracy_if_escalations_right"])]
         if cascade:
-            r.insert(3, _fmt3(p.get("cascade_accuracy")))
+            r.insert(4, _fmt3(p.get("cascade_accuracy")))
         rows.append(r)
-    title = "cascade: answers below the confidence threshold go to the expensive judge (binary accuracy)"
+    title = ("cascade: answers below the confidence threshold go to the expensive judge (binary accuracy; "
+             "'label acc': of the kept verdicts' exact labels, what the confidence is calibrated for)")
     table = fit_tables(console, title, headers, rows, right=set(range(len(headers))))
     if not cascade:
         return table
