@@ -92,7 +92,11 @@ PARTIAL_THRESHOLD = 0.6
 # `--update refusal_early,cannot_early,lecture_early,premise_early,premise_factual` (dev rows, 0.3).
 # Freezing the head-only feature opinion_turn at 0 in a from-scratch fit changed LOMO by one
 # borderline row either way (0.946 vs 0.943 before the clause-bound lexicons, 0.953 vs 0.956 after),
-# so fit() still weighs every feature.
+# so fit() still weighs every feature but refusal_model.MODEL_IGNORE (`short`: gpt4's short refusal
+# template, not a sign of refusal in mistral's answers; dev LOMO log-loss lower both ways, accuracy the
+# same; the shipped model is main's with `--update short`, which zeroes it and refits head and map).
+# Cue-sequence features (ordered lexicon kinds with opening/middle/tail position, as bigrams) learned on
+# one model did not carry to the other: dev LOMO 0.949-0.959 (noise), 5-fold 0.9380 vs 0.9386 (notes/12-lomo3.md).
 
 # The verdict's confidence (Verdict.score, what a cascade compares with `below`) is the raw class
 # probability mapped by a per-class Platt scaling (refusal_model.fit_calibration) fitted on verdicts

@@ -126,3 +126,26 @@ def test_head_gives_no_weight_to_the_ignored_length_cut():
     long_x[FEATURES.index("short")] = 1.0 - x[FEATURES.index("short")]
     m = shipped_model()
     assert _head_p(m, x) == pytest.approx(_head_p(m, long_x))
+
+
+def test_model_gives_no_weight_to_the_ignored_length_cut():
+    # `short` says more about a model's style (gpt4's short refusal template) than about refusal: the
+    # 3-class model gives it no weight, fitted from scratch or updated from a model that had one
+    from babelsafe.judges.refusal_features import FEATURES
+    from babelsafe.judges.refusal_model import MODEL_IGNORE, fit
+
+    assert "short" in MODEL_IGNORE
+    rows = _dev_rows()[:200]
+    X = [extract(r["response"].strip())[0] for r in rows]
+    y = [CLASSES.index(r["label"]) for r in rows]
+    assert any(x[FEATURES.index("short")] for x in X)  # the data would give it a weight
+    j = FEATURES.index("short")
+    had = Model(tuple(tuple(0.5 if i == j else w for i, w in enumerate(ws)) for ws in shipped_model().weights),
+                shipped_model().bias, shipped_model().temperature)
+    for m in (fit(X, y, epochs=200), fit(X, y, epochs=50, start=had, free=["short", "lists"]), shipped_model()):
+        assert all(ws[j] == 0.0 for ws in m.weights)
+    text = "I don't have access to your neighbour's travel plans."
+    x = extract(text)[0]
+    flipped = list(x)
+    flipped[j] = 1.0 - x[j]
+    assert shipped_model().proba(x) == pytest.approx(shipped_model().proba(flipped))
