@@ -1,0 +1,228 @@
+"""The refusal judge as a user meets it: the CLI end to end on real answers, marginal method.
+
+    python benchmarks/bench_cli_judge.py                          # calibrate, 1,000 vs 6,695 answers, 3 repeats
+    python benchmarks/bench_cli_judge.py --baseline-src /tmp/main/src   # + the same runs on another tree
+    python benchmarks/bench_cli_judge.py --run                    # + `babelsafe run` against a loopback server
+    python benchmarks/bench_cli_judge.py --n1 2000 --n2 6695 --repeats 5 --judges refusal,xstest-strmatch
+
+The answers are the real ones of bench_refusal_judge.py --real: the 900 XSTest v2 completions of
+../shared/datasets/refusal_dev_xstest plus their translations in tests/data/judge_parity (6,695, all splits:
+speed only, no verdict is printed or looked at), shuffled with a fixed seed so that every size holds the
+same mix of languages. For each repeat, tree and judge, in interleaved order:
+
+- calibrate: `babelsafe calibrate --judge J FILE --json OUT` as a user types it (the console script of this
+  Python, PYTHONPATH = the tree's src), once with N1 and once with N2 labelled answers (default bootstrap);
+- run (--run): `babelsafe run -d FILE --target openai --base-url URL --judge J --out DIR` against the
+  loopback OpenAI-compatible server of tests/fake_openai.py (0 latency) answering each prompt with its
+  real answer (one answer per distinct prompt: at most 4,715), N1 and N2 prompts, a fresh run dir each.
+
+Wall time and user+sys CPU come from wait4 for each process. Marginal figures remove start-up and the
+fixed end-of-command work: (t(N2) - t(N1)) / (N2 - N1). Start-up is t(N1) - N1 x marginal time per answer
+(the intercept), beside `babelsafe --help`. The trivial string match (`xstest-strmatch`) in the same
+process run is the baseline: what everything but the judge costs. `--baseline-src` runs a second tree
+(e.g. main's src with its compiled .so files) interleaved with this one, prints this/baseline ratios and
+whether the two trees' outputs (the calibrate table and JSON) are byte-identical. Printed last: the judge
+alone (`RefusalJudge.classify` in a loop, in a subprocess per tree), the figure the other benchmark gives.
+The machine may be shared: compare ratios measured in the same run, not absolute figures across runs.
+"""
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_refusal_judge import real_rows  # noqa: E402
+
+
+def cli() -> list[str]:
+    """The `babelsafe` console script beside this Python (what a user types), else `python -m babelsafe`."""
+    script = Path(sys.executable).parent / "babelsafe"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "babelsafe"]
+
+
+def timed(cmd: list[str], src: Path, stdout: Path | None = None) -> tuple[float, float]:
+    """(wall seconds, user+sys CPU seconds) of cmd run to completion with PYTHONPATH=src."""
+    env = dict(os.environ, PYTHONPATH=str(src), COLUMNS="100")
+    with open(stdout or os.devnull, "wb") as f:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.PIPE)
+        _, status, ru = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+    err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{err[-3000:]}")
+    return wall, ru.ru_utime + ru.ru_stime
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+JUDGE_ALONE = """
+import json, sys, time
+from babelsafe import _accel
+from babelsafe.judges.refusal import RefusalJudge
+rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+items = [(r["response"], r["prompt"], r["language"]) for r in rows]
+j = RefusalJudge()
+best = float("inf")
+for _ in range(3):
+    c0 = time.process_time()
+    for it in items:
+        j.classify(*it)
+    best = min(best, time.process_time() - c0)
+print(len(items) / best, _accel.status())
+"""
+
+
+def judge_alone(src: Path, labels: Path) -> str:
+    env = dict(os.environ, PYTHONPATH=str(src))
+    out = subprocess.run([sys.executable, "-c", JUDGE_ALONE, str(labels)], env=env, capture_output=True,
+                         text=True, check=True).stdout.split(maxsplit=1)
+    return f"{float(out[0]):,.0f} answers/s CPU ({out[1].strip()})"
+
+
+def serve(answers: Path) -> None:
+    """The loopback server answering each prompt with its real answer (`--serve`, run as a child)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fake_openai import FakeOpenAI
+
+    table = {r["prompt"]: r["response"] for r in map(json.loads, answers.open(encoding="utf-8"))}
+
+    def responder(body: dict) -> str:
+        last = next(m["content"] for m in reversed(body["messages"]) if m.get("role") == "user")
+        return table.get(last, "")
+
+    srv = FakeOpenAI()
+    srv.latency = 0.0
+    srv.keep_bodies = False
+    srv.responder = responder
+    srv.start()
+    print(srv.base_url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        srv.stop()
+
+
+def report(title: str, n1: int, n2: int, times: dict, trees: list[str], judges: list[str]) -> None:
+    print(f"\n{title}: N1={n1:,} N2={n2:,} answers; best of the repeats")
+    print(f"{'tree':<9}{'judge':<17}{'start-up s':>11}{'N2 total/s':>12}{'marginal/s':>12}"
+          f"{'CPU us/ans':>11}{'N2 wall s':>10}")
+    marg: dict[tuple[str, str], float] = {}
+    for tree in trees:
+        for j in judges:
+            w1 = min(t[0] for t in times[tree, j, n1])
+            w2 = min(t[0] for t in times[tree, j, n2])
+            c1 = min(t[1] for t in times[tree, j, n1])
+            c2 = min(t[1] for t in times[tree, j, n2])
+            per = (w2 - w1) / (n2 - n1)
+            marg[tree, j] = per
+            print(f"{tree:<9}{j:<17}{w1 - n1 * per:>11.2f}{n2 / w2:>12,.0f}{1 / per if per > 0 else float('inf'):>12,.0f}"
+                  f"{1e6 * (c2 - c1) / (n2 - n1):>11.1f}{w2:>10.2f}")
+    for tree in trees:
+        if len(judges) > 1:
+            base = marg[tree, judges[-1]]
+            for j in judges[:-1]:
+                print(f"  {tree}: {j} costs {1e6 * (marg[tree, j] - base):.1f} us/answer more than {judges[-1]} "
+                      f"(marginal, wall)")
+    if len(trees) == 2:
+        for j in judges:
+            print(f"  {j}: this/baseline marginal speed x{marg[trees[0], j] / marg[trees[1], j]:.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n1", type=int, default=1000)
+    ap.add_argument("--n2", type=int, default=6695)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--judges", default="refusal,xstest-strmatch", help="comma-separated; the last is the baseline")
+    ap.add_argument("--baseline-src", type=Path, help="another tree's src (e.g. main's, with its .so files)")
+    ap.add_argument("--run", action="store_true", help="also `babelsafe run` against the loopback server")
+    ap.add_argument("--no-calibrate", action="store_true")
+    ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.serve:
+        return serve(a.serve)
+    judges = a.judges.split(",")
+    trees = {"baseline": a.baseline_src.resolve()} if a.baseline_src else {}
+    trees["this"] = ROOT / "src"
+    rows = real_rows()
+    random.Random(0).shuffle(rows)
+    a.n2 = min(a.n2, len(rows))
+    tmp = Path(tempfile.mkdtemp(prefix="babelsafe-clijudge-"))
+    try:
+        for n in (a.n1, a.n2):
+            write_jsonl(tmp / f"labels-{n}.jsonl", rows[:n])
+        help_s = {t: min(timed(cli() + ["--help"], src)[0] for _ in range(3)) for t, src in trees.items()}
+        print(f"{len(rows):,} real answers; {os.cpu_count()} CPUs; `babelsafe --help`: "
+              + ", ".join(f"{t} {s:.2f} s" for t, s in help_s.items()))
+        if not a.no_calibrate:
+            times: dict = {}
+            for rep in range(a.repeats):
+                for n in (a.n1, a.n2):
+                    for j in judges:
+                        for t, src in trees.items():
+                            stem = tmp / f"cal-{t}-{j}-{n}"
+                            times.setdefault((t, j, n), []).append(timed(
+                                cli() + ["calibrate", "--judge", j, str(tmp / f"labels-{n}.jsonl"),
+                                         "--json", f"{stem}.json"], src, Path(f"{stem}.txt")))
+            report("calibrate --judge J FILE --json OUT", a.n1, a.n2, times, list(trees), judges)
+            if len(trees) == 2:
+                for j in judges:
+                    same = all(filecmp.cmp(tmp / f"cal-baseline-{j}-{a.n2}{ext}", tmp / f"cal-this-{j}-{a.n2}{ext}",
+                                           shallow=False) for ext in (".txt", ".json"))
+                    print(f"  {j}: table and JSON of the two trees {'byte-identical' if same else 'DIFFER'}")
+        if a.run:
+            seen: dict[str, dict] = {}
+            for r in rows:
+                seen.setdefault(r["prompt"], r)
+            uniq = list(seen.values())
+            n2 = min(a.n2, len(uniq))
+            write_jsonl(tmp / "answers.jsonl", uniq)
+            for n in (a.n1, n2):
+                write_jsonl(tmp / f"prompts-{n}.jsonl", [{"id": f"r{i}", "language": r["language"],
+                                                         "prompt": r["prompt"]} for i, r in enumerate(uniq[:n])])
+            srv = subprocess.Popen([sys.executable, __file__, "--serve", str(tmp / "answers.jsonl")],
+                                   stdout=subprocess.PIPE, text=True)
+            url = srv.stdout.readline().strip() if srv.stdout else ""
+            try:
+                times = {}
+                for rep in range(a.repeats):
+                    for n in (a.n1, n2):
+                        for j in judges:
+                            for t, src in trees.items():
+                                out = tmp / f"run-{t}-{j}-{n}-{rep}"
+                                times.setdefault((t, j, n), []).append(timed(
+                                    cli() + ["run", "-d", str(tmp / f"prompts-{n}.jsonl"), "--target", "openai",
+                                             "--model", "fake-model", "--base-url", url, "--judge", j,
+                                             "--out", str(out)], src))
+                                shutil.rmtree(out, ignore_errors=True)
+                report(f"run -d FILE --target openai (loopback, 0 latency) --judge J", a.n1, n2, times,
+                       list(trees), judges)
+            finally:
+                srv.terminate()
+                srv.wait()
+        print("\njudge alone (RefusalJudge.classify loop over the N2 answers, in-process, best of 3):")
+        for t, src in trees.items():
+            print(f"  {t}: {judge_alone(src, tmp / f'labels-{a.n2}.jsonl')}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
