@@ -53,7 +53,7 @@ def cli() -> list[str]:
 
 def timed(cmd: list[str], src: Path, stdout: Path | None = None) -> tuple[float, float]:
     """(wall seconds, user+sys CPU seconds) of cmd run to completion with PYTHONPATH=src."""
-    env = dict(os.environ, PYTHONPATH=str(src), COLUMNS="100")
+    env = child_env(src, COLUMNS="100")
     with open(stdout or os.devnull, "wb") as f:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.PIPE)
@@ -65,6 +65,14 @@ def timed(cmd: list[str], src: Path, stdout: Path | None = None) -> tuple[float,
     return wall, ru.ru_utime + ru.ru_stime
 
 
+def child_env(src: Path, **extra: str) -> dict[str, str]:
+    """The environment of a measured command: PYTHONPATH = the tree's src, and byte-code caching on
+    (an installed package has its .pyc files; without them every start compiles ~60 modules)."""
+    env = dict(os.environ, PYTHONPATH=str(src), **extra)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for r in rows:
@@ -72,27 +80,44 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 JUDGE_ALONE = """
-import json, sys, time
+import io, sys, time
+T = time.process_time
+t0 = T()
+import babelsafe.cli
 from babelsafe import _accel
-from babelsafe.judges.refusal import RefusalJudge
-rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
-items = [(r["response"], r["prompt"], r["language"]) for r in rows]
-j = RefusalJudge()
-best = float("inf")
+from babelsafe.cli import render
+from babelsafe.judges import calibrate as cal
+t1 = T()
+rows = cal.load_labels(sys.argv[1])
+t2 = T()
+judge = cal.build_judge("refusal")
+verdicts = [judge.classify(r["response"], r["prompt"], r["language"]) for r in rows]
+t3 = T()
+steady = float("inf")
 for _ in range(3):
-    c0 = time.process_time()
-    for it in items:
-        j.classify(*it)
-    best = min(best, time.process_time() - c0)
-print(len(items) / best, _accel.status())
+    c0 = T()
+    for r in rows:
+        judge.classify(r["response"], r["prompt"], r["language"])
+    steady = min(steady, T() - c0)
+t4 = T()
+result = cal.summarize(judge, rows, verdicts, labels_path=sys.argv[1])
+t5 = T()
+from rich.console import Console
+con = Console(file=io.StringIO(), width=100)
+for table in (render.calibration(con, result), render.confusion(con, result), render.escalation(con, result)):
+    con.print(table)
+t6 = T()
+n = len(rows)
+print(f"judge alone {n / steady:,.0f} answers/s ({1e6 * steady / n:.1f} us CPU/answer, {_accel.status()});"
+      f" calibrate's CPU in one process: imports {t1 - t0:.2f} s, reading {t2 - t1:.2f} s, judging {t3 - t2:.2f} s"
+      f" (first use of the lexicons {t3 - t2 - steady:.2f} s + {steady:.2f} s), summary {t5 - t4:.2f} s,"
+      f" tables {t6 - t5:.2f} s")
 """
 
 
 def judge_alone(src: Path, labels: Path) -> str:
-    env = dict(os.environ, PYTHONPATH=str(src))
-    out = subprocess.run([sys.executable, "-c", JUDGE_ALONE, str(labels)], env=env, capture_output=True,
-                         text=True, check=True).stdout.split(maxsplit=1)
-    return f"{float(out[0]):,.0f} answers/s CPU ({out[1].strip()})"
+    return subprocess.run([sys.executable, "-c", JUDGE_ALONE, str(labels)], env=child_env(src), capture_output=True,
+                          text=True, check=True).stdout.strip()
 
 
 def serve(answers: Path) -> None:
@@ -120,29 +145,29 @@ def serve(answers: Path) -> None:
 
 
 def report(title: str, n1: int, n2: int, times: dict, trees: list[str], judges: list[str]) -> None:
+    """Per tree and judge: start-up (the intercept), total and marginal answers/s (wall), CPU per answer
+    (marginal) and its answers/s; each time the best of the repeats. CPU is the steadier figure on a
+    shared machine (wall also counts the time other people's processes hold the cores)."""
     print(f"\n{title}: N1={n1:,} N2={n2:,} answers; best of the repeats")
-    print(f"{'tree':<9}{'judge':<17}{'start-up s':>11}{'N2 total/s':>12}{'marginal/s':>12}"
-          f"{'CPU us/ans':>11}{'N2 wall s':>10}")
+    print(f"{'tree':<9}{'judge':<16}{'start-up':>9}{'N2 total':>10}{'marginal':>10}{'CPU/answer':>11}"
+          f"{'CPU':>9}{'start-up':>9}")
+    print(f"{'':<25}{'wall s':>9}{'ans/s':>10}{'ans/s':>10}{'us':>11}{'ans/s':>9}{'CPU s':>9}")
     marg: dict[tuple[str, str], float] = {}
     for tree in trees:
         for j in judges:
-            w1 = min(t[0] for t in times[tree, j, n1])
-            w2 = min(t[0] for t in times[tree, j, n2])
-            c1 = min(t[1] for t in times[tree, j, n1])
-            c2 = min(t[1] for t in times[tree, j, n2])
-            per = (w2 - w1) / (n2 - n1)
-            marg[tree, j] = per
-            print(f"{tree:<9}{j:<17}{w1 - n1 * per:>11.2f}{n2 / w2:>12,.0f}{1 / per if per > 0 else float('inf'):>12,.0f}"
-                  f"{1e6 * (c2 - c1) / (n2 - n1):>11.1f}{w2:>10.2f}")
+            w1, w2 = (min(t[0] for t in times[tree, j, n]) for n in (n1, n2))
+            c1, c2 = (min(t[1] for t in times[tree, j, n]) for n in (n1, n2))
+            per, cpu = (w2 - w1) / (n2 - n1), (c2 - c1) / (n2 - n1)
+            marg[tree, j] = cpu
+            print(f"{tree:<9}{j:<16}{w1 - n1 * per:>9.2f}{n2 / w2:>10,.0f}{1 / per if per > 0 else float('inf'):>10,.0f}"
+                  f"{1e6 * cpu:>11.1f}{1 / cpu if cpu > 0 else float('inf'):>9,.0f}{c1 - n1 * cpu:>9.2f}")
     for tree in trees:
-        if len(judges) > 1:
-            base = marg[tree, judges[-1]]
-            for j in judges[:-1]:
-                print(f"  {tree}: {j} costs {1e6 * (marg[tree, j] - base):.1f} us/answer more than {judges[-1]} "
-                      f"(marginal, wall)")
+        for j in judges[:-1]:
+            print(f"  {tree}: {j} costs {1e6 * (marg[tree, j] - marg[tree, judges[-1]]):.1f} us CPU/answer more "
+                  f"than {judges[-1]} (marginal)")
     if len(trees) == 2:
         for j in judges:
-            print(f"  {j}: this/baseline marginal speed x{marg[trees[0], j] / marg[trees[1], j]:.2f}")
+            print(f"  {j}: marginal CPU/answer, baseline/this x{marg[trees[0], j] / marg[trees[1], j]:.2f}")
 
 
 def main() -> None:
@@ -171,6 +196,8 @@ def main() -> None:
         help_s = {t: min(timed(cli() + ["--help"], src)[0] for _ in range(3)) for t, src in trees.items()}
         print(f"{len(rows):,} real answers; {os.cpu_count()} CPUs; `babelsafe --help`: "
               + ", ".join(f"{t} {s:.2f} s" for t, s in help_s.items()))
+        for src in trees.values():  # warm-up: .pyc files written, files in the page cache
+            timed(cli() + ["calibrate", "--judge", judges[0], str(tmp / f"labels-{a.n1}.jsonl")], src)
         if not a.no_calibrate:
             times: dict = {}
             for rep in range(a.repeats):
@@ -217,7 +244,7 @@ def main() -> None:
             finally:
                 srv.terminate()
                 srv.wait()
-        print("\njudge alone (RefusalJudge.classify loop over the N2 answers, in-process, best of 3):")
+        print(f"\nwhere calibrate's time goes (refusal, the N2 answers, CPU; the judge alone: best of 3 passes):")
         for t, src in trees.items():
             print(f"  {t}: {judge_alone(src, tmp / f'labels-{a.n2}.jsonl')}")
     finally:

@@ -186,7 +186,7 @@ def bootstrap_agreement(gold: Sequence[str], pred: Sequence[str], reps: int, see
     m = len(gold)
     if m == 0 or reps <= 0:
         return [], []
-    if m >= 1 << 32:
+    if m >= 1 << 26:  # (m * m < 2**53 below)
         return _bootstrap_agreement_slow(gold, pred, reps, seed, kappa)
     labels = sorted(set(gold) | set(pred))
     at = {lab: i for i, lab in enumerate(labels)}
@@ -204,7 +204,7 @@ def bootstrap_agreement(gold: Sequence[str], pred: Sequence[str], reps: int, see
         return _bootstrap_agreement_slow(gold, pred, reps, seed, kappa)
     blocks = _index_blocks(m, seed, np)
     if np is not None:
-        code_arr = np.asarray(codes, dtype=np.int64)
+        code_arr = np.asarray(codes, dtype=np.int32)
         batch = max(1, (1 << 20) // m)  # resamples per numpy pass
         pending = np.empty(0, dtype=np.uint32)
         done = 0
@@ -219,10 +219,17 @@ def bootstrap_agreement(gold: Sequence[str], pred: Sequence[str], reps: int, see
                 have += len(block)
             flat = np.concatenate(parts)
             pending = flat[need:]
-            c = code_arr[flat[:need]].reshape(rows, m) + (np.arange(rows, dtype=np.int64) * (L * L))[:, None]
-            counts = np.bincount(c.ravel(), minlength=rows * L * L).reshape(rows, L * L).tolist()
-            for row in counts:
-                _agreement(row, L, m, accs, kaps, kappa)
+            c = code_arr[flat[:need]].reshape(rows, m) + (np.arange(rows, dtype=np.int32) * (L * L))[:, None]
+            counts = np.bincount(c.ravel(), minlength=rows * L * L).reshape(rows, L, L)
+            # cohen_kappa's arithmetic on whole arrays: int / int and float64 ops, the same bits
+            # as Python's (every count and m * m is an integer below 2**53)
+            po = counts[:, np.arange(L), np.arange(L)].sum(axis=1) / m
+            accs.extend(po.tolist())
+            if kappa:
+                pe = (counts.sum(axis=2) * counts.sum(axis=1)).sum(axis=1) / (m * m)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    k = np.where(pe >= 1.0, np.where(po >= 1.0, 1.0, 0.0), (po - pe) / (1 - pe))
+                kaps.extend(k.tolist())
             done += rows
     else:
         pending_l: list[int] = []
