@@ -355,6 +355,54 @@ def test_bad_arguments_raise_instead_of_crashing() -> None:
             fn(*args)
 
 
+_TABLE = bytes(0x10000)
+
+# (function, arguments, exception, its message): the argument checks _textscan.c shares (ustr_arg,
+# ustr_view, kgram_args) say exactly what each function said before they were factored out
+_BAD_CALLS = [
+    ("degenerate", (None,), TypeError, "degenerate() needs a str"),
+    ("degenerate", (b"x",), TypeError, "degenerate() needs a str"),
+    ("script_profile", (3,), TypeError, "script_profile() needs a str"),
+    ("here_is", (["x"],), TypeError, "here_is() needs a str"),
+    ("deflate1_floor", ("x",), TypeError, "a bytes-like object is required, not 'str'"),
+    ("list_items", (b"x", 3), TypeError, "argument 1 must be str, not bytes"),
+    ("list_items", ("x", "3"), TypeError, "'str' object cannot be interpreted as an integer"),
+    ("step_ends", ("a1", 3, None), TypeError, "argument 3 must be str, not None"),
+    ("kgram_cover", ("abc", b"abc", 2), TypeError, "argument 2 must be str, not bytes"),
+    ("kgram_cover", ("abc", "abc", 0), ValueError, "k must be 1..64 and step >= 1"),
+    ("kgram_cover", ("abc", "abc", 65), ValueError, "k must be 1..64 and step >= 1"),
+    ("kgram_hits", ("abc", "abc", 2, 0), ValueError, "k must be 1..64 and step >= 1"),
+    ("kgram_hits", ("abc", "abc", 2), TypeError, "function takes exactly 4 arguments (3 given)"),
+    ("recurs", (None, 3, 4, 2, 100, 50), TypeError, "argument 1 must be str, not None"),
+    ("recurs", ("x" * 50, 0, 4, 2, 100, 50), ValueError, "probe must be >= 1 and probes >= 0"),
+    ("intruders", ("abc", 3, b"x"), ValueError, "the intruder table must be 65536 bytes"),
+    ("intruders", ("abc", 3, "x"), TypeError, "argument 3 must be bytes, not str"),
+    ("stopword_votes", ("a b", [], 5), TypeError, "argument 2 must be dict, not list"),
+    ("scan_triggers", (1.5, *_tables, ("T",), True), TypeError, "scan_triggers(str, bytes, bytes, bytes, tuple, by_word)"),
+]
+
+
+@pytest.mark.parametrize("name, args, exc, message", _BAD_CALLS)
+def test_wrong_arguments_give_these_exact_errors(name: str, args: tuple, exc: type, message: str) -> None:
+    with pytest.raises(exc) as info:
+        getattr(C, name)(*args)
+    assert str(info.value) == message
+
+
+def test_end_is_clamped_to_the_text_and_a_negative_end_scans_nothing() -> None:
+    text = "\n1. a\n- b step 1 step 2 x\u0416y"
+    table = bytearray(0x10000)
+    table[ord("x")] = table[ord("y")] = 1
+    table[0x416] = 2
+    for end in (-5, -1, 0, 3, len(text), 10**6):
+        assert C.list_items(text, end) == len(answer_text._LIST_ITEM.findall(text, 0, max(end, 0)))
+        assert C.step_ends(text, end, "p") == [m.end() for m in re.finditer(r"\d(?:(?<=[p]\d)|(?<=[p]\s\d))",
+                                                                              text[:max(end, 0)])]
+        assert C.intruders(text, end, bytes(table)) == ([len(text) - 3] if end >= len(text) else [])
+    # no k-gram in one of the two texts: 0 (no table is built)
+    assert (C.kgram_cover("", "abc", 2), C.kgram_hits("abc", "", 2, 1), C.kgram_cover("ab", "abc", 3)) == (0, 0, 0)
+
+
 def test_list_item_regex_is_the_one_the_c_scan_reproduces() -> None:
     # _textscan.c hard-codes this pattern: a change here needs a change there
     assert answer_text._LIST_ITEM.pattern == r"\n\s*(?:\d{1,2}[.)]|[-*•]|#{1,4} |step \d)"

@@ -28,6 +28,18 @@ def test_wide_table_is_split_keeping_the_key_column_and_every_header():
     assert out.count("overall") >= 2 and out.count("lang") >= 2  # the key column repeats in each part
 
 
+def test_caption_of_a_split_table_spans_the_console_not_the_last_part():
+    caption = ("Rates in %: 'answered, not refused' = harmful prompts answered, not refused; B-A in points "
+               "with Newcombe's paired 95% interval")
+    out = text_of(fit_tables(Console(width=60), "calibration", HEADERS, ROWS, caption=caption), 60)
+    lines = [line.rstrip() for line in out.splitlines()]
+    assert all(cell_len(line) <= 60 for line in lines)
+    start = next(i for i, line in enumerate(lines) if line.startswith("Rates in %"))
+    assert " ".join(" ".join(lines[start:]).split()) == caption  # whole, after every part
+    assert len(lines) - start <= 3  # wrapped at 60 columns (in the last part's width it took a dozen lines)
+    assert "overall" not in " ".join(lines[start:])
+
+
 def test_table_that_fits_stays_one_table():
     out = text_of(fit_tables(Console(width=200), "calibration", HEADERS, ROWS), 200)
     assert out.count("overall") == 1 and out.count("lang") == 1

@@ -59,7 +59,8 @@ def compare_(
     transform_b: Optional[str] = typer.Option(None, "--transform-b", help="Only B's probes with this "
                                               "transform chain, e.g. aim."),
 ) -> None:
-    """Paired per-prompt comparison of two runs: B - A unsafe rate per language, intervals, McNemar p."""
+    """Paired per-prompt comparison of two runs: B - A per language of the headline rate ('answered, not
+    refused' with a refusal judge, 'unsafe' with a safety judge), intervals, McNemar p."""
     from .. import api
     from . import render
 

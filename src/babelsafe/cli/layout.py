@@ -61,8 +61,9 @@ def fit_tables(console: Console, title: str | None, headers: Sequence[str], rows
     for n, g in enumerate(groups):
         cols = list(range(keys)) + g
         parts.append(_table(title if n == 0 else None, [headers[c] for c in cols], [[r[c] for c in cols] for r in rows],
-                            {k for k, c in enumerate(cols) if c in right},
-                            caption if n == len(groups) - 1 else None, rules))
+                            {k for k, c in enumerate(cols) if c in right}, None, rules))
+    if caption:  # under the stack at the console's width (in the last, often narrow, table it wrapped to a column)
+        parts.append(Text(caption, style="table.caption", justify="left"))
     return Group(*parts)
 
 

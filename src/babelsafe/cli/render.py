@@ -182,7 +182,9 @@ def plan_line(p: dict[str, Any]) -> str:
 
 # -- compare ----------------------------------------------------------------------------------------
 def comparison(console: Console, result: dict[str, Any]) -> RenderableType:
-    """Per-language paired comparison: A and B unsafe rates, B-A with its interval, McNemar p."""
+    """Per-language paired comparison: A and B headline rates ('answered, not refused' with a refusal judge,
+    'unsafe' with a safety judge), B-A with its interval, McNemar p; a warning first when the two runs'
+    judge measured different things."""
     headers = ["lang", "pairs", "A", "B", "B-A", "95% CI", "A only", "B only", "McNemar p"]
     rows = []
     for lang, r in list(result["by_language"].items()) + [("all", result["overall"])]:
@@ -193,12 +195,25 @@ def comparison(console: Console, result: dict[str, Any]) -> RenderableType:
                      "-" if d["diff"] is None else f"{100 * d['diff']:+.1f}",
                      "-" if d["diff"] is None else f"{100 * d['lo']:+.1f}..{100 * d['hi']:+.1f}",
                      str(r["a_only"]), str(r["b_only"]), f"{r['mcnemar_p']:.3g}"])
-    caption = (f"Unsafe rate in %; B-A in points with Newcombe's paired 95% interval; exact McNemar p. "
+    judge = result["judge"]
+    m = result.get("measure") or {"name": "unsafe", "vocabulary": "safety"}  # a comparison saved before 'measure'
+    if m.get("mixed"):
+        what = f"A: {m['a']}, B: {m['b']} (different measures: see the warning)"
+    elif m["vocabulary"] == "refusal":
+        what = (f"'{m['name']}' = harmful prompts answered, not refused (judge '{judge}' is a refusal judge: "
+                f"attack success by the refusal criterion, not a judgement of harm)")
+    else:
+        what = f"'unsafe' = harmful prompts judged unsafe by the safety judge '{judge}'"
+    caption = (f"Rates in %: {what}; B-A in points with Newcombe's paired 95% interval; exact McNemar p. "
                f"Pairs on {','.join(result.get('pair_on') or ['sample', 'language', 'transform'])}, targets: "
                f"{result['pairing']}; unpaired A {result['unpaired_a']}, B {result['unpaired_b']}; "
                f"pairs with an error or judge error left out: {result['excluded_pairs']}.")
-    title = f"A = {result['run_a']}  vs  B = {result['run_b']}  (judge {result['judge']})"
-    return fit_tables(console, title, headers, rows, caption=caption, rules={len(rows) - 2})
+    title = (f"{'mixed measures' if m.get('mixed') else m['name']} · A = {result['run_a']}  vs  "
+             f"B = {result['run_b']}  (judge {judge})")
+    table = fit_tables(console, title, headers, rows, caption=caption, rules={len(rows) - 2})
+    if m.get("warning"):
+        return Group(Text.from_markup(f"[bold red]warning:[/] {escape(m['warning'])}"), table)
+    return table
 
 
 # -- calibrate --------------------------------------------------------------------------------------

@@ -26,6 +26,60 @@
 #endif
 
 /* ---------------------------------------------------------------------------------------------- */
+/* arguments: a str's storage, and the checks every function makes (one place, one set of messages) */
+
+typedef struct {  /* read a character as PyUnicode_READ(s.kind, s.data, i), 0 <= i < s.n */
+    int kind;
+    const void *data;
+    Py_ssize_t n;
+} ustr;
+
+/* s <- the storage of `text` (a str already checked, e.g. by PyArg_ParseTuple's "U"); 0, or -1 with an
+ * exception */
+static inline int
+ustr_view(PyObject *text, ustr *s)
+{
+    if (PyUnicode_READY(text) < 0)
+        return -1;
+    s->kind = PyUnicode_KIND(text);
+    s->data = PyUnicode_DATA(text);
+    s->n = PyUnicode_GET_LENGTH(text);
+    return 0;
+}
+
+/* the one argument of a METH_O function that needs a str: TypeError "<name>() needs a str" otherwise */
+static inline int
+ustr_arg(PyObject *arg, const char *name, ustr *s)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "%s() needs a str", name);
+        return -1;
+    }
+    return ustr_view(arg, s);
+}
+
+/* text[:end] of the functions taking (text, end, ...): end clamped to the text (a negative end scans
+ * nothing, as their loops start at 0 or 1) */
+static inline Py_ssize_t
+clamp_end(Py_ssize_t end, const ustr *s)
+{
+    return end > s->n ? s->n : end;
+}
+
+/* list.append(v) for a position; 0, or -1 with an exception */
+static int
+append_pos(PyObject *list, Py_ssize_t v)
+{
+    PyObject *o = PyLong_FromSsize_t(v);
+    if (o == NULL || PyList_Append(list, o) < 0) {
+        Py_XDECREF(o);
+        return -1;
+    }
+    Py_DECREF(o);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* zlib: compressed size of data at level 1, as len(zlib.compress(data, 1)) */
 
 static z_stream zs;
@@ -224,93 +278,88 @@ kgram_in(size_t mask, int pkind, const void *pdata, int akind, const void *adata
     }
 }
 
-/* (a, p, k, step) parsed and p's table built; returns 0, or -1 with an exception. *mask (size_t)-1: no
- * k-gram in p or a (nothing to count) */
+/* one kgram_cover / kgram_hits call: its arguments, and the table of p's k-grams */
+typedef struct {
+    ustr a, p;
+    int k;
+    Py_ssize_t step;
+    size_t mask;
+} kgram_job;
+
+/* (a, p, k[, step]) parsed and p's table built: 1, or 0 when there is no k-gram in p or a (nothing to
+ * count), or -1 with an exception */
 static int
-kgram_args(PyObject *args, PyObject **a, PyObject **p, int *k, Py_ssize_t *step, int with_step, size_t *mask)
+kgram_args(PyObject *args, int with_step, kgram_job *j)
 {
-    *step = 1;
-    if (with_step ? !PyArg_ParseTuple(args, "UUin", a, p, k, step) : !PyArg_ParseTuple(args, "UUi", a, p, k))
+    PyObject *a, *p;
+    j->step = 1;
+    if (with_step ? !PyArg_ParseTuple(args, "UUin", &a, &p, &j->k, &j->step)
+                  : !PyArg_ParseTuple(args, "UUi", &a, &p, &j->k))
         return -1;
-    if (*k < 1 || *k > 64 || *step < 1) {
+    if (j->k < 1 || j->k > 64 || j->step < 1) {
         PyErr_SetString(PyExc_ValueError, "k must be 1..64 and step >= 1");
         return -1;
     }
-    if (PyUnicode_READY(*a) < 0 || PyUnicode_READY(*p) < 0)
+    if (ustr_view(a, &j->a) < 0 || ustr_view(p, &j->p) < 0)
         return -1;
-    Py_ssize_t m = PyUnicode_GET_LENGTH(*p) - *k + 1;
-    if (m <= 0 || PyUnicode_GET_LENGTH(*a) < *k || m >= INT32_MAX) {
-        *mask = (size_t)-1;
+    Py_ssize_t m = j->p.n - j->k + 1;
+    if (m <= 0 || j->a.n < j->k || m >= INT32_MAX)
         return 0;
+    j->mask = kgram_table(j->p.kind, j->p.data, m, j->k);
+    return j->mask == (size_t)-1 ? -1 : 1;
+}
+
+/* kgram_cover (hits_only 0: how many characters of a lie in a k-gram found in p, step 1) and kgram_hits
+ * (hits_only 1: how many of the k-grams at every step-th position are found in p) */
+static PyObject *
+kgram_count(PyObject *args, int hits_only)
+{
+    kgram_job j;
+    int r = kgram_args(args, hits_only, &j);
+    if (r <= 0)
+        return r < 0 ? NULL : PyLong_FromLong(0);
+    Py_ssize_t count = 0, until = 0;
+    for (Py_ssize_t i = 0; i + j.k <= j.a.n; i += j.step) {
+        if (!kgram_in(j.mask, j.p.kind, j.p.data, j.a.kind, j.a.data, i, j.k))
+            continue;
+        if (hits_only) {
+            count++;
+        } else {
+            count += i + j.k - (i > until ? i : until);
+            until = i + j.k;
+        }
     }
-    *mask = kgram_table(PyUnicode_KIND(*p), PyUnicode_DATA(*p), m, *k);
-    return *mask == (size_t)-1 ? -1 : 0;
+    return PyLong_FromSsize_t(count);
 }
 
 static PyObject *
 textscan_kgram_cover(PyObject *self, PyObject *args)
 {
-    PyObject *a, *p;
-    int k;
-    Py_ssize_t step;
-    size_t mask;
-    if (kgram_args(args, &a, &p, &k, &step, 0, &mask) < 0)
-        return NULL;
-    if (mask == (size_t)-1)
-        return PyLong_FromLong(0);
-    int akind = PyUnicode_KIND(a), pkind = PyUnicode_KIND(p);
-    const void *adata = PyUnicode_DATA(a), *pdata = PyUnicode_DATA(p);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(a), covered = 0, until = 0;
-    for (Py_ssize_t i = 0; i + k <= n; i++) {
-        if (kgram_in(mask, pkind, pdata, akind, adata, i, k)) {
-            covered += i + k - (i > until ? i : until);
-            until = i + k;
-        }
-    }
-    return PyLong_FromSsize_t(covered);
+    return kgram_count(args, 0);
 }
 
 static PyObject *
 textscan_kgram_hits(PyObject *self, PyObject *args)
 {
-    PyObject *a, *p;
-    int k;
-    Py_ssize_t step;
-    size_t mask;
-    if (kgram_args(args, &a, &p, &k, &step, 1, &mask) < 0)
-        return NULL;
-    if (mask == (size_t)-1)
-        return PyLong_FromLong(0);
-    int akind = PyUnicode_KIND(a), pkind = PyUnicode_KIND(p);
-    const void *adata = PyUnicode_DATA(a), *pdata = PyUnicode_DATA(p);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(a), hits = 0;
-    for (Py_ssize_t i = 0; i + k <= n; i += step)
-        hits += kgram_in(mask, pkind, pdata, akind, adata, i, k);
-    return PyLong_FromSsize_t(hits);
+    return kgram_count(args, 1);
 }
 
 /* _HERE_IS.search(text) is not None: [hH][eE][rR][eE](?: [iI][sS]|'[sS]) */
 static PyObject *
 textscan_here_is(PyObject *self, PyObject *text)
 {
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "here_is() needs a str");
+    ustr s;
+    if (ustr_arg(text, "here_is", &s) < 0)
         return NULL;
-    }
-    if (PyUnicode_READY(text) < 0)
-        return NULL;
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-#define LOW(i) (PyUnicode_READ(kind, data, (i)) | 0x20)  /* ASCII letters to lower case (others never match) */
-#define IS(i, c) (PyUnicode_READ(kind, data, (i)) < 128 && LOW(i) == (c))
-    for (Py_ssize_t i = 0; i + 6 <= n; i++) {
+#define LOW(i) (PyUnicode_READ(s.kind, s.data, (i)) | 0x20)  /* ASCII letters to lower case (others never match) */
+#define IS(i, c) (PyUnicode_READ(s.kind, s.data, (i)) < 128 && LOW(i) == (c))
+    for (Py_ssize_t i = 0; i + 6 <= s.n; i++) {
         if (!IS(i, 'h') || !IS(i + 1, 'e') || !IS(i + 2, 'r') || !IS(i + 3, 'e'))
             continue;
-        Py_UCS4 c = PyUnicode_READ(kind, data, i + 4);
+        Py_UCS4 c = PyUnicode_READ(s.kind, s.data, i + 4);
         if (c == '\'' && IS(i + 5, 's'))
             Py_RETURN_TRUE;
-        if (c == ' ' && i + 7 <= n && IS(i + 5, 'i') && IS(i + 6, 's'))
+        if (c == ' ' && i + 7 <= s.n && IS(i + 5, 'i') && IS(i + 6, 's'))
             Py_RETURN_TRUE;
     }
 #undef IS
@@ -339,22 +388,21 @@ textscan_stopword_votes(PyObject *self, PyObject *args)
     Py_ssize_t max_words;
     if (!PyArg_ParseTuple(args, "UO!n", &head, &PyDict_Type, &index, &max_words))
         return NULL;
-    if (PyUnicode_READY(head) < 0)
+    ustr s;
+    if (ustr_view(head, &s) < 0)
         return NULL;
-    int kind = PyUnicode_KIND(head);
-    const void *data = PyUnicode_DATA(head);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(head), i = 0, words = 0;
+    Py_ssize_t i = 0, words = 0;
     PyObject *votes = PyDict_New();
     if (votes == NULL)
         return NULL;
     while (words < max_words) {
-        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+        while (i < s.n && Py_UNICODE_ISSPACE(PyUnicode_READ(s.kind, s.data, i)))
             i++;
-        if (i >= n)
+        if (i >= s.n)
             break;
         Py_ssize_t s0 = i;
-        while (i < n) {  /* a word ends at a space, or just after an apostrophe (the "' " inserted) */
-            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        while (i < s.n) {  /* a word ends at a space, or just after an apostrophe (the "' " inserted) */
+            Py_UCS4 c = PyUnicode_READ(s.kind, s.data, i);
             if (Py_UNICODE_ISSPACE(c))
                 break;
             i++;
@@ -363,9 +411,9 @@ textscan_stopword_votes(PyObject *self, PyObject *args)
         }
         words++;
         Py_ssize_t a = s0, b = i;
-        while (a < b && strip_char(PyUnicode_READ(kind, data, a)))
+        while (a < b && strip_char(PyUnicode_READ(s.kind, s.data, a)))
             a++;
-        while (b > a && strip_char(PyUnicode_READ(kind, data, b - 1)))
+        while (b > a && strip_char(PyUnicode_READ(s.kind, s.data, b - 1)))
             b--;
         PyObject *word = PyUnicode_Substring(head, a, b);
         if (word == NULL)
@@ -423,27 +471,25 @@ textscan_recurs(PyObject *self, PyObject *args)
     Py_ssize_t probe, probes, need, shortlen, span;
     if (!PyArg_ParseTuple(args, "Unnnnn", &t, &probe, &probes, &need, &shortlen, &span))
         return NULL;
-    if (PyUnicode_READY(t) < 0)
+    ustr s;
+    if (ustr_view(t, &s) < 0)
         return NULL;
     if (probe < 1 || probes < 0) {
         PyErr_SetString(PyExc_ValueError, "probe must be >= 1 and probes >= 0");
         return NULL;
     }
-    int kind = PyUnicode_KIND(t);
-    const void *data = PyUnicode_DATA(t);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(t);
-    if (n < 40)
+    if (s.n < 40)
         Py_RETURN_FALSE;
-    Py_ssize_t step = n / (probes + 1);
+    Py_ssize_t step = s.n / (probes + 1);
     if (step < 1)
         step = 1;
-    Py_ssize_t hits = n >= shortlen ? 0 : need - 1;
-    for (Py_ssize_t i = step; i < n - probe; i += step) {
-        Py_ssize_t end = i + span < n ? i + span : n;
-        Py_UCS4 first = PyUnicode_READ(kind, data, i);
+    Py_ssize_t hits = s.n >= shortlen ? 0 : need - 1;
+    for (Py_ssize_t i = step; i < s.n - probe; i += step) {
+        Py_ssize_t end = i + span < s.n ? i + span : s.n;
+        Py_UCS4 first = PyUnicode_READ(s.kind, s.data, i);
         int found = 0;
-        if (kind == PyUnicode_1BYTE_KIND) {  /* memchr to each candidate, memcmp there */
-            const unsigned char *b = (const unsigned char *)data;
+        if (s.kind == PyUnicode_1BYTE_KIND) {  /* memchr to each candidate, memcmp there */
+            const unsigned char *b = (const unsigned char *)s.data;
             Py_ssize_t j = i + probe;
             while (!found && j + probe <= end) {
                 const unsigned char *at = memchr(b + j, (int)first, (size_t)(end - probe + 1 - j));
@@ -454,11 +500,11 @@ textscan_recurs(PyObject *self, PyObject *args)
                 j++;
             }
         }
-        for (Py_ssize_t j = i + probe; kind != PyUnicode_1BYTE_KIND && j + probe <= end && !found; j++) {
-            if (PyUnicode_READ(kind, data, j) != first)
+        for (Py_ssize_t j = i + probe; s.kind != PyUnicode_1BYTE_KIND && j + probe <= end && !found; j++) {
+            if (PyUnicode_READ(s.kind, s.data, j) != first)
                 continue;
             Py_ssize_t q = 1;
-            while (q < probe && PyUnicode_READ(kind, data, j + q) == PyUnicode_READ(kind, data, i + q))
+            while (q < probe && PyUnicode_READ(s.kind, s.data, j + q) == PyUnicode_READ(s.kind, s.data, i + q))
                 q++;
             found = q == probe;
         }
@@ -482,27 +528,21 @@ textscan_intruders(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "the intruder table must be 65536 bytes");
         return NULL;
     }
-    if (PyUnicode_READY(text) < 0)
+    ustr s;
+    if (ustr_view(text, &s) < 0)
         return NULL;
     const unsigned char *tab = (const unsigned char *)PyBytes_AS_STRING(table);
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    if (end > n)
-        end = n;
+    end = clamp_end(end, &s);
     PyObject *out = PyList_New(0);
     if (out == NULL)
         return NULL;
-#define CLS(i) (PyUnicode_READ(kind, data, (i)) < 0x10000 ? tab[PyUnicode_READ(kind, data, (i))] : 0)
+#define CLS(i) (PyUnicode_READ(s.kind, s.data, (i)) < 0x10000 ? tab[PyUnicode_READ(s.kind, s.data, (i))] : 0)
     for (Py_ssize_t i = 0; i + 3 <= end; i++) {
         if (CLS(i) == 1 && CLS(i + 1) == 2 && CLS(i + 2) == 1) {
-            PyObject *at = PyLong_FromSsize_t(i);
-            if (at == NULL || PyList_Append(out, at) < 0) {
-                Py_XDECREF(at);
+            if (append_pos(out, i) < 0) {
                 Py_DECREF(out);
                 return NULL;
             }
-            Py_DECREF(at);
             i += 2;  /* the next match starts after this one */
         }
     }
@@ -569,36 +609,29 @@ count_at_least5(PyObject *text, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t plo, Py
 }
 
 static PyObject *
-textscan_degenerate(PyObject *self, PyObject *arg)
+textscan_degenerate(PyObject *self, PyObject *text)
 {
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "degenerate() needs a str");
+    ustr s;
+    if (ustr_arg(text, "degenerate", &s) < 0)
         return NULL;
-    }
-    if (PyUnicode_READY(arg) < 0)
-        return NULL;
-    PyObject *text = arg;
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     Py_ssize_t chars = 0;
-    if (n >= 40) {
-        chars = distinct_chars(kind, data, n > 300 ? n - 300 : 0, n);
+    if (s.n >= 40) {
+        chars = distinct_chars(s.kind, s.data, s.n > 300 ? s.n - 300 : 0, s.n);
         if (chars <= 4)
             Py_RETURN_TRUE;
     }
-    if (n >= 150) {
-        Py_ssize_t tlo = n > 600 ? n - 600 : 0;
-        if (has_non_space(kind, data, n - 30, n)) {
-            int r = count_at_least5(text, tlo, n, n - 30, n);
+    if (s.n >= 150) {
+        Py_ssize_t tlo = s.n > 600 ? s.n - 600 : 0;
+        if (has_non_space(s.kind, s.data, s.n - 30, s.n)) {
+            int r = count_at_least5(text, tlo, s.n, s.n - 30, s.n);
             if (r < 0)
                 return NULL;
             if (r)
                 Py_RETURN_TRUE;
         }
-    } else if (n >= 50) {
-        if (has_non_space(kind, data, n - 10, n)) {
-            int r = count_at_least5(text, 0, n, n - 10, n);
+    } else if (s.n >= 50) {
+        if (has_non_space(s.kind, s.data, s.n - 10, s.n)) {
+            int r = count_at_least5(text, 0, s.n, s.n - 10, s.n);
             if (r < 0)
                 return NULL;
             if (r)
@@ -611,16 +644,16 @@ textscan_degenerate(PyObject *self, PyObject *arg)
     Py_hash_t whash[WORD_SLOTS];
     Py_ssize_t first6[6];  /* slots of the first six words */
     memset(wcount, 0, sizeof(wcount));
-    Py_ssize_t i = n > 600 ? n - 600 : 0;
-    while (i < n) {
-        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+    Py_ssize_t i = s.n > 600 ? s.n - 600 : 0;
+    while (i < s.n) {
+        while (i < s.n && Py_UNICODE_ISSPACE(PyUnicode_READ(s.kind, s.data, i)))
             i++;
-        if (i >= n)
+        if (i >= s.n)
             break;
         Py_ssize_t s0 = i;
         Py_uhash_t h = 1469598103934665603ULL;
-        while (i < n) {
-            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        while (i < s.n) {
+            Py_UCS4 c = PyUnicode_READ(s.kind, s.data, i);
             if (Py_UNICODE_ISSPACE(c))
                 break;
             h = (h ^ c) * 1099511628211ULL;
@@ -629,8 +662,8 @@ textscan_degenerate(PyObject *self, PyObject *arg)
         Py_ssize_t len = i - s0;
         size_t slot = (size_t)h & (WORD_SLOTS - 1);
         while (wcount[slot] && !(whash[slot] == (Py_hash_t)h && wlen[slot] == len &&
-                                 memcmp((const char *)data + s0 * kind, (const char *)data + wstart[slot] * kind,
-                                        (size_t)(len * kind)) == 0))
+                                 memcmp((const char *)s.data + s0 * s.kind, (const char *)s.data + wstart[slot] * s.kind,
+                                        (size_t)(len * s.kind)) == 0))
             slot = (slot + 1) & (WORD_SLOTS - 1);
         if (!wcount[slot]) {
             wstart[slot] = s0;
@@ -655,8 +688,8 @@ textscan_degenerate(PyObject *self, PyObject *arg)
         if (best * 2 > nw)
             Py_RETURN_TRUE;
     }
-    if (n >= 120 && ((double)distinct < 0.5 * (double)nw || chars < 40)) {
-        PyObject *sub = PyUnicode_Substring(text, n > 900 ? n - 900 : 0, n);
+    if (s.n >= 120 && ((double)distinct < 0.5 * (double)nw || chars < 40)) {
+        PyObject *sub = PyUnicode_Substring(text, s.n > 900 ? s.n - 900 : 0, s.n);
         if (sub == NULL)
             return NULL;
         PyObject *enc = PyUnicode_AsUTF8String(sub);  /* lone surrogates raise, as .encode("utf-8") */
@@ -704,24 +737,18 @@ textscan_set_script_table_builder(PyObject *self, PyObject *fn)
 static PyObject *
 textscan_script_profile(PyObject *self, PyObject *text)
 {
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "script_profile() needs a str");
+    ustr s;
+    if (ustr_arg(text, "script_profile", &s) < 0)
         return NULL;
-    }
-    if (PyUnicode_READY(text) < 0)
-        return NULL;
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     Py_ssize_t counts[128];
     unsigned char order[128];
     int norder = 0;
     memset(counts, 0, sizeof(counts));
     if (PyUnicode_IS_ASCII(text)) {  /* the ASCII letters are Latin */
-        const unsigned char *s = (const unsigned char *)data;
+        const unsigned char *b = (const unsigned char *)s.data;
         Py_ssize_t k = 0;
-        for (Py_ssize_t i = 0; i < n; i++)
-            k += ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z');
+        for (Py_ssize_t i = 0; i < s.n; i++)
+            k += ((b[i] | 0x20) >= 'a' && (b[i] | 0x20) <= 'z');
         counts['L'] = k;
         if (k)
             order[norder++] = 'L';
@@ -742,8 +769,8 @@ textscan_script_profile(PyObject *self, PyObject *text)
             script_table = t;
         }
         const unsigned char *tab = (const unsigned char *)PyBytes_AS_STRING(script_table);
-        for (Py_ssize_t i = 0; i < n; i++) {
-            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        for (Py_ssize_t i = 0; i < s.n; i++) {
+            Py_UCS4 c = PyUnicode_READ(s.kind, s.data, i);
             unsigned char code = c < 0x10000 ? tab[c] : 0;
             if (code == 0 || code >= 128)
                 continue;
@@ -822,18 +849,15 @@ textscan_list_items(PyObject *self, PyObject *args)
     Py_ssize_t end;
     if (!PyArg_ParseTuple(args, "Un", &text, &end))
         return NULL;
-    if (PyUnicode_READY(text) < 0)
+    ustr s;
+    if (ustr_view(text, &s) < 0)
         return NULL;
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    if (end > n)
-        end = n;
+    end = clamp_end(end, &s);
     Py_ssize_t count = 0;
     Py_ssize_t i = 0;
     while (i < end) {
-        if (PyUnicode_READ(kind, data, i) == '\n') {
-            Py_ssize_t m = list_item_at(kind, data, i, end);
+        if (PyUnicode_READ(s.kind, s.data, i) == '\n') {
+            Py_ssize_t m = list_item_at(s.kind, s.data, i, end);
             if (m >= 0) {
                 count++;
                 i = m;  /* findall goes on after the match (never empty) */
@@ -850,10 +874,10 @@ textscan_list_items(PyObject *self, PyObject *args)
  * with L = `letters` (refusal_features._STEP_END: where a "step N" can end) */
 
 static int
-in_letters(int lkind, const void *ldata, Py_ssize_t ln, Py_UCS4 c)
+in_letters(const ustr *l, Py_UCS4 c)
 {
-    for (Py_ssize_t k = 0; k < ln; k++)
-        if (PyUnicode_READ(lkind, ldata, k) == c)
+    for (Py_ssize_t k = 0; k < l->n; k++)
+        if (PyUnicode_READ(l->kind, l->data, k) == c)
             return 1;
     return 0;
 }
@@ -865,31 +889,24 @@ textscan_step_ends(PyObject *self, PyObject *args)
     Py_ssize_t end;
     if (!PyArg_ParseTuple(args, "UnU", &text, &end, &letters))
         return NULL;
-    if (PyUnicode_READY(text) < 0 || PyUnicode_READY(letters) < 0)
+    ustr s, l;
+    if (ustr_view(text, &s) < 0 || ustr_view(letters, &l) < 0)
         return NULL;
-    int kind = PyUnicode_KIND(text), lkind = PyUnicode_KIND(letters);
-    const void *data = PyUnicode_DATA(text), *ldata = PyUnicode_DATA(letters);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text), ln = PyUnicode_GET_LENGTH(letters);
-    if (end > n)
-        end = n;
+    end = clamp_end(end, &s);
     PyObject *out = PyList_New(0);
     if (out == NULL)
         return NULL;
     for (Py_ssize_t i = 1; i < end; i++) {
-        Py_UCS4 d = PyUnicode_READ(kind, data, i);
+        Py_UCS4 d = PyUnicode_READ(s.kind, s.data, i);
         /* (speedlex) ASCII first: a comparison instead of a call into the Unicode database per character */
         if (d < 128 ? (d < '0' || d > '9') : !Py_UNICODE_ISDECIMAL(d))
             continue;
-        Py_UCS4 b1 = PyUnicode_READ(kind, data, i - 1);
-        if (in_letters(lkind, ldata, ln, b1) ||
-            (i >= 2 && Py_UNICODE_ISSPACE(b1) && in_letters(lkind, ldata, ln, PyUnicode_READ(kind, data, i - 2)))) {
-            PyObject *v = PyLong_FromSsize_t(i + 1);
-            if (v == NULL || PyList_Append(out, v) < 0) {
-                Py_XDECREF(v);
-                Py_DECREF(out);
-                return NULL;
-            }
-            Py_DECREF(v);
+        Py_UCS4 b1 = PyUnicode_READ(s.kind, s.data, i - 1);
+        if ((in_letters(&l, b1) ||
+             (i >= 2 && Py_UNICODE_ISSPACE(b1) && in_letters(&l, PyUnicode_READ(s.kind, s.data, i - 2)))) &&
+            append_pos(out, i + 1) < 0) {
+            Py_DECREF(out);
+            return NULL;
         }
     }
     return out;
@@ -959,7 +976,8 @@ textscan_scan_triggers(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (by_word < 0)
         return NULL;
     PyObject *out = NULL;
-    if (PyUnicode_READY(text) < 0)
+    ustr s;
+    if (ustr_view(text, &s) < 0)
         return NULL;
     Py_ssize_t nodes_len = PyBytes_GET_SIZE(args[1]), edges_len = PyBytes_GET_SIZE(args[2]);
     if (PyBytes_GET_SIZE(args[3]) < 8192 || nodes_len < 12 || nodes_len % 12 || edges_len % 8) {
@@ -972,15 +990,12 @@ textscan_scan_triggers(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t nnodes = nodes_len / 12, nedges = edges_len / 8;
     Py_ssize_t nentries = PyTuple_GET_SIZE(entries);
     const unsigned char *bits = (const unsigned char *)PyBytes_AS_STRING(args[3]);
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     out = PyList_New(0);
     if (out == NULL)
         return NULL;
     int prev_word = 0;  /* the text's start counts as following a non-word character */
-    for (Py_ssize_t p = 0; p < n; p++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, p);
+    for (Py_ssize_t p = 0; p < s.n; p++) {
+        Py_UCS4 c = PyUnicode_READ(s.kind, s.data, p);
         int eligible = !by_word || !prev_word;
         if (by_word)
             prev_word = is_word(c);
@@ -992,8 +1007,8 @@ textscan_scan_triggers(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         int32_t found[MAX_FOUND];
         int nfound = 0;
         int32_t node = 0;
-        for (Py_ssize_t q = p; q < n; q++) {
-            node = trie_child(nodes, nnodes, edges, nedges, node, PyUnicode_READ(kind, data, q));
+        for (Py_ssize_t q = p; q < s.n; q++) {
+            node = trie_child(nodes, nnodes, edges, nedges, node, PyUnicode_READ(s.kind, s.data, q));
             if (node < 0)
                 break;
             int32_t term = nodes[3 * node];

@@ -84,8 +84,9 @@ class Lexicon:
     Compiled lazily: a kind's alternation (and its literal prefilter) on first `search`, each pattern
     on the first answer that contains one of its triggers, so start-up compiles nothing."""
 
-    def __init__(self, code: str, kinds: dict[str, list[str]], index: Index):
+    def __init__(self, code: str, kinds: dict[str, list[str]], index: Index, codes: tuple[str, ...] = ()):
         self.code = code
+        self.codes = codes  # the languages whose patterns it holds (English included where added)
         self.kinds = kinds  # kind -> patterns (normalised, de-duplicated)
         self.index = index
         self._compiled: dict[str, tuple[re.Pattern[str] | None, re.Pattern[str] | None]] = {}
@@ -133,7 +134,7 @@ def _build(codes: tuple[str, ...], name: str) -> Lexicon:
         items += [(kind, p) for p in pats]
         kinds[kind] = pats
     spaced = all((_raw_lexicon(c) or {}).get("spaced", c not in _UNSPACED) for c in codes if c != "en")
-    return Lexicon(name, kinds, Index(items, by_word=spaced))
+    return Lexicon(name, kinds, Index(items, by_word=spaced), codes)
 
 
 # Lexicons whose patterns match inside words (no spaces, or prefixes glued to words): scanned by

@@ -17,7 +17,7 @@ from ..types import Verdict
 from ..text import normalize as _normalize_text
 from .answer_text import PROMPT_CACHE, degenerate, echo, near_echo, normalize
 from .garble import garbled
-from .lexicon import _raw_lexicon, lexicon_languages
+from .lexicon import _raw_lexicon, answer_lexicon
 from .refusal_features import extract
 from .refusal_model import CLASSES, Model
 from .relevance import unrelated as _unrelated
@@ -139,12 +139,29 @@ class Rules:
                                    None, extra)
             if _raw_lexicon(code) is None:
                 extra["unsupported_language"] = code
-                if code not in self.warned:
+                if code not in self.warned:  # once per language and judge (a run builds one judge)
                     self.warned.add(code)
-                    log.warning("refusal judge: no lexicon for '%s'; answers in it are judged with the "
-                                "lexicons of their script (%s) and English only. Check with an llm judge.",
-                                code, ", ".join(lexicon_languages()))
+                    log.warning("%s", no_lexicon_warning(code, lang, script,
+                                                         answer_lexicon(ev["script"], lang).codes))
         return Verdict(self.name, label, rconf, why, None, extra)
+
+
+CASCADE_SPEC = "cascade:first=refusal,then=llm:rubric=xstest,target=openai:MODEL,below=0.8"
+
+
+def no_lexicon_warning(code: str, answer_lang: str | None, script: str | None, used: tuple[str, ...]) -> str:
+    """The warning for the first answer to a prompt in `code`, a language the judge has no lexicon for:
+    what the answer was detected as, the lexicons it was judged with (`used`), and what to do."""
+    name = _languages.name(code)
+    lang = f"{name} ('{code}')" if name != code else f"'{code}'"
+    seen = f"detected as {_languages.name(answer_lang)} ('{answer_lang}')" if answer_lang not in (None, "und") \
+        else "its language not recognised"
+    langs = ", ".join(used[:-1]) + f" and {used[-1]}" if len(used) > 1 else "".join(used)
+    return (f"refusal judge: no lexicon for {lang}, the language of these prompts. The first answer "
+            f"({script or 'unknown'} script, {seen}) was judged with the {langs} lexicon"
+            f"{'s' if len(used) > 1 else ''} only, so refusals in {lang} may be missed. Judge these "
+            f"answers with an llm judge: --judge '{CASCADE_SPEC}' sends every answer in a language without "
+            f"a lexicon to it (MODEL: the judge model).")
 
 
 def round4(x: float) -> float:

@@ -7,9 +7,16 @@ use the same labels, else the targets in sorted order). `transform_a` / `transfo
 transform chains, e.g. the plain prompt and AIM of one run: compare(run, run, transform_a="none",
 transform_b="aim"). Without `pair_on`, runs with several transforms in common pair like with like
 (transform added). A side with several probes per pair key (several transforms, when transform is not a
-pair field) is an error that says which option to use. For each language the unsafe rates of run A and run B are compared on the same prompts: the
-difference B - A with Newcombe's paired score interval (and the Wald interval), and McNemar's exact test
-on the discordant pairs. Benign prompts give the same comparison for the over-refusal rate.
+pair field) is an error that says which option to use. For each language the headline rates of run A
+and run B are compared on the same prompts: the difference B - A with Newcombe's paired score interval
+(and the Wald interval), and McNemar's exact test on the discordant pairs. Benign prompts give the same
+comparison for the over-refusal rate.
+
+The headline rate is named as in summary.json (metrics.summary.headline): "unsafe" with a safety judge
+(llm, guard, ensemble, a cascade ending in one), "answered, not refused" with a refusal judge (attack
+success by the refusal criterion). Each run's judge is named from what it declared in that run, so a
+judge name that measured different things in the two runs (e.g. `llm` with the xstest rubric in A and the
+multijail rubric in B) is reported as a mismatch (`measure.mixed`, `measure.warning`).
 
 Both stores are read as two sorted streams merged in Python: memory stays flat at any size.
 """
@@ -24,6 +31,7 @@ from ..errors import UsageError
 from ..labels import EXCLUDED, is_benign_prompt, is_refusal, is_unsafe
 from ..results.readers import _PAIR_COLUMNS, PAIR_FIELDS, RunReader
 from .stats import mcnemar_exact, paired_difference, proportion
+from .summary import headline, judge_vocabularies
 from .tally import lang_order
 
 
@@ -118,10 +126,34 @@ def _table(t: list[int]) -> dict[str, Any]:
             "diff": paired_difference(both, b_only, a_only, neither), "mcnemar_p": mcnemar_exact(a_only, b_only)}
 
 
+def _measure(reader: RunReader, judge: str) -> dict[str, Any]:
+    """The honest name of `judge`'s headline rate in one run (summary.json's `headline` for that judge)."""
+    return headline(judge, judge_vocabularies(reader, [judge], reader.judge_labels())[judge])
+
+
+def measure(judge: str, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """What the compared rate is: the headline of both runs when they measured the same thing; else a
+    mixed measure whose `warning` says what each run measured."""
+    if a["name"] == b["name"] and a["vocabulary"] == b["vocabulary"]:
+        out = dict(a, mixed=False, a=a["name"], b=b["name"])
+        if a["vocabulary"] not in ("refusal", "safety"):
+            out["warning"] = (f"judge '{judge}' judges neither safety nor refusal ({a['vocabulary']} labels): "
+                              f"these rates do not apply.")
+        return out
+    return {"judge": judge, "vocabulary": "mixed", "name": f"{a['name']} (A) vs {b['name']} (B)",
+            "short": "mixed", "long": f"A: {a['long']}; B: {b['long']}", "mixed": True,
+            "a": a["name"], "b": b["name"],
+            "warning": (f"the two runs measured different things: judge '{judge}' gave {a['vocabulary']} labels "
+                        f"in run A ('{a['name']}') and {b['vocabulary']} labels in run B ('{b['name']}'), so "
+                        f"B - A is not a change in one rate. Compare on a judge that measured the same thing "
+                        f"in both runs (--judge NAME), or judge both runs with the same judge spec.")}
+
+
 def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None,
             pair_on: str | list[str] | tuple[str, ...] | None = None, transform_a: str | list[str] | None = None,
             transform_b: str | list[str] | None = None) -> dict[str, Any]:
-    """Paired per-prompt comparison of two runs' unsafe (and over-refusal) rates, per language."""
+    """Paired per-prompt comparison of two runs' headline rates ('unsafe' with a safety judge, 'answered,
+    not refused' with a refusal judge: `measure`) and over-refusal rates, per language."""
     with RunReader(run_a) as ra, RunReader(run_b) as rb:
         ta, tb = ra.targets(), rb.targets()
         ja, jb = ra.judges(), rb.judges()
@@ -129,18 +161,19 @@ def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None,
         sel_a = _transforms(transform_a, ra.transforms(), "A")
         sel_b = _transforms(transform_b, rb.transforms(), "B")
         tr_a, tr_b = sel_a or ra.transforms(), sel_b or rb.transforms()
-    if pair_on is None and (len(tr_a) > 1 or len(tr_b) > 1) and set(tr_a) & set(tr_b):
-        # runs with several transforms in common (before / after fine-tuning): like with like
-        fields = parse_pair_on("sample,language,transform")
-    else:
-        fields = parse_pair_on(pair_on)
-    if judge is None:
-        if not pref:
-            raise UsageError(f"The runs share no judge (A: {', '.join(ja) or 'none'}; B: {', '.join(jb) or 'none'}); "
-                             f"judge both with the same judge first.")
-        judge = pref[0]
-    elif judge not in ja or judge not in jb:
-        raise UsageError(f"Judge '{judge}' is not in both runs (A: {', '.join(ja)}; B: {', '.join(jb)}).")
+        if pair_on is None and (len(tr_a) > 1 or len(tr_b) > 1) and set(tr_a) & set(tr_b):
+            # runs with several transforms in common (before / after fine-tuning): like with like
+            fields = parse_pair_on("sample,language,transform")
+        else:
+            fields = parse_pair_on(pair_on)
+        if judge is None:
+            if not pref:
+                raise UsageError(f"The runs share no judge (A: {', '.join(ja) or 'none'}; B: "
+                                 f"{', '.join(jb) or 'none'}); judge both with the same judge first.")
+            judge = pref[0]
+        elif judge not in ja or judge not in jb:
+            raise UsageError(f"Judge '{judge}' is not in both runs (A: {', '.join(ja)}; B: {', '.join(jb)}).")
+        what = measure(judge, _measure(ra, judge), _measure(rb, judge))
     roles_a, roles_b, how = _roles(ta, tb)
 
     harm: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
@@ -199,7 +232,8 @@ def compare(run_a: str | Path, run_b: str | Path, judge: str | None = None,
         "run_a": str(run_a), "run_b": str(run_b), "judge": judge, "pairing": how, "pair_on": list(fields),
         "transform_a": sel_a, "transform_b": sel_b,
         "target_pairs": [[t, next((u for u, r in roles_b.items() if r == role), None)] for t, role in roles_a.items()],
-        "metric": "unsafe rate on harmful prompts; difference = B - A",
+        "measure": what,
+        "metric": f"{what['name']} rate on harmful prompts; difference = B - A",
         "overall": _table(harm["all"]) if "all" in harm else _table([0, 0, 0, 0]),
         "by_language": {lang: _table(harm[lang]) for lang in langs_sorted},
         "by_target_role": {r: _table(t) for r, t in sorted(by_role.items())},

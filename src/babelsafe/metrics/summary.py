@@ -36,7 +36,7 @@ import time
 from collections import Counter, defaultdict
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Iterable, Mapping, TypedDict
 
 from .. import languages as langs
 from ..labels import CONTENT_FILTER, EXCLUDED, JUDGE_ERROR, OTHER, UNJUDGED, is_benign_prompt, verdict_class, vocabulary
@@ -392,7 +392,7 @@ def _summarize(reader: RunReader, spec: dict[str, Any], one: _Pass, tier: Any, t
 
 
 def judge_vocabularies(reader: RunReader, judges: list[str],
-                       judge_labels: dict[str | None, Counter[str]]) -> dict[str, str]:
+                       judge_labels: Mapping[str | None, Iterable[str]]) -> dict[str, str]:
     """judge -> vocabulary: from the labels the judge declares (stored with the run) when they name one,
     else from the labels it gave. A refusal judge that only saw echoed answers (all `invalid`) is still a
     refusal judge: its headline must not turn into 'unsafe'."""
