@@ -16,13 +16,19 @@ same mix of languages. For each repeat, tree and judge, in interleaved order:
   loopback OpenAI-compatible server of tests/fake_openai.py (0 latency) answering each prompt with its
   real answer (one answer per distinct prompt: at most 4,715), N1 and N2 prompts, a fresh run dir each.
 
-Wall time and user+sys CPU come from wait4 for each process. Marginal figures remove start-up and the
-fixed end-of-command work: (t(N2) - t(N1)) / (N2 - N1). Start-up is t(N1) - N1 x marginal time per answer
-(the intercept), beside `babelsafe --help`. The trivial string match (`xstest-strmatch`) in the same
-process run is the baseline: what everything but the judge costs. `--baseline-src` runs a second tree
-(e.g. main's src with its compiled .so files) interleaved with this one, prints this/baseline ratios and
-whether the two trees' outputs (the calibrate table and JSON) are byte-identical. Printed last: the judge
-alone (`RefusalJudge.classify` in a loop, in a subprocess per tree), the figure the other benchmark gives.
+Wall time and user+sys CPU come from wait4 for each process (byte-code caching on, as for an installed
+package; one warm-up command per tree first). Marginal figures remove start-up and the fixed
+end-of-command work: (t(N2) - t(N1)) / (N2 - N1); start-up is t(N1) - N1 x the marginal time per answer
+(the intercept), beside `babelsafe --help`. CPU is the steadier figure on a shared machine (wall also
+counts the time other processes hold the cores). The trivial string match (`xstest-strmatch`) in the
+same run is the baseline: what everything but the judge costs. `--baseline-src` runs a second tree (e.g.
+main's src with its compiled .so files) interleaved with this one, prints baseline/this ratios and
+whether the two trees' outputs (the calibrate table and JSON of the N2 file) are byte-identical. Printed
+last, per tree: the judge alone (`classify` in a loop, best of 3 passes over the N2 answers, the figure
+bench_refusal_judge.py gives) and where calibrate's CPU goes, step by step in one process (imports,
+reading the file, judging: the lexicons' first use + the judge's steady speed, summary, tables).
+Note: the judge compiles a lexicon pattern on the first answer holding its trigger, so part of that
+first-use cost grows with N (more answers, more patterns met) and shows in the marginal figure.
 The machine may be shared: compare ratios measured in the same run, not absolute figures across runs.
 """
 from __future__ import annotations
@@ -159,7 +165,7 @@ def report(title: str, n1: int, n2: int, times: dict, trees: list[str], judges: 
             c1, c2 = (min(t[1] for t in times[tree, j, n]) for n in (n1, n2))
             per, cpu = (w2 - w1) / (n2 - n1), (c2 - c1) / (n2 - n1)
             marg[tree, j] = cpu
-            print(f"{tree:<9}{j:<16}{w1 - n1 * per:>9.2f}{n2 / w2:>10,.0f}{1 / per if per > 0 else float('inf'):>10,.0f}"
+            print(f"{tree:<9}{j:<16}{w1 - n1 * per:>9.2f}{n2 / w2:>10,.0f}{f'{1 / per:,.0f}' if per > 0 else 'noise':>10}"
                   f"{1e6 * cpu:>11.1f}{1 / cpu if cpu > 0 else float('inf'):>9,.0f}{c1 - n1 * cpu:>9.2f}")
     for tree in trees:
         for j in judges[:-1]:

@@ -42,6 +42,7 @@ def test_same_values_as_the_loop(monkeypatch, use_numpy, m, classes, agree):
         monkeypatch.setattr(stats, "_NUMPY_FROM", 0)
     else:
         monkeypatch.setattr(stats, "_NUMPY_FROM", float("inf"))
+        monkeypatch.setattr(stats, "_NUMPY_LOADED_FROM", float("inf"))
     gold, pred = pairs(m, m, classes, agree)
     for seed in (0, 7):
         for kappa in (True, False):

@@ -145,14 +145,17 @@ def bootstrap_indices(m: int, reps: int, seed: int = 0) -> Iterator[list[int]]:
 # lowest 32 bits, so filtering a block of words gives exactly the indices `bootstrap_indices` yields.
 # tests/test_metrics_bootstrap.py compares the two.
 _NUMPY_FROM = 1 << 18  # resampled items from which numpy (if installed) is worth its ~0.1 s import
+_NUMPY_LOADED_FROM = 1 << 12  # ... and from which it is faster once imported (by an earlier call)
 
 
-def _index_blocks(m: int, seed: int, numpy: Any) -> Iterator[Any]:
-    """The stream of `bootstrap_indices(m, reps, seed)` indices, flattened, in blocks (numpy arrays or lists)."""
+def _index_blocks(m: int, seed: int, numpy: Any, total: int = 1 << 30) -> Iterator[Any]:
+    """The stream of `bootstrap_indices(m, reps, seed)` indices, flattened, in blocks (numpy arrays or lists);
+    `total`: about how many indices will be taken (sizes the blocks)."""
     rng = random.Random(seed)
     shift = 32 - m.bit_length()
     limit = m << shift  # w >> shift < m  <=>  w < limit
-    words = 1 << 18 if numpy is not None else max(1024, min(1 << 20, 2 * m))  # numpy: fewer, larger blocks
+    # numpy: fewer, larger blocks (each index takes < 2 words on average)
+    words = max(1024, min(1 << 18, 2 * total)) if numpy is not None else max(1024, min(1 << 20, 2 * m))
     while True:
         raw = rng.getrandbits(32 * words).to_bytes(4 * words, "little")
         if numpy is not None:
@@ -193,7 +196,7 @@ def bootstrap_agreement(gold: Sequence[str], pred: Sequence[str], reps: int, see
     L = len(labels)
     codes = [at[g] * L + at[p] for g, p in zip(gold, pred)]
     np: Any = None
-    if reps * m >= _NUMPY_FROM:
+    if reps * m >= _NUMPY_FROM or (reps * m >= _NUMPY_LOADED_FROM and "numpy" in sys.modules):
         try:
             import numpy as np
         except ImportError:  # numpy is optional: the pure-Python path gives the same values
@@ -202,7 +205,7 @@ def bootstrap_agreement(gold: Sequence[str], pred: Sequence[str], reps: int, see
     kaps: list[float] = []
     if not _stream_matches(m, seed):  # another Python's randrange: take the reference path
         return _bootstrap_agreement_slow(gold, pred, reps, seed, kappa)
-    blocks = _index_blocks(m, seed, np)
+    blocks = _index_blocks(m, seed, np, reps * m)
     if np is not None:
         code_arr = np.asarray(codes, dtype=np.int32)
         batch = max(1, (1 << 20) // m)  # resamples per numpy pass
