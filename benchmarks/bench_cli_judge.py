@@ -152,12 +152,12 @@ def serve(answers: Path) -> None:
 
 def report(title: str, n1: int, n2: int, times: dict, trees: list[str], judges: list[str]) -> None:
     """Per tree and judge: start-up (the intercept), total and marginal answers/s (wall), CPU per answer
-    (marginal) and its answers/s; each time the best of the repeats. CPU is the steadier figure on a
+    (marginal) and its answers/s, start-up CPU, the whole command's CPU at N2; each the best of the repeats. CPU is the steadier figure on a
     shared machine (wall also counts the time other people's processes hold the cores)."""
     print(f"\n{title}: N1={n1:,} N2={n2:,} answers; best of the repeats")
     print(f"{'tree':<9}{'judge':<16}{'start-up':>9}{'N2 total':>10}{'marginal':>10}{'CPU/answer':>11}"
-          f"{'CPU':>9}{'start-up':>9}")
-    print(f"{'':<25}{'wall s':>9}{'ans/s':>10}{'ans/s':>10}{'us':>11}{'ans/s':>9}{'CPU s':>9}")
+          f"{'CPU':>9}{'start-up':>9}{'N2 CPU':>8}")
+    print(f"{'':<25}{'wall s':>9}{'ans/s':>10}{'ans/s':>10}{'us':>11}{'ans/s':>9}{'CPU s':>9}{'s':>8}")
     marg: dict[tuple[str, str], float] = {}
     for tree in trees:
         for j in judges:
@@ -166,7 +166,7 @@ def report(title: str, n1: int, n2: int, times: dict, trees: list[str], judges: 
             per, cpu = (w2 - w1) / (n2 - n1), (c2 - c1) / (n2 - n1)
             marg[tree, j] = cpu
             print(f"{tree:<9}{j:<16}{w1 - n1 * per:>9.2f}{n2 / w2:>10,.0f}{f'{1 / per:,.0f}' if per > 0 else 'noise':>10}"
-                  f"{1e6 * cpu:>11.1f}{1 / cpu if cpu > 0 else float('inf'):>9,.0f}{c1 - n1 * cpu:>9.2f}")
+                  f"{1e6 * cpu:>11.1f}{1 / cpu if cpu > 0 else float('inf'):>9,.0f}{c1 - n1 * cpu:>9.2f}{c2:>8.2f}")
     for tree in trees:
         for j in judges[:-1]:
             print(f"  {tree}: {j} costs {1e6 * (marg[tree, j] - marg[tree, judges[-1]]):.1f} us CPU/answer more "
