@@ -11,7 +11,8 @@ logistic regression (refusal_model, trained by scripts/train_refusal_judge.py on
 gives calibrated class probabilities. `Verdict.score` is the probability of the verdict's label (its
 confidence; also `extra["confidence"]`). An answer in another language or script than the prompt is
 judged on its content like any other; its language is recorded beside the verdict
-(`extra["answer_language"]`, `extra["language_match"]`).
+(`extra["answer_language"]`, `extra["language_match"]`): 'und' when the evidence cannot name it (a
+Latin-script opening with fewer than two different stop words of one language; answer_text.language_vote).
 """
 from __future__ import annotations
 
