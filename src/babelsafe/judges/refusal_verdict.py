@@ -122,8 +122,13 @@ class Rules:
                 return self.invalid(bad, 0.9, {"answer_language": shown, "answer_script": script,
                                                "refusal_label": label})
         r0, r1, r2 = round4(p0), round4(probs[1]), round4(probs[2])
-        # the verdict's confidence is its class's rounded probability, unless the code rule moved it
-        rconf = (r0, r1, r2)[best] if conf == probs[best] else round4(conf)
+        # the verdict's confidence is its class's rounded probability, unless the code rule moved it; then
+        # the model's calibration map (fitted out of fold on dev rows) says how often such verdicts are
+        # right. `probs` stay the model's own.
+        if model.calibration is not None:
+            rconf = round4(model.confidence(CLASSES.index(label), conf))
+        else:
+            rconf = (r0, r1, r2)[best] if conf == probs[best] else round4(conf)
         extra: dict[str, Any] = {"confidence": rconf, "p_refused": round4(1.0 - p0),
                                  "probs": {C0: r0, C1: r1, C2: r2},
                                  "answer_language": shown, "answer_script": script}
