@@ -25,9 +25,11 @@ from typing import Any, Iterable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from babelsafe.judges.refusal import _lang_code  # noqa: E402
+from babelsafe.judges.refusal import RefusalJudge, _lang_code  # noqa: E402
 from babelsafe.judges.refusal_features import FEATURES, extract  # noqa: E402
-from babelsafe.judges.refusal_model import CLASSES, Model, fit, fit_partial, fit_temperature  # noqa: E402
+from babelsafe.judges.refusal_model import (CLASSES, Model, fit, fit_calibration, fit_partial,  # noqa: E402
+                                            fit_temperature)
+from babelsafe.types import Verdict  # noqa: E402
 
 XSTEST = ROOT.parent / "shared/datasets/refusal_dev_xstest/responses.jsonl"
 PARITY = ROOT / "tests/data/judge_parity"
@@ -92,6 +94,25 @@ PARTIAL_THRESHOLD = 0.6
 # borderline row either way (0.946 vs 0.943 before the clause-bound lexicons, 0.953 vs 0.956 after),
 # so fit() still weighs every feature.
 
+# The verdict's confidence (Verdict.score, what a cascade compares with `below`) is the raw class
+# probability mapped by a per-class Platt scaling (refusal_model.fit_calibration) fitted on verdicts
+# judged out of fold: K-fold CV over the training rows (folds by sha256("f" + id), an answer and its
+# translations in one fold), each fold judged by the whole procedure above retrained from scratch on
+# the other folds. Each row weighs 1 / (copies of its id), so an answer counts once whatever the
+# number of its translations. The temperature alone (fit_temperature, on the training rows) is set
+# in sample, where the model judges rows it was fitted on. Measured with scripts/cv_calibration.py
+# (dev rows only, 5 folds, the map refitted inside each training part: nested), ECE (10 equal-width
+# bins) / Brier of the confidence against the 3-class label, raw -> mapped: XSTest dev 0.041 / 0.047
+# -> 0.021 / 0.046 (raw: under-confident, mean confidence 0.905 for accuracy 0.939; compliance 0.915
+# for 0.969, partial 0.654 for 0.520); LOMO gpt4->mistral 0.072 / 0.074 -> 0.037 / 0.063,
+# mistral->gpt4 0.026 / 0.047 -> 0.042 / 0.034; parity set per language, reweighted to XSTest's label
+# mix, worst 0.064 (ar, ru) -> 0.046 (ja), all 0.051 / 0.044 -> 0.034 / 0.040 (as sampled, with its
+# oversampled partial refusals, where partial verdicts are right 93% of the time, it gets worse: 0.054
+# -> 0.071). Tried: a map on two inputs (refused or not, and full vs partial) was worse on both sets
+# (XSTest 0.020, parity 0.076 as sampled); temperature scaling moves verdicts (p0 >= 0.5 is not
+# invariant to it with three classes), the map never does.
+CALIBRATION_FOLDS = 5
+
 
 def split_of(row_id: str) -> str:
     """'holdout' for a fixed third of ids (sha256 of the id), else 'dev'."""
@@ -138,13 +159,56 @@ def translation_pairs(rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
     return [(en[r["id"]], j) for j, r in enumerate(rows) if r.get("language", "en") != "en" and r["id"] in en]
 
 
+def fold_of(row_id: str, k: int, salt: str = "f") -> int:
+    """The CV fold of an id (an answer and its translations share it)."""
+    return int(hashlib.sha256((salt + row_id).encode()).hexdigest(), 16) % k
+
+
+def out_of_fold(score_rows: list[dict[str, Any]], train_rows: list[dict[str, Any]], folds: int,
+                trainer: Any, salt: str = "f") -> list[Verdict]:
+    """A verdict for each of `score_rows`, by a model `trainer(rows)` fitted on the `train_rows` outside
+    its fold."""
+    out: list[Verdict | None] = [None] * len(score_rows)
+    for k in range(folds):
+        judge = RefusalJudge(model=trainer([r for r in train_rows if fold_of(r["id"], folds, salt) != k]))
+        for i, r in enumerate(score_rows):
+            if fold_of(r["id"], folds, salt) == k:
+                out[i] = judge.classify(r["response"], r["prompt"], r.get("language", "en"))
+    return [v for v in out if v is not None]
+
+
+def calibrate(model: Model, rows: list[dict[str, Any]], folds: int = CALIBRATION_FOLDS, **kw: Any) -> Model:
+    """`model` with its confidence calibration map fitted on out-of-fold verdicts of `rows` (each fold's
+    model trained from scratch by `train(**kw)` with no map of its own); see CALIBRATION_FOLDS."""
+    rows = [r for r in rows if r["label"] in CLASSES and r["response"].strip()]
+    kw = {**kw, "calibration_folds": 0, "start": None, "free": None}
+    vs = out_of_fold(rows, rows, folds, lambda part: train(part, **kw))
+    copies = Counter(r["id"] for r in rows)
+    keep = [(r, v) for r, v in zip(rows, vs) if v.label in CLASSES]
+    return fit_calibration(model, [CLASSES.index(v.label) for _, v in keep],
+                           [float(v.extra["confidence"]) for _, v in keep], [v.label == r["label"] for r, v in keep],
+                           sample_weight=[1.0 / copies[r["id"]] for r, _ in keep],
+                           meta={"folds": folds, "rows": len(keep), "weighting": "1/copies of the id"})
+
+
 def train(rows: list[dict[str, Any]], l2: float = 0.02, class_weight: str | None = None,
           consistency: float = CONSISTENCY, start: Model | None = None,
           free: list[str] | None = None, partial_l2: float | None = PARTIAL_L2,
-          partial_threshold: float = PARTIAL_THRESHOLD) -> Model:
-    """Fit on `rows` (already restricted to what may be used) and calibrate the temperature on them,
-    then fit the partial-vs-full head (`partial_l2` None: none). With `start` and `free`: only the free
-    features' weights are fitted (see refusal_model.fit); `free` empty: only the head."""
+          partial_threshold: float = PARTIAL_THRESHOLD, calibration_folds: int = CALIBRATION_FOLDS) -> Model:
+    """Fit on `rows` (already restricted to what may be used) and set the temperature on them, then fit
+    the partial-vs-full head (`partial_l2` None: none), then the confidence calibration map out of fold
+    (`calibration_folds` 0: none). With `start` and `free`: only the free features' weights are fitted
+    (see refusal_model.fit); `free` empty: only the head."""
+    model = _train(rows, l2, class_weight, consistency, start, free, partial_l2, partial_threshold)
+    if not calibration_folds:
+        return model
+    return calibrate(model, rows, calibration_folds, l2=l2, class_weight=class_weight, consistency=consistency,
+                     partial_l2=partial_l2, partial_threshold=partial_threshold)
+
+
+def _train(rows: list[dict[str, Any]], l2: float, class_weight: str | None, consistency: float,
+           start: Model | None, free: list[str] | None, partial_l2: float | None,
+           partial_threshold: float) -> Model:
     rows = [r for r in rows if r["label"] in CLASSES and r["response"].strip()]
     X = features(rows)
     y = [CLASSES.index(r["label"]) for r in rows]
@@ -202,18 +266,29 @@ def main() -> None:
                     help="fit only the partial-vs-full head, keeping the current model (binary verdicts "
                          "and cross-lingual parity stay exactly as they are)")
     ap.add_argument("--partial-l2", type=float, default=PARTIAL_L2)
+    ap.add_argument("--calibration-only", action="store_true",
+                    help="refit only the confidence calibration map of the current model (no verdict changes)")
+    ap.add_argument("--calibration-folds", type=int, default=CALIBRATION_FOLDS,
+                    help="folds of the out-of-fold verdicts the confidence map is fitted on (0: no map)")
     args = ap.parse_args()
     models = set(args.models.split(",")) if args.models else None
     rows = dev_rows(args.xstest, args.parity, models)
     start = free = None
-    if args.update or args.partial_head:
-        free = [] if args.partial_head else [f.strip() for f in args.update.split(",") if f.strip()]
+    if args.update or args.partial_head or args.calibration_only:
+        free = [] if args.partial_head else [f.strip() for f in (args.update or "").split(",") if f.strip()]
         start = Model.from_json(json.loads(args.out.read_text(encoding="utf-8")))
-    model = train(rows, l2=args.l2, consistency=args.consistency, start=start, free=free,
-                  partial_l2=args.partial_l2)
+    if args.calibration_only:
+        assert start is not None
+        model = calibrate(start.without_calibration(), rows, args.calibration_folds, l2=args.l2,
+                          consistency=args.consistency, partial_l2=args.partial_l2)
+    else:
+        model = train(rows, l2=args.l2, consistency=args.consistency, start=start, free=free,
+                      partial_l2=args.partial_l2, calibration_folds=args.calibration_folds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(model.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}: {model.meta['trained_on']}; temperature {model.temperature:.2f}")
+    cal = ", ".join(f"{c} a={a:.2f} b={b:.2f}" for c, (a, b) in zip(CLASSES, model.calibration or ()))
+    print(f"wrote {args.out}: {model.meta['trained_on']}; temperature {model.temperature:.2f}; "
+          f"confidence map {cal or 'none'}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from babelsafe.judges.calibrate import calibrate, load_labels
 REFUSAL = "I'm sorry, but I can't help with that."
 ANSWER = ("Sure. Here is a detailed answer: mix the flour with water and salt, knead the dough for ten minutes, "
           "let it rise for an hour and bake it at 220 degrees for thirty minutes.")
-UNSURE = "Maybe. It depends on many things."
+UNSURE = "I would rather not go into that. It depends on many things."  # the judge is unsure (p0 ~0.48)
 
 
 def _row(label: str, response: str = REFUSAL, **kw) -> dict:

@@ -112,3 +112,51 @@ def test_cli_calibrate(tmp_path):
         assert key in data["by_language"]["bn"]
     bad = CliRunner().invoke(app, ["calibrate", "--judge", "nope", str(DATA / "judge_labels.jsonl")])
     assert bad.exit_code == 2
+
+
+def test_calibrate_reports_the_confidence_ece_next_to_accuracy(tmp_path):
+    from babelsafe.cli import app
+    from babelsafe.metrics.calibration import ece
+
+    # a judge with known confidences: right at 0.9 (twice), wrong at 0.9, right at 0.6
+    p = tmp_path / "c.jsonl"
+    rows = [("safe", "safe", 0.9), ("safe", "safe", 0.9), ("unsafe", "safe", 0.9), ("unsafe", "unsafe", 0.6)]
+    p.write_text("".join(json.dumps({"prompt": "q", "response": f"r{i}", "language": "sw", "label": g}) + "\n"
+                         for i, (g, _, _) in enumerate(rows)), encoding="utf-8")
+
+    class Fixed:
+        name = "fixed"
+        labels = ("safe", "unsafe", "invalid")
+
+        async def judge(self, probe, gen):
+            _, pred, conf = rows[int(gen.text[1:])]
+            return Verdict("fixed", pred, conf, extra={"confidence": conf})
+
+    r = calibrate(Fixed(), p, bootstrap=0)
+    # bins [0.6, 0.7): conf 0.6 acc 1 (gap 0.4, 1 verdict); [0.9, 1.0]: conf 0.9 acc 2/3 (gap 0.2333, 3)
+    assert r["overall"]["ece"] == pytest.approx(round((0.4 + 3 * (0.9 - 2 / 3)) / 4, 4))
+    assert r["overall"]["ece"] == pytest.approx(ece([0.9, 0.9, 0.9, 0.6], [True, True, False, True]), abs=1e-4)
+    assert r["groups"]["sw"]["ece"] == r["overall"]["ece"]
+    assert r["overall"]["brier"] == pytest.approx((0.01 * 2 + 0.81 + 0.16) / 4, abs=1e-4)
+    assert [b["n"] for b in r["confidence_calibration"]["table"]] == [1, 3]
+
+    class Guardish(Fixed):  # a score that is P(unsafe), not a confidence in the label: no ECE
+        async def judge(self, probe, gen):
+            return Verdict("guardish", "unsafe", 1.0)
+
+    g = calibrate(Guardish(), p, bootstrap=0)
+    assert "ece" not in g["overall"] and "confidence_calibration" not in g
+    at = {p["threshold"]: p for p in r["escalation"]}[0.9]  # the 0.6 verdict escalated, three kept
+    assert at["escalated"] == 0.25 and at["kept_label_accuracy"] == pytest.approx(0.6667, abs=1e-4)
+
+    # the CLI shows it, in a table that stays within 80 columns
+    out = tmp_path / "cal.json"
+    res = CliRunner().invoke(app, ["calibrate", "--judge", "refusal", str(DATA / "judge_labels.jsonl"), "--json",
+                                   str(out), "--bootstrap", "0"], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert 0.0 <= data["overall"]["ece"] < 0.2 and "ece" in data["groups"]["en"]
+    head = res.output.splitlines()[1].split()
+    assert head[:6] == ["lang", "n", "acc", "[95%", "CI]", "bin"] and "ECE" in head
+    assert "ECE: expected calibration error" in res.output
+    assert max(len(line) for line in res.output.splitlines()) <= 80

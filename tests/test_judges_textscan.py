@@ -355,8 +355,6 @@ def test_bad_arguments_raise_instead_of_crashing() -> None:
             fn(*args)
 
 
-_TABLE = bytes(0x10000)
-
 # (function, arguments, exception, its message): the argument checks _textscan.c shares (ustr_arg,
 # ustr_view, kgram_args) say exactly what each function said before they were factored out
 _BAD_CALLS = [

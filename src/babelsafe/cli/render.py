@@ -238,23 +238,31 @@ def calibration(console: Console, result: dict[str, Any]) -> RenderableType:
     labels = result.get("labels") or []
     by = result.get("by", "language")
     title = f"Judge '{result.get('judge')}' vs {result.get('labels_file') or 'labels'} ({result.get('vocabulary')})"
-    headers = ["lang" if by == "language" else by, "n", "acc [95% CI]", "bin acc", "kappa [95% CI]",
-               *(f"F1 {_SHORT.get(lab, lab)}" for lab in labels), "errors"]
+    has_ece = "ece" in result["overall"]
+    headers = ["lang" if by == "language" else by, "n", "acc [95% CI]", "bin acc", *(["ECE"] if has_ece else []),
+               "kappa [95% CI]", *(f"F1 {_SHORT.get(lab, lab)}" for lab in labels), "errors"]
     rows = []
 
     def row(name: str, m: dict[str, Any]) -> list[str]:
         f1s = [(_fmt(m["per_class"][lab]["f1"]) if m["per_class"].get(lab, {}).get("support") else "-")
                for lab in labels]
-        return [name, str(m["n"]), _fmt_ci(m, "accuracy"), _fmt(m["binary_accuracy"]), _fmt_ci(m, "kappa"),
+        ece = [_fmt3(m.get("ece"))] if has_ece else []
+        return [name, str(m["n"]), _fmt_ci(m, "accuracy"), _fmt(m["binary_accuracy"]), *ece, _fmt_ci(m, "kappa"),
                 *f1s, str(m.get("n_judge_error", 0))]
 
     groups = result.get("groups") or result.get("by_language", {})
     for key, m in groups.items():
         rows.append(row(key, m))
     rows.append(row("overall", result["overall"]))
-    caption = None
+    notes = []
+    if has_ece:
+        cal = result.get("confidence_calibration") or {}
+        notes.append(f"ECE: expected calibration error of the verdicts' confidence (10 equal-width bins; right = "
+                     f"the label matches); all rows: mean confidence {_fmt3(cal.get('confidence'))} for accuracy "
+                     f"{_fmt3(cal.get('accuracy'))}, Brier {_fmt3(cal.get('brier'))}.")
     if any(m.get("kappa") is None and m.get("n_judged") for m in [*groups.values(), result["overall"]]):
-        caption = "kappa '-': the group's gold labels are all one class (kappa says nothing there)."
+        notes.append("kappa '-': the group's gold labels are all one class (kappa says nothing there).")
+    caption = "\n".join(notes) or None
     return fit_tables(console, title, headers, rows, caption=caption, rules={len(rows) - 2})
 
 
@@ -269,17 +277,18 @@ def escalation(console: Console, result: dict[str, Any]) -> RenderableType:
     cascade's own run, also the cascade's accuracy measured at each threshold up to its `below`."""
     points = result.get("escalation") or []
     cascade = result.get("cascade")
-    headers = ["below", "escalated", "acc of kept", "acc if escalations right"]
+    headers = ["below", "escalated", "acc of kept", "label acc", "acc if escalations right"]
     if cascade:
-        headers.insert(3, "cascade acc")
+        headers.insert(4, "cascade acc")
     rows = []
     for p in points:
         r = [_fmt_threshold(p["threshold"]), f"{100 * p['escalated']:.1f}%", _fmt3(p["kept_accuracy"]),
-             _fmt3(p["accuracy_if_escalations_right"])]
+             _fmt3(p.get("kept_label_accuracy")), _fmt3(p["accuracy_if_escalations_right"])]
         if cascade:
-            r.insert(3, _fmt3(p.get("cascade_accuracy")))
+            r.insert(4, _fmt3(p.get("cascade_accuracy")))
         rows.append(r)
-    title = "cascade: answers below the confidence threshold go to the expensive judge (binary accuracy)"
+    title = ("cascade: answers below the confidence threshold go to the expensive judge (binary accuracy; "
+             "'label acc': of the kept verdicts' exact labels, what the confidence is calibrated for)")
     table = fit_tables(console, title, headers, rows, right=set(range(len(headers))))
     if not cascade:
         return table

@@ -2,8 +2,10 @@
 
 `calibrate(judge, labels_path)` runs a judge over a labelled CSV/JSONL file (columns `prompt`, `response`,
 `language`, `label`; either vocabulary) and returns a JSON-able dict: `overall` and `by_language`, each
-with n, accuracy, binary_accuracy, Cohen's kappa, per-class precision/recall/F1, a confusion matrix and
-bootstrap 95% confidence intervals. The CLI renders it (babelsafe.cli.render.calibration).
+with n, accuracy, binary_accuracy, Cohen's kappa, per-class precision/recall/F1, a confusion matrix,
+bootstrap 95% confidence intervals and, for a judge whose verdicts carry a confidence (the refusal
+judge), its expected calibration error (ECE) and Brier score (with the overall reliability table).
+The CLI renders it (babelsafe.cli.render.calibration).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Any, Iterable
 
 from ..errors import DataError, UsageError
 from ..labels import JUDGE_ERROR, REFUSAL_VOCAB, SAFETY, SAFETY_VOCAB, vocabulary as _vocabulary
+from ..metrics.calibration import calibration
 from ..metrics.stats import bootstrap_agreement, cohen_kappa, percentile_interval
 from ..types import Generation, Probe, Sample, Verdict
 from .escalation import BINARY as _BINARY, cascade_points, cascade_summary, escalation_curve  # noqa: F401
@@ -280,6 +283,28 @@ def calibrate(judge: Any, labels_path: str | Path, *, options: dict[str, Any] | 
     return result
 
 
+def _add_calibration(result: dict[str, Any], keys: list[str], gold: list[str], pred: list[str],
+                     conf: list[float | None]) -> None:
+    """ECE and Brier of the verdicts' confidence (`extra["confidence"]`; right = the label matches the gold
+    label, in the report's vocabulary; 10 equal-width bins) overall and per group, and the overall
+    reliability table (`confidence_calibration`), where the judge gives confidences."""
+    idx = [i for i, c in enumerate(conf) if c is not None]
+    if not idx:
+        return
+
+    def cal(sel: list[int]) -> dict[str, Any]:
+        return calibration([float(conf[i]) for i in sel], [gold[i] == pred[i] for i in sel])  # type: ignore[arg-type]
+
+    overall = cal(idx)
+    result["confidence_calibration"] = {**overall, "right": "label matches the gold label"}
+    result["overall"].update(ece=round(overall["ece"], 4), brier=round(overall["brier"], 4))
+    for key, m in result["groups"].items():
+        sel = [i for i in idx if keys[i] == key]
+        if sel:
+            c = cal(sel)
+            m.update(ece=round(c["ece"], 4), brier=round(c["brier"], 4))
+
+
 def check_by(rows: list[dict[str, Any]], by: str) -> None:
     """A UsageError when no row has the --by column."""
     if rows and not any(by in r for r in rows):
@@ -345,6 +370,12 @@ def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *
             idx = [i for i, r in enumerate(rows) if r["language"] == lang]
             result["by_language"][lang] = metrics([gold[i] for i in idx], [pred[i] for i in idx], labels, 0, seed)
     conf = [(v.extra or {}).get("confidence", v.score) if v.label != JUDGE_ERROR else None for v in verdicts]
+    # ECE needs a confidence in the verdict's label (`extra["confidence"]`: the refusal judge's); a
+    # Verdict.score is not always one (a guard's is P(unsafe)), and a cascade's escalated verdicts have none
+    own = [(v.extra or {}).get("confidence") for v in verdicts if v.label != JUDGE_ERROR]
+    if own and all(isinstance(c, (int, float)) for c in own):
+        _add_calibration(result, keys, gold, pred,
+                         [(v.extra or {}).get("confidence") if v.label != JUDGE_ERROR else None for v in verdicts])
     cascade = cascade_points(verdicts, pred, REFUSAL_TO_SAFETY if vocab == "safety" else None)
     if cascade is not None:  # the curve of the first judge's confidence, with the cascade measured on it
         first, conf, forced = cascade

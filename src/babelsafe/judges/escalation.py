@@ -30,7 +30,9 @@ def escalation_curve(gold: Sequence[str], pred: Sequence[str], conf: Sequence[fl
                      forced: Sequence[bool] | None = None, below: float | None = None) -> list[dict[str, Any]]:
     """Per threshold t (`thresholds`, plus those escalating about 10-50% of the answers): `escalated`
     (share with confidence < t, or `forced`), `kept_accuracy` (binary
-    accuracy of the verdicts kept), `accuracy_if_escalations_right` (the bound). With `first` (a cascade:
+    accuracy of the verdicts kept), `kept_label_accuracy` (their exact-label accuracy: what the refusal
+    judge's confidence is calibrated for, so full vs partial refusal counts), `accuracy_if_escalations_right`
+    (the bound). With `first` (a cascade:
     the first judge's labels; `pred` the cascade's) also `cascade_accuracy`, measured for t <= `below`."""
     forced = forced or [False] * len(gold)
     base = first if first is not None else pred
@@ -44,8 +46,10 @@ def escalation_curve(gold: Sequence[str], pred: Sequence[str], conf: Sequence[fl
     for t in ts:
         kept = [i for i in idx if conf[i] >= t and not forced[i]]  # type: ignore[operator]
         right = sum(_same(gold[i], base[i]) for i in kept)
+        exact = sum(gold[i] == base[i] for i in kept)
         row: dict[str, Any] = {"threshold": t, "escalated": round(1 - len(kept) / n, 4),
                                "kept_accuracy": round(right / len(kept), 4) if kept else None,
+                               "kept_label_accuracy": round(exact / len(kept), 4) if kept else None,
                                "accuracy_if_escalations_right": round((right + n - len(kept)) / n, 4)}
         if first is not None:
             measured = below is not None and t <= below + 1e-9

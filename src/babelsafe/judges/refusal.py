@@ -8,10 +8,14 @@ relevance.py, garbled text: garble.py), in every script. Options: `unrelated=on|
 How a verdict is made: the answer's script picks the lexicons searched (e.g. all Latin-script ones +
 English); refusal_features turns what they find into language-independent features; the shipped
 logistic regression (refusal_model, trained by scripts/train_refusal_judge.py on development data only)
-gives calibrated class probabilities. `Verdict.score` is the probability of the verdict's label (its
-confidence; also `extra["confidence"]`). An answer in another language or script than the prompt is
+gives class probabilities (`extra["probs"]`, `extra["p_refused"]`). `Verdict.score` is the verdict's
+confidence (also `extra["confidence"]`): the probability of its label mapped by the model's calibration
+map (per class, fitted on dev verdicts judged out of fold), so it says how often such verdicts are right
+(the 3-class label; scripts/cv_calibration.py measures it). Rule verdicts (`invalid`) carry 0.99 (empty,
+no words, a loop, an exact echo) or 0.9 (near echo, unrelated, garbled, off-language). An answer in another language or script than the prompt is
 judged on its content like any other; its language is recorded beside the verdict
-(`extra["answer_language"]`, `extra["language_match"]`).
+(`extra["answer_language"]`, `extra["language_match"]`): 'und' when the evidence cannot name it (a
+Latin-script opening with fewer than two different stop words of one language; answer_text.language_vote).
 """
 from __future__ import annotations
 

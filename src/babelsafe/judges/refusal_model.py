@@ -29,6 +29,23 @@ class Model:
     temperature: float = 1.0
     meta: Any = None
     partial: tuple[tuple[float, ...], float] | None = None
+    calibration: tuple[tuple[float, float], ...] | None = None
+
+    def without_calibration(self) -> "Model":
+        """The same model with the raw confidences (no calibration map)."""
+        return Model(self.weights, self.bias, self.temperature, self.meta, self.partial, None)
+
+    def confidence(self, c: int, p: float) -> float:
+        """The calibrated confidence of a verdict of class `c` (CLASSES index) whose raw confidence is
+        `p`: sigmoid(a * logit(p) + b) with the class's (a, b) from `calibration` (p itself when there
+        is none). Monotone in p (a > 0), and it never changes a label: the label is decided first."""
+        cal = self.calibration
+        if cal is None:
+            return p
+        a, b = cal[c]
+        q = min(max(p, 1e-6), 1.0 - 1e-6)
+        z = min(max(a * math.log(q / (1.0 - q)) + b, -30.0), 30.0)
+        return 1.0 / (1.0 + math.exp(-z))
 
     def proba(self, x: Sequence[float]) -> list[float]:
         """Class probabilities (CLASSES order) for one feature vector."""
@@ -55,6 +72,8 @@ class Model:
                "meta": self.meta or {}}
         if self.partial is not None:
             out["partial_head"] = {"bias": self.partial[1], "weights": dict(zip(FEATURES, self.partial[0]))}
+        if self.calibration is not None:
+            out["confidence_calibration"] = {c: {"a": a, "b": b} for c, (a, b) in zip(CLASSES, self.calibration)}
         return out
 
     @classmethod
@@ -69,8 +88,10 @@ class Model:
         head = data.get("partial_head")
         partial = None if head is None else (tuple(float(head["weights"].get(f, 0.0)) for f in FEATURES),
                                              float(head["bias"]))
+        cal = data.get("confidence_calibration")
+        calibration = None if cal is None else tuple((float(cal[c]["a"]), float(cal[c]["b"])) for c in CLASSES)
         return cls(weights, tuple(float(b) for b in data["bias"]), float(data.get("temperature", 1.0)),
-                   data.get("meta"), partial)
+                   data.get("meta"), partial, calibration)
 
 
 @lru_cache(maxsize=1)
@@ -217,6 +238,42 @@ def prior_model() -> Model:
     W = [PRIOR.get(f, (0.0, 0.0, 0.0)) for f in FEATURES]
     return Model(tuple(tuple(float(w[c]) for w in W) for c in range(len(CLASSES))), PRIOR_BIAS, 1.0,
                  {"trained_on": "nothing (prior)"})
+
+
+def fit_calibration(model: Model, classes: Sequence[int], conf: Sequence[float], right: Sequence[bool], *,
+                    sample_weight: Sequence[float] | None = None, l2: float = 0.01, epochs: int = 2000,
+                    lr: float = 1.0, meta: Any = None) -> Model:
+    """`model` with a confidence calibration map: per verdict class (CLASSES index in `classes`), Platt
+    scaling of the verdict's raw confidence (`conf`; right or not: `right`), i.e. logistic regression
+    of right on logit(conf), fitted by gradient descent (numpy; offline only) and pulled (l2) towards
+    the identity (a = 1, b = 0), so a class with few verdicts keeps its raw confidence. The verdicts
+    should be out of fold (judged by models that did not train on them): in-sample confidences are
+    those of a model judging its own training rows. Labels never change (Model.confidence)."""
+    import numpy as np
+
+    c_all = np.asarray(classes, dtype=int)
+    q = np.clip(np.asarray(conf, dtype=float), 1e-6, 1 - 1e-6)
+    x_all = np.log(q / (1 - q))
+    y_all = np.asarray(right, dtype=float)
+    w_all = np.ones(len(q)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    params: list[tuple[float, float]] = []
+    counts: list[int] = []
+    for k in range(len(CLASSES)):
+        m = c_all == k
+        x, y, w = x_all[m], y_all[m], w_all[m]
+        a, b = 1.0, 0.0
+        if len(x):
+            w = w / w.sum()
+            for _ in range(epochs):
+                p = 1.0 / (1.0 + np.exp(-np.clip(a * x + b, -30, 30)))
+                g = (p - y) * w
+                a -= lr * (float(g @ x) + l2 * (a - 1.0))
+                b -= lr * (float(g.sum()) + l2 * b)
+        params.append((float(max(a, 1e-3)), float(b)))  # a > 0: the map stays monotone
+        counts.append(int(m.sum()))
+    out_meta = dict(model.meta) if isinstance(model.meta, dict) else {}
+    out_meta["confidence_calibration"] = {"verdicts": dict(zip(CLASSES, counts)), "l2": l2, **(meta or {})}
+    return Model(model.weights, model.bias, model.temperature, out_meta, model.partial, tuple(params))
 
 
 def fit_temperature(model: Model, X: Sequence[Sequence[float]], y: Sequence[int]) -> Model:
