@@ -473,18 +473,3 @@ def _named(head: str, index: dict[str, tuple[str, ...]], lang: str, votes: int) 
     said again, so only there are the different words counted: 4+ votes in an opening of 40 words are not
     one stop word repeated in practice, and the count is a pass over the words."""
     return votes > 3 or (votes >= SURE_VOTES and distinct_votes(head, index, 40, lang) >= SURE_VOTES)
-    best = max(votes, key=votes.__getitem__)
-    top = votes[best]
-    second = max((v for c, v in votes.items() if c != best), default=0)
-    if top >= 2 and top >= 1.5 * second:
-        return best, name
-    # A thin or close vote: mixed-language text is 'und' (the judge then searches every Latin-script
-    # lexicon), unless the voters are neighbours, whose lexicons are searched with the leader's anyway:
-    # all of them (a short answer: one stop word is enough), or every close rival when the leader has 2+.
-    near = _neighbours().get(best, ())
-    if all(c in near for c in votes if c != best) or (
-            top >= 2 and all(c in near for c, v in votes.items() if c != best and 1.5 * v > top)):
-        if prior is not None and prior != best and votes.get(prior) == top:
-            return prior, name  # an exact tie (ms/id answers often have no word of one alone)
-        return best, name
-    return "und", name
