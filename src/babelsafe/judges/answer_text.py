@@ -381,6 +381,14 @@ stopword_votes: Callable[[str, dict[str, tuple[str, ...]], int], dict[str, int]]
     _C.stopword_votes if _C is not None else _stopword_votes_py)
 
 
+def distinct_votes(head: str, index: dict[str, tuple[str, ...]], max_words: int, lang: str) -> int:
+    """How many different words of `lang` the stop-word vote (stopword_votes) counted: 'e e i' is three
+    Italian votes but two words."""
+    if "'" in head:
+        head = head.replace("'", "' ")
+    return len({w for w in map(_STRIP_PUNCT, head.split()[:max_words]) if lang in (index.get(w) or ())})
+
+
 def dominant_script(prof: dict[str, float]) -> str | None:
     """The script code with most (weighted) letters; Han with any kana counts as Japanese."""
     if not prof:
@@ -413,24 +421,40 @@ def answer_language(text: str, prof: dict[str, float] | None = None,
     lexicon languages ('und' when the vote is too thin or split between unrelated languages). A vote
     split among neighbours (Malay/Indonesian share most stop words; es/pt/it/fr many) goes to the
     leader; an exact tie to `prior` (the prompt's language) when it is among the tied. No model, no
-    lingua: this runs per verdict."""
+    lingua: this runs per verdict. (The language whose lexicons the judge searches: `language_vote`
+    also says whether the evidence is enough to report it.)"""
+    lang, name, _ = language_vote(text, prof, head_norm, prior)
+    return lang, name
+
+
+SURE_VOTES = 2  # different stop words of the named language a Latin opening needs before it is reported
+
+
+def language_vote(text: str, prof: dict[str, float] | None = None, head_norm: str | None = None,
+                  prior: str | None = None) -> tuple[str | None, str | None, bool]:
+    """answer_language, and whether the language may be reported as the answer's: a script's language,
+    or a Latin vote with at least SURE_VOTES different stop words of it. One stop word chooses the
+    lexicons to search (a short answer has no more) but does not name a language: Maori, Tagalog or
+    Turkish text often holds one Italian or Spanish stop word ('e', 'a', 'la'), Maori 'e' several times."""
     prof = script_profile(text[:200]) if prof is None else prof
     script = dominant_script(prof)
     if script is None:
-        return None, None
+        return None, None, False
     name = _SCRIPT_NAME.get(script, script)
     if script != "L":
-        return _SCRIPT_LANGUAGE.get(script), name
+        lang = _SCRIPT_LANGUAGE.get(script)
+        return lang, name, lang is not None
     head = _normalize(text[:400]) if head_norm is None else head_norm
     # votes in first-vote order (ties go to the language voted for first)
-    votes = stopword_votes(head, stopword_index(), 40)
+    index = stopword_index()
+    votes = stopword_votes(head, index, 40)
     if not votes:
-        return "und", name
+        return "und", name, False
     best = max(votes, key=votes.__getitem__)
     top = votes[best]
     second = max((v for c, v in votes.items() if c != best), default=0)
     if top >= 2 and top >= 1.5 * second:
-        return best, name
+        return best, name, _named(head, index, best, top)
     # A thin or close vote: mixed-language text is 'und' (the judge then searches every Latin-script
     # lexicon), unless the voters are neighbours, whose lexicons are searched with the leader's anyway:
     # all of them (a short answer: one stop word is enough), or every close rival when the leader has 2+.
@@ -438,6 +462,14 @@ def answer_language(text: str, prof: dict[str, float] | None = None,
     if all(c in near for c in votes if c != best) or (
             top >= 2 and all(c in near for c, v in votes.items() if c != best and 1.5 * v > top)):
         if prior is not None and prior != best and votes.get(prior) == top:
-            return prior, name  # an exact tie (ms/id answers often have no word of one alone)
-        return best, name
-    return "und", name
+            # an exact tie (ms/id answers often have no word of one alone)
+            return prior, name, _named(head, index, prior, top)
+        return best, name, _named(head, index, best, top)
+    return "und", name, False
+
+
+def _named(head: str, index: dict[str, tuple[str, ...]], lang: str, votes: int) -> bool:
+    """Whether `votes` stop words of `lang` name it (language_vote). Two or three votes may be one word
+    said again, so only there are the different words counted: 4+ votes in an opening of 40 words are not
+    one stop word repeated in practice, and the count is a pass over the words."""
+    return votes > 3 or (votes >= SURE_VOTES and distinct_votes(head, index, 40, lang) >= SURE_VOTES)

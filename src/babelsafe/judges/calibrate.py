@@ -20,7 +20,7 @@ from typing import Any, Iterable
 from ..errors import DataError, UsageError
 from ..labels import JUDGE_ERROR, REFUSAL_VOCAB, SAFETY, SAFETY_VOCAB, vocabulary as _vocabulary
 from ..metrics.calibration import calibration
-from ..metrics.stats import bootstrap_indices, cohen_kappa, percentile_interval
+from ..metrics.stats import bootstrap_agreement, cohen_kappa, percentile_interval
 from ..types import Generation, Probe, Sample, Verdict
 from .escalation import BINARY as _BINARY, cascade_points, cascade_summary, escalation_curve  # noqa: F401
 
@@ -227,13 +227,7 @@ def metrics(gold: list[str], pred: list[str], labels: list[str], bootstrap: int 
         "per_class": _per_class(g2, p2, labels), "confusion": confusion,
     }
     if bootstrap and m:
-        accs, kaps = [], []
-        for idx in bootstrap_indices(m, bootstrap, seed):
-            bg = [g2[i] for i in idx]
-            bp = [p2[i] for i in idx]
-            accs.append(sum(a == b for a, b in zip(bg, bp)) / m)
-            if kappa is not None:
-                kaps.append(cohen_kappa(bg, bp))
+        accs, kaps = bootstrap_agreement(g2, p2, bootstrap, seed, kappa=kappa is not None)
         out["accuracy_ci"] = percentile_interval(accs)
         out["kappa_ci"] = percentile_interval(kaps) if kappa is not None else None
     return out

@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 from typing import Any, Callable
 
-from .answer_text import answer_language, dominant_script, has_code, list_items, normalize, script_profile
+from .answer_text import dominant_script, has_code, language_vote, list_items, normalize, script_profile
 from .lexicon import Lexicon, _raw_lexicon, answer_lexicon
 from .textscan import C as _C
 
@@ -174,7 +174,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     # the opening decides the language (a refusal in Swahili may go on to quote English steps); only
     # Latin-script text needs its normalised head for that (a stop-word vote)
     head = normalize(raw[:HEAD]) if script == "L" else None
-    lang, script_name = answer_language(raw[:100], prof, None if head is None else head[:100], prior)
+    lang, script_name, sure = language_vote(raw[:100], prof, None if head is None else head[:100], prior)
     if lex is None:
         lex = answer_lexicon(script, lang)
     factor = density(script, lang)
@@ -186,7 +186,10 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     early = int(90 / factor)
     hits = lex.index.find(head)  # (Lexicon.find, without its interpreted frame: compiled, a direct call)
     x = [0.0] * len(FEATURES)
-    ev: dict[str, Any] = {"script": script, "language": lang, "script_name": script_name}
+    # language: the one whose lexicons are searched; reported: the one the verdict names ('und' when one
+    # stop word chose the lexicons: too little to name the answer's language)
+    ev: dict[str, Any] = {"script": script, "language": lang, "script_name": script_name,
+                          "reported_language": lang if sure or lang is None else "und"}
 
     get = hits.get  # the spans of a kind are sorted: its first match is the first span
     ref = (get("refusal") or _NONE)[0]

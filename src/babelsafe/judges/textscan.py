@@ -15,7 +15,10 @@ import logging
 import os
 import zlib
 from array import array
+from collections import Counter
 from functools import lru_cache
+from itertools import accumulate, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -66,28 +69,30 @@ def trigger_trie(triggers: dict[str, int]) -> tuple[bytes, bytes, bytes] | None:
     characters (code point & 0xFFFF). None when a trigger is too long for the C scan."""
     if any(len(t) > MAX_TRIGGER or not t for t in triggers) or array("i").itemsize != 4:
         return None
-    root: dict[str, Any] = {}
-    for t in triggers:
-        node = root
-        for ch in t:
-            node = node.setdefault(ch, {})
-        node[""] = triggers[t]
-    nodes, edges = array("i"), array("i")
-    order = [root]  # breadth first: a node's id is its place here
-    k = 0
-    while k < len(order):
-        node = order[k]
-        kids = sorted((ord(ch), child) for ch, child in node.items() if ch)
-        nodes.extend((node.get("", -1), len(edges) // 2, len(kids)))
-        for cp, child in kids:
-            edges.extend((cp, len(order)))
-            order.append(child)
-        k += 1
+    # The trie's nodes are the triggers' distinct prefixes, numbered breadth first with each node's
+    # children in code-point order: that is the prefixes sorted by length, then as strings (str order is
+    # code-point order). So a node's children are consecutive nodes and edge e leads to node e + 1.
+    # Built that way with C-level map/sort calls (start-up builds one trie per script group, ~150,000
+    # nodes in all): same tables as walking nested dicts (test_judges_textscan.py compares them).
+    order = sorted({t[:i] for t in triggers for i in range(1, len(t) + 1)})
+    order.sort(key=len)  # stable: string order within each length
+    order.insert(0, "")
+    n = len(order)
+    node_id = dict(zip(order, range(n)))
+    parents = list(map(node_id.__getitem__, map(itemgetter(slice(None, -1)), order[1:])))  # edge e's parent
+    per = Counter(parents)
+    count = list(map(per.get, range(n), repeat(0)))
+    nodes = array("i", bytes(12 * n))
+    nodes[0::3] = array("i", map(triggers.get, order, repeat(-1)))  # "" is no trigger: the root has -1
+    nodes[1::3] = array("i", accumulate(count, initial=0))[:-1]  # first edge: the edges of the nodes before
+    nodes[2::3] = array("i", count)
+    edges = array("i", bytes(8 * (n - 1)))
+    edges[0::2] = array("i", map(ord, map(itemgetter(-1), order[1:])))
+    edges[1::2] = array("i", range(1, n))
     bloom = bytearray(8192)
-    for ch in root:
-        if ch:
-            b = ord(ch) & 0xFFFF
-            bloom[b >> 3] |= 1 << (b & 7)
+    for ch in {t[0] for t in triggers}:
+        b = ord(ch) & 0xFFFF
+        bloom[b >> 3] |= 1 << (b & 7)
     return nodes.tobytes(), edges.tobytes(), bytes(bloom)
 
 

@@ -5,8 +5,10 @@ Pure functions of counts; nothing here reads a store.
 """
 from __future__ import annotations
 
+import array
 import math
 import random
+import sys
 from collections import Counter
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -135,6 +137,138 @@ def bootstrap_indices(m: int, reps: int, seed: int = 0) -> Iterator[list[int]]:
     rng = random.Random(seed)
     for _ in range(reps):
         yield [rng.randrange(m) for _ in range(m)]
+
+
+# Bootstrap without a Python call per resampled item. `rng.randrange(m)` (CPython 3.10-3.13, m < 2**32)
+# draws one 32-bit Mersenne Twister word w, keeps w >> (32 - k) (k = m.bit_length()) when that is < m and
+# else draws again. `getrandbits(32 * B)` returns the next B words of the same stream, the first in the
+# lowest 32 bits, so filtering a block of words gives exactly the indices `bootstrap_indices` yields.
+# tests/test_metrics_bootstrap.py compares the two.
+_NUMPY_FROM = 1 << 18  # resampled items from which numpy (if installed) is worth its ~0.1 s import
+_NUMPY_LOADED_FROM = 1 << 12  # ... and from which it is faster once imported (by an earlier call)
+
+
+def _index_blocks(m: int, seed: int, numpy: Any, total: int = 1 << 30) -> Iterator[Any]:
+    """The stream of `bootstrap_indices(m, reps, seed)` indices, flattened, in blocks (numpy arrays or lists);
+    `total`: about how many indices will be taken (sizes the blocks)."""
+    rng = random.Random(seed)
+    shift = 32 - m.bit_length()
+    limit = m << shift  # w >> shift < m  <=>  w < limit
+    # numpy: fewer, larger blocks (each index takes < 2 words on average)
+    words = max(1024, min(1 << 18, 2 * total)) if numpy is not None else max(1024, min(1 << 20, 2 * m))
+    while True:
+        raw = rng.getrandbits(32 * words).to_bytes(4 * words, "little")
+        if numpy is not None:
+            w = numpy.frombuffer(raw, dtype="<u4")
+            yield w[w < limit] >> shift
+        else:
+            arr = array.array("I")
+            arr.frombytes(raw)
+            if sys.byteorder != "little":
+                arr.byteswap()
+            yield [x >> shift for x in arr if x < limit]
+
+
+def _stream_matches(m: int, seed: int, words: int = 128) -> bool:
+    """Whether the first indices of `_index_blocks` are those `randrange` draws (a cheap check per call)."""
+    arr = array.array("I")
+    arr.frombytes(random.Random(seed).getrandbits(32 * words).to_bytes(4 * words, "little"))
+    if sys.byteorder != "little":
+        arr.byteswap()
+    shift = 32 - m.bit_length()
+    fast = [x >> shift for x in arr if x < m << shift]
+    ref = random.Random(seed)
+    return arr.itemsize == 4 and fast == [ref.randrange(m) for _ in fast]
+
+
+def bootstrap_agreement(gold: Sequence[str], pred: Sequence[str], reps: int, seed: int = 0,
+                        kappa: bool = True) -> tuple[list[float], list[float]]:
+    """(accuracies, Cohen's kappas) of `reps` bootstrap resamples of the (gold, pred) pairs: the values of
+    `sum(g == p) / m` and `cohen_kappa` on each resample `bootstrap_indices(m, reps, seed)` gives, equal to
+    the last bit, from the resample's counts of each (gold, pred) pair. `kappa=False`: no kappas."""
+    m = len(gold)
+    if m == 0 or reps <= 0:
+        return [], []
+    if m >= 1 << 26:  # (m * m < 2**53 below)
+        return _bootstrap_agreement_slow(gold, pred, reps, seed, kappa)
+    labels = sorted(set(gold) | set(pred))
+    at = {lab: i for i, lab in enumerate(labels)}
+    L = len(labels)
+    codes = [at[g] * L + at[p] for g, p in zip(gold, pred)]
+    np: Any = None
+    if reps * m >= _NUMPY_FROM or (reps * m >= _NUMPY_LOADED_FROM and "numpy" in sys.modules):
+        try:
+            import numpy as np
+        except ImportError:  # numpy is optional: the pure-Python path gives the same values
+            np = None
+    accs: list[float] = []
+    kaps: list[float] = []
+    if not _stream_matches(m, seed):  # another Python's randrange: take the reference path
+        return _bootstrap_agreement_slow(gold, pred, reps, seed, kappa)
+    blocks = _index_blocks(m, seed, np, reps * m)
+    if np is not None:
+        code_arr = np.asarray(codes, dtype=np.int32)
+        batch = max(1, (1 << 20) // m)  # resamples per numpy pass
+        pending = np.empty(0, dtype=np.uint32)
+        done = 0
+        while done < reps:
+            rows = min(batch, reps - done)
+            need = rows * m
+            parts = [pending]
+            have = len(pending)
+            while have < need:
+                block = next(blocks)
+                parts.append(block)
+                have += len(block)
+            flat = np.concatenate(parts)
+            pending = flat[need:]
+            c = code_arr[flat[:need]].reshape(rows, m) + (np.arange(rows, dtype=np.int32) * (L * L))[:, None]
+            counts = np.bincount(c.ravel(), minlength=rows * L * L).reshape(rows, L, L)
+            # cohen_kappa's arithmetic on whole arrays: int / int and float64 ops, the same bits
+            # as Python's (every count and m * m is an integer below 2**53)
+            po = counts[:, np.arange(L), np.arange(L)].sum(axis=1) / m
+            accs.extend(po.tolist())
+            if kappa:
+                pe = (counts.sum(axis=2) * counts.sum(axis=1)).sum(axis=1) / (m * m)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    k = np.where(pe >= 1.0, np.where(po >= 1.0, 1.0, 0.0), (po - pe) / (1 - pe))
+                kaps.extend(k.tolist())
+            done += rows
+    else:
+        pending_l: list[int] = []
+        for _ in range(reps):
+            while len(pending_l) < m:
+                pending_l.extend(next(blocks))
+            idx, pending_l = pending_l[:m], pending_l[m:]
+            got = Counter(map(codes.__getitem__, idx))
+            _agreement([got.get(i, 0) for i in range(L * L)], L, m, accs, kaps, kappa)
+    return accs, kaps
+
+
+def _agreement(counts: list[int], L: int, m: int, accs: list[float], kaps: list[float], kappa: bool) -> None:
+    """Append one resample's accuracy and kappa (the arithmetic of cohen_kappa) from its pair counts."""
+    po = sum(counts[i * L + i] for i in range(L)) / m
+    accs.append(po)
+    if kappa:
+        gold_n = [sum(counts[i * L:(i + 1) * L]) for i in range(L)]
+        pred_n = [sum(counts[i::L]) for i in range(L)]
+        pe = sum(gold_n[i] * pred_n[i] for i in range(L)) / (m * m)
+        kaps.append((1.0 if po >= 1.0 else 0.0) if pe >= 1.0 else (po - pe) / (1 - pe))
+
+
+def _bootstrap_agreement_slow(gold: Sequence[str], pred: Sequence[str], reps: int, seed: int,
+                              kappa: bool) -> tuple[list[float], list[float]]:
+    """The reference: one Python call per resampled item (and the path where the stream is not known)."""
+    m = len(gold)
+    accs: list[float] = []
+    kaps: list[float] = []
+    for idx in bootstrap_indices(m, reps, seed):
+        bg = [gold[i] for i in idx]
+        bp = [pred[i] for i in idx]
+        accs.append(sum(a == b for a, b in zip(bg, bp)) / m)
+        if kappa:
+            kaps.append(cohen_kappa(bg, bp))
+    return accs, kaps
 
 
 def percentile_interval(values: Iterable[float], digits: int = 4) -> list[float] | None:
