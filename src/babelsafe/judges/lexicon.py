@@ -6,6 +6,7 @@ is needed: a kind's alternation on its first `search`, a pattern on the first an
 """
 from __future__ import annotations
 
+import gc
 import re
 from functools import lru_cache
 from importlib import resources
@@ -134,7 +135,16 @@ def _build(codes: tuple[str, ...], name: str) -> Lexicon:
         items += [(kind, p) for p in pats]
         kinds[kind] = pats
     spaced = all((_raw_lexicon(c) or {}).get("spaced", c not in _UNSPACED) for c in codes if c != "en")
-    return Lexicon(name, kinds, Index(items, by_word=spaced), codes)
+    lex = Lexicon(name, kinds, Index(items, by_word=spaced), codes)
+    # A group's index is ~15,000 container objects kept for the life of the process (cached above; ~270k
+    # for the 20 groups a multilingual run meets). Left to the cyclic collector, every full collection
+    # walks them again: in `babelsafe run` that was ~60-80 ms per collection, 0.15 s of a 4,715-answer
+    # run (0.04 s with the string-match judge). Frozen, the collector skips them (and whatever else
+    # exists at this moment: such objects are still freed by reference counting, only a cycle among
+    # them would wait for gc.unfreeze()).
+    if gc.isenabled():
+        gc.freeze()
+    return lex
 
 
 # Lexicons whose patterns match inside words (no spaces, or prefixes glued to words): scanned by
