@@ -25,20 +25,60 @@ from .textscan import C as _C
 from .textscan import trigger_trie
 
 try:  # Python >= 3.11
+    from re import _compiler as _sre_k  # type: ignore[attr-defined]
     from re import _constants as _sre_c  # type: ignore[attr-defined]
     from re import _parser as _sre_p  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover
+    import sre_compile as _sre_k  # type: ignore[no-redef]
     import sre_constants as _sre_c  # type: ignore[no-redef]
     import sre_parse as _sre_p  # type: ignore[no-redef]
 
 _MAX_SET = 256
 Spans = dict[str, list[tuple[int, int]]]
 
+# pattern -> its parse tree (sre_parse), for the patterns analysed here (_parsed): compiled() builds
+# their regex from it instead of parsing the pattern a second time.
+_TREES: dict[str, Any] = {}
+
+
+def _from_tree(pattern: str, tree: Any) -> re.Pattern[str]:
+    """What re.compile(pattern) returns, from the pattern's parse tree: the steps of the standard
+    library's compiler after its parse (re._compiler.compile), which leave the tree as it was."""
+    state = tree.state
+    groupindex = state.groupdict
+    indexgroup: list[str | None] = [None] * state.groups
+    for name, i in groupindex.items():
+        indexgroup[i] = name
+    code = _sre_k._code(tree, 0)
+    rx: re.Pattern[str] = _sre_k._sre.compile(pattern, state.flags, code, state.groups - 1, groupindex,
+                                             tuple(indexgroup))
+    return rx
+
+
+def _tree_compile_works() -> bool:
+    """Whether _from_tree gives re.compile's own regex on this Python (a regex compares equal when its
+    pattern, flags and compiled code are): if not, compiled() parses again with re.compile."""
+    probe = r"(?P<w>\b(?:je suis )?d[ée]sol[ée]s?|[^\W\d]{2,}\s+)(?!x)\1?"
+    try:
+        got = _from_tree(probe, _sre_p.parse(probe))
+    except Exception:  # pragma: no cover - another Python's internals
+        return False
+    want = re.compile(probe)
+    return bool(got == want and got.groupindex == want.groupindex and got.groups == want.groups
+                and got.flags == want.flags and got.pattern == want.pattern)
+
+
+_TREE_COMPILE = _tree_compile_works()
+
 
 @lru_cache(maxsize=None)
 def compiled(pattern: str) -> re.Pattern[str]:
     """re.compile, cached without a size limit: the lexicons hold more patterns than re's own cache,
-    and the same (English) patterns belong to every script group."""
+    and the same (English) patterns belong to every script group. A pattern already parsed for its
+    triggers is compiled from that parse (the same regex, half the work)."""
+    tree = _TREES.get(pattern)
+    if tree is not None and _TREE_COMPILE:
+        return _from_tree(pattern, tree)
     return re.compile(pattern)
 
 
@@ -127,9 +167,12 @@ def _required(items: Any) -> set[str] | None:
     return _best(cands)
 
 
-@lru_cache(maxsize=None)
 def _parsed(pattern: str) -> Any:
-    return _sre_p.parse(pattern)  # parsed once for _triggers and _prefix
+    """The pattern's parse tree, parsed once for _triggers, _prefix, _starts and compiled()."""
+    tree = _TREES.get(pattern)
+    if tree is None:
+        tree = _TREES[pattern] = _sre_p.parse(pattern)
+    return tree
 
 
 @lru_cache(maxsize=None)
@@ -237,7 +280,41 @@ def triggers(pattern: str) -> set[str] | None:
 
 def trie_regex(words: set[str] | frozenset[str]) -> str:
     """A regex matching, at a position, the shortest of `words` that starts there (a trie of
-    alternations: each branch starts with a distinct literal, which the engine tests cheaply)."""
+    alternations: each branch starts with a distinct literal, which the engine tests cheaply).
+
+    Built from the sorted words (a word with a shorter one of the set as its prefix is redundant for
+    a prefilter, and is dropped): the same string as walking a trie of nested dicts, branch by branch
+    in code-point order (tests compare the two), without a node per character."""
+    kept: list[str] = []
+    for w in sorted(words):
+        if kept and w.startswith(kept[-1]):
+            continue  # a shorter word of the set ends inside it (sorted: that word is the last kept)
+        kept.append(w)
+    if kept and kept[0] == "":
+        return ""
+    return _trie_branch(kept, 0, len(kept), 0)
+
+
+def _trie_branch(words: list[str], lo: int, hi: int, depth: int) -> str:
+    """The trie below depth `depth` of words[lo:hi] (sorted, sharing their first `depth` characters,
+    none a prefix of another, each longer than `depth`)."""
+    alts: list[str] = []
+    i = lo
+    while i < hi:
+        ch = words[i][depth]
+        j = i + 1
+        while j < hi and words[j][depth] == ch:
+            j += 1
+        if j == i + 1:  # one word: the rest of it, character by character
+            alts.append(re.escape(words[i][depth:]))
+        else:
+            alts.append(re.escape(ch) + _trie_branch(words, i, j, depth + 1))
+        i = j
+    return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+
+def trie_regex_walk(words: set[str] | frozenset[str]) -> str:
+    """trie_regex by a trie of nested dicts, walked recursively: the specification (tests)."""
     trie: dict[str, Any] = {}
     for w in words:
         node = trie
@@ -365,7 +442,9 @@ class Index:
         self.ext = {k: [(t, ids, whole, [i for i in ids if self.at_trigger[i]]) for t, ids, whole, _ in lst]
                     for k, lst in self.ext.items()}
         # The text's start counts as following a non-word character: the scan runs over " " + text.
-        self._trie = trie_regex(set(keys)) if scanned else None
+        # The regex trie of the keys (`_trie`) is built on first use: with the C scan, never.
+        self._keys: list[str] = keys
+        self._trie_src: str | None = None
         # With the C text scans (textscan.py): a trie of the scanned triggers themselves, which finds
         # every trigger at a position at once (each entry: the trigger's tuple of ext, by rank)
         self._ctrie: tuple[bytes, bytes, bytes, tuple[Any, ...]] | None = None
@@ -381,6 +460,13 @@ class Index:
         self._odd_guard = tuple(dict.fromkeys(t[:2] for t, _ in self.odd))
         self._scans: dict[bool, re.Pattern[str]] = {}  # is the text ASCII -> compiled scan (lazily)
         self._anchor_union: re.Pattern[str] | None | bool = False  # False: not built yet
+
+    @property
+    def _trie(self) -> str | None:
+        """The regex trie of the scanned triggers' keys (None when no trigger is scanned)."""
+        if self._trie_src is None and self._keys:
+            self._trie_src = trie_regex(set(self._keys))
+        return self._trie_src
 
     def regex(self, i: int) -> re.Pattern[str]:
         rx = self._rx[i]

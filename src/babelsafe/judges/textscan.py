@@ -74,9 +74,20 @@ def trigger_trie(triggers: dict[str, int]) -> tuple[bytes, bytes, bytes] | None:
     # code-point order). So a node's children are consecutive nodes and edge e leads to node e + 1.
     # Built that way with C-level map/sort calls (start-up builds one trie per script group, ~150,000
     # nodes in all): same tables as walking nested dicts (test_judges_textscan.py compares them).
-    order = sorted({t[:i] for t in triggers for i in range(1, len(t) + 1)})
-    order.sort(key=len)  # stable: string order within each length
-    order.insert(0, "")
+    # The prefixes of each length k: the triggers of length k and the prefixes of length k + 1 cut by one
+    # character (each distinct prefix is made once, and each length sorted on its own).
+    by_len: dict[int, list[str]] = {}
+    for t in triggers:
+        by_len.setdefault(len(t), []).append(t)
+    levels: list[list[str]] = []
+    level: set[str] = set()
+    for k in range(max(by_len, default=0), 0, -1):
+        level = {t[:-1] for t in level}
+        level.update(by_len.get(k, ()))
+        levels.append(sorted(level))
+    order = [""]
+    for same_length in reversed(levels):
+        order += same_length
     n = len(order)
     node_id = dict(zip(order, range(n)))
     parents = list(map(node_id.__getitem__, map(itemgetter(slice(None, -1)), order[1:])))  # edge e's parent
