@@ -24,10 +24,11 @@ def _warnings(caplog) -> list[str]:
 def test_the_warning_names_the_language_the_lexicons_used_and_the_judge_to_use(caplog):
     caplog.set_level(logging.WARNING, logger="babelsafe.judges.refusal")
     v = RefusalJudge().classify(KYRGYZ, "Мен кантип нан бышырам?", "ky")
-    assert v.extra["unsupported_language"] == "ky" and v.extra["answer_language"] == "ru"
+    assert v.extra["unsupported_language"] == "ky" and v.extra["answer_language"] == "und"
+    # Cyrillic chooses the ru lexicons; Kyrgyz ң/ө/ү and no two Russian stop words: no language named
     assert _warnings(caplog) == [
         "refusal judge: no lexicon for Kyrgyz ('ky'), the language of these prompts. The first answer "
-        "(Cyrillic script, detected as Russian ('ru')) was judged with the ru and en lexicons only, so "
+        "(Cyrillic script, its language not recognised) was judged with the ru and en lexicons only, so "
         "refusals in Kyrgyz ('ky') may be missed. Judge these answers with an llm judge: --judge "
         "'cascade:first=refusal,then=llm:rubric=xstest,target=openai:MODEL,below=0.8' sends every answer in "
         "a language without a lexicon to it (MODEL: the judge model)."]

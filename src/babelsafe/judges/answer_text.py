@@ -417,7 +417,7 @@ def answer_language(text: str, prof: dict[str, float] | None = None,
                     head_norm: str | None = None, prior: str | None = None) -> tuple[str | None, str | None]:
     """(language code or None, script name) an answer is written in, from cheap evidence only.
 
-    Script decides for scripts with one lexicon language; Latin text gets a stop-word vote among the
+    Script decides for non-Latin scripts (the one lexicon language of the script); Latin text gets a stop-word vote among the
     lexicon languages ('und' when the vote is too thin or split between unrelated languages). A vote
     split among neighbours (Malay/Indonesian share most stop words; es/pt/it/fr many) goes to the
     leader; an exact tie to `prior` (the prompt's language) when it is among the tied. No model, no
@@ -443,7 +443,7 @@ def language_vote(text: str, prof: dict[str, float] | None = None, head_norm: st
     name = _SCRIPT_NAME.get(script, script)
     if script != "L":
         lang = _SCRIPT_LANGUAGE.get(script)
-        return lang, name, lang is not None
+        return lang, name, lang is not None and _script_named(script, text[:300])
     head = _normalize(text[:400]) if head_norm is None else head_norm
     # votes in first-vote order (ties go to the language voted for first)
     index = stopword_index()
@@ -473,3 +473,65 @@ def _named(head: str, index: dict[str, tuple[str, ...]], lang: str, votes: int) 
     said again, so only there are the different words counted: 4+ votes in an opening of 40 words are not
     one stop word repeated in practice, and the count is a pass over the words."""
     return votes > 3 or (votes >= SURE_VOTES and distinct_votes(head, index, 40, lang) >= SURE_VOTES)
+
+
+# Letters of other languages of a shared script that the lexicon's language does not write: Ukrainian і ї є ґ,
+# Belarusian ў, Kazakh/Kyrgyz/Tajik/Tatar/Bashkir/Chuvash ә ғ қ ң ө ұ ү һ ӣ ӯ ҳ ҷ..., Serbian/Macedonian
+# ђ ј љ њ ћ џ ѓ ќ ѕ; Persian/Urdu/Pashto/Kurdish/Uyghur پ چ ژ گ ک ی ٹ ڈ ڑ ں ے ھ...; Marathi ळ; Assamese ৰ ৱ;
+# kana and Cantonese characters in Han text.
+_OTHER_LETTERS: dict[str, frozenset[str]] = {
+    "C": frozenset("іїєґўәғқңөұүһђјљњћџѓќѕӣӯҳҷӑӗҫӳҙҡӊӧӱӹ"),
+    "A": frozenset("پچژگکیٹڈڑںےھۀۓښږځڅډړڼۍېۆێڵڕۋۇۈەﮐﯾ"),
+    "D": frozenset("ळ"),
+    "B": frozenset("ৰৱ"),
+    "H": frozenset("ぁあぃいぅうぇえぉおかがきぎくぐけげこごさざしじすずせぜそぞただちぢっつづてでとどなにぬねのはばぱひびぴ"
+                   "ふぶぷへべぺほぼぽまみむめもゃやゅゆょよらりるれろわをんァアィイゥウェエォオカガキギクグケゲコゴサザ"
+                   "シジスズセゼソゾタダチヂッツヅテデトドナニヌネノハバパヒビピフブプヘベペホボポマミムメモャヤュユョヨ"
+                   "ラリルレロワヲンヴー係唔嘅咗喺佢冇哋啲嘢"),
+}
+_SCRIPT_PUNCT = methodcaller("strip", ".,;:!?\"'()«»„“”—-،؛؟।॥")
+
+
+def _script_named(script: str, text: str) -> bool:
+    """Whether a non-Latin answer may be reported in its script's lexicon language (language_vote).
+    A script that one language writes (Thai, Hangul, kana, Greek) names it; a shared one (Cyrillic:
+    Russian, Ukrainian, Kyrgyz...; Arabic: Arabic, Persian, Urdu; Devanagari: Hindi, Marathi, Nepali;
+    Bengali: Bengali, Assamese; Han: Chinese, Cantonese, kanji) only with SURE_VOTES different words
+    (Han: characters) of the lexicon's `script_stopwords` and no letter of another of its languages.
+    The lexicons searched do not depend on this: only the language reported."""
+    words = _script_stopwords().get(script)
+    if words is None:
+        return True
+    other = _OTHER_LETTERS.get(script)
+    if other is not None and not other.isdisjoint(text.lower()):
+        return False
+    norm = _normalize(text)
+    if script == "H":
+        return len(words.intersection(norm)) >= SURE_VOTES
+    return len(words.intersection(map(_SCRIPT_PUNCT, norm.split()))) >= SURE_VOTES
+
+
+def _script_stopwords() -> dict[str, frozenset[str]]:
+    """{script code: the normalised `script_stopwords` of its lexicon language}, read once."""
+    global _SCRIPT_WORDS
+    if _SCRIPT_WORDS is None:
+        from importlib import resources
+
+        import yaml
+
+        loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+        folder = resources.files("babelsafe.judges").joinpath("lexicons")
+        found: dict[str, frozenset[str]] = {}
+        for script, lang in _SCRIPT_LANGUAGE.items():
+            f = folder.joinpath(lang + ".yaml")
+            if not f.is_file():
+                continue
+            data = yaml.load(f.read_text("utf-8"), Loader=loader) or {}
+            words = data.get("script_stopwords")
+            if words:
+                found[script] = frozenset(_normalize(str(w)) for w in words)
+        _SCRIPT_WORDS = found
+    return _SCRIPT_WORDS
+
+
+_SCRIPT_WORDS: dict[str, frozenset[str]] | None = None

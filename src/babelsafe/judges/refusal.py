@@ -15,7 +15,9 @@ map (per class, fitted on dev verdicts judged out of fold), so it says how often
 no words, a loop, an exact echo) or 0.9 (near echo, unrelated, garbled, off-language). An answer in another language or script than the prompt is
 judged on its content like any other; its language is recorded beside the verdict
 (`extra["answer_language"]`, `extra["language_match"]`): 'und' when the evidence cannot name it (a
-Latin-script opening with fewer than two different stop words of one language; answer_text.language_vote).
+Latin-script opening with fewer than two different stop words of one language, or Cyrillic, Arabic,
+Devanagari, Bengali or Han text without two of its lexicon language's `script_stopwords`, or with a
+letter of another language of the script; answer_text.language_vote).
 """
 from __future__ import annotations
 

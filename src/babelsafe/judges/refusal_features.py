@@ -174,7 +174,10 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     # the opening decides the language (a refusal in Swahili may go on to quote English steps); only
     # Latin-script text needs its normalised head for that (a stop-word vote)
     head = normalize(raw[:HEAD]) if script == "L" else None
-    lang, script_name, sure = language_vote(raw[:100], prof, None if head is None else head[:100], prior)
+    # (a non-Latin opening's language is named from up to 300 characters: answer_text._script_named;
+    # the lexicons searched depend on its script alone)
+    lang, script_name, sure = language_vote(raw[:100] if head is not None else raw[:300], prof,
+                                            None if head is None else head[:100], prior)
     if lex is None:
         lex = answer_lexicon(script, lang)
     factor = density(script, lang)
