@@ -4,24 +4,19 @@ Real model output: dev rows of ../shared/datasets/refusal_dev_xstest (XSTest v2 
 labels); held-out rows (sha256(id) % 3 == 0) are never used here."""
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-from pathlib import Path
 
 import pytest
 
 from babelsafe.judges.refusal import RefusalJudge
 from babelsafe.judges.refusal_model import CLASSES, Model, fit_calibration, shipped_model
 
-DATA = Path(__file__).resolve().parents[2] / "shared/datasets/refusal_dev_xstest/responses.jsonl"
+from judge_data import dev_rows
 
 
 def _dev_rows() -> list[dict]:
-    if not DATA.is_file():
-        pytest.skip(f"{DATA} not present")
-    rows = [json.loads(line) for line in DATA.open(encoding="utf-8") if line.strip()]
-    return [r for r in rows if int(hashlib.sha256(r["id"].encode()).hexdigest(), 16) % 3 != 0]
+    return dev_rows()
 
 
 def test_shipped_map_moves_confidences_not_labels():

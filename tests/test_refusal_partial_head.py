@@ -4,9 +4,7 @@ Real model output: dev rows of ../shared/datasets/refusal_dev_xstest (XSTest v2 
 labels); held-out rows (sha256(id) % 3 == 0) are never used here."""
 from __future__ import annotations
 
-import hashlib
 import json
-from pathlib import Path
 
 import pytest
 
@@ -14,15 +12,11 @@ from babelsafe.judges.refusal import RefusalJudge
 from babelsafe.judges.refusal_features import extract
 from babelsafe.judges.refusal_model import CLASSES, Model, fit_partial, shipped_model
 
-DATA = Path(__file__).resolve().parents[2] / "shared/datasets/refusal_dev_xstest/responses.jsonl"
+from judge_data import dev_rows
 
 
 def _dev_rows() -> list[dict]:
-    if not DATA.is_file():
-        pytest.skip(f"{DATA} not present")
-    rows = [json.loads(line) for line in DATA.open(encoding="utf-8") if line.strip()]
-    return [r for r in rows if int(hashlib.sha256(r["id"].encode()).hexdigest(), 16) % 3 != 0
-            and r["label"] in CLASSES and r["response"].strip()]
+    return [r for r in dev_rows() if r["label"] in CLASSES and r["response"].strip()]
 
 
 def _no_head(m: Model) -> Model:

@@ -4,23 +4,17 @@ Real model output: dev rows of ../shared/datasets/refusal_dev_xstest (XSTest v2 
 labels; held-out rows, sha256(id) % 3 == 0, are never used here)."""
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
 
 import pytest
 
 from babelsafe.judges.refusal_features import FEATURES, extract
 from babelsafe.judges.refusal_model import fit
 
-DATA = Path(__file__).resolve().parents[2] / "shared/datasets/refusal_dev_xstest/responses.jsonl"
+from judge_data import dev_rows
 
 
 def _dev_rows() -> dict[str, dict]:
-    if not DATA.is_file():
-        pytest.skip(f"{DATA} not present")
-    rows = [json.loads(line) for line in DATA.open(encoding="utf-8") if line.strip()]
-    return {r["id"]: r for r in rows if int(hashlib.sha256(r["id"].encode()).hexdigest(), 16) % 3 != 0}
+    return {r["id"]: r for r in dev_rows()}
 
 
 def _feat(text: str, name: str) -> float:
