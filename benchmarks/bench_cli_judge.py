@@ -129,7 +129,7 @@ def judge_alone(src: Path, labels: Path) -> str:
 def serve(answers: Path) -> None:
     """The loopback server answering each prompt with its real answer (`--serve`, run as a child)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from fake_openai import FakeOpenAI
+    from fake_openai import FakeOpenAI, serve_forever
 
     table = {r["prompt"]: r["response"] for r in map(json.loads, answers.open(encoding="utf-8"))}
 
@@ -139,15 +139,8 @@ def serve(answers: Path) -> None:
 
     srv = FakeOpenAI()
     srv.latency = 0.0
-    srv.keep_bodies = False
     srv.responder = responder
-    srv.start()
-    print(srv.base_url, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        srv.stop()
+    serve_forever(srv)
 
 
 def report(title: str, n1: int, n2: int, times: dict, trees: list[str], judges: list[str]) -> None:

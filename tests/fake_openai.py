@@ -296,11 +296,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-if __name__ == "__main__":  # python tests/fake_openai.py PORT [LATENCY]
-    import sys
-
-    srv = FakeOpenAI(port=int(sys.argv[1]) if len(sys.argv) > 1 else 0)
-    srv.latency = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+def serve_forever(srv: FakeOpenAI) -> None:
+    """Start `srv` (bodies not kept), print its base URL for the parent process, run until interrupted."""
     srv.keep_bodies = False
     srv.start()
     print(srv.base_url, flush=True)
@@ -309,3 +306,11 @@ if __name__ == "__main__":  # python tests/fake_openai.py PORT [LATENCY]
             time.sleep(3600)
     except KeyboardInterrupt:
         srv.stop()
+
+
+if __name__ == "__main__":  # python tests/fake_openai.py PORT [LATENCY]
+    import sys
+
+    srv = FakeOpenAI(port=int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    srv.latency = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+    serve_forever(srv)
