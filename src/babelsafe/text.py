@@ -171,21 +171,32 @@ def expected_script(code: str) -> str | None:
 _WORDS = re.compile(r"[^\W\d_]+")
 
 
-@lru_cache(maxsize=1)
-def stopword_index() -> dict[str, tuple[str, ...]]:
-    """word -> languages whose stop-word list holds it."""
+@lru_cache(maxsize=None)
+def lexicon_word_lists(key: str) -> dict[str, tuple[str, ...]]:
+    """{lexicon language: its `key` word list (stopwords, script_stopwords), normalised}, for the
+    lexicons that have one, in language-code order."""
     import yaml
 
     # BaseLoader: every word stays a string (YAML 1.1 would read the stop words on / no as booleans)
     loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
-    index: dict[str, list[str]] = {}
+    lists: dict[str, tuple[str, ...]] = {}
     folder = resources.files("babelsafe.judges").joinpath("lexicons")
     for f in sorted(folder.iterdir(), key=lambda f: f.name):
         if not f.name.endswith(".yaml") or f.name == "cyberseceval.yaml":
             continue
-        data = yaml.load(f.read_text("utf-8"), Loader=loader) or {}
-        for w in data.get("stopwords") or []:
-            index.setdefault(normalize(str(w)), []).append(f.name[:-5])
+        words = (yaml.load(f.read_text("utf-8"), Loader=loader) or {}).get(key)
+        if words:
+            lists[f.name[:-5]] = tuple(normalize(str(w)) for w in words)
+    return lists
+
+
+@lru_cache(maxsize=1)
+def stopword_index() -> dict[str, tuple[str, ...]]:
+    """word -> languages whose stop-word list holds it."""
+    index: dict[str, list[str]] = {}
+    for lang, words in lexicon_word_lists("stopwords").items():
+        for w in words:
+            index.setdefault(w, []).append(lang)
     return {w: tuple(c) for w, c in index.items()}
 
 

@@ -21,6 +21,7 @@ from ..text import ACCEPTABLE  # noqa: F401
 from ..text import SCRIPT_NAME as _SCRIPT_NAME
 from ..text import SCRIPT_OF_NAME as _SCRIPT_OF_NAME  # noqa: F401
 from ..text import expected_script as _expected_script
+from ..text import lexicon_word_lists as _lexicon_word_lists
 from ..text import normalize as _normalize
 from ..text import stopword_index  # noqa: F401
 from ..text import script_profile as _script_profile_py
@@ -515,22 +516,9 @@ def _script_stopwords() -> dict[str, frozenset[str]]:
     """{script code: the normalised `script_stopwords` of its lexicon language}, read once."""
     global _SCRIPT_WORDS
     if _SCRIPT_WORDS is None:
-        from importlib import resources
-
-        import yaml
-
-        loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
-        folder = resources.files("babelsafe.judges").joinpath("lexicons")
-        found: dict[str, frozenset[str]] = {}
-        for script, lang in _SCRIPT_LANGUAGE.items():
-            f = folder.joinpath(lang + ".yaml")
-            if not f.is_file():
-                continue
-            data = yaml.load(f.read_text("utf-8"), Loader=loader) or {}
-            words = data.get("script_stopwords")
-            if words:
-                found[script] = frozenset(_normalize(str(w)) for w in words)
-        _SCRIPT_WORDS = found
+        lists = _lexicon_word_lists("script_stopwords")
+        _SCRIPT_WORDS = {script: frozenset(lists[lang]) for script, lang in _SCRIPT_LANGUAGE.items()
+                         if lang in lists}
     return _SCRIPT_WORDS
 
 
