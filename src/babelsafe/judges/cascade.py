@@ -92,8 +92,8 @@ class CascadeJudge:
     source = "babelsafe"
     license = "Apache-2.0"
 
-    def __init__(self, first: Any = "refusal", then: Any = None, below: float = 0.8, on: str = "label",
-                 ctx: Any = None, first_options: dict[str, Any] | None = None,
+    def __init__(self, first: Any = "refusal", then: Any = None, below: float = 0.8, ctx: Any = None,
+                 on: str = "label", first_options: dict[str, Any] | None = None,
                  then_options: dict[str, Any] | None = None, name: str | None = None, **then_extra: Any):
         if then is None:
             raise UsageError("The cascade judge needs `then`, e.g. "
