@@ -126,7 +126,8 @@ CALIBRATION_FOLDS = 5
 # 0.009. The compliance side equals the label map's compliance class (the same verdicts, right the same
 # way); the refusal side is close to the identity (a=0.90, b=-0.10). It also ranks answers across the two
 # sides for a cascade: out of fold on XSTest dev at ~20% escalated, on=refused keeps 0.992 binary
-# accuracy with the map, 0.986 without (on=label 0.990).
+# accuracy with the maps (on=label 0.990), 0.986 with neither map (on=label 0.988)
+# (`cv_calibration.py --escalation [--raw]`).
 
 
 def split_of(row_id: str) -> str:
