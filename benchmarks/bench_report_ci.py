@@ -3,6 +3,7 @@
     python benchmarks/bench_report_ci.py                         # build (or reuse) the run, time report
     python benchmarks/bench_report_ci.py --baseline-src /tmp/main/src   # + the same command on another tree
     python benchmarks/bench_report_ci.py --items 400 --keep /tmp/xling_run   # keep / reuse the run dir
+    python benchmarks/bench_report_ci.py --run     # + `babelsafe run` again into the run (all cached)
 
 The product bootstraps in two places: `calibrate` (metrics.stats.bootstrap_agreement) and the `xling`
 panel (mean chrF and self-consistency chrF per target x language, 1,000 resamples each), which
@@ -16,7 +17,8 @@ and whose translator returns the English words. Then:
 1. `babelsafe report RUN` as a subprocess (fresh interpreter, compiled accelerator if built), best of 3
    CPU seconds (user + sys of the child; wall time on a shared machine counts other people's load);
    with --baseline-src the other tree's command runs interleaved, and the two summary.json files are
-   compared byte for byte.
+   compared line for line (all but generated_at and compute_s). --run: the same for `babelsafe run` of
+   the run's spec again (a rerun or resume: every call and verdict cached; its end writes the summary).
 2. In this process: where the report's CPU goes (api.report, named steps timed), and the
    xling panel alone with the bootstrap as it was (stats.bootstrap_means_reference: one randrange call
    per resampled item) and as it is, values checked equal, printed as the ratio new/old.
@@ -125,7 +127,8 @@ def build(run_dir: Path, items: int) -> float:
     return time.perf_counter() - t0
 
 
-VOLATILE = ("generated_at", "compute_s")  # when the summary was made and how long it took
+# when the summary was made and how long it took; when a rerun started, ended, stored its (cached) answers
+VOLATILE = ("generated_at", "compute_s", "started", "finished", "first_generation", "last_generation")
 
 
 def same_summary(a: Path, b: Path) -> bool:
@@ -142,16 +145,31 @@ def child_env(src: Path) -> dict[str, str]:
     return env
 
 
-def timed_report(src: Path, run_dir: Path) -> tuple[float, float]:
-    """(CPU s of the child, wall s) of `babelsafe report RUN` with `src` first on the path."""
+def timed_cli(src: Path, args: list[str]) -> tuple[float, float]:
+    """(CPU s of the child, wall s) of `babelsafe ARGS` with `src` first on the path."""
     code = "import sys; from babelsafe.cli.app import main; sys.argv = ['babelsafe', *sys.argv[1:]]; main()"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code, "report", str(run_dir)], env=child_env(src), check=True,
+    subprocess.run([sys.executable, "-c", code, *args], env=child_env(src), check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, wall
+
+
+def serve_spec_port(run_dir: Path):
+    """The loopback server again, on the port the run's spec.yaml names (a rerun checks its target)."""
+    import re
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fake_openai import FakeOpenAI
+
+    port = int(re.search(r"base_url: http://127\.0\.0\.1:(\d+)/", (run_dir / "spec.yaml").read_text()).group(1))
+    srv = FakeOpenAI(port=port).start()
+    srv.keep_bodies = False
+    srv.responder = responder
+    os.environ.setdefault("BABELSAFE_BENCH_KEY", "sk-bench")
+    return srv
 
 
 PHASES = [("babelsafe.metrics.xling", "bootstrap_means", "the xling CIs' bootstrap (stats.bootstrap_means)"),
@@ -210,24 +228,17 @@ def panel_alone(run_dir: Path, reps: int = 3) -> None:
     with RunReader(run_dir / "results.sqlite") as r:
         rows = r.xling_rows()
     cells = sum(1 for _ in {(x.target, x.language) for x in rows}) + 1
-    fast = stats.bootstrap_means
-
-    def old_means(values, n, seed=0):
-        return stats.bootstrap_means_reference(values, n, seed)
-
     best: dict[str, float] = {}
     out: dict[str, object] = {}
     for _ in range(reps):
-        for name, fn in (("old", old_means), ("new", fast)):
-            stats.bootstrap_means = fn
-            xling.bootstrap_means = fn
+        for name, fn in (("old", stats.bootstrap_means_reference), ("new", stats.bootstrap_means)):
+            xling.bootstrap_means = fn  # (the name the panel calls)
             try:
                 t0 = time.process_time()
                 out[name] = xling.xling_tables(rows)
                 best[name] = min(best.get(name, 1e9), time.process_time() - t0)
             finally:
-                stats.bootstrap_means = fast
-                xling.bootstrap_means = fast
+                xling.bootstrap_means = stats.bootstrap_means
     same = json.dumps(out["old"], sort_keys=True) == json.dumps(out["new"], sort_keys=True)
     print(f"\n## xling panel alone ({len(rows):,} answers, {cells} cells x 2 bootstraps of {xling.BOOTSTRAP}"
           f" resamples), best of {reps}, CPU:")
@@ -241,6 +252,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="build the run here (reused when it exists)")
     ap.add_argument("--baseline-src", type=Path, help="another tree's src (e.g. main's) run interleaved")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--run", action="store_true", help="also time `babelsafe run` again into the run (all cached)")
     ap.add_argument("--no-phases", action="store_true", help="skip the in-process breakdown")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_report_ci_"))
@@ -260,23 +272,36 @@ def main() -> None:
         trees = {"this": ROOT / "src"}
         if a.baseline_src:
             trees = {"baseline": a.baseline_src.resolve(), **trees}
-        best: dict[str, tuple[float, float]] = {}
-        summaries: dict[str, Path] = {}
-        for _ in range(a.reps):
-            for name, src in trees.items():
-                cpu, wall = timed_report(src, run_dir)
-                old = best.get(name, (1e9, 1e9))
-                best[name] = (min(old[0], cpu), min(old[1], wall))
-                summaries[name] = tmp / f"summary-{name}.json"
-                shutil.copy(run_dir / "summary.json", summaries[name])
-        print(f"\n## `babelsafe report RUN` (subprocess), best of {a.reps}:")
-        for name, (cpu, wall) in best.items():
-            print(f"  {name:9s} {cpu:6.2f} s CPU  {wall:6.2f} s wall  ({trees[name]})")
-        if a.baseline_src:
-            same = same_summary(summaries["baseline"], summaries["this"])
-            print(f"  this/baseline CPU {best['this'][0] / best['baseline'][0]:.3f} "
-                  f"(x{best['baseline'][0] / best['this'][0]:.2f}); summary.json identical "
-                  f"(but {', '.join(VOLATILE)}): {same}")
+        commands = {"report": ["report", str(run_dir)]}
+        srv = None
+        if a.run:
+            srv = serve_spec_port(run_dir)
+            commands["run"] = ["run", str(run_dir / "spec.yaml")]
+        try:
+            for cmd, args in commands.items():
+                best: dict[str, tuple[float, float]] = {}
+                summaries: dict[str, Path] = {}
+                for _ in range(a.reps):
+                    for name, src in trees.items():
+                        cpu, wall = timed_cli(src, args)
+                        old = best.get(name, (1e9, 1e9))
+                        best[name] = (min(old[0], cpu), min(old[1], wall))
+                        summaries[name] = tmp / f"summary-{name}.json"
+                        shutil.copy(run_dir / "summary.json", summaries[name])
+                what = ("`babelsafe report RUN`" if cmd == "report" else
+                        "`babelsafe run RUN/spec.yaml` again (every answer and verdict cached: start, resume, the "
+                        "end-of-run summary + report)")
+                print(f"\n## {what} (subprocess), best of {a.reps}:")
+                for name, (cpu, wall) in best.items():
+                    print(f"  {name:9s} {cpu:6.2f} s CPU  {wall:6.2f} s wall  ({trees[name]})")
+                if a.baseline_src:
+                    same = same_summary(summaries["baseline"], summaries["this"])
+                    print(f"  this/baseline CPU {best['this'][0] / best['baseline'][0]:.3f} "
+                          f"(x{best['baseline'][0] / best['this'][0]:.2f}); summary.json identical "
+                          f"(but {', '.join(VOLATILE)}): {same}")
+        finally:
+            if srv is not None:
+                srv.stop()
         sys.path.insert(0, str(ROOT / "src"))
         if not a.no_phases:
             phases(run_dir, a.reps)
