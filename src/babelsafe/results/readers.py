@@ -524,6 +524,12 @@ class RunReader:
         not the join xling_rows makes)?"""
         return self.con.execute(f"SELECT 1 FROM samples s WHERE {_XLING_SAMPLE} LIMIT 1").fetchone() is not None
 
+    def has_xling_answers(self) -> bool:
+        """Is there an answer (a generation) of the consistency task: is xling_rows() not empty?"""
+        sql = ("SELECT 1 FROM probes p JOIN samples s ON s.sample_key = p.sample_key "
+               "JOIN generations g ON g.probe_key = p.probe_key WHERE " + _XLING_SAMPLE + " LIMIT 1")
+        return self.con.execute(sql).fetchone() is not None
+
     def xling_rows(self) -> list[XlingRow]:
         """Every answer of the consistency task with its consistency-judge verdict (if any)."""
         sql = """
