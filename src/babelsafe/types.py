@@ -155,7 +155,19 @@ class GenParams:
     extra_body: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
+        """dataclasses.asdict(self); written out for the usual plain values (numbers, a list of strings,
+        no extra body), which asdict's recursive deep copy makes the same (part of every cache key)."""
+        t, m, p, s, stop, extra = (self.temperature, self.max_tokens, self.top_p, self.seed, self.stop,
+                                   self.extra_body)
+        if (type(t) in _ATOMIC and type(m) in _ATOMIC and type(p) in _ATOMIC and type(s) in _ATOMIC
+                and type(extra) is dict and not extra
+                and (stop is None or type(stop) is list and all(type(x) is str for x in stop))):
+            return {"temperature": t, "max_tokens": m, "top_p": p, "seed": s,
+                    "stop": None if stop is None else list(stop), "extra_body": {}}
         return asdict(self)
+
+
+_ATOMIC = frozenset({int, float, bool, str, type(None)})  # values copy.deepcopy returns as they are
 
 
 @dataclass(slots=True)

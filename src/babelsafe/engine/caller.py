@@ -18,6 +18,7 @@ import asyncio
 import collections
 import logging
 import random
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -66,19 +67,45 @@ class MemoryCache:
             self._d.popitem(last=False)
 
 
+# The stored answers a StoreCache reads into memory when it opens a store: up to this many bytes (text
+# as sys.getsizeof counts a str, plus _ENTRY_BYTES per answer for its key, tuple and dict slot). Only
+# answers stored before the session: those it records are read back from the store as before.
+ANSWER_MEMORY = 128 << 20
+_ENTRY_BYTES = 400
+
+
 class StoreCache:
     """A run's store: every call is written (the `calls` table); stored answers are reused when
-    `reuse` (a run with cache on, or a resume)."""
+    `reuse` (a run with cache on, or a resume).
 
-    def __init__(self, store: Any, reuse: bool = True):
+    A rerun or resume of a finished run looks most of its calls up again (a task such as `consistency`
+    replays every step). The answers stored before are read once, in one pass over the table, into
+    memory (up to `memory` bytes, the first rows in the table's order: a run's own order); any other
+    key with a stored answer costs one query, as every key did before."""
+
+    def __init__(self, store: Any, reuse: bool = True, memory: int = ANSWER_MEMORY):
         self.store = store
         self.reuse = reuse
         # keys with a stored answer: a miss costs a set lookup, not a query
-        self._known: set[str] = store.cached_keys() if reuse else set()
+        self._known: set[str] = set()
+        # key -> the answer's (text, outcome, finish_reason, prompt_tokens, completion_tokens, latency_s)
+        self._answers: dict[str, tuple[Any, ...]] = {}
+        if reuse:
+            known, answers, room = self._known, self._answers, memory
+            for row in store.cached_answers():
+                key = row[0]
+                known.add(key)
+                if room > 0:
+                    room -= _ENTRY_BYTES + (sys.getsizeof(row[1]) if row[1] is not None else 0)
+                    answers[key] = row[1:]
 
     def lookup(self, key: str) -> Generation | None:
         if not self.reuse or key not in self._known:
             return None
+        row = self._answers.get(key)
+        if row is not None:  # what store.cached_call would read
+            return Generation(text=row[0], outcome=row[1], finish_reason=row[2], prompt_tokens=row[3],
+                              completion_tokens=row[4], latency_s=row[5], cached=True)
         hit = self.store.cached_call(key)
         if hit is None:  # answered earlier in this session, not yet committed
             self.store.flush()
@@ -87,6 +114,7 @@ class StoreCache:
 
     def record(self, key: str, component: str, purpose: str, request: str, g: Generation) -> None:
         self.store.write_call(key, component, purpose, request, g)
+        self._answers.pop(key, None)  # (none normally: a kept answer is not asked again) the new row wins
         if g.outcome != ERROR:
             self._known.add(key)
 

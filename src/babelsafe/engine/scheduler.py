@@ -298,6 +298,7 @@ class _Work:
         cache = runner.spec.cache
         self.finished: dict[tuple[str, str], str] = store.finished() if cache else {}
         self.judged: set[tuple[str, str, str]] = store.judged() if cache else set()
+        self.tasks: dict[str, type] = {}  # (see run_task)
 
     async def adaptive(self, probes: list[Probe], chain: list, slot: TargetSlot) -> None:
         async def answer(probe: Probe) -> list[str]:
@@ -329,14 +330,19 @@ class _Work:
             store.write_generation(pk, tl, "", gen)
             progress.errors += 1
         elif probe.sample.meta.get("task"):  # a multi-step task (e.g. an agent loop): see run_task
-            gen = await run_task(probe, slot, self.ctx)
+            gen = await run_task(probe, slot, self.ctx, self.tasks)
             store.write_generation(pk, tl, gen.cache_key or "", gen)
             if gen.outcome == ERROR:
                 progress.errors += 1
         elif prev in (OK, CONTENT_FILTER):
+            progress.cached += 1
+            judged = self.judged
+            if prev == CONTENT_FILTER or all((pk, tl, j) in judged for j, _ in self.judges):
+                progress.done += 1  # answered and judged: nothing to read or write again
+                self.runner.on_progress(progress)
+                return labels
             gen = store.stored_generation(pk, tl)
             gen.cached = True
-            progress.cached += 1
         else:
             messages = with_system(probe.messages, slot.system_prompt)
             mj = messages_json if messages is probe.messages else None
@@ -365,11 +371,22 @@ class _Work:
         return labels
 
 
-async def run_task(probe: Probe, slot: TargetSlot, ctx: ModelCaller) -> Generation:
+async def run_task(probe: Probe, slot: TargetSlot, ctx: ModelCaller,
+                   made: dict[str, type] | None = None) -> Generation:
     """Answer a probe whose sample names a task (registry kind "task", babelsafe.tasks.Task, e.g. "agent").
     Always run, also on resume: its model calls are cache hits there, so finished steps replay from the
-    store without a model call and the judges get the task's full trace again."""
-    task = registry("task").build(str(probe.sample.meta["task"]))
+    store without a model call and the judges get the task's full trace again.
+    made: task name -> its class, for a run's probes: the registry builds (and checks) a task the first
+    time; then the class is called as the registry would call it (no options), without its checks again
+    (they read the class's signature: ~0.2 ms a probe)."""
+    name = str(probe.sample.meta["task"])
+    cls = made.get(name) if made is not None else None
+    if cls is None:
+        task = registry("task").build(name)
+        if made is not None:
+            made[name] = type(task)
+    else:
+        task = cls()
     return await task.run(probe, slot, ctx)
 
 

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..types import ERROR, Generation, Probe, Sample, Verdict, fast_encode
 from .schema import SCHEMA, SCHEMA_VERSION, connect, store_version, upgrade
@@ -224,6 +224,19 @@ class Store:
             return None
         return Generation(text=row[0], outcome=row[1], finish_reason=row[2], prompt_tokens=row[3],
                           completion_tokens=row[4], latency_s=row[5], cached=True)
+
+    def cached_answers(self) -> Iterator[tuple[str, str | None, str, str | None, int | None, int | None,
+                                               float | None]]:
+        """(cache_key, text, outcome, finish_reason, prompt_tokens, completion_tokens, latency_s) of every
+        stored answer (errors are not cached), streamed in the table's order (the order they were stored)."""
+        cur = self._read.execute(
+            "SELECT cache_key, text, outcome, finish_reason, prompt_tokens, completion_tokens, latency_s "
+            "FROM calls WHERE outcome != ?", (ERROR,))
+        while True:
+            rows = cur.fetchmany(4096)
+            if not rows:
+                return
+            yield from rows
 
     def cached_keys(self) -> set[str]:
         """Cache keys of every stored answer (errors are not cached)."""

@@ -97,6 +97,7 @@ def samples(rows: list[Row], dataset: str, wanted: set[str] | None, pivot: str =
     ids = sorted(by_item)
     for lang in languages:
         keyed = [i for i in ids if lang in by_item[i] and by_item[i][lang].answer]
+        at = {i: n for n, i in enumerate(keyed)}
         for pos, item in enumerate(ids):
             versions = by_item[item]
             row = versions.get(lang)
@@ -111,9 +112,10 @@ def samples(rows: list[Row], dataset: str, wanted: set[str] | None, pivot: str =
                                    f"{', '.join(sorted(versions))}); add the row or leave '{lang}' out of -l")
             else:
                 info["answer"] = row.answer
-                if row.answer and len(keyed) > 1:
-                    others = [i for i in keyed if i != item]
-                    info["negative"] = by_item[others[pos % len(others)]][lang].answer
+                if row.answer and len(keyed) > 1:  # the (pos mod n)th of the other keyed items
+                    n = pos % (len(keyed) - 1)
+                    other = keyed[n] if n < at[item] else keyed[n + 1]
+                    info["negative"] = by_item[other][lang].answer
             yield Sample(dataset=dataset, id=item, language=lang, prompt=row.question if row else "",
                          category=any_row.category,
                          meta={"task": TASK, "item": item, "label": any_row.label,

@@ -42,6 +42,10 @@ _NO = ("no", "non", "nein", "não", "nao", "нет", "nie", "hayır", "hapana", 
        "不对", "いいえ", "아니요", "아니오", "لا", "नहीं", "না", "ไม่")
 _WORD = re.compile(r"[\w\u0900-\u097F\u0980-\u09FF\u0E00-\u0E7F]+", re.UNICODE)
 YES, NO, UNPARSABLE = "yes", "no", "unparsable"
+# CJK words have no spaces after them: a prefix match (No's words before Yes's); others must be a whole
+# first word
+_CJK_FIRST = tuple((tuple(c for c in words if ord(c[0]) > 0x2E80), label)
+                   for words, label in ((_NO, NO), (_YES, YES)))
 
 
 def parse_yes_no(text: str | None) -> str:
@@ -49,11 +53,9 @@ def parse_yes_no(text: str | None) -> str:
     t = unicodedata.normalize("NFKC", text or "").strip().strip("*\"'「」“”.").casefold()
     if not t:
         return UNPARSABLE
-    for cands, label in ((sorted(_NO, key=len, reverse=True), NO), (sorted(_YES, key=len, reverse=True), YES)):
-        for c in cands:
-            # CJK words have no spaces after them: a prefix match; others must be a whole first word
-            if ord(c[0]) > 0x2E80 and t.startswith(c):
-                return label
+    for cands, label in _CJK_FIRST:
+        if t.startswith(cands):
+            return label
     m = _WORD.search(t)
     first = m.group(0) if m else ""
     if first in _NO:
