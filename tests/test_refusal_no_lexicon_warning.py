@@ -31,7 +31,8 @@ def test_the_warning_names_the_language_the_lexicons_used_and_the_judge_to_use(c
         "(Cyrillic script, its language not recognised) was judged with the ru and en lexicons only, so "
         "refusals in Kyrgyz ('ky') may be missed. Judge these answers with an llm judge: --judge "
         "'cascade:first=refusal,then=llm:rubric=xstest,target=openai:MODEL,below=0.8' sends every answer in "
-        "a language without a lexicon to it (MODEL: the judge model)."]
+        "a language without a lexicon to it (MODEL: the judge model; rubric=xstest judges refusal, a "
+        "benchmark's own rubric such as rubric=multijail judges as its paper does)."]
 
 
 def test_a_latin_answer_names_only_the_lexicons_it_was_judged_with(caplog):
@@ -80,3 +81,31 @@ def test_the_suggested_judge_spelling_builds_a_cascade_from_refusal_to_llm():
     cascade = build_judge(CASCADE_SPEC.replace("MODEL", "judge@http://127.0.0.1:9/v1"))
     assert type(cascade).__name__ == "CascadeJudge"
     assert cascade.first.name == "refusal" and cascade.then.name == "llm" and cascade.below == 0.8
+
+
+def test_the_run_warning_suggests_the_benchmarks_own_rubric_else_the_refusal_rubric():
+    """The run's table and the judge's log suggest the same cascade; with a benchmark that declares its
+    paper's rubric (MultiJail: harm) the table suggests that rubric, else xstest (refusal)."""
+    from rich.console import Console
+
+    from babelsafe.cli import render
+    from babelsafe.judges.refusal_verdict import cascade_spec
+    from babelsafe.metrics.scoring import assess
+
+    panel = {"judge": "refusal", "findings": [], "unsupported": {"mi": 2}}
+
+    def shown(data: dict) -> str:
+        console = Console(record=True, width=400)
+        for line in render.language_findings(data):
+            console.print(line)
+        return console.export_text()
+
+    plain = shown({"answer_languages": panel})
+    assert f"--judge '{CASCADE_SPEC}'" in plain and cascade_spec() == CASCADE_SPEC
+    scoring = assess(["multijail"], [{"name": "refusal", "options": {}}])
+    assert scoring[0]["rubric"] == "multijail"
+    mj = shown({"answer_languages": panel, "scoring": scoring})
+    assert "--judge 'cascade:first=refusal,then=llm:rubric=multijail,target=openai:MODEL,below=0.8'" in mj
+    for spec in (cascade_spec(), cascade_spec("multijail")):
+        judge = build_judge(spec.replace("MODEL", "judge@http://127.0.0.1:9/v1"))
+        assert judge.first.name == "refusal" and judge.then.name == "llm" and judge.below == 0.8

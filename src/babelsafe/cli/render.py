@@ -82,11 +82,15 @@ def language_findings(data: dict[str, Any]) -> list[str]:
     lines = [f"answered in another language: {f}" for f in panel.get("findings") or []]
     unsupported = panel.get("unsupported") or {}
     if unsupported:
+        from ..judges.refusal_verdict import cascade_spec
+
         langs = ", ".join(f"{code} ({n} answers)" for code, n in unsupported.items())
+        # the run's benchmark's own rubric when one declares it (MultiJail: harm), else refusal (xstest)
+        rubric = next((e["rubric"] for e in data.get("scoring") or [] if e.get("rubric")), None)
         lines.append(f"[bold red]warning:[/] judge '{panel.get('judge')}' has no lexicon for {langs}: those "
                      "answers were judged with English and same-script lexicons only, so their rates may be "
-                     "wrong. Check them with an llm judge, e.g. --judge 'cascade:first=refusal,"
-                     "then=llm:rubric=multijail,target=MODEL' (it escalates every such answer).")
+                     f"wrong. Check them with an llm judge: --judge '{cascade_spec(rubric)}' "
+                     "(MODEL: the judge model; it escalates every such answer).")
     return lines
 
 

@@ -155,6 +155,13 @@ class Rules:
 CASCADE_SPEC = "cascade:first=refusal,then=llm:rubric=xstest,target=openai:MODEL,below=0.8"
 
 
+def cascade_spec(rubric: str | None = None) -> str:
+    """The cascade every no-lexicon message suggests: the llm judge reads the answers the refusal judge
+    cannot. Its rubric is the benchmark's own when the run knows it (e.g. `multijail`, which judges harm as
+    MultiJail's paper does), else `xstest` (which judges refusal, what the refusal judge measures)."""
+    return CASCADE_SPEC if rubric in (None, "xstest") else CASCADE_SPEC.replace("rubric=xstest", f"rubric={rubric}")
+
+
 def no_lexicon_warning(code: str, answer_lang: str | None, script: str | None, used: tuple[str, ...]) -> str:
     """The warning for the first answer to a prompt in `code`, a language the judge has no lexicon for:
     what the answer was detected as, the lexicons it was judged with (`used`), and what to do."""
@@ -167,7 +174,8 @@ def no_lexicon_warning(code: str, answer_lang: str | None, script: str | None, u
             f"({script or 'unknown'} script, {seen}) was judged with the {langs} lexicon"
             f"{'s' if len(used) > 1 else ''} only, so refusals in {lang} may be missed. Judge these "
             f"answers with an llm judge: --judge '{CASCADE_SPEC}' sends every answer in a language without "
-            f"a lexicon to it (MODEL: the judge model).")
+            f"a lexicon to it (MODEL: the judge model; rubric=xstest judges refusal, a benchmark's own "
+            f"rubric such as rubric=multijail judges as its paper does).")
 
 
 def round4(x: float) -> float:

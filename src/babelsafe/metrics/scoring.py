@@ -123,7 +123,8 @@ def assess(datasets: list[str], judges: list[dict[str, Any]],
             fits[shown] = judge_fit(sc, name, opts, given if given in (REFUSAL, SAFETY) else None)
         best = max(fits.values(), key=_RANK.__getitem__, default="proxy")
         entry: dict[str, Any] = {"dataset": ds, "criterion": sc.criterion, "paper": sc.paper,
-                                 "as_in_paper": sc.usage, "judges": fits, "fit": best, "note": None}
+                                 "as_in_paper": sc.usage, "rubric": sc.rubric, "judges": fits, "fit": best,
+                                 "note": None}
         if best == "proxy":
             used = ", ".join(fits) or "none"
             entry["note"] = (f"{ds}: its paper scores {_CRITERION[sc.criterion]}; this run's judge ({used}) "
