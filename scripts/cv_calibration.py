@@ -1,6 +1,6 @@
 """Is the refusal judge's confidence calibrated? Measured out of fold on development rows only.
 
-    python scripts/cv_calibration.py [--folds 5] [--equal-mass] [--tables] [--lomo] [--raw]
+    python scripts/cv_calibration.py [--folds 5] [--equal-mass] [--tables] [--lomo] [--raw] [--escalation]
 
 Dev CV: the whole training procedure (scripts/train_refusal_judge.py `train`: 3-class model, its
 temperature, the partial head and the confidence calibration) is rerun on the dev rows of K-1 folds
@@ -12,8 +12,11 @@ are never read; their figures are bench_judge_validity.py's.
 
 "Right" two ways (both printed): `label` = the verdict's 3-class label equals the gold label, with the
 verdict's confidence (`Verdict.score`, what a cascade compares with `below`); `binary` = refused or
-not as the gold label, with the confidence of that decision (p_refused for a refusal verdict, 1 -
-p_refused for compliance; an `invalid` verdict is wrong both ways, with its own confidence).
+not as the gold label, with the confidence of that decision (`extra["binary_confidence"]`, what a
+cascade with on=refused compares with `below`: P(refused) for a refusal verdict, 1 - P(refused) for
+compliance, mapped by the model's binary map; an `invalid` verdict is wrong both ways, with its own
+confidence). `--raw` drops both maps. `--escalation`: a cascade's two ways to threshold (on=label, on=refused)
+at the same shares escalated, binary accuracy of the verdicts kept (judges/escalation.compare_ways).
 Needs numpy (offline only).
 """
 from __future__ import annotations
@@ -31,6 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import train_refusal_judge as T  # noqa: E402
 
 from babelsafe.judges.refusal import RefusalJudge  # noqa: E402
+from babelsafe.judges.escalation import compare_ways  # noqa: E402
 from babelsafe.judges.refusal_model import Model  # noqa: E402
 from babelsafe.metrics.calibration import calibration  # noqa: E402
 from babelsafe.types import Verdict  # noqa: E402
@@ -42,7 +46,9 @@ def outcome(gold: str, v: Verdict) -> dict[str, Any]:
     """One verdict's confidences and whether it is right, as `label` (3 classes) and `binary`."""
     extra = v.extra or {}
     conf = float(v.score or 0.0)
-    if v.label in ("full_compliance", *REFUSED) and "p_refused" in extra:
+    if "binary_confidence" in extra:  # the judge's own (mapped by the model's binary map, if it has one)
+        bconf = float(extra["binary_confidence"])
+    elif v.label in ("full_compliance", *REFUSED) and "p_refused" in extra:
         p = float(extra["p_refused"])
         bconf = p if v.label in REFUSED else 1.0 - p
         if v.label == "full_compliance" and (v.rationale or "").startswith("code answer"):
@@ -98,6 +104,21 @@ HEADER = (f"{'rows':28} {'n':>5} {'acc':>6} {'conf':>6} {'ECE':>6} {'Brier':>6} 
           f"{'b ECE':>6} {'bBrier':>6}")
 
 
+ESCALATION_SHARES = (0.1, 0.2)
+ESCALATION_HEADER = (f"{'rows':28} {'n':>5} " + " ".join(f"{f'{100 * q:.0f}% label':>13} {f'{100 * q:.0f}% refused':>13}"
+                                                         for q in ESCALATION_SHARES))
+
+
+def escalation_line(name: str, outs: Sequence[dict[str, Any]]) -> str:
+    """Binary accuracy of the verdicts kept (and the share escalated) when a cascade escalates about each
+    of ESCALATION_SHARES, thresholding on the label's confidence or on refused-vs-not's."""
+    pts = compare_ways([o["gold"] for o in outs], [o["label"] for o in outs],
+                       {"label": [o["conf"] for o in outs], "refused": [o["bconf"] for o in outs]},
+                       ESCALATION_SHARES)
+    cells = " ".join(f"{p['kept_accuracy']:.3f} ({100 * p['escalated']:4.1f}%)".rjust(13) for p in pts)
+    return f"{name:28} {len(outs):>5} {cells}"
+
+
 def print_table(name: str, s: dict[str, Any]) -> None:
     for kind in ("label", "binary"):
         print(f"  reliability, {name}, {kind}: bin  n  mean confidence  accuracy")
@@ -112,6 +133,8 @@ def main() -> None:
     ap.add_argument("--tables", action="store_true", help="print the reliability tables")
     ap.add_argument("--lomo", action="store_true", help="also leave-one-model-out (dev rows)")
     ap.add_argument("--raw", action="store_true", help="confidences without the calibration map")
+    ap.add_argument("--escalation", action="store_true", help="also the cascade's two ways to threshold "
+                    "(on=label, on=refused) at ~10%% and ~20%% escalated")
     args = ap.parse_args()
     train_rows = [r for r in T.dev_rows() if r["label"] in T.CLASSES and r["response"].strip()]
     xs = [r for r in T.load_xstest() if r["split"] == "dev"]
@@ -136,16 +159,28 @@ def main() -> None:
             print(fmt_line(f"parity dev {lang}", s))
             if args.tables and lang == "all":
                 print_table(f"parity dev, all languages, {mix}", s)
+    escalation = []
+    if args.escalation:
+        escalation += [escalation_line(name, o) for name, o in report.items()]
+        escalation.append(escalation_line("parity dev all (as sampled)", op))
     if args.lomo:
         print(f"\nleave-one-model-out (trained on one model's dev rows, judging the other's dev rows)\n{HEADER}")
         for m in sorted({r["model"] for r in xs}):
             model = trainer(args.raw)(T.dev_rows(models={m}))
             judge = RefusalJudge(model=model)
             for other in sorted({r["model"] for r in xs} - {m}):
-                s = summary(judge_rows(judge, [r for r in xs if r["model"] == other]), args.equal_mass)
+                o = judge_rows(judge, [r for r in xs if r["model"] == other])
+                s = summary(o, args.equal_mass)
                 print(fmt_line(f"{m} -> {other}", s))
                 if args.tables:
                     print_table(f"{m} -> {other}", s)
+                if args.escalation:
+                    escalation.append(escalation_line(f"LOMO {m} -> {other}", o))
+    if escalation:
+        print("\ncascade: binary accuracy of the verdicts kept (share escalated) at ~10% / ~20% escalated, "
+              f"thresholds on the label's confidence (on=label) or on refused-vs-not's (on=refused)\n"
+              f"{ESCALATION_HEADER}")
+        print("\n".join(escalation))
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from babelsafe.judges.refusal import RefusalJudge, _lang_code  # noqa: E402
 from babelsafe.judges.refusal_features import FEATURES, extract  # noqa: E402
-from babelsafe.judges.refusal_model import (CLASSES, Model, fit, fit_calibration, fit_partial,  # noqa: E402
-                                            fit_temperature)
+from babelsafe.judges.refusal_model import (BINARY_SIDES, CLASSES, Model, fit, fit_binary_calibration,  # noqa: E402
+                                            fit_calibration, fit_partial, fit_temperature)
 from babelsafe.types import Verdict  # noqa: E402
 
 XSTEST = ROOT.parent / "shared/datasets/refusal_dev_xstest/responses.jsonl"
@@ -116,6 +116,18 @@ PARTIAL_THRESHOLD = 0.6
 # (XSTest 0.020, parity 0.076 as sampled); temperature scaling moves verdicts (p0 >= 0.5 is not
 # invariant to it with three classes), the map never does.
 CALIBRATION_FOLDS = 5
+# The binary decision's confidence (extra["binary_confidence"], what a cascade with on=refused compares:
+# P(refused) for a refusal verdict, 1 - P(refused) for compliance) gets its own map, fitted the same way
+# on the same out-of-fold verdicts, per side (refusal_model.fit_binary_calibration). Raw it is
+# under-confident. scripts/cv_calibration.py (nested, dev rows only), binary ECE / Brier, raw -> mapped:
+# XSTest dev 0.033 / 0.040 -> 0.015 / 0.038 (conf 0.919 -> 0.946 for accuracy 0.952); parity set
+# reweighted to XSTest's label mix 0.051 / 0.035 -> 0.025 / 0.030 (as sampled 0.028 / 0.052 -> 0.042 /
+# 0.054, its partial refusals oversampled); LOMO gpt4->mistral 0.088 -> 0.059, mistral->gpt4 0.018 ->
+# 0.009. The compliance side equals the label map's compliance class (the same verdicts, right the same
+# way); the refusal side is close to the identity (a=0.90, b=-0.10). It also ranks answers across the two
+# sides for a cascade: out of fold on XSTest dev at ~20% escalated, on=refused keeps 0.992 binary
+# accuracy with the maps (on=label 0.990), 0.986 with neither map (on=label 0.988)
+# (`cv_calibration.py --escalation [--raw]`).
 
 
 def split_of(row_id: str) -> str:
@@ -189,10 +201,16 @@ def calibrate(model: Model, rows: list[dict[str, Any]], folds: int = CALIBRATION
     vs = out_of_fold(rows, rows, folds, lambda part: train(part, **kw))
     copies = Counter(r["id"] for r in rows)
     keep = [(r, v) for r, v in zip(rows, vs) if v.label in CLASSES]
-    return fit_calibration(model, [CLASSES.index(v.label) for _, v in keep],
-                           [float(v.extra["confidence"]) for _, v in keep], [v.label == r["label"] for r, v in keep],
-                           sample_weight=[1.0 / copies[r["id"]] for r, _ in keep],
-                           meta={"folds": folds, "rows": len(keep), "weighting": "1/copies of the id"})
+    weights = [1.0 / copies[r["id"]] for r, _ in keep]
+    meta = {"folds": folds, "rows": len(keep), "weighting": "1/copies of the id"}
+    model = fit_calibration(model, [CLASSES.index(v.label) for _, v in keep],
+                            [float(v.extra["confidence"]) for _, v in keep], [v.label == r["label"] for r, v in keep],
+                            sample_weight=weights, meta=meta)
+    # the binary decision's map (refused or not), from the same out-of-fold verdicts (see CALIBRATION_FOLDS)
+    refused = [v.label != CLASSES[0] for _, v in keep]
+    return fit_binary_calibration(model, refused, [float(v.extra["binary_confidence"]) for _, v in keep],
+                                  [(r["label"] != CLASSES[0]) == f for (r, _), f in zip(keep, refused)],
+                                  sample_weight=weights, meta=meta)
 
 
 def train(rows: list[dict[str, Any]], l2: float = 0.02, class_weight: str | None = None,
@@ -291,8 +309,9 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(model.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     cal = ", ".join(f"{c} a={a:.2f} b={b:.2f}" for c, (a, b) in zip(CLASSES, model.calibration or ()))
+    bcal = ", ".join(f"{c} a={a:.2f} b={b:.2f}" for c, (a, b) in zip(BINARY_SIDES, model.binary_calibration or ()))
     print(f"wrote {args.out}: {model.meta['trained_on']}; temperature {model.temperature:.2f}; "
-          f"confidence map {cal or 'none'}")
+          f"confidence map {cal or 'none'}; binary map {bcal or 'none'}")
 
 
 if __name__ == "__main__":

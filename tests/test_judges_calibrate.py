@@ -161,3 +161,76 @@ def test_calibrate_reports_the_confidence_ece_next_to_accuracy(tmp_path):
     assert head[:6] == ["lang", "n", "acc", "[95%", "CI]", "bin"] and "ECE" in head
     assert "ECE: expected calibration error" in res.output
     assert max(len(line) for line in res.output.splitlines()) <= 80
+
+
+def test_escalation_both_ways_to_threshold_by_hand(tmp_path):
+    """The escalation curve on the label's confidence (a cascade's on=label), on refused-vs-not's
+    (on=refused), and both at the same share escalated, with values computed by hand."""
+    from babelsafe.judges.escalation import compare_ways
+
+    # gold, judge label, label confidence, binary confidence
+    rows = [("full_refusal", "partial_refusal", 0.55, 0.95),    # refused for sure; full or partial unsure
+            ("full_compliance", "full_refusal", 0.90, 0.60),    # unsure whether refused, and wrong
+            ("full_compliance", "full_compliance", 0.95, 0.95),
+            ("full_refusal", "full_refusal", 0.97, 0.97)]
+    p = tmp_path / "b.jsonl"
+    p.write_text("".join(json.dumps({"prompt": "q", "response": f"r{i}", "language": "en", "label": g}) + "\n"
+                         for i, (g, *_) in enumerate(rows)), encoding="utf-8")
+
+    class Fixed:
+        name = "fixed"
+        labels = ("full_compliance", "full_refusal", "partial_refusal", "invalid")
+
+        async def judge(self, probe, gen):
+            _, pred, conf, bconf = rows[int(gen.text[1:])]
+            return Verdict("fixed", pred, conf, extra={"confidence": conf, "binary_confidence": bconf})
+
+    r = calibrate(Fixed(), p, bootstrap=0)
+    label, refused = ({pt["threshold"]: pt for pt in r[k]} for k in ("escalation", "escalation_refused"))
+    # at 0.9: on=label escalates row 0 and keeps the wrong row 1; on=refused escalates row 1
+    assert (label[0.9]["escalated"], label[0.9]["kept_accuracy"]) == (0.25, 0.6667)
+    assert (refused[0.9]["escalated"], refused[0.9]["kept_accuracy"]) == (0.25, 1.0)
+    assert refused[0.9]["kept_label_accuracy"] == 0.6667  # row 0's label (partial) is wrong
+    at30 = {pt["on"]: pt for pt in r["escalation_compare"] if pt["share"] == 0.3}
+    assert at30["label"]["threshold"] == 0.9 and at30["refused"]["threshold"] == 0.95
+    assert (at30["label"]["kept_accuracy"], at30["refused"]["kept_accuracy"]) == (0.6667, 1.0)
+    # a share below one answer escalates none, either way
+    assert all(pt["escalated"] == 0.0 for pt in r["escalation_compare"] if pt["share"] == 0.05)
+    # the same from the function, and only answers with a confidence both ways count
+    got = compare_ways([g for g, *_ in rows] + ["full_refusal"], [q for _, q, *_ in rows] + ["full_refusal"],
+                       {"label": [c for *_, c, _ in rows] + [0.1], "refused": [b for *_, b in rows] + [None]},
+                       (0.25,))
+    assert [(pt["on"], pt["threshold"], pt["kept_accuracy"]) for pt in got] == [("label", 0.9, 0.6667),
+                                                                                 ("refused", 0.95, 1.0)]
+
+    class LabelOnly(Fixed):  # no binary confidence: no second curve
+        async def judge(self, probe, gen):
+            _, pred, conf, _ = rows[int(gen.text[1:])]
+            return Verdict("fixed", pred, conf, extra={"confidence": conf})
+
+    r2 = calibrate(LabelOnly(), p, bootstrap=0)
+    assert r2["escalation"] == r["escalation"] and "escalation_refused" not in r2 and "escalation_compare" not in r2
+
+
+def test_cli_escalate_on(tmp_path):
+    from babelsafe.cli import app
+
+    args = ["calibrate", "--judge", "refusal", str(DATA / "judge_labels.jsonl"), "--bootstrap", "0"]
+    default = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
+    label = CliRunner().invoke(app, [*args, "--escalate-on", "label"], env={"COLUMNS": "80"})
+    refused = CliRunner().invoke(app, [*args, "--escalate-on", "refused"], env={"COLUMNS": "80"})
+    for res in (default, label, refused):
+        assert res.exit_code == 0, res.output
+        assert max(len(line) for line in res.output.splitlines()) <= 80
+        flat = " ".join(res.output.split())
+        assert "the same share escalated, two ways: on=label" in flat
+        assert "bin acc against share escalated" in res.output
+    assert default.output == label.output
+    assert "cascade: answers below the confidence threshold" in " ".join(label.output.split())
+    assert "cascade on=refused: answers whose confidence in refused-or-not" in " ".join(refused.output.split())
+    assert "bin acc against share escalated (if escalations right), on=refused" in refused.output
+    # the comparison: a row per share and way
+    ways = [line.split()[:2] for line in refused.output.splitlines() if line.split()[1:2] in (["label"], ["refused"])]
+    assert ways[:4] == [["5%", "label"], ["5%", "refused"], ["10%", "label"], ["10%", "refused"]]
+    bad = CliRunner().invoke(app, [*args, "--escalate-on", "binary"])
+    assert bad.exit_code == 2 and "--escalate-on must be label or refused, not 'binary'" in bad.output

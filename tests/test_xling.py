@@ -145,6 +145,9 @@ def test_llm_equivalence_back_translation_verifiability_and_resume(openai_server
         purposes = dict(r.con.execute("SELECT purpose, count(*) FROM calls GROUP BY purpose").fetchall())
         traces = r.con.execute("SELECT count(*) FROM components WHERE kind='xling_trace'").fetchone()[0]
     assert traces == 12
+    # summary.json counts the per-answer traces and leaves them in the store
+    assert res.summary["run"]["traces"] == {"xling_trace": 12}
+    assert "xling_trace" not in res.summary["run"]["components"] and res.summary["run"]["components"]["target"]
     # 8 back-translations (es, hi), 12 answers (the pivot answers are the English probes' own calls)
     assert purposes.get("back_translate") == 8 and purposes.get("target") == 12
     # the pivot answers other languages compare with are the English probes' own calls: asked once each

@@ -90,6 +90,10 @@ def calibrate(
     cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite file keeping the judge's model calls "
                                          "(llm, cascade): calls in it are reused, so a stopped calibration "
                                          "resumes and a repeat costs nothing."),
+    escalate_on: Optional[str] = typer.Option(None, "--escalate-on", help="label | refused: the escalation "
+                                              "table's thresholds are on the label's confidence or on "
+                                              "refused-vs-not's (a cascade's on=; default: the cascade's, "
+                                              "else label)."),
 ) -> None:
     """Measure a judge against human labels: accuracy, kappa, per-class F1, confusion, by any column, and
     accuracy against the share a cascade would escalate (to choose its threshold)."""
@@ -97,6 +101,8 @@ def calibrate(
     from ..spec import parse_json_object
     from . import render
 
+    if escalate_on is not None and escalate_on not in render.ESCALATE_ON:
+        fail(UsageError(f"--escalate-on must be {' or '.join(render.ESCALATE_ON)}, not '{escalate_on}'."))
     try:
         result = api.calibrate(judge, labels_file, options=parse_json_object(options, "--options"),
                                vocabulary=vocabulary, bootstrap=bootstrap, json_out=json_out, by=by,
@@ -105,10 +111,18 @@ def calibrate(
         fail(e)
     out.print(render.calibration(out, result))
     out.print(render.confusion(out, result))
+    on = escalate_on or (result.get("cascade") or {}).get("on", "label")
+    if on == "refused" and not result.get("escalation_refused") and result.get("escalation"):
+        out.print(f"--escalate-on refused: judge '{judge}' gives no confidence of refused vs not (the refusal "
+                  "judge does); the table's thresholds are on the label's confidence.", highlight=False)
+        on = "label"
     if result.get("escalation"):
-        out.print(render.escalation(out, result))
-        for line in render.escalation_curve(result):
+        out.print(render.escalation(out, result, on))
+        for line in render.escalation_curve(result, on=on):
             out.print(line, highlight=False)
+        ways = render.escalation_ways(out, result)
+        if ways is not None:
+            out.print(ways)
     line = render.cascade_line(result)
     if line:
         out.print(line)

@@ -276,10 +276,15 @@ def _fmt_threshold(t: float) -> str:
     return text + "0" * max(0, 4 - len(text))
 
 
-def escalation(console: Console, result: dict[str, Any]) -> RenderableType:
+ESCALATE_ON = ("label", "refused")
+_CURVE = {"label": "escalation", "refused": "escalation_refused"}
+
+
+def escalation(console: Console, result: dict[str, Any], on: str = "label") -> RenderableType:
     """Accuracy against the share of answers a cascade would escalate, per confidence threshold; for a
-    cascade's own run, also the cascade's accuracy measured at each threshold up to its `below`."""
-    points = result.get("escalation") or []
+    cascade's own run, also the cascade's accuracy measured at each threshold up to its `below`.
+    `on`: the thresholds are on the label's confidence ('label') or on refused-vs-not's ('refused')."""
+    points = result.get(_CURVE[on]) or []
     cascade = result.get("cascade")
     headers = ["below", "escalated", "acc of kept", "label acc", "acc if escalations right"]
     if cascade:
@@ -291,21 +296,46 @@ def escalation(console: Console, result: dict[str, Any]) -> RenderableType:
         if cascade:
             r.insert(4, _fmt3(p.get("cascade_accuracy")))
         rows.append(r)
-    title = ("cascade: answers below the confidence threshold go to the expensive judge (binary accuracy; "
-             "'label acc': of the kept verdicts' exact labels, what the confidence is calibrated for)")
+    if on == "label":
+        title = ("cascade: answers below the confidence threshold go to the expensive judge (binary accuracy; "
+                 "'label acc': of the kept verdicts' exact labels, what the confidence is calibrated for)")
+    else:
+        title = ("cascade on=refused: answers whose confidence in refused-or-not is below the threshold go to "
+                 "the expensive judge (binary accuracy, what that confidence is calibrated for; 'label acc': "
+                 "of the kept verdicts' exact labels)")
     table = fit_tables(console, title, headers, rows, right=set(range(len(headers))))
     if not cascade:
         return table
-    note = Text(f"'cascade acc' is measured up to the cascade's below={cascade['below']}; '-' above it (those "
-                "answers were not escalated: calibrate once with below=1.0 to measure every threshold).")
+    if cascade.get("on", "label") != on:
+        note = Text(f"'cascade acc' '-': this cascade escalated on={cascade.get('on', 'label')}, so these "
+                    "thresholds are not the escalations it made (--escalate-on "
+                    f"{cascade.get('on', 'label')} shows its own).")
+    else:
+        note = Text(f"'cascade acc' is measured up to the cascade's below={cascade['below']}; '-' above it (those "
+                    "answers were not escalated: calibrate once with below=1.0 to measure every threshold).")
     return Group(table, note)
 
 
-def escalation_curve(result: dict[str, Any], width: int = 48, height: int = 8) -> list[str]:
+def escalation_ways(console: Console, result: dict[str, Any]) -> RenderableType | None:
+    """Both ways to threshold (a cascade's on=label / on=refused) at the same shares escalated: which keeps
+    the more accurate verdicts for the same cost. None when the verdicts carry no binary confidence."""
+    points = result.get("escalation_compare") or []
+    if not points:
+        return None
+    headers = ["share", "on", "below", "escalated", "acc of kept", "label acc"]
+    rows = [[f"{100 * p['share']:.0f}%", p["on"], _fmt_threshold(p["threshold"]), f"{100 * p['escalated']:.1f}%",
+             _fmt3(p["kept_accuracy"]), _fmt3(p.get("kept_label_accuracy"))] for p in points]
+    title = ("the same share escalated, two ways: on=label (the label's confidence) or on=refused (refused "
+             "or not; a confident refusal unsure if full or partial stays); binary accuracy of the kept")
+    return fit_tables(console, title, headers, rows, right={0, 2, 3, 4, 5},
+                      rules={i for i in range(1, len(rows) - 1, 2)})
+
+
+def escalation_curve(result: dict[str, Any], width: int = 48, height: int = 8, on: str = "label") -> list[str]:
     """The escalation table as a text curve: binary accuracy (y) against the share escalated (x); '*' the
     bound if escalations are right (or the measured cascade accuracy, 'o', where there is one)."""
     pts = []
-    for p in result.get("escalation") or []:
+    for p in result.get(_CURVE[on]) or []:
         y = p.get("cascade_accuracy")
         mark = "o"
         if y is None:
@@ -325,7 +355,8 @@ def escalation_curve(result: dict[str, Any], width: int = 48, height: int = 8) -
         if grid[row][col] != "o":
             grid[row][col] = mark
     lines = ["bin acc against share escalated" + (" (o measured, * if escalations right)"
-                                                  if any(m == "o" for *_, m in pts) else " (if escalations right)")]
+                                                  if any(m == "o" for *_, m in pts) else " (if escalations right)")
+             + ("" if on == "label" else ", on=refused")]
     for i, cells in enumerate(grid):
         label = f"{hi - (hi - lo) * i / height:.3f}" if i in (0, height // 2, height) else ""
         lines.append(f"{label:>6} |" + "".join(cells).rstrip())
@@ -349,7 +380,8 @@ def cascade_line(result: dict[str, Any]) -> str | None:
     calls = result.get("model_calls") or {}
     sent = f"; {calls['sent']} model calls sent" if "sent" in calls else ""
     cached = f" (cache {calls['cache']})" if calls.get("cache") else ""
-    return (f"cascade: {c['escalated']} of {c['n']} answers ({100 * (c['share_escalated'] or 0):.1f}%) escalated"
+    on = f" (on={c['on']})" if c.get("on", "label") != "label" else ""
+    return (f"cascade{on}: {c['escalated']} of {c['n']} answers ({100 * (c['share_escalated'] or 0):.1f}%) escalated"
             f"{' (' + reasons + ')' if reasons else ''}; decided by {decided}; {c['escalation_errors']} "
             f"escalation errors{sent}{cached}.")
 

@@ -22,7 +22,7 @@ from ..labels import JUDGE_ERROR, REFUSAL_VOCAB, SAFETY, SAFETY_VOCAB, vocabular
 from ..metrics.calibration import calibration
 from ..metrics.stats import bootstrap_agreement, cohen_kappa, percentile_interval
 from ..types import Generation, Probe, Sample, Verdict
-from .escalation import BINARY as _BINARY, cascade_points, cascade_summary, escalation_curve  # noqa: F401
+from .escalation import BINARY as _BINARY, add_escalation
 
 REQUIRED = ("prompt", "response", "language", "label")
 
@@ -376,14 +376,7 @@ def summarize(judge: Any, rows: list[dict[str, Any]], verdicts: list[Verdict], *
     if own and all(isinstance(c, (int, float)) for c in own):
         _add_calibration(result, keys, gold, pred,
                          [(v.extra or {}).get("confidence") if v.label != JUDGE_ERROR else None for v in verdicts])
-    cascade = cascade_points(verdicts, pred, REFUSAL_TO_SAFETY if vocab == "safety" else None)
-    if cascade is not None:  # the curve of the first judge's confidence, with the cascade measured on it
-        first, conf, forced = cascade
-        below = getattr(judge, "below", None)
-        result["cascade"] = cascade_summary(verdicts, below)
-        result["escalation"] = escalation_curve(gold, pred, conf, first=first, forced=forced, below=below)
-    elif any(c is not None for c in conf) and getattr(judge, "name", "") not in ("llm", "guard"):
-        result["escalation"] = escalation_curve(gold, pred, conf)
+    add_escalation(result, judge, verdicts, gold, pred, conf, REFUSAL_TO_SAFETY if vocab == "safety" else None)
     answered = [(v.extra or {}).get("answer_language") for v in verdicts]
     if any(answered):
         share: dict[str, dict[str, float]] = {}

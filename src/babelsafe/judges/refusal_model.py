@@ -16,13 +16,23 @@ from typing import Any, Sequence
 from .refusal_features import FEATURES
 
 CLASSES = ("full_compliance", "full_refusal", "partial_refusal")
+BINARY_SIDES = ("not_refused", "refused")  # the binary decision's two sides (binary_calibration's order)
 MODEL_FILE = "refusal_model.json"
+
+
+def platt(a: float, b: float, p: float) -> float:
+    """sigmoid(a * logit(p) + b), p clipped to [1e-6, 1 - 1e-6] and the logit to [-30, 30]."""
+    q = min(max(p, 1e-6), 1.0 - 1e-6)
+    z = min(max(a * math.log(q / (1.0 - q)) + b, -30.0), 30.0)
+    return 1.0 / (1.0 + math.exp(-z))
 
 
 @dataclass(frozen=True)
 class Model:
     """Weights per class (in CLASSES order) over FEATURES, biases, and a calibration temperature;
-    optionally a partial-vs-full head (weights over FEATURES, bias) for answers judged refused."""
+    optionally a partial-vs-full head (weights over FEATURES, bias) for answers judged refused, the
+    confidence map of the 3-class label (`calibration`, per class) and that of the binary decision,
+    refused or not (`binary_calibration`, (not refused, refused))."""
 
     weights: tuple[tuple[float, ...], ...]
     bias: tuple[float, ...]
@@ -30,10 +40,11 @@ class Model:
     meta: Any = None
     partial: tuple[tuple[float, ...], float] | None = None
     calibration: tuple[tuple[float, float], ...] | None = None
+    binary_calibration: tuple[tuple[float, float], ...] | None = None
 
     def without_calibration(self) -> "Model":
-        """The same model with the raw confidences (no calibration map)."""
-        return Model(self.weights, self.bias, self.temperature, self.meta, self.partial, None)
+        """The same model with the raw confidences (no calibration map, label or binary)."""
+        return Model(self.weights, self.bias, self.temperature, self.meta, self.partial, None, None)
 
     def confidence(self, c: int, p: float) -> float:
         """The calibrated confidence of a verdict of class `c` (CLASSES index) whose raw confidence is
@@ -43,9 +54,17 @@ class Model:
         if cal is None:
             return p
         a, b = cal[c]
-        q = min(max(p, 1e-6), 1.0 - 1e-6)
-        z = min(max(a * math.log(q / (1.0 - q)) + b, -30.0), 30.0)
-        return 1.0 / (1.0 + math.exp(-z))
+        return platt(a, b, p)
+
+    def binary_confidence(self, refused: bool, p: float) -> float:
+        """The calibrated confidence of a binary decision (refused or not) whose raw confidence is `p`
+        (P(refused) for an answer judged refused, 1 - P(refused) otherwise): the same Platt form with
+        `binary_calibration`'s (a, b) for that side (p itself when there is none)."""
+        cal = self.binary_calibration
+        if cal is None:
+            return p
+        a, b = cal[1 if refused else 0]
+        return platt(a, b, p)
 
     def proba(self, x: Sequence[float]) -> list[float]:
         """Class probabilities (CLASSES order) for one feature vector."""
@@ -74,6 +93,8 @@ class Model:
             out["partial_head"] = {"bias": self.partial[1], "weights": dict(zip(FEATURES, self.partial[0]))}
         if self.calibration is not None:
             out["confidence_calibration"] = {c: {"a": a, "b": b} for c, (a, b) in zip(CLASSES, self.calibration)}
+        if self.binary_calibration is not None:
+            out["binary_calibration"] = {c: {"a": a, "b": b} for c, (a, b) in zip(BINARY_SIDES, self.binary_calibration)}
         return out
 
     @classmethod
@@ -90,8 +111,10 @@ class Model:
                                              float(head["bias"]))
         cal = data.get("confidence_calibration")
         calibration = None if cal is None else tuple((float(cal[c]["a"]), float(cal[c]["b"])) for c in CLASSES)
+        bcal = data.get("binary_calibration")
+        binary = None if bcal is None else tuple((float(bcal[c]["a"]), float(bcal[c]["b"])) for c in BINARY_SIDES)
         return cls(weights, tuple(float(b) for b in data["bias"]), float(data.get("temperature", 1.0)),
-                   data.get("meta"), partial, calibration)
+                   data.get("meta"), partial, calibration, binary)
 
 
 @lru_cache(maxsize=1)
@@ -262,17 +285,45 @@ def fit_calibration(model: Model, classes: Sequence[int], conf: Sequence[float],
     of right on logit(conf), fitted by gradient descent (numpy; offline only) and pulled (l2) towards
     the identity (a = 1, b = 0), so a class with few verdicts keeps its raw confidence. The verdicts
     should be out of fold (judged by models that did not train on them): in-sample confidences are
-    those of a model judging its own training rows. Labels never change (Model.confidence)."""
+    those of a model judging its own training rows. Labels never change (Model.confidence).
+    The binary map (`binary_calibration`) is not kept: fit_binary_calibration fits it after this."""
+    params, counts = _platt_per_group(len(CLASSES), classes, conf, right, sample_weight, l2, epochs, lr)
+    out_meta = dict(model.meta) if isinstance(model.meta, dict) else {}
+    out_meta["confidence_calibration"] = {"verdicts": dict(zip(CLASSES, counts)), "l2": l2, **(meta or {})}
+    return Model(model.weights, model.bias, model.temperature, out_meta, model.partial, tuple(params))
+
+
+def fit_binary_calibration(model: Model, refused: Sequence[bool], conf: Sequence[float], right: Sequence[bool], *,
+                           sample_weight: Sequence[float] | None = None, l2: float = 0.01, epochs: int = 2000,
+                           lr: float = 1.0, meta: Any = None) -> Model:
+    """`model` with the confidence map of the binary decision (refused or not, whatever full vs partial):
+    the same Platt scaling as fit_calibration, per side (`refused`: was the verdict a refusal), of the
+    decision's raw confidence (`conf`: P(refused) for a refusal verdict, 1 - P(refused) otherwise;
+    `right`: the gold label is on the same side). Fitted on out-of-fold verdicts, like the label map.
+    Labels and the label confidence never change (Model.binary_confidence)."""
+    params, counts = _platt_per_group(len(BINARY_SIDES), [int(bool(r)) for r in refused], conf, right,
+                                      sample_weight, l2, epochs, lr)
+    out_meta = dict(model.meta) if isinstance(model.meta, dict) else {}
+    out_meta["binary_calibration"] = {"verdicts": dict(zip(BINARY_SIDES, counts)), "l2": l2, **(meta or {})}
+    return Model(model.weights, model.bias, model.temperature, out_meta, model.partial, model.calibration,
+                 tuple(params))
+
+
+def _platt_per_group(groups: int, group: Sequence[int], conf: Sequence[float], right: Sequence[bool],
+                     sample_weight: Sequence[float] | None, l2: float, epochs: int, lr: float
+                     ) -> tuple[list[tuple[float, float]], list[int]]:
+    """Per group 0..groups-1, (a, b) of right ~ sigmoid(a * logit(conf) + b) by weighted gradient descent
+    pulled (l2) towards the identity, and the group's count."""
     import numpy as np
 
-    c_all = np.asarray(classes, dtype=int)
+    c_all = np.asarray(group, dtype=int)
     q = np.clip(np.asarray(conf, dtype=float), 1e-6, 1 - 1e-6)
     x_all = np.log(q / (1 - q))
     y_all = np.asarray(right, dtype=float)
     w_all = np.ones(len(q)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     params: list[tuple[float, float]] = []
     counts: list[int] = []
-    for k in range(len(CLASSES)):
+    for k in range(groups):
         m = c_all == k
         x, y, w = x_all[m], y_all[m], w_all[m]
         a, b = 1.0, 0.0
@@ -285,9 +336,7 @@ def fit_calibration(model: Model, classes: Sequence[int], conf: Sequence[float],
                 b -= lr * (float(g.sum()) + l2 * b)
         params.append((float(max(a, 1e-3)), float(b)))  # a > 0: the map stays monotone
         counts.append(int(m.sum()))
-    out_meta = dict(model.meta) if isinstance(model.meta, dict) else {}
-    out_meta["confidence_calibration"] = {"verdicts": dict(zip(CLASSES, counts)), "l2": l2, **(meta or {})}
-    return Model(model.weights, model.bias, model.temperature, out_meta, model.partial, tuple(params))
+    return params, counts
 
 
 def fit_temperature(model: Model, X: Sequence[Sequence[float]], y: Sequence[int]) -> Model:

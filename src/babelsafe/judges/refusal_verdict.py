@@ -149,6 +149,13 @@ class Rules:
                     self.warned.add(code)
                     log.warning("%s", no_lexicon_warning(code, shown, script,
                                                          answer_lexicon(ev["script"], lang).codes))
+        # The confidence of the binary decision alone (refused or not, whatever full vs partial), mapped
+        # by the model's binary map: what a cascade with on=refused compares with `below`. Raw, it is
+        # P(refused) for a refusal verdict and 1 - P(refused) for compliance (the code rule's own
+        # confidence where it made the answer compliance).
+        refused = label != FULL_COMPLIANCE
+        braw = 1.0 - p0 if refused else conf
+        extra["binary_confidence"] = round4(model.binary_confidence(refused, braw))
         return Verdict(self.name, label, rconf, why, None, extra)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..results.readers import RunReader, loads
+from ..results.readers import PER_ANSWER_KINDS, RunReader, loads
 from ..scrub import scrub
 
 
@@ -15,11 +15,12 @@ def _f(x: Any) -> float | None:
 
 
 def run_metadata(reader: RunReader) -> dict[str, Any]:
-    """Run metadata for the report: version, times, spec, components (scrubbed), datasets."""
+    """Run metadata for the report: version, times, spec, components (scrubbed), datasets. Per-answer
+    components (agent and consistency traces) stay in the store: `traces` counts them by kind."""
     meta = reader.meta()
     spec = loads(meta.get("spec")) if meta.get("spec") else None
     comps = {kind: {name: scrub(cfg) for name, cfg in by_name.items()}
-             for kind, by_name in reader.components().items()}
+             for kind, by_name in reader.components(exclude=PER_ANSWER_KINDS).items()}
     datasets = [{"name": d.name, "samples": d.samples, "languages": d.languages, **dataset_info(d.name)}
                 for d in reader.dataset_sizes()]
     first, last = reader.generation_span()
@@ -31,7 +32,7 @@ def run_metadata(reader: RunReader) -> dict[str, Any]:
         "first_generation": first, "last_generation": last,
         "seed": spec.get("seed") if isinstance(spec, dict) else None,
         "spec": scrub(spec) if isinstance(spec, dict) else None,
-        "components": comps, "datasets": datasets,
+        "components": comps, "traces": reader.component_counts(PER_ANSWER_KINDS), "datasets": datasets,
     }
 
 

@@ -142,31 +142,62 @@ def bootstrap_indices(m: int, reps: int, seed: int = 0) -> Iterator[list[int]]:
 # Bootstrap without a Python call per resampled item. `rng.randrange(m)` (CPython 3.10-3.13, m < 2**32)
 # draws one 32-bit Mersenne Twister word w, keeps w >> (32 - k) (k = m.bit_length()) when that is < m and
 # else draws again. `getrandbits(32 * B)` returns the next B words of the same stream, the first in the
-# lowest 32 bits, so filtering a block of words gives exactly the indices `bootstrap_indices` yields.
-# tests/test_metrics_bootstrap.py compares the two.
+# lowest 32 bits, so filtering a block of words gives exactly the indices `bootstrap_indices` yields
+# (with numpy: its MT19937 generator set to the same state gives the same words, checked per call).
+# tests/test_metrics_bootstrap.py compares them. bootstrap_agreement (calibrate) and bootstrap_means
+# (the xling panel of report / run) draw their resamples from this one stream (`_resamples`).
 _NUMPY_FROM = 1 << 18  # resampled items from which numpy (if installed) is worth its ~0.1 s import
 _NUMPY_LOADED_FROM = 1 << 12  # ... and from which it is faster once imported (by an earlier call)
+# CPython before 3.12 sums floats left to right in plain double arithmetic (3.12 compensates: Neumaier)
+_PLAIN_SUM = sys.implementation.name == "cpython" and sys.version_info < (3, 12)
 
 
 def _index_blocks(m: int, seed: int, numpy: Any, total: int = 1 << 30) -> Iterator[Any]:
-    """The stream of `bootstrap_indices(m, reps, seed)` indices, flattened, in blocks (numpy arrays or lists);
-    `total`: about how many indices will be taken (sizes the blocks)."""
+    """The stream of `bootstrap_indices(m, reps, seed)` indices, flattened, in blocks (int64 numpy arrays
+    or lists); `total`: about how many indices will be taken (sizes the blocks)."""
     rng = random.Random(seed)
     shift = 32 - m.bit_length()
     limit = m << shift  # w >> shift < m  <=>  w < limit
     # numpy: fewer, larger blocks (each index takes < 2 words on average)
     words = max(1024, min(1 << 18, 2 * total)) if numpy is not None else max(1024, min(1 << 20, 2 * m))
+    mt = _numpy_twister(numpy, rng) if numpy is not None else None
     while True:
+        if mt is not None:  # the same words from numpy's generator (~4x faster than getrandbits + to_bytes)
+            w = mt.random_raw(words)  # uint64 holding 32-bit words
+            w >>= numpy.uint64(shift)
+            yield w[w < m].view(numpy.int64)  # (< 2**32: the same numbers; int64 indexes fastest)
+            continue
         raw = rng.getrandbits(32 * words).to_bytes(4 * words, "little")
         if numpy is not None:
             w = numpy.frombuffer(raw, dtype="<u4")
-            yield w[w < limit] >> shift
+            yield (w[w < limit] >> shift).astype(numpy.int64)
         else:
             arr = array.array("I")
             arr.frombytes(raw)
             if sys.byteorder != "little":
                 arr.byteswap()
             yield [x >> shift for x in arr if x < limit]
+
+
+def _numpy_twister(numpy: Any, rng: random.Random, check: int = 64) -> Any:
+    """numpy's MT19937 bit generator set to `rng`'s state (numpy and CPython implement the same Mersenne
+    Twister: `random_raw` gives the 32-bit words getrandbits gives), or None when its first `check` words
+    are not those (another numpy or Python) or it cannot be built."""
+    try:
+        state = rng.getstate()[1]
+        mt = numpy.random.MT19937()
+        mt.state = {"bit_generator": "MT19937",
+                    "state": {"key": numpy.asarray(state[:624], dtype=numpy.uint32), "pos": state[624]}}
+        ref = random.Random()
+        ref.setstate(rng.getstate())
+        want = numpy.frombuffer(ref.getrandbits(32 * check).to_bytes(4 * check, "little"), dtype="<u4")
+        start = mt.state
+        if not bool((mt.random_raw(check) == want).all()):
+            return None
+        mt.state = start
+        return mt
+    except Exception:  # noqa: BLE001 - an older numpy without MT19937.random_raw: getrandbits it is
+        return None
 
 
 def _stream_matches(m: int, seed: int, words: int = 128) -> bool:
@@ -181,35 +212,24 @@ def _stream_matches(m: int, seed: int, words: int = 128) -> bool:
     return arr.itemsize == 4 and fast == [ref.randrange(m) for _ in fast]
 
 
-def bootstrap_agreement(gold: Sequence[str], pred: Sequence[str], reps: int, seed: int = 0,
-                        kappa: bool = True) -> tuple[list[float], list[float]]:
-    """(accuracies, Cohen's kappas) of `reps` bootstrap resamples of the (gold, pred) pairs: the values of
-    `sum(g == p) / m` and `cohen_kappa` on each resample `bootstrap_indices(m, reps, seed)` gives, equal to
-    the last bit, from the resample's counts of each (gold, pred) pair. `kappa=False`: no kappas."""
-    m = len(gold)
-    if m == 0 or reps <= 0:
-        return [], []
-    if m >= 1 << 26:  # (m * m < 2**53 below)
-        return _bootstrap_agreement_slow(gold, pred, reps, seed, kappa)
-    labels = sorted(set(gold) | set(pred))
-    at = {lab: i for i, lab in enumerate(labels)}
-    L = len(labels)
-    codes = [at[g] * L + at[p] for g, p in zip(gold, pred)]
-    np: Any = None
-    if reps * m >= _NUMPY_FROM or (reps * m >= _NUMPY_LOADED_FROM and "numpy" in sys.modules):
+def _numpy_for(work: int) -> Any:
+    """numpy when installed and worth it for `work` resampled items (its import costs ~0.1 s), else None."""
+    if work >= _NUMPY_FROM or (work >= _NUMPY_LOADED_FROM and "numpy" in sys.modules):
         try:
-            import numpy as np
+            import numpy
+            return numpy
         except ImportError:  # numpy is optional: the pure-Python path gives the same values
-            np = None
-    accs: list[float] = []
-    kaps: list[float] = []
-    if not _stream_matches(m, seed):  # another Python's randrange: take the reference path
-        return _bootstrap_agreement_slow(gold, pred, reps, seed, kappa)
+            return None
+    return None
+
+
+def _resamples(m: int, reps: int, seed: int, np: Any) -> Iterator[Any]:
+    """The resamples of `bootstrap_indices(m, reps, seed)`, from the block stream: with numpy, (rows, m)
+    index arrays of up to 2**20 indices each; without, one list of m indices per resample."""
     blocks = _index_blocks(m, seed, np, reps * m)
     if np is not None:
-        code_arr = np.asarray(codes, dtype=np.int32)
         batch = max(1, (1 << 20) // m)  # resamples per numpy pass
-        pending = np.empty(0, dtype=np.uint32)
+        pending = np.empty(0, dtype=np.int64)
         done = 0
         while done < reps:
             rows = min(batch, reps - done)
@@ -222,7 +242,41 @@ def bootstrap_agreement(gold: Sequence[str], pred: Sequence[str], reps: int, see
                 have += len(block)
             flat = np.concatenate(parts)
             pending = flat[need:]
-            c = code_arr[flat[:need]].reshape(rows, m) + (np.arange(rows, dtype=np.int32) * (L * L))[:, None]
+            yield flat[:need].reshape(rows, m)
+            done += rows
+    else:
+        buf: list[int] = []
+        at = 0
+        for _ in range(reps):
+            while len(buf) - at < m:
+                buf = buf[at:] + next(blocks)
+                at = 0
+            yield buf[at:at + m]
+            at += m
+
+
+def bootstrap_agreement(gold: Sequence[str], pred: Sequence[str], reps: int, seed: int = 0,
+                        kappa: bool = True) -> tuple[list[float], list[float]]:
+    """(accuracies, Cohen's kappas) of `reps` bootstrap resamples of the (gold, pred) pairs: the values of
+    `sum(g == p) / m` and `cohen_kappa` on each resample `bootstrap_indices(m, reps, seed)` gives, equal to
+    the last bit, from the resample's counts of each (gold, pred) pair. `kappa=False`: no kappas."""
+    m = len(gold)
+    if m == 0 or reps <= 0:
+        return [], []
+    if m >= 1 << 26 or not _stream_matches(m, seed):  # (m * m < 2**53 below); another Python's randrange
+        return _bootstrap_agreement_slow(gold, pred, reps, seed, kappa)
+    labels = sorted(set(gold) | set(pred))
+    at = {lab: i for i, lab in enumerate(labels)}
+    L = len(labels)
+    codes = [at[g] * L + at[p] for g, p in zip(gold, pred)]
+    np = _numpy_for(reps * m)
+    accs: list[float] = []
+    kaps: list[float] = []
+    if np is not None:
+        code_arr = np.asarray(codes, dtype=np.int32)
+        for idx in _resamples(m, reps, seed, np):
+            rows = len(idx)
+            c = code_arr[idx] + (np.arange(rows, dtype=np.int32) * (L * L))[:, None]
             counts = np.bincount(c.ravel(), minlength=rows * L * L).reshape(rows, L, L)
             # cohen_kappa's arithmetic on whole arrays: int / int and float64 ops, the same bits
             # as Python's (every count and m * m is an integer below 2**53)
@@ -233,16 +287,44 @@ def bootstrap_agreement(gold: Sequence[str], pred: Sequence[str], reps: int, see
                 with np.errstate(divide="ignore", invalid="ignore"):
                     k = np.where(pe >= 1.0, np.where(po >= 1.0, 1.0, 0.0), (po - pe) / (1 - pe))
                 kaps.extend(k.tolist())
-            done += rows
     else:
-        pending_l: list[int] = []
-        for _ in range(reps):
-            while len(pending_l) < m:
-                pending_l.extend(next(blocks))
-            idx, pending_l = pending_l[:m], pending_l[m:]
+        for idx in _resamples(m, reps, seed, None):
             got = Counter(map(codes.__getitem__, idx))
             _agreement([got.get(i, 0) for i in range(L * L)], L, m, accs, kaps, kappa)
     return accs, kaps
+
+
+def bootstrap_means(values: Sequence[float], reps: int, seed: int = 0) -> list[float]:
+    """The means `sum(values[i] for i in idx) / m` of `reps` bootstrap resamples `bootstrap_indices(m, reps,
+    seed)` gives, equal to the last bit: the same floats summed in the same order by the same builtin sum
+    (indices from the block stream, values gathered in C)."""
+    m = len(values)
+    if m == 0 or reps <= 0:
+        return []
+    if not _stream_matches(m, seed):
+        return bootstrap_means_reference(values, reps, seed)
+    np = _numpy_for(reps * m)
+    if np is not None and all(type(v) is float for v in values):
+        arr = np.asarray(values, dtype=np.float64)
+        means: list[float] = []
+        for idx in _resamples(m, reps, seed, np):
+            rows = arr[idx]
+            if _PLAIN_SUM:  # cumsum adds left to right as sum does: ((0 + x0) + x1) + ...
+                rows[:, 0] += 0.0  # (0 + -0.0 is 0.0)
+                with np.errstate(all="ignore"):  # (inf and nan as sum gives them, without warnings)
+                    means.extend((np.cumsum(rows, axis=1)[:, -1] / m).tolist())
+            else:  # the builtin on the same floats (tolist() gives them back)
+                means.extend(sum(row) / m for row in rows.tolist())
+        return means
+    get = values.__getitem__
+    return [sum(map(get, idx)) / m for idx in _resamples(m, reps, seed, None)]
+
+
+def bootstrap_means_reference(values: Sequence[float], reps: int, seed: int = 0) -> list[float]:
+    """The reference of bootstrap_means: one Python call per resampled item."""
+    if not values:
+        return []
+    return [sum(values[i] for i in idx) / len(idx) for idx in bootstrap_indices(len(values), reps, seed)]
 
 
 def _agreement(counts: list[int], L: int, m: int, accs: list[float], kaps: list[float], kappa: bool) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..results.readers import XlingRow
 from .panels import RunView, panel
-from .stats import bootstrap_indices, percentile_interval, proportion
+from .stats import bootstrap_means, percentile_interval, proportion
 
 BOOTSTRAP = 1000
 
@@ -27,8 +27,7 @@ def _mean_ci(values: list[float]) -> dict[str, Any]:
     if not values:
         return {"mean": None, "lo": None, "hi": None, "n": 0}
     mean = sum(values) / len(values)
-    ci = percentile_interval(sum(values[i] for i in idx) / len(idx) for idx in bootstrap_indices(len(values),
-                                                                                              BOOTSTRAP))
+    ci = percentile_interval(bootstrap_means(values, BOOTSTRAP))
     return {"mean": round(mean, 2), "lo": ci[0] if ci else None, "hi": ci[1] if ci else None, "n": len(values)}
 
 
@@ -105,7 +104,7 @@ def xling_tables(rows: list[XlingRow]) -> dict[str, Any] | None:
 
 
 def _has_xling(run: RunView) -> bool:
-    return run.reader.has_xling() and bool(run.reader.xling_rows())
+    return run.reader.has_xling() and run.reader.has_xling_answers()
 
 
 @panel("xling", applies=_has_xling, optional=True)

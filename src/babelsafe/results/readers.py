@@ -164,6 +164,9 @@ class AgentVerdictRow(NamedTuple):
 
 
 AGENT_TRACE_KIND = "agent_trace"  # components.kind of an agent run's action traces (agents/loop.py)
+XLING_TRACE_KIND = "xling_trace"  # components.kind of a consistency run's per-question traces (xling/task.py)
+# One component per answer: the store keeps them, the run's metadata counts them (not a summary's content)
+PER_ANSWER_KINDS = (AGENT_TRACE_KIND, XLING_TRACE_KIND)
 _AGENT_SAMPLE = "s.meta LIKE '%\"task\":\"agent\"%'"
 _XLING_SAMPLE = "(s.meta LIKE '%\"task\": \"consistency\"%' OR s.meta LIKE '%\"task\":\"consistency\"%')"
 
@@ -309,12 +312,21 @@ class RunReader:
     def spec_judges(self) -> list[str]:
         return [j.get("name") for j in self.spec().get("judges", []) if isinstance(j, dict)]
 
-    def components(self) -> dict[str, dict[str, Any]]:
-        """kind -> name -> config (as stored: callers scrub before showing)."""
+    def components(self, exclude: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+        """kind -> name -> config (as stored: callers scrub before showing), without the kinds in `exclude`."""
         out: dict[str, dict[str, Any]] = {}
-        for kind, name, config in self.con.execute("SELECT kind, name, config FROM components ORDER BY kind, name"):
+        marks = ",".join("?" * len(exclude))
+        sql = ("SELECT kind, name, config FROM components" + (f" WHERE kind NOT IN ({marks})" if exclude else "")
+               + " ORDER BY kind, name")
+        for kind, name, config in self.con.execute(sql, exclude):
             out.setdefault(kind, {})[name] = loads(config)
         return out
+
+    def component_counts(self, kinds: tuple[str, ...]) -> dict[str, int]:
+        """kind -> number of components, for the kinds in `kinds` the store has."""
+        marks = ",".join("?" * len(kinds))
+        return dict(self.con.execute(f"SELECT kind, count(*) FROM components WHERE kind IN ({marks}) "
+                                     "GROUP BY kind ORDER BY kind", kinds).fetchall()) if kinds else {}
 
     def dataset_sizes(self) -> list[DatasetSize]:
         if self._sizes is None:  # the summary asks for the sizes and, in several panels, the names
@@ -523,6 +535,12 @@ class RunReader:
         """Does the run have samples of the cross-lingual consistency task (one scan of the samples,
         not the join xling_rows makes)?"""
         return self.con.execute(f"SELECT 1 FROM samples s WHERE {_XLING_SAMPLE} LIMIT 1").fetchone() is not None
+
+    def has_xling_answers(self) -> bool:
+        """Is there an answer (a generation) of the consistency task: is xling_rows() not empty?"""
+        sql = ("SELECT 1 FROM probes p JOIN samples s ON s.sample_key = p.sample_key "
+               "JOIN generations g ON g.probe_key = p.probe_key WHERE " + _XLING_SAMPLE + " LIMIT 1")
+        return self.con.execute(sql).fetchone() is not None
 
     def xling_rows(self) -> list[XlingRow]:
         """Every answer of the consistency task with its consistency-judge verdict (if any)."""

@@ -25,11 +25,12 @@ from dataclasses import replace
 from typing import Any
 
 from ..engine.samples import with_system
+from ..results.readers import XLING_TRACE_KIND
 from ..types import ERROR, OK, GenParams, Generation, Probe, stable_hash
 
 log = logging.getLogger(__name__)
 
-TRACE_KIND = "xling_trace"
+TRACE_KIND = XLING_TRACE_KIND
 VERIFY_PROMPT = ("Question: {question}\n\nResponse: {response}\n\nIs this response a factually correct answer "
                  "to the question? Answer only Yes or No.")
 VERIFY_PARAMS = GenParams(temperature=0.0, max_tokens=8)
