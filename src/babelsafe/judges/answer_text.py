@@ -488,28 +488,32 @@ def reported_language(lang: str | None, sure: bool, head_norm: str, prior: str |
     group = _neighbour_words().get(lang)
     if group is None:
         return lang
-    words = set(map(_STRIP_PUNCT, head_norm.split()))
-    found = [code for code, own in group if not own.isdisjoint(words)]
+    codes, index = group
+    # the stop-word vote's word scan (in C when built) over the whole opening: {language: its words found}
+    found = stopword_votes(head_norm, index, 120)
     if len(found) == 1:
-        return found[0]
-    if not found and prior is not None and any(code == prior for code, _ in group):
+        return next(iter(found))
+    if not found and prior in codes:
         return prior
     return "und"
 
 
-def _neighbour_words() -> dict[str, tuple[tuple[str, frozenset[str]], ...]]:
-    """{language: ((code, its `neighbour_words`) for it and each lexicon neighbour that has such a
-    list)}, for the languages with a list (ms, id), read once."""
+def _neighbour_words() -> dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]]:
+    """{language: (it and its lexicon neighbours that have `neighbour_words`, {word: (its language,)})}
+    for the languages with such a list (ms, id), read once."""
     global _NEIGHBOUR_WORDS
     if _NEIGHBOUR_WORDS is None:
-        lists = {lang: frozenset(words) for lang, words in _lexicon_word_lists("neighbour_words").items()}
+        lists = _lexicon_word_lists("neighbour_words")
         near = _neighbours()
-        _NEIGHBOUR_WORDS = {lang: tuple((c, lists[c]) for c in near.get(lang, (lang,)) if c in lists)
-                            for lang in lists}
+        table: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {}
+        for lang in lists:
+            codes = tuple(c for c in near.get(lang, (lang,)) if c in lists)
+            table[lang] = (codes, {w: (c,) for c in codes for w in lists[c]})
+        _NEIGHBOUR_WORDS = table
     return _NEIGHBOUR_WORDS
 
 
-_NEIGHBOUR_WORDS: dict[str, tuple[tuple[str, frozenset[str]], ...]] | None = None
+_NEIGHBOUR_WORDS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] | None = None
 
 
 # Letters of other languages of a shared script that the lexicon's language does not write: Ukrainian і ї є ґ,
