@@ -104,13 +104,18 @@ def test_store_cache_reads_stored_answers_once_within_its_memory(tmp_path):
     expected = {k: store.cached_call(k) for k in keys}
     assert sum(v is None for v in expected.values()) > 20  # errors and the absent key are not answers
 
-    full = StoreCache(store)
-    assert len(full._answers) == sum(v is not None for v in expected.values())
+    full = StoreCache(store, bulk_after=0)
+    assert full.lookup("absent") is None and not full._answers  # (a miss: no read)
     half_budget = sum(_ENTRY_BYTES + (len(g.text or "") + 60) for g in answers.values()) // 2
-    for cache in (full, StoreCache(store, memory=0), StoreCache(store, memory=half_budget)):
+    caches = [full, StoreCache(store, memory=0, bulk_after=0), StoreCache(store, memory=half_budget, bulk_after=0),
+              StoreCache(store, bulk_after=10), StoreCache(store, bulk_after=1000)]
+    for cache in caches:
         for k in keys:
             assert cache.lookup(k) == expected[k], k  # the same Generation, fields and cached=True
-    assert 0 < len(StoreCache(store, memory=half_budget)._answers) < len(full._answers)
+    assert len(full._answers) == sum(v is not None for v in expected.values())
+    assert 0 < len(caches[2]._answers) < len(full._answers) and not caches[1]._answers
+    assert caches[3]._answers == full._answers  # read at the 11th hit
+    assert not caches[4]._answers  # fewer hits than bulk_after: one query each
     assert StoreCache(store, reuse=False).lookup("k0") is None
 
     # a key recorded again (here: as an error) is read from the store, not from memory
@@ -125,7 +130,7 @@ def test_run_caller_hits_come_from_memory_without_a_query(tmp_path):
     store = Store(tmp_path / "results.sqlite")
     store.write_call("k", "t", "target", "{}", Generation(text="hi", latency_s=0.5))
     store.flush()
-    cache = StoreCache(store)
+    cache = StoreCache(store, bulk_after=0)
     store.cached_call = None  # type: ignore[assignment]  # a query would fail
     hit = cache.lookup("k")
     assert hit == Generation(text="hi", latency_s=0.5, cached=True)

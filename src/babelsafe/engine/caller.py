@@ -67,43 +67,56 @@ class MemoryCache:
             self._d.popitem(last=False)
 
 
-# The stored answers a StoreCache reads into memory when it opens a store: up to this many bytes (text
-# as sys.getsizeof counts a str, plus _ENTRY_BYTES per answer for its key, tuple and dict slot). Only
-# answers stored before the session: those it records are read back from the store as before.
+# The stored answers a StoreCache reads into memory: up to this many bytes (text as sys.getsizeof counts
+# a str, plus _ENTRY_BYTES per answer for its key, tuple and dict slot), once this many hits were asked
+# one query each (a resume of a plain run asks few: its answered probes are skipped before any lookup).
 ANSWER_MEMORY = 128 << 20
 _ENTRY_BYTES = 400
+BULK_AFTER = 256
 
 
 class StoreCache:
     """A run's store: every call is written (the `calls` table); stored answers are reused when
     `reuse` (a run with cache on, or a resume).
 
-    A rerun or resume of a finished run looks most of its calls up again (a task such as `consistency`
-    replays every step). The answers stored before are read once, in one pass over the table, into
-    memory (up to `memory` bytes, the first rows in the table's order: a run's own order); any other
-    key with a stored answer costs one query, as every key did before."""
+    A rerun or resume of a finished run may look most of its calls up again (a task such as
+    `consistency` replays every step): after `bulk_after` hits, the stored answers are read in one pass
+    over the table into memory (up to `memory` bytes, the first rows in the table's order: a run's own
+    order); any other key with a stored answer costs one query, as every key did before."""
 
-    def __init__(self, store: Any, reuse: bool = True, memory: int = ANSWER_MEMORY):
+    def __init__(self, store: Any, reuse: bool = True, memory: int = ANSWER_MEMORY, bulk_after: int = BULK_AFTER):
         self.store = store
         self.reuse = reuse
         # keys with a stored answer: a miss costs a set lookup, not a query
-        self._known: set[str] = set()
+        self._known: set[str] = store.cached_keys() if reuse else set()
         # key -> the answer's (text, outcome, finish_reason, prompt_tokens, completion_tokens, latency_s)
         self._answers: dict[str, tuple[Any, ...]] = {}
-        if reuse:
-            known, answers, room = self._known, self._answers, memory
-            for row in store.cached_answers():
-                key = row[0]
-                known.add(key)
-                if room > 0:
-                    room -= _ENTRY_BYTES + (sys.getsizeof(row[1]) if row[1] is not None else 0)
-                    answers[key] = row[1:]
+        self._memory = memory
+        self._queries_left = bulk_after  # hits asked one query each before the bulk read
+
+    def _read_answers(self) -> None:
+        """The stored answers, as the store has them now (what this session wrote included), into memory."""
+        self._queries_left = -1  # once
+        self.store.flush()
+        answers, room = self._answers, self._memory
+        rows = self.store.cached_answers()
+        for row in rows:
+            if room <= 0:
+                break
+            room -= _ENTRY_BYTES + (sys.getsizeof(row[1]) if row[1] is not None else 0)
+            answers[row[0]] = row[1:]
+        rows.close()
 
     def lookup(self, key: str) -> Generation | None:
         if not self.reuse or key not in self._known:
             return None
         row = self._answers.get(key)
-        if row is not None:  # what store.cached_call would read
+        if row is None and self._queries_left >= 0:
+            self._queries_left -= 1
+            if self._queries_left < 0:
+                self._read_answers()
+                row = self._answers.get(key)
+        if row is not None:  # what store.cached_call reads
             return Generation(text=row[0], outcome=row[1], finish_reason=row[2], prompt_tokens=row[3],
                               completion_tokens=row[4], latency_s=row[5], cached=True)
         hit = self.store.cached_call(key)

@@ -232,11 +232,14 @@ class Store:
         cur = self._read.execute(
             "SELECT cache_key, text, outcome, finish_reason, prompt_tokens, completion_tokens, latency_s "
             "FROM calls WHERE outcome != ?", (ERROR,))
-        while True:
-            rows = cur.fetchmany(4096)
-            if not rows:
-                return
-            yield from rows
+        try:
+            while True:
+                rows = cur.fetchmany(1024)
+                if not rows:
+                    return
+                yield from rows
+        finally:  # (also when the reader stops early)
+            cur.close()
 
     def cached_keys(self) -> set[str]:
         """Cache keys of every stored answer (errors are not cached)."""
