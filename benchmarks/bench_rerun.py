@@ -22,7 +22,9 @@ child process (fresh interpreter; CPU = user + sys of the child, best of --reps;
 people's load). With --baseline-src, after the last repeat the two trees' results.sqlite are compared
 row by row (every table, all columns but the `created` timestamps and the run's started/finished meta)
 and their summary.json line by line (but its timestamps; bench_report_ci.same_summary), per command;
-the ratio this/baseline is printed.
+the ratio this/baseline is printed. Last (--phases), per tree in a child process: where
+`babelsafe.resume(COPY, report=False)`'s CPU goes (the cache's start, the workers, the summary), best
+of --reps, so the run's own work shows apart from start-up and the end-of-run summary.
 """
 from __future__ import annotations
 
@@ -125,6 +127,71 @@ def spec_port(run_dir: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
+PHASES = (("babelsafe.engine.caller", "StoreCache", "__init__", False, "StoreCache start (stored keys)"),
+          ("babelsafe.engine.scheduler", "_Work", "__init__", False, "finished / judged sets"),
+          ("babelsafe.engine.scheduler", "Runner", "_drive", True, "the workers (every probe, cache reads)"),
+          ("babelsafe.results.store", "Store", "close", False, "the store's last writes"),
+          ("babelsafe.engine.scheduler", None, "finalize", False, "summary.json (metrics)"))
+
+
+def phases_child(run_dir: Path, work: Path, reps: int) -> None:
+    """(In a child with the tree on PYTHONPATH) resume copies of `run_dir`, named steps timed (CPU s)."""
+    import importlib
+
+    import babelsafe
+
+    spent: dict[str, float] = {}
+
+    def wrap(fn, key, is_async):
+        if is_async:
+            async def timed_async(*args, **kw):
+                t0 = time.process_time()
+                try:
+                    return await fn(*args, **kw)
+                finally:
+                    spent[key] = spent.get(key, 0.0) + time.process_time() - t0
+            return timed_async
+
+        def timed(*args, **kw):
+            t0 = time.process_time()
+            try:
+                return fn(*args, **kw)
+            finally:
+                spent[key] = spent.get(key, 0.0) + time.process_time() - t0
+        return timed
+
+    for mod, cls, name, is_async, what in PHASES:
+        owner = importlib.import_module(mod)
+        owner = getattr(owner, cls) if cls else owner
+        setattr(owner, name, wrap(getattr(owner, name), what, is_async))
+    best: dict[str, float] = {}
+    for _ in range(reps):
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.copytree(run_dir, work)
+        spent.clear()
+        t0 = time.process_time()
+        babelsafe.resume(work, report=False)
+        spent["total"] = time.process_time() - t0
+        best = {k: min(v, best.get(k, 1e9)) for k, v in spent.items()}
+    shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(best))
+
+
+def phases(run_dir: Path, trees: dict[str, Path], tmp: Path, reps: int) -> None:
+    import subprocess
+
+    got = {}
+    for tree, src in trees.items():
+        out = subprocess.run([sys.executable, __file__, "--phase-child", str(run_dir), "--reps", str(reps),
+                              "--keep", str(tmp / "phase-work")], env=xb.child_env(src), check=True,
+                             capture_output=True, text=True).stdout
+        got[tree] = json.loads(out.strip().splitlines()[-1])
+    print(f"where `babelsafe.resume(RUN, report=False)`'s CPU goes (in process, best of {reps}, s):")
+    print("  " + " ".join(f"{t:>9s}" for t in got) + "  step")
+    for key in ["total"] + [p[-1] for p in PHASES]:
+        print("  " + " ".join(f"{got[t].get(key, 0.0):9.3f}" for t in got) + f"  {key}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--items", type=int, default=400, help="consistency questions (x 12 languages)")
@@ -133,7 +200,12 @@ def main() -> None:
     ap.add_argument("--baseline-src", type=Path, help="another tree's src (e.g. main's), interleaved")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", choices=RUNS, help="only this run")
+    ap.add_argument("--phases", action="store_true", help="also where a resume's CPU goes, per tree")
+    ap.add_argument("--phase-child", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.phase_child:  # (a child of --phases: the server is the parent's)
+        phases_child(a.phase_child, a.keep, a.reps)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="bench_rerun_"))
     keep = a.keep.resolve() if a.keep else tmp / "built"
     runs = {name: keep / name for name in ((a.only,) if a.only else RUNS)}
@@ -185,6 +257,8 @@ def main() -> None:
                     print(f"  results.sqlite: {compare_stores(b / 'results.sqlite', t / 'results.sqlite')}")
                     print(f"  summary.json identical (but {', '.join(xb.VOLATILE)}): "
                           f"{xb.same_summary(b / 'summary.json', t / 'summary.json')}")
+            if a.phases:
+                phases(run_dir, trees, tmp, a.reps)
     finally:
         srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
