@@ -229,6 +229,9 @@ def glossed_echo(answer: str, prompt: str) -> str | None:
     sentence is the prompt's words (most of them, little else) and an English gloss ("this is a common
     expression", "translates to") follows within GLOSS_WINDOW characters. The caller asks it for
     compliance to a prompt not in English (an English gloss of an English question may answer it)."""
+    r = answer.lstrip()
+    if len(r) < 12 or not (r[:8] in prompt or r[8:16] in prompt or r[16:24] in prompt):
+        return None  # an echo opens with the prompt's words (a substring test, in C: most answers end here)
     m = _OPENING_END.search(answer, 1, 2 * len(prompt) + 20)
     if m is None:
         return None
