@@ -214,7 +214,7 @@ def unrelated(answer: str, prompt: str, answer_lang: str | None, answer_script: 
     return "no word of the prompt in the answer"
 
 
-def _found(words: list[str], text: str) -> float:
+def _found(words: tuple[str, ...], text: str) -> float:
     """Share of the words' letters in words that occur in `text` (a substring test: Han runs too)."""
     total = found = 0
     for w in words:
@@ -222,6 +222,13 @@ def _found(words: list[str], text: str) -> float:
         if w in text:
             found += len(w)
     return found / total if total else 0.0
+
+
+@lru_cache(maxsize=PROMPT_CACHE)
+def _prompt_words(prompt: str) -> tuple[str, tuple[str, ...]]:
+    """The normalised prompt and its words of 2+ letters (glossed_echo; a run judges a prompt many times)."""
+    p = _normalize(prompt[:2000])
+    return p, tuple(w for w in _TOKEN.findall(p) if len(w) >= 2)
 
 
 def glossed_echo(answer: str, prompt: str) -> str | None:
@@ -235,9 +242,9 @@ def glossed_echo(answer: str, prompt: str) -> str | None:
     m = _OPENING_END.search(answer, 1, 2 * len(prompt) + 20)
     if m is None:
         return None
-    opening, p = _normalize(answer[:m.end()]), _normalize(prompt[:2000])
-    ow = [w for w in _TOKEN.findall(opening) if len(w) >= 2]
-    pw = [w for w in _TOKEN.findall(p) if len(w) >= 2]
+    opening = _normalize(answer[:m.end()])
+    p, pw = _prompt_words(prompt)
+    ow = tuple(w for w in _TOKEN.findall(opening) if len(w) >= 2)
     if sum(map(len, ow)) < 6 or not pw:
         return None
     if _found(ow, p) < ECHO_WORDS or _found(pw, opening) < ECHO_COVER:
