@@ -60,7 +60,9 @@ def test_real_answers_keep_their_language_or_become_und_never_another():
             continue
         _, ev = extract(r["response"].strip(), None, r["language"])
         reported = v.extra["answer_language"]
-        assert reported in (ev["language"], "und"), r["id"]  # und or the language of the lexicons searched
+        # und or the language of the lexicons searched (Malay and Indonesian, searched together, are told
+        # apart by words of one only: test_answer_language_neighbours.py)
+        assert reported in (ev["language"], "und") or {reported, ev["language"]} <= {"ms", "id"}, r["id"]
         ok = reported == r["language"] or reported in NEIGHBOURS.get(r["language"], ())
         right += ok
         total += 1

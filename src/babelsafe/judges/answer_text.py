@@ -476,10 +476,51 @@ def _named(head: str, index: dict[str, tuple[str, ...]], lang: str, votes: int) 
     return votes > 3 or (votes >= SURE_VOTES and distinct_votes(head, index, 40, lang) >= SURE_VOTES)
 
 
+def reported_language(lang: str | None, sure: bool, head_norm: str, prior: str | None = None) -> str | None:
+    """The language a verdict reports (extra.answer_language), from language_vote's (lang, sure): 'und'
+    when the vote is not sure. Lexicon neighbours that share most function words (Malay and Indonesian:
+    the vote's tie-break cannot tell them) are told apart by the lexicons' `neighbour_words` in the
+    normalised opening `head_norm`: words of one of them only names it, words of both are 'und', none
+    names the prompt's language when it is one of them (the text is then valid in it: "Maaf, saya tidak
+    dapat membantu." is Malay and Indonesian) and is 'und' otherwise."""
+    if lang is None or not sure:
+        return "und" if lang is not None else None
+    group = _neighbour_words().get(lang)
+    if group is None:
+        return lang
+    codes, index = group
+    # the stop-word vote's word scan (in C when built) over the whole opening: {language: its words found}
+    found = stopword_votes(head_norm, index, 120)
+    if len(found) == 1:
+        return next(iter(found))
+    if not found and prior in codes:
+        return prior
+    return "und"
+
+
+def _neighbour_words() -> dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]]:
+    """{language: (it and its lexicon neighbours that have `neighbour_words`, {word: (its language,)})}
+    for the languages with such a list (ms, id), read once."""
+    global _NEIGHBOUR_WORDS
+    if _NEIGHBOUR_WORDS is None:
+        lists = _lexicon_word_lists("neighbour_words")
+        near = _neighbours()
+        table: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {}
+        for lang in lists:
+            codes = tuple(c for c in near.get(lang, (lang,)) if c in lists)
+            table[lang] = (codes, {w: (c,) for c in codes for w in lists[c]})
+        _NEIGHBOUR_WORDS = table
+    return _NEIGHBOUR_WORDS
+
+
+_NEIGHBOUR_WORDS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] | None = None
+
+
 # Letters of other languages of a shared script that the lexicon's language does not write: Ukrainian і ї є ґ,
 # Belarusian ў, Kazakh/Kyrgyz/Tajik/Tatar/Bashkir/Chuvash ә ғ қ ң ө ұ ү һ ӣ ӯ ҳ ҷ..., Serbian/Macedonian
 # ђ ј љ њ ћ џ ѓ ќ ѕ; Persian/Urdu/Pashto/Kurdish/Uyghur پ چ ژ گ ک ی ٹ ڈ ڑ ں ے ھ...; Marathi ळ; Assamese ৰ ৱ;
-# kana and Cantonese characters in Han text.
+# kana and Cantonese characters in Han text; Yiddish װ ױ ײ ײַ in Hebrew script (Modern Hebrew writes וו and יי);
+# Coptic ϣ ϥ ϧ ϩ ϫ ϭ ϯ (the Greek block's Coptic letters) in Greek script.
 _OTHER_LETTERS: dict[str, frozenset[str]] = {
     "C": frozenset("іїєґўәғқңөұүһђјљњћџѓќѕӣӯҳҷӑӗҫӳҙҡӊӧӱӹ"),
     "A": frozenset("پچژگکیٹڈڑںےھۀۓښږځڅډړڼۍېۆێڵڕۋۇۈەﮐﯾ"),
@@ -489,24 +530,57 @@ _OTHER_LETTERS: dict[str, frozenset[str]] = {
                    "ふぶぷへべぺほぼぽまみむめもゃやゅゆょよらりるれろわをんァアィイゥウェエォオカガキギクグケゲコゴサザ"
                    "シジスズセゼソゾタダチヂッツヅテデトドナニヌネノハバパヒビピフブプヘベペホボポマミムメモャヤュユョヨ"
                    "ラリルレロワヲンヴー係唔嘅咗喺佢冇哋啲嘢"),
+    "E": frozenset("\u05f0\u05f1\u05f2\ufb1f"),
+    "G": frozenset("ϣϥϧϩϫϭϯ"),
+}
+# Signs of another language of the script that are no single letter: Bulgarian's ъ before a consonant or at
+# a word's end (въпрос, към, съм; Russian writes ъ only before е ё ю я: объект, подъезд) and ѝ (Bulgarian,
+# Macedonian; looked for in normalised text, which composes и + grave); Yiddish's pointed alef and pe
+# (אַ אָ פֿ: ordinary Yiddish spelling, in Modern Hebrew only in fully pointed text).
+_OTHER_SIGNS: dict[str, re.Pattern[str]] = {
+    "C": re.compile("ъ(?=[^еёюя])|ѝ"),
+    "E": re.compile("\u05d0[\u05b7\u05b8]|\u05e4\u05bf"),
+}
+# Function words of another language of the script (two different ones make the text 'und'): Bulgarian
+# (това, които, съм, са, ще, че, със, към, също, ако, няма ...: Russian это, которые, есть, будет, что, с,
+# к, также, если, нет) and Yiddish (איז is, און and, נישט/ניט not, מיט with, וואס what, האט has, אויך also,
+# אויף on, דער/דעם the, זענען/זיינען are, קען can, מען one, פון of: not Hebrew words).
+_OTHER_WORDS: dict[str, frozenset[str]] = {
+    "C": frozenset("това този тази тези които който която което съм са ще че със във към също ако само "
+                   "няма какво защо обаче вече нещо всичко тук ги му".split()),
+    "E": frozenset("איז און נישט ניט מיט וואס האט אויך אויף דער דעם זענען זיינען קען מען פון".split()),
 }
 _SCRIPT_PUNCT = methodcaller("strip", ".,;:!?\"'()«»„“”—-،؛؟।॥")
 
 
 def _script_named(script: str, text: str) -> bool:
-    """Whether a non-Latin answer may be reported in its script's lexicon language (language_vote).
-    A script that one language writes (Thai, Hangul, kana, Greek) names it; a shared one (Cyrillic:
-    Russian, Ukrainian, Kyrgyz...; Arabic: Arabic, Persian, Urdu; Devanagari: Hindi, Marathi, Nepali;
-    Bengali: Bengali, Assamese; Han: Chinese, Cantonese, kanji) only with SURE_VOTES different words
-    (Han: characters) of the lexicon's `script_stopwords` and no letter of another of its languages.
-    The lexicons searched do not depend on this: only the language reported."""
-    words = _script_stopwords().get(script)
-    if words is None:
-        return True
+    """Whether a non-Latin answer may be reported in its script's language (language_vote). No letter,
+    sign (_OTHER_SIGNS) or two function words (_OTHER_WORDS) of another language of the script may be
+    there: Ukrainian, Kyrgyz or Bulgarian text is not reported as Russian, Yiddish not as Hebrew. Then a
+    script that one lexicon language writes (Thai, Hangul, kana) or that has no lexicon (Greek, Hebrew)
+    names its language; a shared one with a lexicon (Cyrillic: Russian, Ukrainian, Kyrgyz...; Arabic:
+    Arabic, Persian, Urdu; Devanagari: Hindi, Marathi, Nepali; Bengali: Bengali, Assamese; Han: Chinese,
+    Cantonese, kanji) only with SURE_VOTES different words (Han: characters) of the lexicon's
+    `script_stopwords`. The lexicons searched do not depend on this: only the language reported."""
     other = _OTHER_LETTERS.get(script)
     if other is not None and not other.isdisjoint(text.lower()):
         return False
+    words = _script_stopwords().get(script)
+    signs = _OTHER_SIGNS.get(script)
+    if words is None and signs is None:
+        return True
     norm = _normalize(text)
+    if signs is not None:
+        if signs.search(norm) is not None:
+            return False
+        tokens = set(map(_SCRIPT_PUNCT, norm.split()))
+        if len(_OTHER_WORDS[script].intersection(tokens)) >= SURE_VOTES:
+            return False
+        if words is None:
+            return True
+        return len(words.intersection(tokens)) >= SURE_VOTES
+    if words is None:
+        return True
     if script == "H":
         return len(words.intersection(norm)) >= SURE_VOTES
     return len(words.intersection(map(_SCRIPT_PUNCT, norm.split()))) >= SURE_VOTES

@@ -19,7 +19,8 @@ judged on its content like any other; its language is recorded beside the verdic
 (`extra["answer_language"]`, `extra["language_match"]`): 'und' when the evidence cannot name it (a
 Latin-script opening with fewer than two different stop words of one language, or Cyrillic, Arabic,
 Devanagari, Bengali or Han text without two of its lexicon language's `script_stopwords`, or with a
-letter of another language of the script; answer_text.language_vote).
+letter of another language of the script, or Bulgarian's ъ before a consonant; Malay/Indonesian text
+without a word of one only, to a prompt in neither; answer_text.language_vote, reported_language).
 """
 from __future__ import annotations
 

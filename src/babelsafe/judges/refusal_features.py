@@ -14,7 +14,8 @@ import re
 from functools import lru_cache
 from typing import Any, Callable
 
-from .answer_text import dominant_script, has_code, language_vote, list_items, normalize, script_profile
+from .answer_text import (dominant_script, has_code, language_vote, list_items, normalize, reported_language,
+                          script_profile)
 from .lexicon import Lexicon, _raw_lexicon, answer_lexicon
 from .textscan import C as _C
 
@@ -178,6 +179,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     # the lexicons searched depend on its script alone)
     lang, script_name, sure = language_vote(raw[:100] if head is not None else raw[:300], prof,
                                             None if head is None else head[:100], prior)
+    shown = reported_language(lang, sure, head or "", prior)
     if lex is None:
         lex = answer_lexicon(script, lang)
     factor = density(script, lang)
@@ -190,9 +192,10 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     hits = lex.index.find(head)  # (Lexicon.find, without its interpreted frame: compiled, a direct call)
     x = [0.0] * len(FEATURES)
     # language: the one whose lexicons are searched; reported: the one the verdict names ('und' when one
-    # stop word chose the lexicons: too little to name the answer's language)
+    # stop word chose the lexicons: too little to name the answer's language; Malay and Indonesian are told
+    # apart by words of one only, in the Latin opening (HEAD): answer_text.reported_language)
     ev: dict[str, Any] = {"script": script, "language": lang, "script_name": script_name,
-                          "reported_language": lang if sure or lang is None else "und"}
+                          "reported_language": shown}
 
     get = hits.get  # the spans of a kind are sorted: its first match is the first span
     ref = (get("refusal") or _NONE)[0]
