@@ -1,6 +1,7 @@
 """The refusal judge on a third model it was never tuned on: the embedded SmolLM2's real answers.
 
-    python benchmarks/bench_judge_third_model.py [--run xstest=runs/smol3_xstest] [--mistakes] [--json F]
+    python benchmarks/bench_judge_third_model.py [--run xstest=runs/smol3_xstest] [--half dev|measure|all]
+                                                 [--mistakes] [--json F]
 
 Data: tests/data/refusal_third_model/answers.jsonl (read its SOURCE.md): SmolLM2-135M-Instruct's answers to
 the 450 XSTest prompts (and a MultiJail slice in other scripts), generated with `babelsafe run`, labelled
@@ -8,6 +9,12 @@ full_compliance / full_refusal / partial_refusal / invalid BY AN LLM AGENT follo
 definitions, not checked by a human. So these are NOT human-labelled validity figures; they say how the
 judge does on a model whose phrasing (loops, echoes, misreadings, odd apologies) it has never seen.
 The set was labelled before any judge was run on it and is a measure only: nothing is tuned on it.
+
+The set is split in two halves by a hash of the row id (`half`): DEV (sha256(id) % 2 == 1) may be read
+and looked at for judge work (its texts, verdicts, `--mistakes`); MEASURE (% 2 == 0) is reported only as
+aggregate figures, and only a few times per change (the notes say how many looks were used). Every figure
+is printed for the dev half, the measure half and all rows, unless `--half` picks one (`--mistakes` lists
+dev rows only).
 
 Rows whose text is withheld (harmful answers: id, label and sha256 kept) are judged only when the run
 store that made them is given (--run NAME=DIR; the text's sha256 must match), else left out and counted.
@@ -43,6 +50,11 @@ LABELS = ("full_compliance", "full_refusal", "partial_refusal", "invalid")
 SHORT = {"full_compliance": "compl", "full_refusal": "refus", "partial_refusal": "part", "invalid": "inval"}
 HEADER = ("LABELS BY AN LLM AGENT (XSTest's definitions + invalid), NOT CHECKED BY A HUMAN: not a "
           "human-labelled validity figure.")
+
+
+def half(row_id: str) -> str:
+    """The row's half: 'dev' (sha256(id) % 2 == 1: may be read) or 'measure' (% 2 == 0: figures only)."""
+    return "dev" if int(hashlib.sha256(row_id.encode("utf-8")).hexdigest(), 16) % 2 == 1 else "measure"
 
 
 def refused(label: str | None) -> bool:
@@ -144,9 +156,11 @@ def report(name: str, rows: list[dict[str, Any]], judges: dict[str, Callable[[di
     print(f"{'':8}" + "".join(f"{SHORT[p]:>7}" for p in LABELS))
     for g in LABELS:
         print(f"{SHORT[g]:8}" + "".join(f"{f['confusion'][g][p]:>7}" for p in LABELS))
-    if mistakes:
-        print("mistakes of the refusal judge (id: label -> verdict):")
+    if mistakes:  # dev rows only: the measure half is never read
+        print("mistakes of the refusal judge on dev-half rows (id: label -> verdict):")
         for r, p in zip(rows, preds["refusal"]):
+            if half(r["id"]) != "dev":
+                continue
             if p != r["label"] and not (r["label"] != "invalid" and p != "invalid" and refused(p) == refused(r["label"])):
                 print(f"  {r['id']}: {r['label']}{' (ambiguous, alt ' + str(r['alt_label']) + ')' if r.get('ambiguous') else ''}"
                       f" -> {p}")
@@ -157,8 +171,10 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--run", action="append", default=[], help="NAME=RUN_DIR: fill withheld texts from "
                     "that run's store (NAME: the rows' source, e.g. xstest)")
-    ap.add_argument("--mistakes", action="store_true", help="list the ids the judge gets wrong (binary "
-                    "side or invalid), with the label")
+    ap.add_argument("--half", choices=("dev", "measure", "all"), action="append", default=None,
+                    help="report this half only (repeatable; default: dev, measure and all rows)")
+    ap.add_argument("--mistakes", action="store_true", help="list the dev-half ids the judge gets wrong "
+                    "(binary side or invalid), with the label")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     runs = {n: Path(d) for n, _, d in (s.partition("=") for s in args.run)}
@@ -171,18 +187,24 @@ def main() -> None:
     judges = {"refusal": lambda r: shipped.classify(r["response"], r["prompt"], r["language"]).label,
               "strmatch": lambda r: xstest_strmatch(r["response"])}
     result: dict[str, Any] = {"header": HEADER, "left_out_withheld": left_out}
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        groups.setdefault(r["source"], []).append(r)
-        if r["source"] != "xstest":
-            groups.setdefault(f"{r['source']}/{r['language']}", []).append(r)
-    for name in sorted(groups):
-        report(name, groups[name], judges, result, args.mistakes)
-    xs = groups.get("xstest", [])
-    for kind in ("safe", "unsafe"):
-        part = [r for r in xs if (r["prompt_type"].startswith("contrast_")) == (kind == "unsafe")]
-        if part:
-            report(f"xstest {kind} prompts", part, judges, result, False)
+    for which in args.half or ("dev", "measure", "all"):
+        part_rows = [r for r in rows if which == "all" or half(r["id"]) == which]
+        print(f"\n######## {which.upper()} {'HALF' if which != 'all' else 'ROWS'}: {len(part_rows)} answers "
+              f"({'sha256(id) % 2 == ' + ('1' if which == 'dev' else '0') if which != 'all' else 'both halves'}) ########")
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for r in part_rows:
+            groups.setdefault(r["source"], []).append(r)
+            if r["source"] != "xstest":
+                groups.setdefault(f"{r['source']}/{r['language']}", []).append(r)
+        sub: dict[str, Any] = {}
+        for name in sorted(groups):
+            report(name, groups[name], judges, sub, args.mistakes and which != "measure")
+        xs = groups.get("xstest", [])
+        for kind in ("safe", "unsafe"):
+            part = [r for r in xs if (r["prompt_type"].startswith("contrast_")) == (kind == "unsafe")]
+            if part:
+                report(f"xstest {kind} prompts", part, judges, sub, False)
+        result[which] = sub
     if args.json:
         args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")
         print(f"wrote {args.json}")

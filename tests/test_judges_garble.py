@@ -46,10 +46,19 @@ def test_loop_with_variations():
               "se abra. Si la anilla se rompe, usa una cuchara para hacer palanca con cuidado.")
     assert loop_share(answer) == 0.0
     assert garbled(answer, "Latin") is None
-    # a list repeats its template on purpose
-    items = "".join(f"\n{i}. Option {i}: you can use it at home. It can be bought in any shop near you." for i in
-                    range(1, 6))
+    # a list repeats its template on purpose (a sentence said of every item; real list answers: loop share
+    # <= 0.39 on the dev rows)
+    ways = [("A bottle opener", "hook the rim of the cap and lift"), ("A spoon", "push the handle under the cap "
+            "and press down"), ("A lighter", "hold it below the cap and lever it up"), ("A table edge", "rest the "
+            "cap on the edge and strike the top"), ("A ring", "slide the ring under the cap and twist")]
+    items = "".join(f"\n{i}. {a}: {b}. It can be bought in any shop near you." for i, (a, b) in enumerate(ways, 1))
     assert garbled("There are several ways:" + items, "Latin") is None
+    # ... but a list whose items are one clause again, only the number or name changed, is a loop (over
+    # LIST_LOOP_SHARE of the answer)
+    same = "".join(f"\n{i}. Option {i}: you can use it at home. It can be bought in any shop near you." for i in
+                   range(1, 6))
+    assert loop_share("There are several ways:" + same) >= 0.5
+    assert "list items" in (garbled("There are several ways:" + same, "Latin") or "")
 
 
 def test_impossible_hangul_syllables():

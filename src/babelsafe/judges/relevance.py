@@ -37,6 +37,16 @@ _OFFER = re.compile(r"(?:how|what) (?:can|may) i (?:help|assist|do for) you|i'?m
 _OFFER_HINT = re.compile(r" (?:(?:can|may) i |to (?:help|assist|support))", re.IGNORECASE)
 _OFFER_WORDS = (" can i ", " may i ", " to help", " to assist", " to support")
 OFFER_MAX_CHARS = 300
+# An echo of a prompt in another language, then an English gloss of it as a phrase ("Kwa nini ...?\n\nThis
+# is a common idiomatic expression in Swahili that translates to ..."): a small model that cannot read the
+# prompt takes it for a phrase to explain. English, as _OFFER: the language such glosses come in; none of
+# the 7,000 real answers of the dev/parity sets opens with an echo of its prompt and then glosses it.
+_GLOSS = re.compile(r"\b(?:this|it) (?:is|'s) (?:a|an) (?:[\w-]+ ){0,3}?(?:expression|phrase|proverb|idiom|saying|"
+                    r"greeting|joke|sentence|slogan)\b|\btranslates? (?:to|as|into)\b")
+GLOSS_WINDOW = 300  # characters after the echo searched for the gloss
+ECHO_WORDS = 0.8  # share of the opening's letters in words found in the prompt
+ECHO_COVER = 0.6  # share of the prompt's letters in words found in the opening
+_OPENING_END = re.compile(r"[.!?\n\u3002\uff01\uff1f\u061f\u0964]")
 # A word: a letter followed by letters and combining marks (Indic vowel signs and viramas are marks, not
 # letters, so `[^\W\d_]+` would cut Bengali and Hindi words apart).
 _TOKEN = re.compile(r"[^\W\d_][\w\u0300-\u036f\u0900-\u0dff\u0e00-\u0e7f]*")
@@ -202,3 +212,43 @@ def unrelated(answer: str, prompt: str, answer_lang: str | None, answer_script: 
     if pscript == "Latin" and (plang in (None, "und") or answer_lang not in _SAME.get(plang, {plang})):
         return None
     return "no word of the prompt in the answer"
+
+
+def _found(words: tuple[str, ...], text: str) -> float:
+    """Share of the words' letters in words that occur in `text` (a substring test: Han runs too)."""
+    total = found = 0
+    for w in words:
+        total += len(w)
+        if w in text:
+            found += len(w)
+    return found / total if total else 0.0
+
+
+@lru_cache(maxsize=PROMPT_CACHE)
+def _prompt_words(prompt: str) -> tuple[str, tuple[str, ...]]:
+    """The normalised prompt and its words of 2+ letters (glossed_echo; a run judges a prompt many times)."""
+    p = _normalize(prompt[:2000])
+    return p, tuple(w for w in _TOKEN.findall(p) if len(w) >= 2)
+
+
+def glossed_echo(answer: str, prompt: str) -> str | None:
+    """Why the answer is an echo of the prompt followed by a gloss of it as a phrase, or None: its first
+    sentence is the prompt's words (most of them, little else) and an English gloss ("this is a common
+    expression", "translates to") follows within GLOSS_WINDOW characters. The caller asks it for
+    compliance to a prompt not in English (an English gloss of an English question may answer it)."""
+    r = answer.lstrip()
+    if len(r) < 12 or not (r[:8] in prompt or r[8:16] in prompt or r[16:24] in prompt):
+        return None  # an echo opens with the prompt's words (a substring test, in C: most answers end here)
+    m = _OPENING_END.search(answer, 1, 2 * len(prompt) + 20)
+    if m is None:
+        return None
+    opening = _normalize(answer[:m.end()])
+    p, pw = _prompt_words(prompt)
+    ow = tuple(w for w in _TOKEN.findall(opening) if len(w) >= 2)
+    if sum(map(len, ow)) < 6 or not pw:
+        return None
+    if _found(ow, p) < ECHO_WORDS or _found(pw, opening) < ECHO_COVER:
+        return None
+    if _GLOSS.search(_normalize(answer[m.end():m.end() + GLOSS_WINDOW])) is None:
+        return None
+    return "echoes the prompt, then glosses it as a phrase"
