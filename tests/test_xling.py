@@ -367,3 +367,30 @@ def test_self_consistency_of_k_sampled_answers(openai_server, tmp_path, api_key)
         babelsafe.run(load_spec(None, datasets=["xling-mini:samples=1"], out=str(tmp_path / "r2"),
                                 judges=[{"name": "consistency", "options": {"translator": "local"}}],
                                 targets=[_t(openai_server, "m")]))
+
+
+def test_the_panel_does_not_depend_on_the_order_answers_were_stored(openai_server, tmp_path, api_key):
+    """Concurrent runs store answers as they complete; the bootstrap CIs resample by position, so the
+    reader hands them over in a fixed order: the same store with its rows in reverse order gives the
+    same panel, CIs included."""
+    import shutil
+    import sqlite3
+
+    from babelsafe.metrics import summarize
+
+    openai_server.responder = World(wrong=("hi",))
+    res = babelsafe.run(_spec(openai_server, tmp_path, {"translator": _t(openai_server, "tr")}))
+    other = tmp_path / "reversed"
+    other.mkdir()
+    shutil.copy(res.run_dir / "results.sqlite", other / "results.sqlite")
+    con = sqlite3.connect(other / "results.sqlite")
+    for table in ("generations", "verdicts", "probes"):
+        con.execute(f"CREATE TEMP TABLE t AS SELECT * FROM {table} ORDER BY rowid DESC")
+        con.execute(f"DELETE FROM {table}")
+        con.execute(f"INSERT INTO {table} SELECT * FROM t")
+        con.execute("DROP TABLE t")
+    con.commit()
+    first = [r.item for r in RunReader(res.run_dir / "results.sqlite").xling_rows()]
+    assert [r.item for r in RunReader(other / "results.sqlite").xling_rows()] == first
+    con.close()
+    assert _panel(summarize(other)) == _panel(summarize(res.run_dir))

@@ -543,7 +543,10 @@ class RunReader:
         return self.con.execute(sql).fetchone() is not None
 
     def xling_rows(self) -> list[XlingRow]:
-        """Every answer of the consistency task with its consistency-judge verdict (if any)."""
+        """Every answer of the consistency task with its consistency-judge verdict (if any), in a fixed order
+        (target, language, dataset, item, probe), not the order answers were stored: concurrent runs store
+        them as they complete, and the bootstrap CIs resample by position, so two runs of the same data
+        must hand it the same sequence."""
         sql = """
         SELECT g.target, p.language, s.dataset, s.item_id, g.outcome, g.error_kind, g.error, v.judge, v.label,
           v.error, v.extra
@@ -551,7 +554,7 @@ class RunReader:
         JOIN samples s ON s.sample_key = p.sample_key
         LEFT JOIN verdicts v ON v.probe_key = g.probe_key AND v.target = g.target
           AND (v.label IN ('consistent', 'inconsistent', 'reference') OR v.judge = 'consistency')
-        WHERE """ + _XLING_SAMPLE
+        WHERE """ + _XLING_SAMPLE + " ORDER BY g.target, p.language, s.dataset, s.item_id, p.probe_key, v.judge"
         return [XlingRow(*r[:10], json.loads(r[10]) if r[10] else None) for r in self.con.execute(sql)]
 
     @_prefetchable
