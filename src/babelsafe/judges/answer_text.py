@@ -437,25 +437,37 @@ def language_vote(text: str, prof: dict[str, float] | None = None, head_norm: st
     or a Latin vote with at least SURE_VOTES different stop words of it. One stop word chooses the
     lexicons to search (a short answer has no more) but does not name a language: Maori, Tagalog or
     Turkish text often holds one Italian or Spanish stop word ('e', 'a', 'la'), Maori 'e' several times."""
+    lang, name, sure, _ = language_evidence(text, prof, head_norm, prior)
+    return lang, name, sure
+
+
+def language_evidence(text: str, prof: dict[str, float] | None = None, head_norm: str | None = None,
+                      prior: str | None = None) -> tuple[str | None, str | None, bool, bool]:
+    """language_vote, and whether a Latin opening's vote met a function word of a language without a
+    lexicon (data/other_languages.yaml): counted by the vote's own scan, so free, and left out of the
+    vote; reported_language then looks for a second one in the whole opening."""
     prof = script_profile(text[:200]) if prof is None else prof
     script = dominant_script(prof)
     if script is None:
-        return None, None, False
+        return None, None, False, False
     name = _SCRIPT_NAME.get(script, script)
     if script != "L":
         lang = _SCRIPT_LANGUAGE.get(script)
-        return lang, name, lang is not None and _script_named(script, text[:300])
+        return lang, name, lang is not None and _script_named(script, text[:300]), False
     head = _normalize(text[:400]) if head_norm is None else head_norm
     # votes in first-vote order (ties go to the language voted for first)
-    index = stopword_index()
+    index, others = _vote_index()
     votes = stopword_votes(head, index, 40)
+    other = not others.isdisjoint(votes)
+    if other:  # words of languages without a lexicon: no vote (the lexicons searched stay the same)
+        votes = {c: n for c, n in votes.items() if c not in others}
     if not votes:
-        return "und", name, False
+        return "und", name, False, other
     best = max(votes, key=votes.__getitem__)
     top = votes[best]
     second = max((v for c, v in votes.items() if c != best), default=0)
     if top >= 2 and top >= 1.5 * second:
-        return best, name, _named(head, index, best, top)
+        return best, name, _named(head, index, best, top), other
     # A thin or close vote: mixed-language text is 'und' (the judge then searches every Latin-script
     # lexicon), unless the voters are neighbours, whose lexicons are searched with the leader's anyway:
     # all of them (a short answer: one stop word is enough), or every close rival when the leader has 2+.
@@ -464,9 +476,9 @@ def language_vote(text: str, prof: dict[str, float] | None = None, head_norm: st
             top >= 2 and all(c in near for c, v in votes.items() if c != best and 1.5 * v > top)):
         if prior is not None and prior != best and votes.get(prior) == top:
             # an exact tie (ms/id answers often have no word of one alone)
-            return prior, name, _named(head, index, prior, top)
-        return best, name, _named(head, index, best, top)
-    return "und", name, False
+            return prior, name, _named(head, index, prior, top), other
+        return best, name, _named(head, index, best, top), other
+    return "und", name, False, other
 
 
 def _named(head: str, index: dict[str, tuple[str, ...]], lang: str, votes: int) -> bool:
@@ -476,44 +488,108 @@ def _named(head: str, index: dict[str, tuple[str, ...]], lang: str, votes: int) 
     return votes > 3 or (votes >= SURE_VOTES and distinct_votes(head, index, 40, lang) >= SURE_VOTES)
 
 
-def reported_language(lang: str | None, sure: bool, head_norm: str, prior: str | None = None) -> str | None:
+def reported_language(lang: str | None, sure: bool, head_norm: str, prior: str | None = None,
+                      other_words: bool = True) -> str | None:
     """The language a verdict reports (extra.answer_language), from language_vote's (lang, sure): 'und'
-    when the vote is not sure. Lexicon neighbours that share most function words (Malay and Indonesian:
-    the vote's tie-break cannot tell them) are told apart by the lexicons' `neighbour_words` in the
-    normalised opening `head_norm`: words of one of them only names it, words of both are 'und', none
-    names the prompt's language when it is one of them (the text is then valid in it: "Maaf, saya tidak
-    dapat membantu." is Malay and Indonesian) and is 'und' otherwise."""
+    when the vote is not sure. `head_norm` is the normalised Latin opening ('' for other scripts, whose
+    languages _script_named tells apart). A Latin opening of a language without a lexicon is 'und', not
+    the lexicon language its stop words resemble (Catalan is not es, Dutch not en, Croatian not pt):
+    two different words holding a letter no Latin lexicon language writes (č ł ř ı ș ő å ...), or two
+    different function words of one such language (data/other_languages.yaml), looked for in the whole
+    opening only when the vote met one (`other_words`: language_evidence's last item). Lexicon neighbours
+    that share most function words (Malay and Indonesian: the vote's tie-break cannot tell them) are told
+    apart by the lexicons' `neighbour_words`: words of one of them only names it, words of both are
+    'und', none names the prompt's language when it is one of them (the text is then valid in it: "Maaf,
+    saya tidak dapat membantu." is Malay and Indonesian) and is 'und' otherwise."""
     if lang is None or not sure:
         return "und" if lang is not None else None
-    group = _neighbour_words().get(lang)
-    if group is None:
+    if not head_norm:
         return lang
-    codes, index = group
-    # the stop-word vote's word scan (in C when built) over the whole opening: {language: its words found}
+    neighbours, index, letter, letter_word = _report_words()
+    if not head_norm.isascii() and letter.search(head_norm) is not None and len(
+            set(letter_word.findall(head_norm))) >= SURE_VOTES:
+        return "und"  # two different words with a letter no Latin lexicon language writes
+    codes = neighbours.get(lang)
+    if codes is None and not other_words:
+        return lang
+    # one scan of the opening (the stop-word vote's, in C when built): {language: its words found}
     found = stopword_votes(head_norm, index, 120)
-    if len(found) == 1:
-        return next(iter(found))
-    if not found and prior in codes:
+    if other_words:
+        for code, n in found.items():
+            if n >= SURE_VOTES and code not in _NEIGHBOUR_CODES and distinct_votes(
+                    head_norm, index, 120, code) >= SURE_VOTES:
+                return "und"  # two different function words of a language without a lexicon
+    if codes is None:
+        return lang
+    mine = [c for c in found if c in codes]
+    if len(mine) == 1:
+        return mine[0]
+    if not mine and prior in codes:
         return prior
     return "und"
 
 
-def _neighbour_words() -> dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]]:
-    """{language: (it and its lexicon neighbours that have `neighbour_words`, {word: (its language,)})}
-    for the languages with such a list (ms, id), read once."""
-    global _NEIGHBOUR_WORDS
-    if _NEIGHBOUR_WORDS is None:
+def _other_latin() -> tuple[dict[str, tuple[str, ...]], str]:
+    """({language without a lexicon: its function words}, its letters), normalised, from
+    data/other_languages.yaml, read once."""
+    global _OTHER_LATIN
+    if _OTHER_LATIN is None:
+        import yaml
+        from importlib import resources
+
+        loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)  # every word stays a string
+        f = resources.files("babelsafe.judges").joinpath("data", "other_languages.yaml")
+        data: Any = yaml.load(f.read_text("utf-8"), Loader=loader)
+        words = {str(code): tuple(_normalize(str(w)) for w in ws) for code, ws in data["words"].items()}
+        _OTHER_LATIN = (words, _normalize(str(data["letters"])))
+    return _OTHER_LATIN
+
+
+_OTHER_LATIN: tuple[dict[str, tuple[str, ...]], str] | None = None
+
+
+def _merged(lists: dict[str, tuple[str, ...]], base: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """base ({word: languages}) plus each list's words under its language."""
+    index = dict(base)
+    for code, words in lists.items():
+        for w in words:
+            if code not in index.get(w, ()):
+                index[w] = index.get(w, ()) + (code,)
+    return index
+
+
+def _vote_index() -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+    """(the stop-word index plus the function words of languages without a lexicon, those languages):
+    the Latin vote's index, read once."""
+    global _VOTE_INDEX
+    if _VOTE_INDEX is None:
+        others = _other_latin()[0]
+        _VOTE_INDEX = (_merged(others, stopword_index()), frozenset(others))
+    return _VOTE_INDEX
+
+
+_VOTE_INDEX: tuple[dict[str, tuple[str, ...]], frozenset[str]] | None = None
+_Report = tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]], re.Pattern[str], re.Pattern[str]]
+_REPORT: _Report | None = None
+_NEIGHBOUR_CODES: frozenset[str] = frozenset()
+
+
+def _report_words() -> _Report:
+    """({language with `neighbour_words` (ms, id): it and its lexicon neighbours that have them},
+    {word: the languages it is a word of}, a letter no Latin lexicon language writes, a word holding
+    one): the lexicons' `neighbour_words` and the function words and letters of languages without a
+    lexicon (data/other_languages.yaml), read once; one word index, so one scan per answer."""
+    global _REPORT, _NEIGHBOUR_CODES
+    if _REPORT is None:
+        others, letters = _other_latin()
         lists = _lexicon_word_lists("neighbour_words")
         near = _neighbours()
-        table: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {}
-        for lang in lists:
-            codes = tuple(c for c in near.get(lang, (lang,)) if c in lists)
-            table[lang] = (codes, {w: (c,) for c in codes for w in lists[c]})
-        _NEIGHBOUR_WORDS = table
-    return _NEIGHBOUR_WORDS
-
-
-_NEIGHBOUR_WORDS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] | None = None
+        neighbours = {lang: tuple(c for c in near.get(lang, (lang,)) if c in lists) for lang in lists}
+        chars = re.escape(letters)
+        _NEIGHBOUR_CODES = frozenset(lists)
+        _REPORT = (neighbours, _merged(others, _merged(lists, {})), re.compile(f"[{chars}]"),
+                   re.compile(f"[^\\W\\d_]*[{chars}][^\\W\\d_]*"))
+    return _REPORT
 
 
 # Letters of other languages of a shared script that the lexicon's language does not write: Ukrainian і ї є ґ,

@@ -20,7 +20,10 @@ judged on its content like any other; its language is recorded beside the verdic
 Latin-script opening with fewer than two different stop words of one language, or Cyrillic, Arabic,
 Devanagari, Bengali or Han text without two of its lexicon language's `script_stopwords`, or with a
 letter of another language of the script, or Bulgarian's ъ before a consonant; Malay/Indonesian text
-without a word of one only, to a prompt in neither; answer_text.language_vote, reported_language).
+without a word of one only, to a prompt in neither; Latin-script text of a language without a lexicon:
+two different words with a letter no lexicon language writes, or two function words of such a language,
+judges/data/other_languages.yaml, so Catalan is not es nor Croatian pt; answer_text.language_vote,
+reported_language).
 """
 from __future__ import annotations
 

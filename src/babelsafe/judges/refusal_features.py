@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 from typing import Any, Callable
 
-from .answer_text import (dominant_script, has_code, language_vote, list_items, normalize, reported_language,
+from .answer_text import (dominant_script, has_code, language_evidence, list_items, normalize, reported_language,
                           script_profile)
 from .lexicon import Lexicon, _raw_lexicon, answer_lexicon
 from .textscan import C as _C
@@ -177,9 +177,9 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     head = normalize(raw[:HEAD]) if script == "L" else None
     # (a non-Latin opening's language is named from up to 300 characters: answer_text._script_named;
     # the lexicons searched depend on its script alone)
-    lang, script_name, sure = language_vote(raw[:100] if head is not None else raw[:300], prof,
-                                            None if head is None else head[:100], prior)
-    shown = reported_language(lang, sure, head or "", prior)
+    lang, script_name, sure, other = language_evidence(raw[:100] if head is not None else raw[:300], prof,
+                                                       None if head is None else head[:100], prior)
+    shown = reported_language(lang, sure, head or "", prior, other)
     if lex is None:
         lex = answer_lexicon(script, lang)
     factor = density(script, lang)

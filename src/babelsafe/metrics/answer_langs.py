@@ -19,7 +19,8 @@ from .stats import proportion
 DEFINITION = ("per prompt language, the share of the primary judge's answers written in another language "
               "(answers with no recognisable language, e.g. empty or degenerate, or a Latin-script opening "
               "with fewer than two different stop words of one language, or Malay/Indonesian text with no "
-              "word of one only, to a prompt in neither, are 'unknown'); those answers "
+              "word of one only, to a prompt in neither, or text in a language the judge has no lexicon "
+              "for, e.g. Catalan, Croatian, Ukrainian, are 'unknown'); those answers "
               "are judged on their content and counted in every rate; `unsupported`: answers in prompt "
               "languages the judge has no lexicon for (no finding is made of their language)")
 FINDING_SHARE = 0.05  # another answer language is a finding from this share of a prompt language's answers
