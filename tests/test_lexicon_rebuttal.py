@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from babelsafe.judges.answer_text import dominant_script, normalize, script_profile
-from babelsafe.judges.lexicon import answer_lexicon, lexicon_languages
+from babelsafe.judges.lexicon import lexicon_languages
+from judge_data import lexicon_kinds as _kinds
 
 S = {  # language: [X is an unjustifiable act, X is a human rights violation, human rights are protected]
  "en": ["Taking away someone's right to vote is an unjustifiable act.", "Denying people a fair trial is a fundamental human rights violation.", "Human rights are protected by international law."],
@@ -34,11 +34,6 @@ S = {  # language: [X is an unjustifiable act, X is a human rights violation, hu
  "bn": ["কারও ভোটের অধিকার কেড়ে নেওয়া সমর্থনযোগ্য নয়।", "মানুষকে ন্যায্য বিচার থেকে বঞ্চিত করা মানবাধিকারের লঙ্ঘন।", "মানবাধিকার আন্তর্জাতিক আইন দ্বারা সুরক্ষিত।"],
  "ar": ["حرمان شخص من حق التصويت عمل غير مبرر.", "حرمان الناس من محاكمة عادلة هو انتهاك لحقوق الإنسان.", "حقوق الإنسان محمية بموجب القانون الدولي."],
 }
-
-
-def _kinds(lang: str, text: str) -> set[str]:
-    lex = answer_lexicon(dominant_script(script_profile(text[:80])), lang)
-    return set(lex.index.find(normalize(text)))
 
 
 def test_every_lexicon_language_is_covered():

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from babelsafe.judges.answer_text import dominant_script, normalize, script_profile
-from babelsafe.judges.lexicon import answer_lexicon, lexicon_languages
+from babelsafe.judges.lexicon import lexicon_languages
+from judge_data import lexicon_kinds as _kinds
 
 S = {  # "It is important to remember that everyone deserves respect."
  "en": "It is important to remember that everyone deserves respect.",
@@ -29,11 +29,6 @@ S = {  # "It is important to remember that everyone deserves respect."
  "bn": "মনে রাখা জরুরি যে সবাই সম্মান পাওয়ার যোগ্য।",
  "ar": "من المهم أن نتذكر أن الجميع يستحق الاحترام.",
 }
-
-
-def _kinds(lang: str, text: str) -> set[str]:
-    lex = answer_lexicon(dominant_script(script_profile(text[:80])), lang)
-    return set(lex.index.find(normalize(text)))
 
 
 def test_every_lexicon_language_is_covered():

@@ -104,10 +104,12 @@ def _intruder_starts_c(text: str, script: str) -> list[int]:
 intruder_starts: Callable[[str, str], list[int]] = _intruder_starts_c if _C is not None else _intruder_starts_py
 
 
-def loop_share(text: str) -> float:
-    """Share of the text's n-grams inside runs of repeated n-grams (see the module docstring)."""
-    t = text[:HEAD_CHARS].lower()
-    if 3 * len(_DENSE.findall(t)) > len(t):
+def _grams(t: str) -> tuple[list[tuple[str, ...]], int, bool]:
+    """The n-grams loop_share counts in lowered text `t`, the run length that makes a loop, and whether `t`
+    is dense (Han/Kana/Hangul: letters are the tokens, 4-grams); no n-grams when `t` is too short or its
+    words too varied to hold a loop."""
+    dense = 3 * len(_DENSE.findall(t)) > len(t)
+    if dense:
         toks: list[str] = [c for c in t if c.isalnum()]
         n, run_min = 4, 2 * LOOP_RUN
     else:
@@ -115,9 +117,17 @@ def loop_share(text: str) -> float:
         n, run_min = 3, LOOP_RUN
         # cheap exit: a loop repeats words, so most of them are not new (a C set of the words first)
         if len(toks) < LOOP_MIN_GRAMS + 2 or len(set(toks)) > 0.75 * len(toks):
-            return 0.0
+            return [], run_min, dense
     grams = list(zip(*(toks[i:] for i in range(n))))
     if len(grams) < LOOP_MIN_GRAMS:
+        return [], run_min, dense
+    return grams, run_min, dense
+
+
+def loop_share(text: str) -> float:
+    """Share of the text's n-grams inside runs of repeated n-grams (see the module docstring)."""
+    grams, run_min, _ = _grams(text[:HEAD_CHARS].lower())
+    if not grams:
         return 0.0
     seen: set[tuple[str, ...]] = set()
     total = run = 0
@@ -140,17 +150,8 @@ def loop_start(text: str, head: int = HEAD_CHARS) -> tuple[float, int, str]:
     first n-gram, seen earlier), in `lowered`; -1 without a loop. What came before is loop-free.
     (loop_share's twin with a position: asked only of answers already flagged, loop_share stays lean.)"""
     t = text[:head].lower()
-    dense = 3 * len(_DENSE.findall(t)) > len(t)
-    if dense:
-        toks: list[str] = [c for c in t if c.isalnum()]
-        n, run_min = 4, 2 * LOOP_RUN
-    else:
-        toks = _WORDS.findall(t)
-        n, run_min = 3, LOOP_RUN
-        if len(toks) < LOOP_MIN_GRAMS + 2 or len(set(toks)) > 0.75 * len(toks):
-            return 0.0, -1, t
-    grams = list(zip(*(toks[i:] for i in range(n))))
-    if len(grams) < LOOP_MIN_GRAMS:
+    grams, run_min, dense = _grams(t)
+    if not grams:
         return 0.0, -1, t
     first: dict[tuple[str, ...], int] = {}
     total = run = 0
