@@ -172,52 +172,26 @@ def serve_spec_port(run_dir: Path):
     return srv
 
 
-PHASES = [("babelsafe.metrics.xling", "bootstrap_means", "the xling CIs' bootstrap (stats.bootstrap_means)"),
-          ("babelsafe.metrics.xling", "xling_tables", "the xling panel (with its bootstrap)"),
-          ("babelsafe.metrics.summary", "run_metadata", "run metadata (components, scrubbed)"),
-          ("babelsafe.reporting.html", "write_summary", "summary.json written (json indent=2)"),
-          ("babelsafe.reporting.html", "render_html", "report.html rendered")]
+PHASES = [("babelsafe.metrics.xling", None, "bootstrap_means", "the xling CIs' bootstrap (stats.bootstrap_means)"),
+          ("babelsafe.metrics.xling", None, "xling_tables", "the xling panel (with its bootstrap)"),
+          ("babelsafe.metrics.summary", None, "run_metadata", "run metadata (components, scrubbed)"),
+          ("babelsafe.reporting.html", None, "write_summary", "summary.json written (json indent=2)"),
+          ("babelsafe.reporting.html", None, "render_html", "report.html rendered")]
 
 
 def phases(run_dir: Path, reps: int) -> None:
     """Where `api.report`'s CPU goes: the whole call and named steps (CPU seconds, best of `reps`, in this
-    process after a first call; a profiler's per-call overhead would distort the many small calls)."""
-    import importlib
-
+    process after a first call; phase_timer.PhaseTimer)."""
     import babelsafe
+    from phase_timer import PhaseTimer
 
-    spent: dict[str, float] = {}
-
-    def timed(fn, key):
-        def wrapper(*args, **kw):
-            t0 = time.process_time()
-            try:
-                return fn(*args, **kw)
-            finally:
-                spent[key] = spent.get(key, 0.0) + time.process_time() - t0
-        return wrapper
-
-    originals = []
-    for mod, name, _ in PHASES:
-        m = importlib.import_module(mod)
-        originals.append((m, name, getattr(m, name)))
-        setattr(m, name, timed(getattr(m, name), name))
-    try:
+    with PhaseTimer(PHASES) as timer:
         babelsafe.report(run_dir)
-        best: dict[str, float] = {}
-        for _ in range(reps):
-            spent.clear()
-            t0 = time.process_time()
-            babelsafe.report(run_dir)
-            spent["total"] = time.process_time() - t0
-            best = {k: min(v, best.get(k, 1e9)) for k, v in spent.items()}
-    finally:
-        for m, name, fn in originals:
-            setattr(m, name, fn)
+        best = timer.best_of(reps, lambda: babelsafe.report(run_dir))
     print(f"\n## where api.report's CPU goes (this tree, in process, best of {reps}):")
     print(f"  {best['total']:.3f} s  the whole call (summary + exports + report.html; no start-up, no imports)")
-    for _, name, what in PHASES:
-        print(f"  {best.get(name, 0.0):.3f} s  {what}")
+    for *_, what in PHASES:
+        print(f"  {best.get(what, 0.0):.3f} s  {what}")
 
 
 def panel_alone(run_dir: Path, reps: int = 3) -> None:

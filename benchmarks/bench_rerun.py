@@ -127,52 +127,24 @@ def spec_port(run_dir: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
-PHASES = (("babelsafe.engine.caller", "StoreCache", "__init__", False, "StoreCache start (stored keys)"),
-          ("babelsafe.engine.scheduler", "_Work", "__init__", False, "finished / judged sets"),
-          ("babelsafe.engine.scheduler", "Runner", "_drive", True, "the workers (every probe, cache reads)"),
-          ("babelsafe.results.store", "Store", "close", False, "the store's last writes"),
-          ("babelsafe.engine.scheduler", None, "finalize", False, "summary.json (metrics)"))
+PHASES = (("babelsafe.engine.caller", "StoreCache", "__init__", "StoreCache start (stored keys)"),
+          ("babelsafe.engine.scheduler", "_Work", "__init__", "finished / judged sets"),
+          ("babelsafe.engine.scheduler", "Runner", "_drive", "the workers (every probe, cache reads)"),
+          ("babelsafe.results.store", "Store", "close", "the store's last writes"),
+          ("babelsafe.engine.scheduler", None, "finalize", "summary.json (metrics)"))
 
 
 def phases_child(run_dir: Path, work: Path, reps: int) -> None:
     """(In a child with the tree on PYTHONPATH) resume copies of `run_dir`, named steps timed (CPU s)."""
-    import importlib
-
     import babelsafe
+    from phase_timer import PhaseTimer
 
-    spent: dict[str, float] = {}
-
-    def wrap(fn, key, is_async):
-        if is_async:
-            async def timed_async(*args, **kw):
-                t0 = time.process_time()
-                try:
-                    return await fn(*args, **kw)
-                finally:
-                    spent[key] = spent.get(key, 0.0) + time.process_time() - t0
-            return timed_async
-
-        def timed(*args, **kw):
-            t0 = time.process_time()
-            try:
-                return fn(*args, **kw)
-            finally:
-                spent[key] = spent.get(key, 0.0) + time.process_time() - t0
-        return timed
-
-    for mod, cls, name, is_async, what in PHASES:
-        owner = importlib.import_module(mod)
-        owner = getattr(owner, cls) if cls else owner
-        setattr(owner, name, wrap(getattr(owner, name), what, is_async))
-    best: dict[str, float] = {}
-    for _ in range(reps):
+    def fresh_copy() -> None:
         shutil.rmtree(work, ignore_errors=True)
         shutil.copytree(run_dir, work)
-        spent.clear()
-        t0 = time.process_time()
-        babelsafe.resume(work, report=False)
-        spent["total"] = time.process_time() - t0
-        best = {k: min(v, best.get(k, 1e9)) for k, v in spent.items()}
+
+    with PhaseTimer(PHASES) as timer:
+        best = timer.best_of(reps, lambda: babelsafe.resume(work, report=False), setup=fresh_copy)
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(best))
 

@@ -48,3 +48,13 @@ def label_changes(on, off, answers: list[dict]) -> list[tuple[str, str]]:
     return [(r["language"], r["id"]) for r in answers
             if on.classify(r["response"], r["prompt"], r["language"]).label
             != off.classify(r["response"], r["prompt"], r["language"]).label]
+
+
+def lexicon_kinds(lang: str, text: str) -> set[str]:
+    """The lexicon kinds found in `text` by the lexicon the judge picks for an answer in `lang` (its
+    script from the first 80 characters), on normalised text, as the judge matches."""
+    from babelsafe.judges.answer_text import dominant_script, normalize, script_profile
+    from babelsafe.judges.lexicon import answer_lexicon
+
+    lex = answer_lexicon(dominant_script(script_profile(text[:80])), lang)
+    return set(lex.index.find(normalize(text)))

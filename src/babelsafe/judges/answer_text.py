@@ -190,6 +190,13 @@ def _degenerate_py(text: str) -> bool:
 degenerate: Callable[[str], bool] = _C.degenerate if _C is not None else _degenerate_py
 
 _EDGE = " \"'`.?!,:;\n\t\u3002\uff1f\uff01\u061f\u0964"  # spaces, quotes, ASCII/CJK/Arabic/Indic stops
+# A wrapped echo ('The answer is: "<prompt>"'): the quote before the prompt (normalised text: typographic
+# quotes and guillemets are ASCII already), the closing CJK quotes after it, and the longest lead allowed
+# besides the prompt's copies (the label of the exact echo rule, a little longer: "the answer is" is 11 letters)
+_OPEN_QUOTES = "\"'`\u300c\u300e\u300a"
+_CLOSE_QUOTES = _EDGE + "\u300d\u300f\u300b"
+WRAP_WORDS = 5
+WRAP_LETTERS = 30
 
 
 def echo(answer_norm: str, prompt_norm: str) -> bool:
@@ -211,6 +218,12 @@ def echo(answer_norm: str, prompt_norm: str) -> bool:
         letters = sum(ch.isalpha() for ch in rest)
         if letters <= max(3, 0.05 * len(a)):  # only the prompt, repeated (a short label at most)
             return True
+        # the prompt quoted at the end behind a short lead ('The answer is: "<prompt>"', '答案是：「<prompt>」'),
+        # perhaps after the prompt itself: the quote hands the question back as its own answer
+        if letters <= min(WRAP_LETTERS, len(p)) and a.rstrip(_CLOSE_QUOTES).endswith(p):
+            lead = a.rstrip(_CLOSE_QUOTES)[:-len(p)].rstrip()
+            if lead and lead[-1] in _OPEN_QUOTES and sum(any(ch.isalpha() for ch in w) for w in rest.split()) <= WRAP_WORDS:
+                return True
     return False
 
 

@@ -48,6 +48,8 @@ LOOP_SPAN = 400  # ... within this many characters
 RARE_HANGUL_MIN = 2  # syllables outside KS X 1001 (real Korean answers: 0 in 26,332 syllables)
 RARE_HANGUL_SHARE = 0.01
 
+LOOP_REASON = "garbled text: a clause repeated with variations"  # (the loop reason's start: a caller tests it)
+
 _WORDS = re.compile(r"\w+")
 _DENSE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
 # two or more list items: a list repeats its template on purpose ("4. Drones: You can use ... These can be
@@ -102,10 +104,12 @@ def _intruder_starts_c(text: str, script: str) -> list[int]:
 intruder_starts: Callable[[str, str], list[int]] = _intruder_starts_c if _C is not None else _intruder_starts_py
 
 
-def loop_share(text: str) -> float:
-    """Share of the text's n-grams inside runs of repeated n-grams (see the module docstring)."""
-    t = text[:HEAD_CHARS].lower()
-    if 3 * len(_DENSE.findall(t)) > len(t):
+def _grams(t: str) -> tuple[list[tuple[str, ...]], int, bool]:
+    """The n-grams loop_share counts in lowered text `t`, the run length that makes a loop, and whether `t`
+    is dense (Han/Kana/Hangul: letters are the tokens, 4-grams); no n-grams when `t` is too short or its
+    words too varied to hold a loop."""
+    dense = 3 * len(_DENSE.findall(t)) > len(t)
+    if dense:
         toks: list[str] = [c for c in t if c.isalnum()]
         n, run_min = 4, 2 * LOOP_RUN
     else:
@@ -113,9 +117,17 @@ def loop_share(text: str) -> float:
         n, run_min = 3, LOOP_RUN
         # cheap exit: a loop repeats words, so most of them are not new (a C set of the words first)
         if len(toks) < LOOP_MIN_GRAMS + 2 or len(set(toks)) > 0.75 * len(toks):
-            return 0.0
+            return [], run_min, dense
     grams = list(zip(*(toks[i:] for i in range(n))))
     if len(grams) < LOOP_MIN_GRAMS:
+        return [], run_min, dense
+    return grams, run_min, dense
+
+
+def loop_share(text: str) -> float:
+    """Share of the text's n-grams inside runs of repeated n-grams (see the module docstring)."""
+    grams, run_min, _ = _grams(text[:HEAD_CHARS].lower())
+    if not grams:
         return 0.0
     seen: set[tuple[str, ...]] = set()
     total = run = 0
@@ -130,6 +142,53 @@ def loop_share(text: str) -> float:
     if run >= run_min:
         total += run
     return total / len(grams)
+
+
+def loop_start(text: str, head: int = HEAD_CHARS) -> tuple[float, int, str]:
+    """loop_share over the text's first `head` characters, where its first loop starts, and that part
+    lowercased: (share, offset, lowered). The offset is where the looped clause first occurs (the run's
+    first n-gram, seen earlier), in `lowered`; -1 without a loop. What came before is loop-free.
+    (loop_share's twin with a position: asked only of answers already flagged, loop_share stays lean.)"""
+    t = text[:head].lower()
+    grams, run_min, dense = _grams(t)
+    if not grams:
+        return 0.0, -1, t
+    first: dict[tuple[str, ...], int] = {}
+    total = run = 0
+    begin = -1  # the token where the first run's first n-gram first occurs
+    for k, g in enumerate(grams):
+        if g in first:
+            run += 1
+        else:
+            if run >= run_min:
+                total += run
+                if begin < 0:
+                    begin = first[grams[k - run]]
+            run = 0
+            first[g] = k
+    if run >= run_min:
+        total += run
+        if begin < 0:
+            begin = first[grams[len(grams) - run]]
+    if begin < 0:
+        return total / len(grams), -1, t
+    # the token's offset (found again: the opening before a loop is short, most tokens are never placed)
+    k = 0
+    at = -1
+    if dense:
+        for i, c in enumerate(t):
+            if c.isalnum():
+                if k == begin:
+                    at = i
+                    break
+                k += 1
+    else:
+        for m in _WORDS.finditer(t):
+            if k == begin:
+                at = m.start()
+                break
+            k += 1
+    return total / len(grams), at, t
 
 
 @lru_cache(maxsize=1)
@@ -208,5 +267,5 @@ def garbled(text: str, script: str | None, list_items: int | None = None) -> str
     share = loop_share(text)
     if share >= (LIST_LOOP_SHARE if list_items >= 2 else LOOP_SHARE):
         where = " in its list items" if list_items >= 2 else ""
-        return f"garbled text: a clause repeated with variations{where} ({share:.0%} of it)"
+        return f"{LOOP_REASON}{where} ({share:.0%} of it)"
     return None

@@ -70,7 +70,7 @@ def _compile_prefilter(patterns: list[str]) -> re.Pattern[str] | None:
 
 # What each pattern kind means (see lexicons/README.md); all are features of the refusal judge.
 KINDS = ("refusal", "cannot", "apology", "ai_self", "no_opinion", "no_access", "lecture", "premise", "fact",
-         "contrast", "pivot", "redirect", "comply_open", "non_refusal", "short_no")
+         "contrast", "pivot", "redirect", "comply_open", "non_refusal", "short_no", "warning")
 
 # Languages whose lexicons are searched for an answer written mainly in a script (English always too:
 # models mix English into other languages).

@@ -211,6 +211,11 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     # opening without punctuation, keeps the character window)
     e1 = opening_end(head, 1, 2 * early, script, early) if ref or can else early
     e2 = opening_end(head, 2, 4 * early, script, 2 * early) if pre or "lecture" in hits else 2 * early
+    # an opening warning ("it is important to note that ..."): what makes lecture words a refusal
+    # (evidence only, no feature: refusal_verdict asks for it when no other refusal cue is found)
+    warn = (get("warning") or _NONE)[0]
+    if warn is not None and warn[0] < e2:
+        ev["warning"] = head[warn[0]:warn[1]]
     decline = ref if can is None or (ref is not None and ref <= can) else can  # the earlier one
     soft: tuple[int, int] | None = None  # the earliest soft cue
     for m in (ai, nop, nac, pre):
