@@ -47,6 +47,16 @@ def test_load_labels_csv_jsonl_and_errors(tmp_path):
     missing.write_text('{"prompt": "q", "response": "r", "label": "safe"}\n', encoding="utf-8")
     with pytest.raises(DataError, match="missing language"):
         load_labels(missing)
+    # a present but null value is named as such, not as missing (a withheld answer stored as null)
+    null = tmp_path / "n.jsonl"
+    null.write_text('{"prompt": "q", "response": "r", "language": "en", "label": "safe"}\n'
+                    '{"prompt": "q", "response": null, "language": "en", "label": "safe"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"n.jsonl:2: response is null: .*drop the row"):
+        load_labels(null)
+    blank = tmp_path / "b.jsonl"
+    blank.write_text('{"prompt": "q", "response": "", "language": " ", "label": "safe"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match="b.jsonl:1: language is empty"):
+        load_labels(blank)
     with pytest.raises(UsageError):
         load_labels(tmp_path / "nope.jsonl")
 

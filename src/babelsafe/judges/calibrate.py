@@ -125,10 +125,16 @@ def _one_vocabulary(rows: list[dict[str, Any]], p: Path) -> None:
 
 def _check(row: dict[str, Any], p: Path, line: int, unit: str = "") -> dict[str, Any]:
     where = f"{p}: {unit} {line}" if unit else f"{p}:{line}"
-    missing = [k for k in REQUIRED if row.get(k) is None or (k != "response" and str(row.get(k)).strip() == "")]
+    missing = [k for k in REQUIRED if k not in row]
     if missing:
         raise DataError(f"{where}: missing {', '.join(missing)} (need {', '.join(REQUIRED)}; this row has "
                         f"{', '.join(k for k in row if k is not None) or 'no columns'}).")
+    # present but null (or blank, but for the response: an empty answer is an answer, judged invalid)
+    empty = [k for k in REQUIRED if row[k] is None or (k != "response" and str(row[k]).strip() == "")]
+    if empty:
+        raise DataError(f"{where}: {', '.join(empty)} {'is' if len(empty) == 1 else 'are'} "
+                        f"{'null' if all(row[k] is None for k in empty) else 'empty'}: give every row a value "
+                        f"(an empty answer is \"\"), or drop the row.")
     label = canonical_label(row["label"])
     if label not in REFUSAL_VOCAB and label not in SAFETY_VOCAB:
         raise DataError(f"{where}: unknown label '{row['label']}'. Use one of "
