@@ -244,3 +244,19 @@ def test_cli_escalate_on(tmp_path):
     assert ways[:4] == [["5%", "label"], ["5%", "refused"], ["10%", "label"], ["10%", "refused"]]
     bad = CliRunner().invoke(app, [*args, "--escalate-on", "binary"])
     assert bad.exit_code == 2 and "--escalate-on must be label or refused, not 'binary'" in bad.output
+
+
+def test_share_threshold_steps_over_a_tie_when_that_is_nearer():
+    """Confidences pile up (every `invalid` verdict says 0.9): the threshold for a share is the quantile, or
+    the next value above it when escalating the tied answers too comes nearer the share asked for."""
+    from babelsafe.judges.escalation import compare_ways, share_threshold
+
+    vals = sorted([0.5] * 10 + [0.9] * 40 + [0.95] * 50)  # 100 answers
+    assert share_threshold(vals, 0.05) == 0.5    # 0% (< 0.5) is nearer 5% than 10% (< 0.9)
+    assert share_threshold(vals, 0.2) == 0.9     # the quantile: 10% (< 0.9) is nearer 20% than 50%
+    assert share_threshold(vals, 0.3) == 0.9     # 10% and 50% equally near: the fewer escalations
+    assert share_threshold(vals, 0.35) == 0.95   # 50% (< 0.95, the tie taken) is nearer 35% than 10%
+    assert share_threshold(vals, 0.6) == 0.95    # 50% escalated; the top tie has no value above it
+    gold = ["full_compliance"] * 100
+    rows = compare_ways(gold, gold, {"label": vals}, (0.35,))
+    assert rows[0]["threshold"] == 0.95 and rows[0]["escalated"] == 0.5

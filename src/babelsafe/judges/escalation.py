@@ -16,6 +16,7 @@ measured cascade accuracy (its escalations are not the ones that were made).
 """
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from typing import Any, Iterable, Sequence
 
@@ -93,10 +94,23 @@ def compare_ways(gold: Sequence[str], pred: Sequence[str], ways: dict[str, Seque
     for q in shares:
         for on, conf in ways.items():
             vals = sorted(conf[i] for i in idx)  # type: ignore[type-var]
-            t = round(float(vals[min(len(vals) - 1, int(q * len(vals)))]), 4)  # type: ignore[arg-type]
+            t = round(float(share_threshold(vals, q)), 4)  # type: ignore[arg-type]
             row, _, _ = _point(t, idx, gold, base, conf, forced)
             out.append({"share": q, "on": on, **row})
     return out
+
+
+def share_threshold(vals: Sequence[float], q: float) -> float:
+    """The threshold t (escalate confidence < t) whose escalated share of the sorted `vals` is nearest `q`:
+    the q-quantile, or the next value above it when the answers tied at the quantile would otherwise hold
+    the share further from `q` (confidences pile up: every `invalid` verdict of the refusal judge says 0.9,
+    so 20% and 30% could both stop at 12%)."""
+    n = len(vals)
+    t = vals[min(n - 1, int(q * n))]
+    lo, hi = bisect_left(vals, t), bisect_right(vals, t)  # escalated below t / below the next value
+    if hi < n and abs(hi / n - q) < abs(lo / n - q):
+        return vals[hi]
+    return t
 
 
 def _quantile_thresholds(conf: list[float], shares: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5)) -> set[float]:
@@ -105,7 +119,7 @@ def _quantile_thresholds(conf: list[float], shares: Sequence[float] = (0.1, 0.2,
     vals = sorted(conf)
     out = set()
     for q in shares:
-        t = vals[min(len(vals) - 1, int(q * len(vals)))]
+        t = share_threshold(vals, q)
         if 0.0 < t < 1.0:
             out.add(round(t, 4))
     return out
