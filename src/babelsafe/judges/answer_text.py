@@ -39,16 +39,64 @@ _LAST: tuple[str, str, str, str] = ("", "", "", "")
 
 
 def normalize(text: str) -> str:
-    """babelsafe.text.normalize (NFKC, casefold, ...), remembering the last two texts."""
+    """babelsafe.text.normalize (NFKC, casefold, ...), remembering the last two texts. A text that one of
+    them opens (the head after the language check's opening, extract's head after 400 characters), or
+    that opens one of them, is normalised from it and only the rest (_from_opening)."""
     global _LAST
     last = _LAST
     if text == last[0]:
         return last[1]
     if text == last[2]:
         return last[3]
-    out = _normalize(text)
+    out = _from_opening(text, last[0], last[1])
+    if out is None:
+        out = _from_opening(text, last[2], last[3])
+        if out is None:
+            out = _normalize(text)
     _LAST = (text, out, last[0], last[1])
     return out
+
+
+# Starters that canonical composition joins to the character before them (the second of a composition pair;
+# every other second is a combining mark): Bengali, Oriya, Tamil, Kannada, Malayalam, Sinhala, Tibetan,
+# Myanmar, Balinese, Chakma, Grantha, Tirhuta, Siddham, Dives Akuru vowel signs, and the Hangul jamo
+# (composed by rule, not by the decomposition table). A test derives the list from unicodedata's table.
+_JOINS_BACK = frozenset(chr(c) for c in (
+    0x09BE, 0x09D7, 0x0B3E, 0x0B56, 0x0B57, 0x0BBE, 0x0BD7, 0x0CC2, 0x0CD5, 0x0CD6, 0x0D3E, 0x0D57, 0x0DCF,
+    0x0DDF, 0x0FB5, 0x0FB7, 0x102E, 0x1B35, 0x11127, 0x1133E, 0x11357, 0x114B0, 0x114BA, 0x114BD, 0x115AF,
+    0x11930, *range(0x1161, 0x1176), *range(0x11A8, 0x11C3)))
+_SPLITS: dict[str, bool] = {}
+
+
+def splits_before(ch: str) -> bool:
+    """Whether normalize(a + ch + b) == normalize(a) + normalize(ch + b) for every a and b: the first
+    character of ch's NFKD is a starter (combining class 0) that no composition joins to what precedes
+    it. NFKC then neither reorders nor composes across it, and casefold and text.normalize's character
+    replacements work character by character. (A test checks the property on real answers and fuzz.)"""
+    if ch < "\x80":
+        return True
+    ok = _SPLITS.get(ch)
+    if ok is None:
+        first = unicodedata.normalize("NFKD", ch)[:1]
+        ok = first != "" and unicodedata.combining(first) == 0 and first not in _JOINS_BACK
+        if len(_SPLITS) < 8192:  # bounded, whatever text comes in
+            _SPLITS[ch] = ok
+    return ok
+
+
+def _from_opening(text: str, seen: str, seen_norm: str) -> str | None:
+    """normalize(text) from a text already normalised (`seen`, `seen_norm`) when one opens the other and
+    the longer goes on with a character normalisation never joins back (splits_before): the seen part
+    plus the rest, or the seen part less the rest's normalised length when that rest is shorter than
+    `text`; None otherwise."""
+    n, k = len(text), len(seen)
+    if 0 < k < n:
+        if text.startswith(seen) and splits_before(text[k]):
+            return seen_norm + _normalize(text[k:])
+    elif 0 < n < k and k - n < n:
+        if seen.startswith(text) and splits_before(seen[n]):
+            return seen_norm[:len(seen_norm) - len(_normalize(seen[n:]))]
+    return None
 
 
 _ESCAPE = re.compile(r"(\\.)")
@@ -639,6 +687,11 @@ _OTHER_WORDS: dict[str, frozenset[str]] = {
                    "няма какво защо обаче вече нещо всичко тук ги му".split()),
     "E": frozenset("איז און נישט ניט מיט וואס האט אויך אויף דער דעם זענען זיינען קען מען פון".split()),
 }
+# _OTHER_LETTERS as one character class each: a class search in C finds one in the text without making a
+# string of each character and hashing it, as frozenset.isdisjoint(text) does (the same answer: a test checks)
+_OTHER_LETTER_CLASS: dict[str, re.Pattern[str]] = {
+    script: re.compile("[" + "".join(re.escape(ch) for ch in sorted(letters)) + "]")
+    for script, letters in _OTHER_LETTERS.items()}
 _SCRIPT_PUNCT = methodcaller("strip", ".,;:!?\"'()«»„“”—-،؛؟।॥")
 
 
@@ -651,14 +704,14 @@ def _script_named(script: str, text: str) -> bool:
     Arabic, Persian, Urdu; Devanagari: Hindi, Marathi, Nepali; Bengali: Bengali, Assamese; Han: Chinese,
     Cantonese, kanji) only with SURE_VOTES different words (Han: characters) of the lexicon's
     `script_stopwords`. The lexicons searched do not depend on this: only the language reported."""
-    other = _OTHER_LETTERS.get(script)
-    if other is not None and not other.isdisjoint(text.lower()):
+    other = _OTHER_LETTER_CLASS.get(script)
+    if other is not None and other.search(text.lower()) is not None:  # not _OTHER_LETTERS[script].isdisjoint(...)
         return False
     words = _script_stopwords().get(script)
     signs = _OTHER_SIGNS.get(script)
     if words is None and signs is None:
         return True
-    norm = _normalize(text)
+    norm = normalize(text)  # (remembered: extract's head opens with the same characters)
     if signs is not None:
         if signs.search(norm) is not None:
             return False
@@ -670,8 +723,9 @@ def _script_named(script: str, text: str) -> bool:
         return len(words.intersection(tokens)) >= SURE_VOTES
     if words is None:
         return True
-    if script == "H":
-        return len(words.intersection(norm)) >= SURE_VOTES
+    if script == "H":  # len(words.intersection(norm)): the words of one character found (a class search)
+        chars = _script_chars().get(script)
+        return chars is not None and len(set(chars.findall(norm))) >= SURE_VOTES
     return len(words.intersection(map(_SCRIPT_PUNCT, norm.split()))) >= SURE_VOTES
 
 
@@ -686,3 +740,16 @@ def _script_stopwords() -> dict[str, frozenset[str]]:
 
 
 _SCRIPT_WORDS: dict[str, frozenset[str]] | None = None
+
+
+def _script_chars() -> dict[str, re.Pattern[str]]:
+    """{script code: a character class of its `script_stopwords` of one character}: set(class.findall(text))
+    is words.intersection(text), iterated by character (a word of two characters never matches one)."""
+    global _SCRIPT_CHARS
+    if _SCRIPT_CHARS is None:
+        _SCRIPT_CHARS = {script: re.compile("[" + "".join(re.escape(w) for w in sorted(words) if len(w) == 1) + "]")
+                         for script, words in _script_stopwords().items() if any(len(w) == 1 for w in words)}
+    return _SCRIPT_CHARS
+
+
+_SCRIPT_CHARS: dict[str, re.Pattern[str]] | None = None
