@@ -96,3 +96,16 @@ def test_script_named_class_searches_are_the_set_operations() -> None:
             norm = text.normalize(raw[:300])
             got = set(chars.findall(norm)) if chars is not None else set()
             assert got == words.intersection(norm)
+
+
+def test_dominant_script_is_the_first_highest_weight() -> None:
+    def reference(prof: dict[str, float]) -> str | None:
+        if not prof:
+            return None
+        dom = max(prof, key=prof.__getitem__)
+        return "J" if dom == "H" and prof.get("J", 0) >= 0.1 * prof["H"] else dom
+
+    profs = [A.script_profile(raw[:80]) for raw in ANSWERS] + [A.script_profile(raw) for raw in ANSWERS[::9]]
+    rnd = random.Random(3)
+    profs += [{c: float(rnd.randint(0, 3)) for c in rnd.sample("LHJKCAD", rnd.randint(0, 5))} for _ in range(3000)]
+    assert [A.dominant_script(p) for p in profs] == [reference(p) for p in profs]

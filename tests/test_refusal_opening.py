@@ -122,6 +122,7 @@ def test_sentence_end_is_the_regex_search() -> None:
     import babelsafe.judges.refusal_features as F
 
     assert {chr(c) for c in range(128) if F._SENTENCE_END.match(chr(c))} == set(F._END_ASCII)
+    assert {chr(c) for c in range(0x110000) if F._SENTENCE_END.match(chr(c))} == set(F._END_ALL)
     texts = [r["response"] for r in parity_rows()] + [normalize(r["response"][:HEAD]) for r in parity_rows()]
     rnd = random.Random(4)
     parts = [".", "!", "?", "\n", " ", "a", "word", "3.5", "。", "！", "？", "।", "؟", "é", "ก", "ข "]

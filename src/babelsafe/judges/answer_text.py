@@ -455,7 +455,13 @@ def dominant_script(prof: dict[str, float]) -> str | None:
     """The script code with most (weighted) letters; Han with any kana counts as Japanese."""
     if not prof:
         return None
-    dom = max(prof, key=prof.__getitem__)
+    # max(prof, key=prof.__getitem__) as a loop (no call per script): the first of the highest weights
+    dom = ""
+    top = 0.0
+    first = True
+    for code, w in prof.items():
+        if first or w > top:
+            dom, top, first = code, w, False
     if dom == "H" and prof.get("J", 0) >= 0.1 * prof["H"]:
         return "J"
     return dom

@@ -78,14 +78,16 @@ _THAI_BREAK = re.compile(r"(?<=[\u0e01-\u0e5b]) (?=[\u0e01-\u0e5b])")
 
 
 _END_ASCII = ".!?\n"  # _SENTENCE_END's ASCII characters (a test checks)
+_END_ALL = _END_ASCII + "\u3002\uff01\uff1f\u0964\u061f"  # ... and all of its characters (a test checks)
 
 
 def _first_end(text: str, limit: int) -> int:
-    """_SENTENCE_END.search(text, 0, limit).end(), or -1 when it does not match. On ASCII text, four
-    str.find calls (C scans over the bytes) instead of the engine's class test on every character."""
-    if text.isascii() and limit >= 0:  # (a negative end means something else to str.find)
+    """_SENTENCE_END.search(text, 0, limit).end(), or -1 when it does not match: a str.find per end
+    character (C scans over the text's code units; four on ASCII text) instead of the engine's class
+    test on every character."""
+    if limit >= 0:  # (a negative end means something else to str.find)
         best = -1
-        for ch in _END_ASCII:
+        for ch in _END_ASCII if text.isascii() else _END_ALL:
             k = text.find(ch, 0, limit)
             if k >= 0:
                 best = limit = k  # the next characters need only be looked for before it
