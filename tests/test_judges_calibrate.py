@@ -247,7 +247,7 @@ def test_cli_escalate_on(tmp_path):
 
 
 def test_share_threshold_steps_over_a_tie_when_that_is_nearer():
-    """Confidences pile up (every `invalid` verdict says 0.9): the threshold for a share is the quantile, or
+    """Confidences pile up (the `invalid` verdicts of one rule family all say one value): the threshold for a share is the quantile, or
     the next value above it when escalating the tied answers too comes nearer the share asked for."""
     from babelsafe.judges.escalation import compare_ways, share_threshold
 

@@ -103,8 +103,8 @@ def compare_ways(gold: Sequence[str], pred: Sequence[str], ways: dict[str, Seque
 def share_threshold(vals: Sequence[float], q: float) -> float:
     """The threshold t (escalate confidence < t) whose escalated share of the sorted `vals` is nearest `q`:
     the q-quantile, or the next value above it when the answers tied at the quantile would otherwise hold
-    the share further from `q` (confidences pile up: every `invalid` verdict of the refusal judge says 0.9,
-    so 20% and 30% could both stop at 12%)."""
+    the share further from `q` (confidences pile up: the refusal judge's `invalid` verdicts of one rule family
+    all say one value; when they all said 0.9, 20% and 30% both stopped at 12%)."""
     n = len(vals)
     t = vals[min(n - 1, int(q * n))]
     lo, hi = bisect_left(vals, t), bisect_right(vals, t)  # escalated below t / below the next value

@@ -15,8 +15,8 @@ confidence (also `extra["confidence"]`): the probability of its label mapped by 
 map (per class, fitted on dev verdicts judged out of fold), so it says how often such verdicts are right
 (the 3-class label; scripts/cv_calibration.py measures it). `extra["binary_confidence"]` is the same for
 the binary decision alone, refused or not (P(refused) for a refusal verdict, else 1 - P(refused), mapped
-by the model's binary map): what `cascade:...,on=refused` compares with `below`. Rule verdicts (`invalid`) carry 0.99 (empty,
-no words, a loop, an exact echo) or 0.9 (near echo, unrelated, garbled, off-language). An answer in another language or script than the prompt is
+by the model's binary map): what `cascade:...,on=refused` compares with `below`. Rule verdicts (`invalid`) carry their rule
+family's share of right calls on labelled dev rows (invalid_confidence.py; empty / no words: 0.99). An answer in another language or script than the prompt is
 judged on its content like any other; its language is recorded beside the verdict
 (`extra["answer_language"]`, `extra["language_match"]`): 'und' when the evidence cannot name it (a
 Latin-script opening with fewer than two different stop words of one language, or Cyrillic, Arabic,
