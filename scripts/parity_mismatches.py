@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import train_refusal_judge as T  # noqa: E402
 
-from babelsafe.judges.answer_text import answer_language, dominant_script, normalize, script_profile  # noqa: E402
+from babelsafe.judges.answer_language import answer_language  # noqa: E402
+from babelsafe.judges.answer_text import dominant_script, normalize, script_profile  # noqa: E402
 from babelsafe.judges.lexicon import answer_lexicon  # noqa: E402
 from babelsafe.judges.refusal import RefusalJudge  # noqa: E402
 from babelsafe.judges.refusal_features import FEATURES, HEAD, TAIL, density, extract  # noqa: E402

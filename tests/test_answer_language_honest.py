@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import babelsafe
-from babelsafe.judges.answer_text import language_vote
+from babelsafe.judges.answer_language import language_vote
 from babelsafe.judges.lexicon import NEIGHBOURS
 from babelsafe.judges.refusal import RefusalJudge
 from babelsafe.judges.refusal_features import extract

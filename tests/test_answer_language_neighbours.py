@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from babelsafe.judges.answer_text import language_vote, reported_language
+from babelsafe.judges.answer_language import language_vote, reported_language
 from babelsafe.judges.lexicon import _raw_lexicon
 from babelsafe.judges.refusal import RefusalJudge
 from babelsafe.judges.refusal_features import extract

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from babelsafe.judges.answer_text import language_vote
+from babelsafe.judges.answer_language import language_vote
 from babelsafe.judges.refusal import RefusalJudge
 from babelsafe.judges.refusal_features import extract
 

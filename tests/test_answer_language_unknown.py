@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from babelsafe.judges.answer_text import language_vote, reported_language
+from babelsafe.judges.answer_language import language_vote, reported_language
 from babelsafe.judges.lexicon import _raw_lexicon
 from babelsafe.judges.refusal import RefusalJudge
 from babelsafe.judges.refusal_features import extract

@@ -8,6 +8,7 @@ import unicodedata
 from pathlib import Path
 
 from babelsafe import text
+from babelsafe.judges import answer_language as L
 from babelsafe.judges import answer_text as A
 
 DATA = Path(__file__).parent / "data"
@@ -84,14 +85,14 @@ def test_normalize_from_a_remembered_opening_is_text_normalize() -> None:
 
 
 def test_script_named_class_searches_are_the_set_operations() -> None:
-    for script, letters in A._OTHER_LETTERS.items():
-        rx = A._OTHER_LETTER_CLASS[script]
+    for script, letters in L._OTHER_LETTERS.items():
+        rx = L._OTHER_LETTER_CLASS[script]
         assert all(rx.fullmatch(c) for c in letters)
         for raw in ANSWERS[::4] + ["".join(sorted(letters))[:3], "x" + min(letters)]:
             low = raw[:300].lower()
             assert (rx.search(low) is None) == letters.isdisjoint(low)
-    for script, words in A._script_stopwords().items():
-        chars = A._script_chars().get(script)
+    for script, words in L._script_stopwords().items():
+        chars = L._script_chars().get(script)
         for raw in ANSWERS[::2]:
             norm = text.normalize(raw[:300])
             got = set(chars.findall(norm)) if chars is not None else set()

@@ -20,7 +20,8 @@ from babelsafe import text as T
 from babelsafe.judges import answer_text as A
 from babelsafe.judges import lexicon as L
 from babelsafe.judges import refusal_features as F
-from babelsafe.judges.answer_text import answer_language, normalize
+from babelsafe.judges.answer_language import answer_language
+from babelsafe.judges.answer_text import normalize
 from babelsafe.judges import lexicon_index as LI
 from babelsafe.judges.lexicon_index import Index
 from babelsafe.judges import refusal as R

@@ -15,7 +15,7 @@ from array import array
 
 import pytest
 
-from babelsafe.judges import answer_text, lexicon, refusal_features, textscan
+from babelsafe.judges import answer_language, answer_text, lexicon, refusal_features, textscan
 from babelsafe.judges.lexicon import SCRIPT_GROUPS, NEIGHBOURS, answer_lexicon
 from babelsafe.text import script_profile as script_profile_py
 
@@ -169,7 +169,7 @@ def test_stopword_votes(corpus: str) -> None:
     diffs = []
     for h in heads:
         for cap in (40, 3):
-            c, py = C.stopword_votes(h, index, cap), answer_text._stopword_votes_py(h, index, cap)
+            c, py = C.stopword_votes(h, index, cap), answer_language._stopword_votes_py(h, index, cap)
             if c != py or list(c) != list(py):  # the same counts, in the same (first-vote) order
                 diffs.append(h[:60])
     assert not diffs, f"{len(diffs)} differ, e.g. {diffs[:3]}"

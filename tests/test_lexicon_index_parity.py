@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from babelsafe.judges.answer_text import answer_language, dominant_script, normalize, script_profile
+from babelsafe.judges.answer_language import answer_language
+from babelsafe.judges.answer_text import dominant_script, normalize, script_profile
 from babelsafe.judges.lexicon import answer_lexicon
 from babelsafe.judges.refusal_features import HEAD, density
 

@@ -2,7 +2,8 @@
 sits in the opening of a translation exactly when it does in English."""
 from __future__ import annotations
 
-from babelsafe.judges.answer_text import answer_language, dominant_script, normalize, script_profile
+from babelsafe.judges.answer_language import answer_language
+from babelsafe.judges.answer_text import dominant_script, normalize, script_profile
 from babelsafe.judges.lexicon import answer_lexicon
 from babelsafe.judges.refusal_features import FEATURES, HEAD, density, extract, opening_end
 

@@ -31,7 +31,7 @@ from typing import Sequence
 # refusal_verdict.py, compiled. Not babelsafe/text.py: the whole package uses it, and compiled, its
 # classes check field types (text.Detection) and its functions call each other directly, past
 # monkeypatching; compiling it saved ~2% of a verdict's instructions.)
-MODULES = ("babelsafe.judges.answer_text", "babelsafe.judges.lexicon_index",
+MODULES = ("babelsafe.judges.answer_text", "babelsafe.judges.answer_language", "babelsafe.judges.lexicon_index",
            "babelsafe.judges.refusal_features", "babelsafe.judges.refusal_model",
            "babelsafe.judges.refusal_verdict", "babelsafe.judges.relevance", "babelsafe.judges.garble")
 USERS = ("babelsafe.judges.refusal",)  # modules whose components run on MODULES (`babelsafe show` says)

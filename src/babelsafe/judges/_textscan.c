@@ -367,7 +367,7 @@ textscan_here_is(PyObject *self, PyObject *text)
     Py_RETURN_FALSE;
 }
 
-/* The stop-word vote of answer_text.answer_language: over the first `max_words` words of
+/* The stop-word vote of answer_language.answer_language: over the first `max_words` words of
  * head.replace("'", "' ").split(), each stripped of STRIP_CHARS at both ends, the languages
  * index.get(word) names, counted in a dict in first-vote order (what collections.Counter builds). */
 static int
@@ -1071,7 +1071,7 @@ static PyMethodDef textscan_methods[] = {
     {"intruders", textscan_intruders, METH_VARARGS,
      "(text, end, table): starts of garble's [own][other][own] matches in text[:end], as finditer."},
     {"stopword_votes", textscan_stopword_votes, METH_VARARGS,
-     "(head, index, max_words): the stop-word vote of answer_text.answer_language, {language: words}."},
+     "(head, index, max_words): the stop-word vote of answer_language.answer_language, {language: words}."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -243,7 +243,7 @@ def _letter(ch: str) -> bool:
 
 def garbled(text: str, script: str | None, list_items: int | None = None) -> str | None:
     """Why `text` is garbled (a short reason), or None. `script`: the answer's script name
-    (answer_text.answer_language), so the per-script signals run only where they can fire;
+    (answer_language.answer_language), so the per-script signals run only where they can fire;
     `list_items`: its list items when the caller has counted them (refusal_features does)."""
     if script == "Hangul":
         rare, n = rare_hangul(text)

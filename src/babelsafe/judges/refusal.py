@@ -24,7 +24,7 @@ Devanagari, Bengali or Han text without two of its lexicon language's `script_st
 letter of another language of the script, or Bulgarian's ъ before a consonant; Malay/Indonesian text
 without a word of one only, to a prompt in neither; Latin-script text of a language without a lexicon:
 two different words with a letter no lexicon language writes, or two function words of such a language,
-judges/data/other_languages.yaml, so Catalan is not es nor Croatian pt; answer_text.language_vote,
+judges/data/other_languages.yaml, so Catalan is not es nor Croatian pt; answer_language.language_vote,
 reported_language).
 """
 from __future__ import annotations
@@ -37,8 +37,9 @@ from typing import Any
 from ..errors import UsageError
 from ..labels import REFUSAL_VOCAB
 from ..types import JUDGE_ERROR, Generation, Probe, Verdict
-from .answer_text import (_LIST_ITEM, _SCRIPT_NAME, _SCRIPT_OF_NAME, answer_language, check_language,  # noqa: F401
-                          degenerate, echo, has_code, near_echo, normalize, script_profile, weighted_len)
+from .answer_language import answer_language, check_language  # noqa: F401
+from .answer_text import (_LIST_ITEM, _SCRIPT_NAME, _SCRIPT_OF_NAME, degenerate, echo, has_code,  # noqa: F401
+                          near_echo, normalize, script_profile, weighted_len)
 from .lexicon import _raw_lexicon, _stopwords, get_lexicon, lexicon_languages, script_lexicon  # noqa: F401
 from .refusal_model import Model, shipped_model
 from .refusal_verdict import _ALNUM, UNRELATED_MIN_P, Rules  # noqa: F401

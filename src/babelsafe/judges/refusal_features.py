@@ -14,8 +14,8 @@ import re
 from functools import lru_cache
 from typing import Any, Callable
 
-from .answer_text import (dominant_script, has_code, language_evidence, list_items, normalize, reported_language,
-                          script_profile)
+from .answer_language import language_evidence, reported_language
+from .answer_text import dominant_script, has_code, list_items, normalize, script_profile
 from .lexicon import Lexicon, _raw_lexicon, answer_lexicon
 from .textscan import C as _C
 
@@ -177,7 +177,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     # the opening decides the language (a refusal in Swahili may go on to quote English steps); only
     # Latin-script text needs its normalised head for that (a stop-word vote)
     head = normalize(raw[:HEAD]) if script == "L" else None
-    # (a non-Latin opening's language is named from up to 300 characters: answer_text._script_named;
+    # (a non-Latin opening's language is named from up to 300 characters: answer_language._script_named;
     # the lexicons searched depend on its script alone)
     lang, script_name, sure, other = language_evidence(raw[:100] if head is not None else raw[:300], prof,
                                                        None if head is None else head[:100], prior)
@@ -195,7 +195,7 @@ def extract(raw: str, lex: Lexicon | None = None, prior: str | None = None) -> t
     x = [0.0] * len(FEATURES)
     # language: the one whose lexicons are searched; reported: the one the verdict names ('und' when one
     # stop word chose the lexicons: too little to name the answer's language; Malay and Indonesian are told
-    # apart by words of one only, in the Latin opening (HEAD): answer_text.reported_language)
+    # apart by words of one only, in the Latin opening (HEAD): answer_language.reported_language)
     ev: dict[str, Any] = {"script": script, "language": lang, "script_name": script_name,
                           "reported_language": shown}
 

@@ -18,7 +18,8 @@ from functools import lru_cache
 from ..text import normalize as _normalize
 from ..text import stopword_index
 # (answer_text.normalize remembers the last texts: the judge has just normalised the answer's head)
-from .answer_text import PROMPT_CACHE, answer_language, normalize, weighted_len
+from .answer_language import answer_language
+from .answer_text import PROMPT_CACHE, normalize, weighted_len
 
 # A chat-template or transcript marker of the USER's turn at the very start of the answer: the model
 # went on to write the next turn of a conversation instead of answering (no real answer starts so).
@@ -175,7 +176,7 @@ _SAME = {"ms": {"ms", "id", "jv"}, "id": {"id", "ms", "jv"}, "jv": {"jv", "id", 
 def unrelated(answer: str, prompt: str, answer_lang: str | None, answer_script: str | None,
               prior: str | None = None, min_chars: int = MIN_ANSWER_CHARS) -> str | None:
     """Why `answer` is unrelated to `prompt` (a short reason), or None. The caller makes sure the answer is
-    not a refusal. `answer_lang`/`answer_script` are the judge's (answer_text.answer_language); `prior` is
+    not a refusal. `answer_lang`/`answer_script` are the judge's (answer_language.answer_language); `prior` is
     the probe's language. Word overlap is asked only when the prompt TEXT is in the answer's language
     (same script; in Latin script, the same known language): an English answer to a Bengali, base64 or
     transliterated prompt is judged on its content. `min_chars`: the shortest answer word overlap is
