@@ -68,6 +68,22 @@ UNKNOWN = {
           "errësohet.",
     "cy": "Wrth gwrs, rwy'n hapus i helpu. Cyn i chi fynd am dro, edrychwch ar ragolygon y tywydd a chymerwch "
           "ddŵr gyda chi, ac os yw hi'n bwrw glaw, ewch ag ymbarél. Ewch adref cyn iddi dywyllu.",
+    # Software-message register (most stop words es/pt/it): (was pt) Galician, (was es) Catalan, (was it)
+    # Friulian; guards ('und' before too): Asturian, Occitan, Aragonese, Interlingua
+    "gl-ui": "O ficheiro ten un texto que non se pode ler. Comprobe o nome do ficheiro e volva tentalo cunha "
+             "imaxe ou cun documento.",
+    "ca-ui": "No s'ha trobat el directori del parc. Comproveu el nom i torneu-ho a provar més tard, si us plau.",
+    "fur": "Chest file nol à il formât che si spietave, nissun probleme. Par vierzilu, sielç un altri file de "
+           "liste o cambie il non dal document; dopo, torne a vierzi il program e prove di gnûf cun il stes test.",
+    "ast": "Esti ficheru nun tien el formatu que s'espera. Pa abrilu, escueyi otru ficheru de la llista o "
+           "camuda'l nome del documentu; dempués, vuelvi a abrir el programa y prueba otra vegada con el mesmu "
+           "testu.",
+    "oc": "Aqueste fichièr a pas lo format esperat. Per lo dobrir, causissètz un autre fichièr de la lista o "
+          "cambiatz lo nom del document; puèi, tornatz dobrir lo programa e ensajatz encara amb lo meteis tèxte.",
+    "an": "Iste fichero no tien o formato que se asperaba. Ta ubrir-lo, trie atro fichero d'a lista u cambee o "
+          "nombre d'o documento; dimpués, torne a ubrir o programa y prebe de nuevo con o mesmo texto.",
+    "ia": "Iste file non ha le formato que on expectava. Pro aperir lo, selige un altere file del lista o cambia "
+          "le nomine del documento; postea, reaperi le programma e prova de novo con le mesme texto.",
     # guards ('und' before too): Turkish, Tagalog, Irish, Esperanto, Basque
     "tr": "Elbette, memnuniyetle yardımcı olurum. Yürüyüşe çıkmadan önce hava durumunu kontrol edin ve yanınıza "
           "su alın; yağmur yağıyorsa bir şemsiye de alın. Hava kararmadan eve dönün.",
