@@ -104,12 +104,18 @@ def _intruder_starts_c(text: str, script: str) -> list[int]:
 intruder_starts: Callable[[str, str], list[int]] = _intruder_starts_c if _C is not None else _intruder_starts_py
 
 
+def dense(t: str) -> bool:
+    """Whether `t` is dense text: Han/Kana/Hangul letters a third or more of it (its letters are the
+    tokens, not its words)."""
+    return 3 * len(_DENSE.findall(t)) > len(t)
+
+
 def _grams(t: str) -> tuple[list[tuple[str, ...]], int, bool]:
     """The n-grams loop_share counts in lowered text `t`, the run length that makes a loop, and whether `t`
     is dense (Han/Kana/Hangul: letters are the tokens, 4-grams); no n-grams when `t` is too short or its
     words too varied to hold a loop."""
-    dense = 3 * len(_DENSE.findall(t)) > len(t)
-    if dense:
+    is_dense = dense(t)
+    if is_dense:
         toks: list[str] = [c for c in t if c.isalnum()]
         n, run_min = 4, 2 * LOOP_RUN
     else:
@@ -117,11 +123,11 @@ def _grams(t: str) -> tuple[list[tuple[str, ...]], int, bool]:
         n, run_min = 3, LOOP_RUN
         # cheap exit: a loop repeats words, so most of them are not new (a C set of the words first)
         if len(toks) < LOOP_MIN_GRAMS + 2 or len(set(toks)) > 0.75 * len(toks):
-            return [], run_min, dense
+            return [], run_min, is_dense
     grams = list(zip(*(toks[i:] for i in range(n))))
     if len(grams) < LOOP_MIN_GRAMS:
-        return [], run_min, dense
-    return grams, run_min, dense
+        return [], run_min, is_dense
+    return grams, run_min, is_dense
 
 
 def loop_share(text: str) -> float:
@@ -150,7 +156,7 @@ def loop_start(text: str, head: int = HEAD_CHARS) -> tuple[float, int, str]:
     first n-gram, seen earlier), in `lowered`; -1 without a loop. What came before is loop-free.
     (loop_share's twin with a position: asked only of answers already flagged, loop_share stays lean.)"""
     t = text[:head].lower()
-    grams, run_min, dense = _grams(t)
+    grams, run_min, is_dense = _grams(t)
     if not grams:
         return 0.0, -1, t
     first: dict[tuple[str, ...], int] = {}
@@ -175,7 +181,7 @@ def loop_start(text: str, head: int = HEAD_CHARS) -> tuple[float, int, str]:
     # the token's offset (found again: the opening before a loop is short, most tokens are never placed)
     k = 0
     at = -1
-    if dense:
+    if is_dense:
         for i, c in enumerate(t):
             if c.isalnum():
                 if k == begin:

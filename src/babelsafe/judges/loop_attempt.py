@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 
 from ..text import normalize  # (not answer_text's: its two-text memo serves the verdict's own texts)
-from .garble import HEAD_CHARS, loop_start
+from .garble import _WORDS, HEAD_CHARS, dense, loop_start
 from .relevance import _keys
 
 ATTEMPT_WORDS = 10  # words of complete sentences before the loop (dev: nonsense <= 5, attempts >= 13)
@@ -40,8 +40,6 @@ LONG_CHARS = 12000  # the loop's share is measured over this much of a long answ
 # a sentence's end: . ! ? before a space or the end (not "3.5", not "e.g.x"), or a CJK, Arabic or
 # Devanagari stop (no space after those)
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|[\u3002\uff01\uff1f\u061f\u0964]")
-_WORDS = re.compile(r"\w+")
-_DENSE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
 
 
 def attempt_then_loop(text: str, prompt: str) -> float | None:
@@ -69,7 +67,7 @@ def _new_words(said: str, prompt: str) -> float:
     """Words of `said` that are not the prompt's (an echo says none); in Han/Kana/Hangul text, letters not
     in the prompt, halved."""
     p = normalize(prompt[-2000:])
-    if 3 * len(_DENSE.findall(said)) > len(said):
+    if dense(said):
         return sum(c.isalnum() and c not in p for c in said) / 2
     own = set(_WORDS.findall(p))
     return sum(w not in own for w in _WORDS.findall(said))
